@@ -1,0 +1,155 @@
+//! Command-line parsing and the subcommands; the only place `anyhow` is used.
+
+mod crds;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use federator::config::Settings;
+use federator::ingest::{IngestConfig, MetaKey};
+use federator::registry::RegistryConfig;
+use federator::render::RenderOptions;
+use ipnet::IpNet;
+use tracing_subscriber::EnvFilter;
+
+/// Multi-cluster service discovery for Istio meshes.
+#[derive(Parser, Debug)]
+#[command(name = "federator", version, about)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "FEDERATOR_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Render the Istio objects every cluster of a snapshot would receive (offline/GitOps).
+    Render(render::RenderArgs),
+    /// Print (or write) the CRD manifests federator defines and the Istio ones it writes.
+    Crds(crds::CrdsArgs),
+}
+
+/// Settings shared by every subcommand that builds a registry; each default is DESIGN.md's.
+#[derive(Args, Debug, Clone)]
+struct SettingsArgs {
+    /// Suffix of global host names (`<env>.<identity>.<suffix>`).
+    #[arg(long, default_value = "global", env = "FEDERATOR_HOST_SUFFIX")]
+    host_suffix: String,
+    /// Range VIPs are allocated from.
+    #[arg(long, default_value = "240.0.0.0/16", env = "FEDERATOR_VIP_RANGE")]
+    vip_range: IpNet,
+    /// Namespace the Istio objects are written to in every cluster.
+    #[arg(
+        long,
+        default_value = "federator-sync",
+        env = "FEDERATOR_SYNC_NAMESPACE"
+    )]
+    sync_namespace: String,
+    /// DNS domain of the clusters' Services.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// Identity keys, in order (`label:KEY` or `annotation:KEY`).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "label:identity,annotation:identity"
+    )]
+    identity_keys: Vec<String>,
+    /// Env keys, in order (`label:KEY` or `annotation:KEY`).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "annotation:federator.io/env,annotation:admiral.io/env,label:admiral.io/env,label:env"
+    )]
+    env_keys: Vec<String>,
+    /// Env of workloads that set none.
+    #[arg(long, default_value = "default")]
+    default_env: String,
+    /// Namespace of the east-west gateway Service.
+    #[arg(long, default_value = "istio-system")]
+    gateway_namespace: String,
+    /// Label that marks the east-west gateway Service (`key=value`).
+    #[arg(long, default_value = "istio=eastwestgateway")]
+    gateway_label: String,
+    /// The gateway's mTLS passthrough port.
+    #[arg(long, default_value_t = 15443)]
+    gateway_port: u16,
+}
+
+impl SettingsArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let keys = |list: &[String]| -> anyhow::Result<Vec<MetaKey>> {
+            list.iter()
+                .map(|k| match k.split_once(':') {
+                    Some(("label", key)) => Ok(MetaKey::label(key)),
+                    Some(("annotation", key)) => Ok(MetaKey::annotation(key)),
+                    _ => anyhow::bail!("key {k:?} must be label:KEY or annotation:KEY"),
+                })
+                .collect()
+        };
+        let (label_key, label_value) = self.gateway_label.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--gateway-label {:?} must be key=value", self.gateway_label)
+        })?;
+        let mut ingest = IngestConfig::default();
+        ingest.identity.identity = keys(&self.identity_keys)?;
+        ingest.identity.env = keys(&self.env_keys)?;
+        ingest.identity.default_env = self.default_env.clone();
+        ingest.gateway.namespace = self.gateway_namespace.clone();
+        ingest.gateway.labels = [(label_key.to_owned(), label_value.to_owned())].into();
+        ingest.gateway.port = self.gateway_port;
+        // Validate the suffix once, up front, rather than per workload.
+        federator::model::Host::build("env", "identity", &self.host_suffix)?;
+        Ok(Settings {
+            ingest,
+            registry: RegistryConfig {
+                host_suffix: self.host_suffix.clone(),
+                vip_range: self.vip_range,
+            },
+            render: RenderOptions {
+                namespace: self.sync_namespace.clone(),
+                cluster_domain: self.cluster_domain.clone(),
+                ..RenderOptions::default()
+            },
+        })
+    }
+}
+
+/// Parses the command line, sets up logging and runs the subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter =
+        EnvFilter::try_from_env("FEDERATOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let result = match cli.command {
+        Command::Render(args) => render::run(args),
+        Command::Crds(args) => crds::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "federator failed");
+            ExitCode::FAILURE
+        }
+    }
+}

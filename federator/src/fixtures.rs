@@ -1,0 +1,163 @@
+//! Small builders for model objects, so tests and benchmarks read like the cluster they
+//! describe: `service("shop", "cart").port("http", 8080)`.
+
+use std::collections::BTreeMap;
+
+use crate::model::{
+    ClusterInfo, ClusterName, EndpointLocation, EndpointSliceInfo, GatewayInfo, Locality, MeshPort,
+    NodeInfo, Object, ObjectKey, PolicyInfo, Protocol, ServiceInfo, WorkloadInfo, WorkloadKind,
+};
+use crate::registry::Delta;
+
+/// A Service selecting `app=<name>`, without ports yet.
+pub fn service(namespace: &str, name: &str) -> ServiceInfo {
+    ServiceInfo {
+        key: ObjectKey::new(namespace, name),
+        selector: BTreeMap::from([("app".to_owned(), name.to_owned())]),
+        ports: Vec::new(),
+        headless: false,
+        created: None,
+    }
+}
+
+impl ServiceInfo {
+    /// Adds a port; the protocol is detected from the name as for a real Service.
+    pub fn port(mut self, name: &str, number: u16) -> Self {
+        self.ports.push(MeshPort::new(
+            name,
+            number,
+            Protocol::detect(Some(name), None),
+        ));
+        self.ports.sort();
+        self
+    }
+
+    /// Sets the creation time (seconds).
+    pub fn created(mut self, seconds: i64) -> Self {
+        self.created = Some(seconds);
+        self
+    }
+
+    /// Replaces the selector.
+    pub fn selector(mut self, pairs: &[(&str, &str)]) -> Self {
+        self.selector = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self
+    }
+
+    /// Makes the Service headless.
+    pub fn headless(mut self) -> Self {
+        self.headless = true;
+        self
+    }
+}
+
+/// A Deployment `<name>` with pod label `app=<name>` and the given identity and env.
+pub fn workload(namespace: &str, name: &str, identity: &str, env: &str) -> WorkloadInfo {
+    WorkloadInfo {
+        kind: WorkloadKind::Deployment,
+        key: ObjectKey::new(namespace, name),
+        identity: identity.to_owned(),
+        env: env.to_owned(),
+        pod_labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
+    }
+}
+
+/// An EndpointSlice of `service` with one ready endpoint per `(node, zone)`.
+pub fn slice(
+    namespace: &str,
+    name: &str,
+    service: &str,
+    ready: &[(&str, &str)],
+) -> EndpointSliceInfo {
+    EndpointSliceInfo {
+        key: ObjectKey::new(namespace, name),
+        service: service.to_owned(),
+        ready: ready
+            .iter()
+            .map(|(node, zone)| EndpointLocation {
+                node: (!node.is_empty()).then(|| node.to_string()),
+                zone: (!zone.is_empty()).then(|| zone.to_string()),
+            })
+            .collect(),
+    }
+}
+
+/// A Node in `region`/`zone` with one address.
+pub fn node(name: &str, region: &str, zone: &str, address: &str) -> NodeInfo {
+    NodeInfo {
+        name: name.to_owned(),
+        locality: Locality {
+            region: Some(region.to_owned()),
+            zone: Some(zone.to_owned()),
+        },
+        addresses: vec![address.to_owned()],
+    }
+}
+
+/// An east-west gateway Service publishing `addresses` on 15443.
+pub fn gateway(addresses: &[&str]) -> GatewayInfo {
+    GatewayInfo {
+        key: ObjectKey::new("istio-system", "istio-eastwestgateway"),
+        addresses: addresses.iter().map(|a| a.to_string()).collect(),
+        port: 15443,
+        node_port: None,
+    }
+}
+
+/// Registers a cluster on its own network.
+pub fn cluster(name: &str) -> Delta {
+    Delta::UpsertCluster(ClusterInfo {
+        network: Some(format!("net-{name}")),
+        ..ClusterInfo::new(name)
+    })
+}
+
+/// An upsert of `object` in `cluster`.
+pub fn upsert(cluster: &str, object: impl Into<Object>) -> Delta {
+    Delta::Upsert(ClusterName::new(cluster), object.into())
+}
+
+/// The usual trio for one workload: Deployment, Service with `ports`, EndpointSlice with
+/// `ready` endpoints, all named `name` in `namespace`.
+pub fn app(
+    cluster: &str,
+    namespace: &str,
+    name: &str,
+    identity: &str,
+    env: &str,
+    ports: &[(&str, u16)],
+    ready: &[(&str, &str)],
+) -> Vec<Delta> {
+    let svc = ports
+        .iter()
+        .fold(service(namespace, name), |s, (port, number)| {
+            s.port(port, *number)
+        });
+    vec![
+        upsert(cluster, workload(namespace, name, identity, env)),
+        upsert(cluster, svc),
+        upsert(cluster, slice(namespace, &format!("{name}-1"), name, ready)),
+    ]
+}
+
+macro_rules! into_object {
+    ($($ty:ident => $variant:ident),* $(,)?) => {
+        $(impl From<$ty> for Object {
+            fn from(value: $ty) -> Self {
+                Object::$variant(value)
+            }
+        })*
+    };
+}
+
+into_object! {
+    ServiceInfo => Service,
+    EndpointSliceInfo => EndpointSlice,
+    WorkloadInfo => Workload,
+    NodeInfo => Node,
+    GatewayInfo => Gateway,
+    PolicyInfo => Policy,
+}

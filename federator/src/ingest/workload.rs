@@ -1,0 +1,149 @@
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::{
+    IngestConfig, IngestError, Ingested, Rollout, derive_env, derive_identity, object_key,
+};
+use crate::model::{Object, WorkloadInfo, WorkloadKind};
+
+/// A Deployment: `Ok(None)` when it carries no identity (it is simply not federated).
+pub fn deployment(
+    dep: &Deployment,
+    config: &IngestConfig,
+) -> Result<Option<Ingested>, IngestError> {
+    let template = dep.spec.as_ref().map(|s| &s.template);
+    workload(WorkloadKind::Deployment, &dep.metadata, template, config)
+}
+
+/// An Argo Rollout: like a Deployment. A Rollout that borrows its template through
+/// `workloadRef` is skipped: the referenced Deployment (scaled to zero, same pod labels)
+/// carries the identity instead.
+pub fn rollout(rollout: &Rollout, config: &IngestConfig) -> Result<Option<Ingested>, IngestError> {
+    if rollout.spec.template.is_none() && rollout.spec.workload_ref.is_some() {
+        return Ok(None);
+    }
+    workload(
+        WorkloadKind::Rollout,
+        &rollout.metadata,
+        rollout.spec.template.as_ref(),
+        config,
+    )
+}
+
+fn workload(
+    kind: WorkloadKind,
+    meta: &ObjectMeta,
+    template: Option<&PodTemplateSpec>,
+    config: &IngestConfig,
+) -> Result<Option<Ingested>, IngestError> {
+    let kind_name = match kind {
+        WorkloadKind::Deployment => "Deployment",
+        WorkloadKind::Rollout => "Rollout",
+    };
+    let key = object_key(kind_name, meta)?;
+    let empty = ObjectMeta::default();
+    let template_meta = template.and_then(|t| t.metadata.as_ref()).unwrap_or(&empty);
+    let identity = derive_identity(&config.identity, template_meta, meta)
+        .map_err(|reason| IngestError::new(kind_name, &key, reason))?;
+    let Some(identity) = identity else {
+        return Ok(None);
+    };
+    if template.is_none() {
+        return Err(IngestError::new(
+            kind_name,
+            &key,
+            "spec.template is missing",
+        ));
+    }
+    let env = derive_env(&config.identity, template_meta, meta)
+        .map_err(|reason| IngestError::new(kind_name, &key, reason))?;
+    Ok(Some(Ingested::clean(Object::Workload(WorkloadInfo {
+        kind,
+        key,
+        identity,
+        env,
+        pod_labels: template_meta.labels.clone().unwrap_or_default(),
+    }))))
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::DeploymentSpec;
+
+    use super::*;
+
+    fn dep(template_labels: &[(&str, &str)]) -> Deployment {
+        Deployment {
+            metadata: ObjectMeta {
+                name: Some("greeting".into()),
+                namespace: Some("sample".into()),
+                ..Default::default()
+            },
+            spec: Some(DeploymentSpec {
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(
+                            template_labels
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect(),
+                        ),
+                        ..Default::default()
+                    }),
+                    spec: None,
+                },
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn deployment_with_identity_is_a_workload() {
+        let d = dep(&[
+            ("app", "greeting"),
+            ("identity", "greeting"),
+            ("env", "prod"),
+        ]);
+        let got = deployment(&d, &IngestConfig::default()).unwrap().unwrap();
+        let Object::Workload(w) = got.object else {
+            unreachable!()
+        };
+        assert_eq!((w.identity.as_str(), w.env.as_str()), ("greeting", "prod"));
+        assert_eq!(
+            w.pod_labels.get("app").map(String::as_str),
+            Some("greeting")
+        );
+    }
+
+    #[test]
+    fn deployment_without_identity_is_ignored() {
+        assert_eq!(
+            deployment(&dep(&[("app", "x")]), &IngestConfig::default()),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn invalid_env_names_deployment_and_key() {
+        let d = dep(&[("identity", "greeting"), ("env", "prod env")]);
+        let err = deployment(&d, &IngestConfig::default()).unwrap_err();
+        assert_eq!(err.kind, "Deployment");
+        assert_eq!(err.key, "sample/greeting");
+        assert!(err.reason.contains("label env"), "{err}");
+    }
+
+    #[test]
+    fn rollout_with_workload_ref_defers_to_the_deployment() {
+        let mut r = Rollout::new("greeting", Default::default());
+        r.spec.workload_ref = Some(serde_json::json!({"kind": "Deployment", "name": "greeting"}));
+        assert_eq!(rollout(&r, &IngestConfig::default()), Ok(None));
+        r.spec.template = dep(&[("identity", "greeting")]).spec.map(|s| s.template);
+        let got = rollout(&r, &IngestConfig::default()).unwrap().unwrap();
+        let Object::Workload(w) = got.object else {
+            unreachable!()
+        };
+        assert_eq!(w.kind, WorkloadKind::Rollout);
+    }
+}

@@ -1,0 +1,16 @@
+//! Typed Istio `networking.istio.io/v1` objects, limited to the fields federator writes.
+//!
+//! Hand-written rather than generated so the types stay small and their field order (which
+//! is the order of the rendered YAML) stays stable; render tests check the output against
+//! Istio's published schemas.
+
+mod destination_rule;
+mod service_entry;
+
+pub use destination_rule::{
+    ClientTls, DestinationRule, DestinationRuleSpec, Distribute, Failover, LoadBalancer,
+    LocalityLbSetting, OutlierDetection, TlsMode, TrafficPolicy,
+};
+pub use service_entry::{
+    Location, Resolution, ServiceEntry, ServiceEntrySpec, ServicePort, WorkloadEntry,
+};

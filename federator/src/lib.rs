@@ -1,0 +1,17 @@
+//! federator: multi-cluster service discovery for Istio meshes.
+//!
+//! Data flows one way: cluster objects are turned into typed deltas ([`ingest`]), folded into
+//! the global [`registry`], and [`render`]ed into the Istio objects each cluster receives.
+//! The registry and render are pure; reading files ([`snapshot`]) and talking to API
+//! servers live at the edges.
+
+pub mod config;
+pub mod crd;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
+pub mod ingest;
+pub mod istio;
+pub mod model;
+pub mod offline;
+pub mod registry;
+pub mod render;

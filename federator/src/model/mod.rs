@@ -1,0 +1,18 @@
+//! Domain types shared by every part of federator: what a cluster, a workload, a Service,
+//! its endpoints and a gateway look like once the Kubernetes details are stripped away.
+//!
+//! Nothing here knows about the Kubernetes API or does I/O; the `ingest` module turns API
+//! objects into these types and the registry folds them.
+
+mod names;
+mod objects;
+mod policy;
+mod port;
+
+pub use names::{ClusterName, Host, InvalidName, ObjectKey, validate_dns_label, validate_identity};
+pub use objects::{
+    ClusterInfo, EndpointLocation, EndpointSliceInfo, GatewayInfo, Locality, NodeInfo, Object,
+    ObjectRef, PolicyInfo, ServiceInfo, WorkloadInfo, WorkloadKind,
+};
+pub use policy::{LocalityMode, OutlierOverrides, TrafficPolicy};
+pub use port::{MeshPort, Protocol};

@@ -1,0 +1,90 @@
+//! Writing rendered objects as YAML: to one stream, or to one file per object.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::model::ClusterName;
+use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, RenderedHost};
+
+/// The objects rendered for one cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOutput {
+    /// The destination cluster.
+    pub cluster: ClusterName,
+    /// Its objects, by host.
+    pub hosts: Vec<RenderedHost>,
+}
+
+impl ClusterOutput {
+    /// `(file name, YAML)` per object: ServiceEntry then DestinationRule of each host.
+    pub fn files(&self) -> Result<Vec<(String, String)>, serde_saphyr::ser::Error> {
+        let mut out = Vec::new();
+        for host in &self.hosts {
+            let name = host
+                .service_entry
+                .metadata
+                .name
+                .as_deref()
+                .unwrap_or_default();
+            out.push((
+                format!("serviceentry-{name}.yaml"),
+                yaml(&host.service_entry)?,
+            ));
+            out.push((
+                format!("destinationrule-{name}.yaml"),
+                yaml(&host.destination_rule)?,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+fn yaml<T: Serialize>(value: &T) -> Result<String, serde_saphyr::ser::Error> {
+    serde_saphyr::to_string(value)
+}
+
+/// All clusters' objects as one multi-document YAML stream, each document headed by a
+/// comment naming its cluster.
+pub fn to_yaml(clusters: &[ClusterOutput]) -> Result<String, serde_saphyr::ser::Error> {
+    let mut out = String::new();
+    for cluster in clusters {
+        for (_, doc) in cluster.files()? {
+            out.push_str("---\n# cluster: ");
+            out.push_str(cluster.cluster.as_str());
+            out.push('\n');
+            out.push_str(&doc);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `dir/<cluster>/<kind>-<host>.yaml` for every object and removes files of earlier
+/// runs that federator wrote but no longer renders (files without federator's ownership
+/// label are never touched).
+pub fn write_dir(dir: &Path, clusters: &[ClusterOutput]) -> io::Result<()> {
+    for cluster in clusters {
+        let folder = dir.join(cluster.cluster.as_str());
+        fs::create_dir_all(&folder)?;
+        let files = cluster.files().map_err(io::Error::other)?;
+        let marker = format!("{MANAGED_BY_LABEL}: {MANAGED_BY_VALUE}");
+        for entry in fs::read_dir(&folder)? {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let stale =
+                name.is_some_and(|n| n.ends_with(".yaml") && !files.iter().any(|(f, _)| *f == n));
+            if stale && fs::read_to_string(&path).is_ok_and(|t| t.contains(&marker)) {
+                fs::remove_file(&path)?;
+            }
+        }
+        for (name, text) in files {
+            let path = folder.join(name);
+            if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                fs::write(&path, text)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::model::{ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo};
+
+/// A Service in one cluster that backs a global host, with its ready endpoints counted per
+/// locality.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalBackend {
+    /// The Service (its FQDN is what local clients are sent to).
+    pub service: ObjectKey,
+    /// The Service's mesh ports.
+    pub ports: Vec<MeshPort>,
+    /// Creation time of the Service, for deciding whose ports win.
+    pub created: Option<i64>,
+    /// Ready endpoints per locality; empty when none are ready.
+    pub ready: BTreeMap<Locality, u32>,
+}
+
+impl LocalBackend {
+    /// Total ready endpoints.
+    pub fn ready_count(&self) -> u32 {
+        self.ready.values().sum()
+    }
+
+    /// The ports as a comparable signature: numbers and protocols, names ignored.
+    pub(crate) fn port_signature(&self) -> Vec<(u16, crate::model::Protocol)> {
+        let mut sig: Vec<_> = self.ports.iter().map(|p| (p.number, p.protocol)).collect();
+        sig.sort();
+        sig
+    }
+}
+
+/// A backend left out of a host because its ports disagree with the host's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedBackend {
+    /// Cluster of the backend.
+    pub cluster: ClusterName,
+    /// The backend itself.
+    pub backend: LocalBackend,
+}
+
+/// The policy in force for a host and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedPolicy {
+    /// Cluster the GlobalTrafficPolicy object lives in.
+    pub cluster: ClusterName,
+    /// The policy.
+    pub info: PolicyInfo,
+}
+
+/// One global host as every cluster should see it: the registry's unit of output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalService {
+    /// `<env>.<identity>.<suffix>`.
+    pub host: Host,
+    /// Identity of the workloads behind it.
+    pub identity: String,
+    /// Env of the workloads behind it.
+    pub env: String,
+    /// Its virtual IP; `None` when the VIP range is exhausted.
+    pub vip: Option<IpAddr>,
+    /// Its ports, as set by the oldest backend Service.
+    pub ports: Vec<MeshPort>,
+    /// Backends whose ports agree, per cluster (clusters with none are absent).
+    pub backends: BTreeMap<ClusterName, Vec<LocalBackend>>,
+    /// Backends left out because their ports disagree.
+    pub rejected: Vec<RejectedBackend>,
+    /// The GlobalTrafficPolicy in force, if any.
+    pub policy: Option<AppliedPolicy>,
+}
+
+impl GlobalService {
+    /// Ready endpoints of `cluster` per locality, summed over its backend Services.
+    pub fn ready_in(&self, cluster: &ClusterName) -> BTreeMap<Locality, u32> {
+        let mut out = BTreeMap::new();
+        for backend in self.backends.get(cluster).into_iter().flatten() {
+            for (locality, count) in &backend.ready {
+                *out.entry(locality.clone()).or_insert(0) += count;
+            }
+        }
+        out
+    }
+
+    /// Whether any cluster has a ready endpoint: only such hosts are rendered and answered.
+    pub fn is_serving(&self) -> bool {
+        self.backends
+            .values()
+            .flatten()
+            .any(|backend| backend.ready_count() > 0)
+    }
+}
+
+/// Builds a host from every cluster's backends: the oldest backend Service (then the first
+/// by cluster and name) sets the ports; backends whose ports disagree are left out and
+/// reported rather than papered over, because a remote gateway can only route a port its own
+/// cluster's ServiceEntry declares.
+pub(crate) fn fold_backends(
+    current: &GlobalService,
+    mut candidates: Vec<(ClusterName, LocalBackend)>,
+    policy: Option<AppliedPolicy>,
+) -> GlobalService {
+    candidates.sort_by(|(ca, a), (cb, b)| {
+        (a.created.unwrap_or(i64::MAX), ca, &a.service).cmp(&(
+            b.created.unwrap_or(i64::MAX),
+            cb,
+            &b.service,
+        ))
+    });
+    let mut ports = candidates
+        .first()
+        .map(|(_, b)| b.ports.clone())
+        .unwrap_or_default();
+    ports.sort();
+    let signature = candidates.first().map(|(_, b)| b.port_signature());
+    let mut backends: BTreeMap<ClusterName, Vec<LocalBackend>> = BTreeMap::new();
+    let mut rejected = Vec::new();
+    for (cluster, backend) in candidates {
+        if Some(backend.port_signature()) == signature {
+            backends.entry(cluster).or_default().push(backend);
+        } else {
+            rejected.push(RejectedBackend { cluster, backend });
+        }
+    }
+    for list in backends.values_mut() {
+        list.sort_by(|a, b| a.service.cmp(&b.service));
+    }
+    rejected
+        .sort_by(|a, b| (&a.cluster, &a.backend.service).cmp(&(&b.cluster, &b.backend.service)));
+    GlobalService {
+        host: current.host.clone(),
+        identity: current.identity.clone(),
+        env: current.env.clone(),
+        vip: current.vip,
+        ports,
+        backends,
+        rejected,
+        policy,
+    }
+}

@@ -1,0 +1,588 @@
+//! The global registry: the pure heart of federator.
+//!
+//! It folds [`Delta`]s from every cluster into one [`GlobalService`] per global host and says
+//! which hosts each delta changed. It does no I/O and reads no clock; the result depends only
+//! on the set of objects it has seen, not on the order they arrived in (VIPs excepted: they
+//! keep the address first handed out). A delta costs what it touches: indexes lead from the
+//! changed object to the hosts that depend on it.
+
+mod cluster;
+mod delta;
+mod diagnostics;
+mod global;
+mod vip;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::model::{ClusterInfo, ClusterName, Host, Object, ObjectRef, WorkloadInfo};
+
+pub use cluster::GatewayAddress;
+use cluster::{ClusterState, WorkloadId};
+pub use delta::{ChangeSet, Delta};
+pub use diagnostics::{Diagnostic, Severity};
+pub use global::{AppliedPolicy, GlobalService, LocalBackend, RejectedBackend};
+pub use vip::{VipAllocator, VipError};
+
+/// Settings that shape the global model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// Suffix of global hosts (`global` gives `<env>.<identity>.global`).
+    pub host_suffix: String,
+    /// Range VIPs are allocated from.
+    pub vip_range: IpNet,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            host_suffix: "global".into(),
+            vip_range: IpNet::V4(ipnet::Ipv4Net::new_assert([240, 0, 0, 0].into(), 16)),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct HostEntry {
+    service: GlobalService,
+    /// Clusters that have workloads for this host.
+    clusters: BTreeSet<ClusterName>,
+    vip_error: Option<VipError>,
+}
+
+/// The global model of every cluster's services.
+#[derive(Debug)]
+pub struct Registry {
+    config: RegistryConfig,
+    clusters: BTreeMap<ClusterName, ClusterState>,
+    hosts: HashMap<Host, HostEntry>,
+    hosts_by_identity: HashMap<String, BTreeSet<Host>>,
+    vips: VipAllocator,
+    /// Hosts waiting for a VIP to free up.
+    vip_waiting: BTreeSet<Host>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(config: RegistryConfig) -> Self {
+        let vips = VipAllocator::new(config.vip_range);
+        Self {
+            config,
+            clusters: BTreeMap::new(),
+            hosts: HashMap::new(),
+            hosts_by_identity: HashMap::new(),
+            vips,
+            vip_waiting: BTreeSet::new(),
+        }
+    }
+
+    /// The settings the registry was built with.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// One global host, if it exists.
+    pub fn get(&self, host: &Host) -> Option<&GlobalService> {
+        self.hosts.get(host).map(|e| &e.service)
+    }
+
+    /// Every global host, sorted by name.
+    pub fn services(&self) -> Vec<&GlobalService> {
+        let mut out: Vec<_> = self.hosts.values().map(|e| &e.service).collect();
+        out.sort_by(|a, b| a.host.cmp(&b.host));
+        out
+    }
+
+    /// Number of global hosts.
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Whether there are no global hosts.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// Registered clusters, sorted by name.
+    pub fn clusters(&self) -> Vec<&ClusterInfo> {
+        self.clusters
+            .values()
+            .filter(|c| c.registered)
+            .map(|c| &c.info)
+            .collect()
+    }
+
+    /// A registered cluster's settings.
+    pub fn cluster(&self, name: &ClusterName) -> Option<&ClusterInfo> {
+        self.clusters
+            .get(name)
+            .filter(|c| c.registered)
+            .map(|c| &c.info)
+    }
+
+    /// Where other clusters reach `cluster` (its east-west gateway), sorted.
+    pub fn gateway_addresses(&self, cluster: &ClusterName) -> &[GatewayAddress] {
+        self.clusters
+            .get(cluster)
+            .map(|c| &c.gateway_addresses[..])
+            .unwrap_or_default()
+    }
+
+    /// The VIP table, to persist.
+    pub fn vip_table(&self) -> BTreeMap<Host, IpAddr> {
+        self.vips.table()
+    }
+
+    /// Restores a saved VIP table before any host exists, so hosts get their old addresses
+    /// back. Entries for hosts that never show up keep their address reserved until
+    /// [`Registry::prune_vips`].
+    pub fn restore_vips(
+        &mut self,
+        table: impl IntoIterator<Item = (Host, IpAddr)>,
+    ) -> Vec<VipError> {
+        self.vips.restore(table)
+    }
+
+    /// Frees addresses held for hosts that do not exist (call once the initial sync is done).
+    pub fn prune_vips(&mut self) -> ChangeSet {
+        let stale: Vec<Host> = self
+            .vips
+            .table()
+            .into_keys()
+            .filter(|h| !self.hosts.contains_key(h))
+            .collect();
+        for host in &stale {
+            self.vips.release(host);
+        }
+        let mut changes = ChangeSet::default();
+        if !stale.is_empty() {
+            self.retry_waiting_vips(&mut changes);
+        }
+        changes
+    }
+
+    /// Folds one delta into the model and reports what it changed.
+    pub fn apply(&mut self, delta: Delta) -> ChangeSet {
+        let mut changes = ChangeSet::default();
+        // (cluster, host) pairs whose backends must be recomputed.
+        let mut recompute: BTreeSet<Host> = BTreeSet::new();
+        let mut dirty_cluster: Option<ClusterName> = None;
+        match delta {
+            Delta::UpsertCluster(info) => {
+                let name = info.name.clone();
+                let state = self
+                    .clusters
+                    .entry(name.clone())
+                    .or_insert_with(|| ClusterState::new(info.clone(), false));
+                if !state.registered || state.info != info {
+                    state.registered = true;
+                    state.info = info;
+                    state.refresh_derived_region();
+                    recompute.extend(state.hosts().cloned());
+                    changes.hosts.extend(state.hosts().cloned());
+                    changes.clusters.insert(name.clone());
+                    dirty_cluster = Some(name);
+                }
+            }
+            Delta::RemoveCluster(name) => {
+                if let Some(state) = self.clusters.remove(&name) {
+                    changes.clusters.insert(name.clone());
+                    let hosts: Vec<Host> = state.hosts().cloned().collect();
+                    for host in hosts {
+                        if let Some(entry) = self.hosts.get_mut(&host) {
+                            entry.clusters.remove(&name);
+                        }
+                        self.rebuild_host(&host, &mut changes);
+                    }
+                    // Its policies may have governed hosts elsewhere.
+                    for policy in state.policies.values() {
+                        self.rebuild_identity(&policy.identity.clone(), &mut changes);
+                    }
+                }
+            }
+            Delta::Upsert(cluster, object) => {
+                self.upsert_object(&cluster, object, &mut recompute, &mut changes);
+                dirty_cluster = Some(cluster);
+            }
+            Delta::Remove(cluster, object) => {
+                self.remove_object(&cluster, &object, &mut recompute, &mut changes);
+                dirty_cluster = Some(cluster);
+            }
+        }
+        if let Some(cluster) = dirty_cluster {
+            for host in recompute {
+                self.recompute_backends(&cluster, &host, &mut changes);
+            }
+            if self
+                .clusters
+                .get(&cluster)
+                .is_some_and(ClusterState::is_empty)
+            {
+                self.clusters.remove(&cluster);
+            }
+        }
+        changes
+    }
+
+    fn state(&mut self, cluster: &ClusterName) -> &mut ClusterState {
+        self.clusters
+            .entry(cluster.clone())
+            .or_insert_with(|| ClusterState::new(ClusterInfo::new(cluster.clone()), false))
+    }
+
+    fn upsert_object(
+        &mut self,
+        cluster: &ClusterName,
+        object: Object,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let suffix = self.config.host_suffix.clone();
+        match object {
+            Object::Service(service) => {
+                let state = self.state(cluster);
+                let key = service.key.clone();
+                state.hosts_of_service(&key, &suffix, recompute);
+                state.upsert_service(service);
+                state.hosts_of_service(&key, &suffix, recompute);
+            }
+            Object::EndpointSlice(slice) => {
+                let state = self.state(cluster);
+                let new_service =
+                    crate::model::ObjectKey::new(&slice.key.namespace, &slice.service);
+                if let Some(old) = state.upsert_slice(slice) {
+                    let old_service =
+                        crate::model::ObjectKey::new(&old.key.namespace, &old.service);
+                    state.hosts_of_service(&old_service, &suffix, recompute);
+                }
+                state.hosts_of_service(&new_service, &suffix, recompute);
+            }
+            Object::Workload(workload) => {
+                let id = (workload.kind, workload.key.clone());
+                let state = self.state(cluster);
+                let same_host = state.workloads.get(&id).is_some_and(|old| {
+                    old.identity == workload.identity && old.env == workload.env
+                }) && !state.invalid_workloads.contains_key(&id);
+                if same_host {
+                    // Only labels changed: keep the host (and its VIP), recompute backends.
+                    if let Ok(host) = Host::build(&workload.env, &workload.identity, &suffix) {
+                        recompute.insert(host);
+                    }
+                    state.upsert_workload(workload);
+                } else {
+                    self.unlink_workload(cluster, &id, recompute, changes);
+                    self.link_workload(cluster, workload, recompute, changes);
+                }
+            }
+            Object::Node(node) => {
+                let state = self.state(cluster);
+                let name = node.name.clone();
+                state.upsert_node(node);
+                self.node_changed(cluster, &name, recompute, changes);
+            }
+            Object::Gateway(gateway) => {
+                let state = self.state(cluster);
+                state.gateways.insert(gateway.key.clone(), gateway);
+                if state.refresh_gateway_addresses() {
+                    changes.hosts.extend(state.hosts().cloned());
+                }
+            }
+            Object::Policy(policy) => {
+                let state = self.state(cluster);
+                let mut identities = BTreeSet::from([policy.identity.clone()]);
+                if let Some(old) = state.policies.insert(policy.key.clone(), policy) {
+                    identities.insert(old.identity);
+                }
+                for identity in identities {
+                    self.rebuild_identity(&identity, changes);
+                }
+            }
+        }
+    }
+
+    fn remove_object(
+        &mut self,
+        cluster: &ClusterName,
+        object: &ObjectRef,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let suffix = self.config.host_suffix.clone();
+        let Some(state) = self.clusters.get_mut(cluster) else {
+            return;
+        };
+        match object {
+            ObjectRef::Service(key) => {
+                state.hosts_of_service(key, &suffix, recompute);
+                state.remove_service(key);
+            }
+            ObjectRef::EndpointSlice(key) => {
+                if let Some(old) = state.remove_slice(key) {
+                    let service = crate::model::ObjectKey::new(&key.namespace, &old.service);
+                    state.hosts_of_service(&service, &suffix, recompute);
+                }
+            }
+            ObjectRef::Workload(kind, key) => {
+                let id = (*kind, key.clone());
+                self.unlink_workload(cluster, &id, recompute, changes);
+            }
+            ObjectRef::Node(name) => {
+                state.hosts_on_node(name, &suffix, recompute);
+                if state.remove_node(name).is_some() {
+                    self.node_changed(cluster, name, recompute, changes);
+                }
+            }
+            ObjectRef::Gateway(key) => {
+                if state.gateways.remove(key).is_some() && state.refresh_gateway_addresses() {
+                    changes.hosts.extend(state.hosts().cloned());
+                }
+            }
+            ObjectRef::Policy(key) => {
+                if let Some(old) = state.policies.remove(key) {
+                    self.rebuild_identity(&old.identity, changes);
+                }
+            }
+        }
+    }
+
+    /// A node appeared, changed or went: endpoints on it may have moved locality, the
+    /// cluster's region may have changed, and a NodePort gateway may have new addresses.
+    fn node_changed(
+        &mut self,
+        cluster: &ClusterName,
+        node: &str,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let suffix = self.config.host_suffix.clone();
+        let state = self.state(cluster);
+        state.hosts_on_node(node, &suffix, recompute);
+        if state.refresh_derived_region() {
+            recompute.extend(state.hosts().cloned());
+        }
+        if state.refresh_gateway_addresses() {
+            changes.hosts.extend(state.hosts().cloned());
+        }
+    }
+
+    fn link_workload(
+        &mut self,
+        cluster: &ClusterName,
+        workload: WorkloadInfo,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let id: WorkloadId = (workload.kind, workload.key.clone());
+        let host = Host::build(&workload.env, &workload.identity, &self.config.host_suffix);
+        let identity = workload.identity.clone();
+        let env = workload.env.clone();
+        let state = self.state(cluster);
+        state.upsert_workload(workload);
+        let host = match host {
+            Ok(host) => host,
+            Err(err) => {
+                state.invalid_workloads.insert(id, err.to_string());
+                return;
+            }
+        };
+        state.link_host(&host, &id);
+        recompute.insert(host.clone());
+        let entry = self.hosts.entry(host.clone()).or_insert_with(|| HostEntry {
+            service: GlobalService {
+                host: host.clone(),
+                identity: identity.clone(),
+                env,
+                vip: None,
+                ports: Vec::new(),
+                backends: BTreeMap::new(),
+                rejected: Vec::new(),
+                policy: None,
+            },
+            clusters: BTreeSet::new(),
+            vip_error: None,
+        });
+        if entry.clusters.insert(cluster.clone()) && entry.clusters.len() == 1 {
+            // A new host: give it an address and its policy.
+            self.hosts_by_identity
+                .entry(identity)
+                .or_default()
+                .insert(host.clone());
+            self.assign_vip(&host);
+            changes.hosts.insert(host);
+        }
+    }
+
+    fn unlink_workload(
+        &mut self,
+        cluster: &ClusterName,
+        id: &WorkloadId,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let suffix = self.config.host_suffix.clone();
+        let Some(state) = self.clusters.get_mut(cluster) else {
+            return;
+        };
+        state.invalid_workloads.remove(id);
+        let Some(old) = state.remove_workload(id) else {
+            return;
+        };
+        let Ok(host) = Host::build(&old.env, &old.identity, &suffix) else {
+            return;
+        };
+        state.unlink_host(&host, id);
+        if state.host_workloads.contains_key(&host) {
+            recompute.insert(host);
+        } else {
+            recompute.remove(&host);
+            if let Some(entry) = self.hosts.get_mut(&host) {
+                entry.clusters.remove(cluster);
+            }
+            self.rebuild_host(&host, changes);
+        }
+    }
+
+    /// Recomputes one cluster's backends for `host` and, if they changed, the host.
+    fn recompute_backends(&mut self, cluster: &ClusterName, host: &Host, changes: &mut ChangeSet) {
+        let Some(state) = self.clusters.get_mut(cluster) else {
+            return;
+        };
+        if !state.host_workloads.contains_key(host) {
+            return;
+        }
+        let backends = state.compute_backends(host);
+        if state.host_backends.get(host) != Some(&backends) {
+            state.host_backends.insert(host.clone(), backends);
+            self.rebuild_host(host, changes);
+        }
+    }
+
+    /// Rebuilds a host from its clusters' backends and policies; drops it when no cluster
+    /// has a workload for it any more.
+    fn rebuild_host(&mut self, host: &Host, changes: &mut ChangeSet) {
+        let Some(entry) = self.hosts.get(host) else {
+            return;
+        };
+        if entry.clusters.is_empty() {
+            let identity = entry.service.identity.clone();
+            self.hosts.remove(host);
+            if let Some(hosts) = self.hosts_by_identity.get_mut(&identity) {
+                hosts.remove(host);
+                if hosts.is_empty() {
+                    self.hosts_by_identity.remove(&identity);
+                }
+            }
+            self.vip_waiting.remove(host);
+            if self.vips.release(host).is_some() {
+                self.retry_waiting_vips(changes);
+            }
+            changes.hosts.insert(host.clone());
+            return;
+        }
+        let mut candidates: Vec<(ClusterName, LocalBackend)> = Vec::new();
+        for cluster in &entry.clusters {
+            let backends = self
+                .clusters
+                .get(cluster)
+                .and_then(|s| s.host_backends.get(host));
+            for backend in backends.into_iter().flatten() {
+                candidates.push((cluster.clone(), backend.clone()));
+            }
+        }
+        let policy = self.effective_policy(&entry.service.identity, &entry.service.env);
+        let Some(entry) = self.hosts.get_mut(host) else {
+            return;
+        };
+        let rebuilt = global::fold_backends(&entry.service, candidates, policy);
+        if rebuilt != entry.service {
+            entry.service = rebuilt;
+            changes.hosts.insert(host.clone());
+        }
+    }
+
+    fn rebuild_identity(&mut self, identity: &str, changes: &mut ChangeSet) {
+        let hosts: Vec<Host> = self
+            .hosts_by_identity
+            .get(identity)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for host in hosts {
+            self.rebuild_host(&host, changes);
+        }
+    }
+
+    /// The policy for `identity`/`env`: one naming the env beats one for every env; among
+    /// equals the oldest, then the first by cluster, namespace and name.
+    fn effective_policy(&self, identity: &str, env: &str) -> Option<AppliedPolicy> {
+        self.policy_candidates(identity, env).into_iter().next()
+    }
+
+    /// Every policy that targets `identity`/`env`, the one in force first.
+    fn policy_candidates(&self, identity: &str, env: &str) -> Vec<AppliedPolicy> {
+        let mut out: Vec<AppliedPolicy> = self
+            .clusters
+            .iter()
+            .flat_map(|(name, state)| {
+                state
+                    .policies
+                    .values()
+                    .filter(|p| p.identity == identity && p.env.as_deref().is_none_or(|e| e == env))
+                    .map(|p| AppliedPolicy {
+                        cluster: name.clone(),
+                        info: p.clone(),
+                    })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (
+                a.info.env.is_none(),
+                a.info.created.unwrap_or(i64::MAX),
+                &a.cluster,
+                &a.info.key,
+            )
+                .cmp(&(
+                    b.info.env.is_none(),
+                    b.info.created.unwrap_or(i64::MAX),
+                    &b.cluster,
+                    &b.info.key,
+                ))
+        });
+        out
+    }
+
+    fn assign_vip(&mut self, host: &Host) {
+        let result = self.vips.allocate(host);
+        if let Some(entry) = self.hosts.get_mut(host) {
+            match result {
+                Ok(vip) => {
+                    entry.service.vip = Some(vip);
+                    entry.vip_error = None;
+                    self.vip_waiting.remove(host);
+                }
+                Err(err) => {
+                    entry.service.vip = None;
+                    entry.vip_error = Some(err);
+                    self.vip_waiting.insert(host.clone());
+                }
+            }
+        }
+    }
+
+    fn retry_waiting_vips(&mut self, changes: &mut ChangeSet) {
+        let waiting: Vec<Host> = self.vip_waiting.iter().cloned().collect();
+        for host in waiting {
+            self.assign_vip(&host);
+            if self.vip_waiting.contains(&host) {
+                break;
+            }
+            changes.hosts.insert(host);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,38 @@
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::RenderOptions;
+use crate::registry::GlobalService;
+
+/// Label that marks an object as federator's: sync only ever changes or deletes objects
+/// that carry it.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY_VALUE: &str = "federator";
+/// Annotation naming the global host an object was rendered for.
+pub const HOST_ANNOTATION: &str = "federator.io/host";
+
+/// Labels every rendered object carries: ownership plus the identity and env it serves, so
+/// `kubectl get se -l federator.io/identity=greeting` finds them.
+pub fn ownership_labels(service: &GlobalService) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
+        ("federator.io/identity".to_owned(), service.identity.clone()),
+        ("federator.io/env".to_owned(), service.env.clone()),
+    ])
+}
+
+/// Metadata of a rendered object: named after its host, in the sync namespace.
+pub(super) fn object_meta(service: &GlobalService, options: &RenderOptions) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(service.host.as_str().to_owned()),
+        namespace: Some(options.namespace.clone()),
+        labels: Some(ownership_labels(service)),
+        annotations: Some(BTreeMap::from([(
+            HOST_ANNOTATION.to_owned(),
+            service.host.as_str().to_owned(),
+        )])),
+        ..Default::default()
+    }
+}

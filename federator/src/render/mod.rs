@@ -1,0 +1,86 @@
+//! Pure rendering of the Istio objects a destination cluster needs for each global host.
+//!
+//! For every host with a ready backend somewhere, a cluster gets a ServiceEntry (the host's
+//! VIP and ports; its own backends by Service name, other clusters' through their east-west
+//! gateways) and a DestinationRule (mTLS, locality load balancing, outlier detection).
+//! Output is deterministic: same registry, same bytes.
+
+mod destination_rule;
+mod metadata;
+mod service_entry;
+
+use crate::istio::{DestinationRule, OutlierDetection, ServiceEntry};
+use crate::model::ClusterName;
+use crate::registry::{GlobalService, Registry};
+
+pub use metadata::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownership_labels};
+
+/// Settings for rendering.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Namespace the objects go into in every cluster.
+    pub namespace: String,
+    /// Cluster DNS domain of local Service names.
+    pub cluster_domain: String,
+    /// Outlier detection used where a policy does not override it.
+    pub outlier_detection: OutlierDetection,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            namespace: "federator-sync".into(),
+            cluster_domain: "cluster.local".into(),
+            outlier_detection: OutlierDetection {
+                consecutive_5xx_errors: Some(5),
+                interval: Some("5s".into()),
+                base_ejection_time: Some("30s".into()),
+                max_ejection_percent: Some(100),
+            },
+        }
+    }
+}
+
+/// The objects one host needs in one cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderedHost {
+    /// Registers the host with its endpoints.
+    pub service_entry: ServiceEntry,
+    /// How clients reach those endpoints.
+    pub destination_rule: DestinationRule,
+}
+
+/// The objects `host` needs in cluster `destination`, or `None` when the cluster should have
+/// none: no ready backend anywhere, no VIP, or no endpoint reachable from there.
+pub fn render_host(
+    registry: &Registry,
+    service: &GlobalService,
+    destination: &ClusterName,
+    options: &RenderOptions,
+) -> Option<RenderedHost> {
+    if service.vip.is_none() || !service.is_serving() {
+        return None;
+    }
+    let service_entry = service_entry::render(registry, service, destination, options)?;
+    let destination_rule = destination_rule::render(service, options);
+    Some(RenderedHost {
+        service_entry,
+        destination_rule,
+    })
+}
+
+/// Every host's objects for cluster `destination`, sorted by host.
+pub fn render_cluster(
+    registry: &Registry,
+    destination: &ClusterName,
+    options: &RenderOptions,
+) -> Vec<RenderedHost> {
+    registry
+        .services()
+        .into_iter()
+        .filter_map(|service| render_host(registry, service, destination, options))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use super::RenderOptions;
+use super::metadata::object_meta;
+use crate::istio::{
+    Location, Resolution, ServiceEntry, ServiceEntrySpec, ServicePort, WorkloadEntry,
+};
+use crate::model::{ClusterName, Locality};
+use crate::registry::{GlobalService, Registry};
+
+/// Label that tells client sidecars to use Istio mTLS (and so the SNI that remote
+/// east-west gateways route on).
+const TLS_MODE_LABEL: &str = "security.istio.io/tlsMode";
+/// Label naming the cluster an endpoint leads to, for people and for subsets.
+const CLUSTER_LABEL: &str = "federator.io/cluster";
+
+/// The ServiceEntry of `service` in `destination`: local backends by Service name and real
+/// port first, then every other cluster with ready endpoints through each of its gateway
+/// addresses; `None` when no endpoint is reachable from `destination`.
+pub(super) fn render(
+    registry: &Registry,
+    service: &GlobalService,
+    destination: &ClusterName,
+    options: &RenderOptions,
+) -> Option<ServiceEntry> {
+    let vip = service.vip?;
+    let mut endpoints = local_endpoints(registry, service, destination, options);
+    for cluster in service.backends.keys().filter(|c| *c != destination) {
+        endpoints.extend(remote_endpoints(registry, service, cluster));
+    }
+    if endpoints.is_empty() {
+        return None;
+    }
+    let all_ips = endpoints
+        .iter()
+        .all(|e| e.address.parse::<IpAddr>().is_ok());
+    let spec = ServiceEntrySpec {
+        hosts: vec![service.host.as_str().to_owned()],
+        addresses: vec![vip.to_string()],
+        ports: service
+            .ports
+            .iter()
+            .map(|p| ServicePort {
+                number: u32::from(p.number),
+                protocol: p.protocol.as_istio().to_owned(),
+                name: p.name.clone(),
+            })
+            .collect(),
+        location: Some(Location::MeshInternal),
+        resolution: Some(if all_ips {
+            Resolution::Static
+        } else {
+            Resolution::Dns
+        }),
+        endpoints,
+        export_to: vec!["*".into()],
+    };
+    Some(ServiceEntry {
+        metadata: object_meta(service, options),
+        spec,
+    })
+}
+
+fn local_endpoints(
+    registry: &Registry,
+    service: &GlobalService,
+    destination: &ClusterName,
+    options: &RenderOptions,
+) -> Vec<WorkloadEntry> {
+    let network = network_of(registry, destination);
+    let mut out = Vec::new();
+    for backend in service.backends.get(destination).into_iter().flatten() {
+        let address = format!(
+            "{}.{}.svc.{}",
+            backend.service.name, backend.service.namespace, options.cluster_domain
+        );
+        let ports: BTreeMap<String, u32> = service
+            .ports
+            .iter()
+            .map(|p| (p.name.clone(), u32::from(p.number)))
+            .collect();
+        for (locality, &count) in &backend.ready {
+            out.push(entry(
+                &address,
+                &ports,
+                destination,
+                &network,
+                locality,
+                count,
+            ));
+        }
+    }
+    out
+}
+
+fn remote_endpoints(
+    registry: &Registry,
+    service: &GlobalService,
+    cluster: &ClusterName,
+) -> Vec<WorkloadEntry> {
+    let gateways = registry.gateway_addresses(cluster);
+    if gateways.is_empty() {
+        return Vec::new();
+    }
+    let network = network_of(registry, cluster);
+    let ready = service.ready_in(cluster);
+    let mut out = Vec::new();
+    for (index, gateway) in gateways.iter().enumerate() {
+        let ports: BTreeMap<String, u32> = service
+            .ports
+            .iter()
+            .map(|p| (p.name.clone(), u32::from(gateway.port)))
+            .collect();
+        for (locality, &count) in &ready {
+            let weight = share(count, gateways.len(), index);
+            out.push(entry(
+                &gateway.address,
+                &ports,
+                cluster,
+                &network,
+                locality,
+                weight,
+            ));
+        }
+    }
+    out
+}
+
+/// The weight of gateway address `index` of `n` for `count` ready endpoints: the count is
+/// split over the addresses so a cluster with two gateway IPs does not draw twice the
+/// traffic, but no address drops below 1.
+fn share(count: u32, n: usize, index: usize) -> u32 {
+    let n = u32::try_from(n).unwrap_or(u32::MAX).max(1);
+    let index = u32::try_from(index).unwrap_or(u32::MAX);
+    let base = count / n;
+    let extra = u32::from(index < count % n);
+    (base + extra).max(1)
+}
+
+fn entry(
+    address: &str,
+    ports: &BTreeMap<String, u32>,
+    cluster: &ClusterName,
+    network: &str,
+    locality: &Locality,
+    weight: u32,
+) -> WorkloadEntry {
+    WorkloadEntry {
+        address: address.to_owned(),
+        ports: ports.clone(),
+        labels: BTreeMap::from([
+            (CLUSTER_LABEL.to_owned(), cluster.as_str().to_owned()),
+            (TLS_MODE_LABEL.to_owned(), "istio".to_owned()),
+        ]),
+        network: Some(network.to_owned()),
+        locality: locality.to_istio(),
+        weight: Some(weight),
+    }
+}
+
+fn network_of(registry: &Registry, cluster: &ClusterName) -> String {
+    registry
+        .cluster(cluster)
+        .map(|c| c.network().to_owned())
+        .unwrap_or_else(|| cluster.as_str().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share;
+
+    #[test]
+    fn weights_split_over_gateway_addresses() {
+        assert_eq!((0..2).map(|i| share(5, 2, i)).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(
+            (0..3).map(|i| share(1, 3, i)).collect::<Vec<_>>(),
+            [1, 1, 1]
+        );
+        assert_eq!(share(4, 1, 0), 4);
+    }
+}

@@ -120,7 +120,14 @@ fn load_cluster(folder: &Path, config: &IngestConfig, loaded: &mut Loaded) {
             Err(err) => {
                 loaded.problems.push(problem(
                     display(&cluster_path),
-                    format!("invalid cluster file, cluster skipped: {err}"),
+                    format!(
+                        "invalid cluster file, cluster skipped: {}",
+                        err.to_string()
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .trim_start_matches("error: ")
+                    ),
                 ));
                 return;
             }
@@ -192,12 +199,20 @@ fn load_cluster(folder: &Path, config: &IngestConfig, loaded: &mut Loaded) {
         };
         for doc in split_documents(&text) {
             let location = format!("{}:{}", display(&path), doc.line);
-            let value: Value = match serde_saphyr::from_str(doc.text) {
+            // Pad with the lines before the document so the parser reports file lines.
+            let padded = format!("{}{}", "\n".repeat(doc.line - 1), doc.text);
+            let value: Value = match serde_saphyr::from_str(&padded) {
                 Ok(value) => value,
                 Err(err) => {
+                    let err = err.to_string();
+                    let summary = err
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .trim_start_matches("error: ");
                     loaded
                         .problems
-                        .push(problem(location, format!("malformed YAML: {err}")));
+                        .push(problem(location, format!("malformed YAML: {summary}")));
                     continue;
                 }
             };

@@ -37,12 +37,20 @@ pub(crate) fn split_documents(text: &str) -> Vec<Document<'_>> {
     docs
 }
 
+/// Keeps `text` if it has content, with `line` moved to its first line of content so that
+/// messages point at the object rather than at a comment or a marker.
 fn push<'a>(docs: &mut Vec<Document<'a>>, text: &'a str, line: usize) {
-    let has_content = text
-        .lines()
-        .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-    if has_content {
-        docs.push(Document { line, text });
+    let is_content = |l: &str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    let mut offset = 0;
+    for (skipped, l) in text.split_inclusive('\n').enumerate() {
+        if is_content(l) {
+            docs.push(Document {
+                line: line + skipped,
+                text: &text[offset..],
+            });
+            return;
+        }
+        offset += l.len();
     }
 }
 
@@ -55,9 +63,9 @@ mod tests {
         let text = "# header\n---\na: 1\n---\n# only a comment\n---\nb: 2\nc: |\n  ---x\n...\n";
         let docs = split_documents(text);
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[0].line, 2);
+        assert_eq!(docs[0].line, 3);
         assert!(docs[0].text.contains("a: 1"));
-        assert_eq!(docs[1].line, 6);
+        assert_eq!(docs[1].line, 7);
         assert!(docs[1].text.contains("b: 2") && docs[1].text.contains("---x"));
     }
 

@@ -500,3 +500,15 @@ fn workload_whose_host_is_invalid_is_reported() {
         "{diags:#?}"
     );
 }
+
+#[test]
+fn relabelling_pods_out_of_their_service_drops_the_backend() {
+    let mut r = registry(greeting("east", &[("", "a")]));
+    let h = host("prod.greeting");
+    let mut w = workload("sample", "greeting", "greeting", "prod");
+    w.pod_labels.insert("app".into(), "renamed".into());
+    let changes = r.apply(upsert("east", w));
+    assert!(changes.hosts.contains(&h));
+    assert!(r.get(&h).unwrap().backends.is_empty());
+    assert!(!r.get(&h).unwrap().is_serving());
+}

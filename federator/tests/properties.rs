@@ -1,0 +1,361 @@
+//! Property tests of the registry over randomly generated multi-cluster worlds.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use federator::fixtures::*;
+use federator::model::{
+    ClusterInfo, ClusterName, Host, LocalityMode, Object, ObjectKey, PolicyInfo, TrafficPolicy,
+};
+use federator::registry::{Delta, GlobalService, Registry, RegistryConfig};
+use federator::render::{RenderOptions, render_cluster};
+use proptest::prelude::*;
+
+const CLUSTERS: [&str; 3] = ["east", "west", "south"];
+const PORT_SETS: [&[(&str, u16)]; 3] = [
+    &[("http", 80)],
+    &[("http", 80), ("grpc", 90)],
+    &[("tcp-db", 5432)],
+];
+
+#[derive(Debug, Clone)]
+struct App {
+    cluster: usize,
+    ns: u8,
+    name: u8,
+    identity: u8,
+    env: u8,
+    ports: usize,
+    ready: Vec<(u8, u8)>,
+    created: Option<u8>,
+    /// Whether the pods carry the label the Service selects.
+    selected: bool,
+}
+
+fn app_strategy() -> impl Strategy<Value = App> {
+    (
+        0..3usize,
+        0..2u8,
+        0..4u8,
+        0..3u8,
+        0..2u8,
+        0..3usize,
+        prop::collection::vec((0..3u8, 0..3u8), 0..4),
+        prop::option::of(0..3u8),
+        prop::bool::weighted(0.8),
+    )
+        .prop_map(
+            |(cluster, ns, name, identity, env, ports, ready, created, selected)| App {
+                cluster,
+                ns,
+                name,
+                identity,
+                env,
+                ports,
+                ready,
+                created,
+                selected,
+            },
+        )
+}
+
+fn app_deltas(app: &App, prefix: &str) -> Vec<Delta> {
+    let cluster = CLUSTERS[app.cluster];
+    let ns = format!("ns{}", app.ns);
+    let name = format!("{prefix}app{}", app.name);
+    let mut svc = PORT_SETS[app.ports]
+        .iter()
+        .fold(service(&ns, &name), |s, (p, n)| s.port(p, *n));
+    svc.created = app.created.map(i64::from);
+    let ready: Vec<(String, String)> = app
+        .ready
+        .iter()
+        .map(|(n, z)| {
+            (
+                format!("node{n}"),
+                if *z == 0 {
+                    String::new()
+                } else {
+                    format!("zone{z}")
+                },
+            )
+        })
+        .collect();
+    let ready: Vec<(&str, &str)> = ready
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let mut workload = workload(
+        &ns,
+        &name,
+        &format!("id{}", app.identity),
+        &format!("env{}", app.env),
+    );
+    if !app.selected {
+        workload
+            .pod_labels
+            .insert("app".into(), format!("{name}-unselected"));
+    }
+    vec![
+        upsert(cluster, workload),
+        upsert(cluster, svc),
+        upsert(cluster, slice(&ns, &format!("{name}-1"), &name, &ready)),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct World {
+    base: Vec<Delta>,
+    /// Objects that come and go again.
+    noise: Vec<Delta>,
+    /// Earlier versions of base objects, which the base versions replace.
+    stale: Vec<Delta>,
+}
+
+fn world_strategy() -> impl Strategy<Value = World> {
+    let apps = prop::collection::vec(app_strategy(), 0..8);
+    let noise_apps = prop::collection::vec(app_strategy(), 0..3);
+    let nodes = prop::collection::vec((0..3usize, 0..3u8, 0..2u8, 1..3u8), 0..6);
+    let gateways = prop::collection::vec((0..3usize, 0..3u8), 0..3);
+    let policies = prop::collection::vec(
+        (0..3usize, 0..3u8, prop::option::of(0..2u8), 0..3u8, 0..3u8),
+        0..3,
+    );
+    let clusters = prop::collection::vec(prop::bool::ANY, 3);
+    let stale_apps = prop::collection::vec((0..3usize, app_strategy()), 0..5);
+    (apps, noise_apps, nodes, gateways, policies, clusters, stale_apps).prop_map(
+        |(apps, noise_apps, nodes, gateways, policies, clusters, stale_apps)| {
+            // Later duplicates of one object would make "the final state" order-dependent:
+            // keep the first of each reference.
+            let mut seen = BTreeSet::new();
+            let mut keep = |d: Delta| -> Option<Delta> {
+                let key = match &d {
+                    Delta::Upsert(c, o) => (c.clone(), Some(o.reference())),
+                    Delta::UpsertCluster(info) => (info.name.clone(), None),
+                    _ => return Some(d),
+                };
+                seen.insert(key).then_some(d)
+            };
+            let mut base = Vec::new();
+            for (i, registered) in clusters.iter().enumerate() {
+                if *registered {
+                    base.push(Delta::UpsertCluster(ClusterInfo {
+                        network: Some(format!("net{}", i % 2)),
+                        ..ClusterInfo::new(CLUSTERS[i])
+                    }));
+                }
+            }
+            base.extend(apps.iter().flat_map(|a| app_deltas(a, "")));
+            for (c, n, region, zone) in nodes {
+                base.push(upsert(
+                    CLUSTERS[c],
+                    node(&format!("node{n}"), &format!("region{region}"), &format!("zone{zone}"), &format!("10.0.{c}.{n}")),
+                ));
+            }
+            for (c, a) in gateways {
+                base.push(upsert(CLUSTERS[c], gateway(&[&format!("192.0.2.{a}")])));
+            }
+            for (c, identity, env, mode, created) in policies {
+                let mode = match mode {
+                    0 => LocalityMode::Topology,
+                    1 => LocalityMode::Failover(vec!["region0".into(), "region1".into()]),
+                    _ => LocalityMode::Distribute(vec![("region0".into(), 50), ("region1".into(), 50)]),
+                };
+                base.push(upsert(
+                    CLUSTERS[c],
+                    Object::Policy(PolicyInfo {
+                        key: ObjectKey::new("ns0", format!("gtp{identity}")),
+                        identity: format!("id{identity}"),
+                        env: env.map(|e| format!("env{e}")),
+                        policy: TrafficPolicy { mode, ..Default::default() },
+                        created: Some(i64::from(created)),
+                    }),
+                ));
+            }
+            let base: Vec<Delta> = base.into_iter().filter_map(&mut keep).collect();
+            // Noise: objects that come and go again, some of them touching the same hosts.
+            let mut noise: Vec<Delta> = noise_apps.iter().flat_map(|a| app_deltas(a, "noise-")).collect();
+            noise.push(upsert("east", node("noise-node", "region9", "zone9", "10.9.9.9")));
+            noise.push(upsert("west", slice("ns0", "noise-slice", "app0", &[("node0", "zone1")])));
+            let noise = noise.into_iter().filter_map(&mut keep).collect();
+            // Stale versions: same object, other identity/env/ports/endpoints; a node in
+            // another region; a gateway with another address.
+            let mut stale: Vec<Delta> = stale_apps
+                .iter()
+                .filter_map(|(i, variant)| {
+                    let original = apps.get(*i)?;
+                    let variant = App { cluster: original.cluster, ns: original.ns, name: original.name, ..variant.clone() };
+                    Some(app_deltas(&variant, ""))
+                })
+                .flatten()
+                .collect();
+            for d in &base {
+                if let Delta::Upsert(c, Object::Node(n)) = d {
+                    stale.push(upsert(c.as_str(), node(&n.name, "region-old", "zone-old", "10.8.8.8")));
+                }
+                if let Delta::Upsert(c, Object::Gateway(_)) = d {
+                    stale.push(upsert(c.as_str(), gateway(&["192.0.2.200"])));
+                }
+            }
+            // Only versions of objects that exist in the final state.
+            let finals: BTreeSet<_> = base.iter().filter_map(|d| match d {
+                Delta::Upsert(c, o) => Some((c.clone(), o.reference())),
+                _ => None,
+            }).collect();
+            stale.retain(|d| matches!(d, Delta::Upsert(c, o) if finals.contains(&(c.clone(), o.reference()))));
+            World { base, noise, stale }
+        },
+    )
+}
+
+fn removal(delta: &Delta) -> Delta {
+    match delta {
+        Delta::Upsert(cluster, object) => Delta::Remove(cluster.clone(), object.reference()),
+        other => panic!("not an upsert: {other:?}"),
+    }
+}
+
+/// Everything observable except VIPs (which keep their first address by design).
+fn observable(
+    r: &Registry,
+) -> (
+    Vec<GlobalService>,
+    Vec<String>,
+    BTreeMap<String, Vec<String>>,
+) {
+    let services = r
+        .services()
+        .into_iter()
+        .cloned()
+        .map(|mut s| {
+            s.vip = None;
+            s
+        })
+        .collect();
+    let diags = r.diagnostics().iter().map(ToString::to_string).collect();
+    let gateways = CLUSTERS
+        .iter()
+        .map(|c| {
+            let addrs = r
+                .gateway_addresses(&ClusterName::new(*c))
+                .iter()
+                .map(|g| format!("{}:{}", g.address, g.port))
+                .collect();
+            (c.to_string(), addrs)
+        })
+        .collect();
+    (services, diags, gateways)
+}
+
+fn rendered(r: &Registry) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    for c in CLUSTERS {
+        for h in render_cluster(r, &ClusterName::new(c), &RenderOptions::default()) {
+            let text = format!("{:?}{:?}", h.service_entry, h.destination_rule);
+            out.insert((c.to_owned(), h.service_entry.spec.hosts[0].clone()), text);
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The final state depends only on which objects exist, not on the order they arrived
+    /// in, nor on objects that came and went in between.
+    #[test]
+    fn registry_state_is_independent_of_delta_order(
+        world in world_strategy(),
+        seed_a in any::<u64>(),
+        seed_b in any::<u64>(),
+    ) {
+        let shuffle = |mut v: Vec<Delta>, seed: u64| {
+            // A deterministic Fisher-Yates from the seed keeps failures reproducible.
+            let mut state = seed | 1;
+            for i in (1..v.len()).rev() {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                v.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            v
+        };
+        let mut a = Registry::new(RegistryConfig::default());
+        for d in shuffle(world.base.clone(), seed_a) {
+            a.apply(d);
+        }
+        let mut b = Registry::new(RegistryConfig::default());
+        for d in shuffle(world.stale.clone(), seed_b ^ 0x5eed) {
+            b.apply(d);
+        }
+        let mut mixed = world.base.clone();
+        mixed.extend(world.noise.iter().cloned());
+        for d in shuffle(mixed, seed_b) {
+            b.apply(d);
+        }
+        for d in shuffle(world.noise.iter().map(removal).collect(), seed_a ^ seed_b) {
+            b.apply(d);
+        }
+        prop_assert_eq!(observable(&a), observable(&b));
+    }
+
+    /// Every delta reports every host whose rendered objects it changed in any cluster:
+    /// sync re-renders only what the change set names, so a miss would leave stale config.
+    #[test]
+    fn change_sets_name_every_host_whose_output_changed(world in world_strategy()) {
+        let mut r = Registry::new(RegistryConfig::default());
+        let mut sequence = world.stale.clone();
+        sequence.extend(world.base.iter().cloned());
+        sequence.extend(world.noise.iter().cloned());
+        sequence.extend(world.noise.iter().map(removal));
+        sequence.extend(world.base.iter().filter(|d| matches!(d, Delta::Upsert(..))).map(removal));
+        let mut before = rendered(&r);
+        for delta in sequence {
+            let changes = r.apply(delta.clone());
+            let after = rendered(&r);
+            let keys: BTreeSet<_> = before.keys().chain(after.keys()).cloned().collect();
+            for key in keys {
+                if before.get(&key) != after.get(&key) {
+                    let host_named = changes.hosts.iter().any(|h| h.as_str() == key.1);
+                    let cluster_named = changes.clusters.iter().any(|c| c.as_str() == key.0);
+                    prop_assert!(host_named || cluster_named, "{delta:?} changed {key:?} but reported {changes:?}");
+                }
+            }
+            before = after;
+        }
+        prop_assert!(r.is_empty(), "removing every object leaves no host");
+        prop_assert!(r.vip_table().is_empty(), "and no VIP");
+    }
+
+    /// A host keeps its VIP while unrelated hosts are added and removed.
+    #[test]
+    fn vips_are_stable_while_other_hosts_come_and_go(
+        kept in prop::collection::btree_set(0..40u8, 1..10),
+        churn in prop::collection::vec((0..40u8, prop::bool::ANY), 0..60),
+    ) {
+        let mut r = Registry::new(RegistryConfig::default());
+        let add = |r: &mut Registry, id: String| {
+            for d in app("east", "ns", &id, &id, "prod", &[("http", 80)], &[("", "z")]) {
+                r.apply(d);
+            }
+        };
+        for id in &kept {
+            add(&mut r, format!("kept{id}"));
+        }
+        let vips: Vec<_> = kept
+            .iter()
+            .map(|id| r.get(&Host::build("prod", &format!("kept{id}"), "global").unwrap()).unwrap().vip)
+            .collect();
+        for (id, present) in churn {
+            let name = format!("other{id}");
+            if present {
+                add(&mut r, name);
+            } else {
+                r.apply(Delta::Remove(ClusterName::new("east"), federator::model::ObjectRef::Workload(
+                    federator::model::WorkloadKind::Deployment, ObjectKey::new("ns", name))));
+            }
+        }
+        let now: Vec<_> = kept
+            .iter()
+            .map(|id| r.get(&Host::build("prod", &format!("kept{id}"), "global").unwrap()).unwrap().vip)
+            .collect();
+        prop_assert_eq!(vips, now);
+    }
+}

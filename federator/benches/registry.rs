@@ -1,1 +1,164 @@
-fn main() {}
+//! Cost of applying one delta to registries of 1k, 10k and 100k hosts spread over 10
+//! clusters. The target is a flat cost: a delta pays for what it touches, not for the size
+//! of the registry.
+//!
+//! Run: `cargo bench -p federator --bench registry`
+
+// A failed fixture or assertion should stop a test or benchmark loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use federator::fixtures::*;
+use federator::model::{ObjectKey, ObjectRef, WorkloadKind};
+use federator::registry::{Delta, Registry, RegistryConfig};
+
+const CLUSTERS: usize = 10;
+/// Apps per namespace, roughly what one team runs.
+const PER_NAMESPACE: usize = 20;
+
+fn cluster_name(c: usize) -> String {
+    format!("cluster-{c:02}")
+}
+
+/// `hosts` identities; each runs in two clusters with three ready endpoints over two zones.
+fn build(hosts: usize) -> Registry {
+    let mut r = Registry::new(RegistryConfig::default());
+    for c in 0..CLUSTERS {
+        let name = cluster_name(c);
+        r.apply(cluster(&name));
+        r.apply(upsert(&name, gateway(&[&format!("192.0.2.{c}")])));
+        for n in 0..10 {
+            r.apply(upsert(
+                &name,
+                node(
+                    &format!("node-{n}"),
+                    &format!("region-{}", c % 3),
+                    &format!("zone-{}", n % 3),
+                    &format!("10.{c}.0.{n}"),
+                ),
+            ));
+        }
+    }
+    for i in 0..hosts {
+        for c in [i % CLUSTERS, (i + 1) % CLUSTERS] {
+            for d in app_in(c, i, 3) {
+                r.apply(d);
+            }
+        }
+    }
+    r
+}
+
+fn app_in(c: usize, i: usize, ready: usize) -> Vec<Delta> {
+    let endpoints: Vec<(String, String)> = (0..ready)
+        .map(|e| {
+            (
+                format!("node-{}", (i + e) % 10),
+                format!("zone-{}", (i + e) % 3),
+            )
+        })
+        .collect();
+    let endpoints: Vec<(&str, &str)> = endpoints
+        .iter()
+        .map(|(n, z)| (n.as_str(), z.as_str()))
+        .collect();
+    app(
+        &cluster_name(c),
+        &format!("team-{}", i / PER_NAMESPACE),
+        &format!("svc-{i}"),
+        &format!("svc-{i}"),
+        "prod",
+        &[("http", 8080), ("grpc", 9090)],
+        &endpoints,
+    )
+}
+
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("registry_delta");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50);
+    for hosts in [1_000usize, 10_000, 100_000] {
+        let mut r = build(hosts);
+        eprintln!(
+            "registry of {hosts} hosts x 2 clusters: RSS {:.0} MiB",
+            rss_mib().unwrap_or(f64::NAN)
+        );
+        let target = hosts / 2;
+        let cluster = cluster_name(target % CLUSTERS);
+        let ns = format!("team-{}", target / PER_NAMESPACE);
+        let svc = format!("svc-{target}");
+
+        // An EndpointSlice changing its ready count (the most frequent event).
+        let slices = [2usize, 3].map(|n| {
+            let eps: Vec<(String, String)> = (0..n)
+                .map(|e| (format!("node-{e}"), format!("zone-{e}")))
+                .collect();
+            let eps: Vec<(&str, &str)> =
+                eps.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            upsert(&cluster, slice(&ns, &format!("{svc}-1"), &svc, &eps))
+        });
+        let mut flip = 0;
+        group.bench_with_input(
+            BenchmarkId::new("endpointslice_update", hosts),
+            &hosts,
+            |b, _| {
+                b.iter(|| {
+                    flip ^= 1;
+                    black_box(r.apply(slices[flip].clone()))
+                })
+            },
+        );
+
+        // A Service changing a port, re-deciding the host's ports across clusters.
+        let services = [8080u16, 8081].map(|p| {
+            upsert(
+                &cluster,
+                service(&ns, &svc).port("http", p).port("grpc", 9090),
+            )
+        });
+        group.bench_with_input(BenchmarkId::new("service_update", hosts), &hosts, |b, _| {
+            b.iter(|| {
+                flip ^= 1;
+                black_box(r.apply(services[flip].clone()))
+            })
+        });
+
+        // A new identity appearing and going again (host creation, VIP allocation, removal).
+        let fresh = app_in(3, hosts + 7, 2);
+        let removal = Delta::Remove(
+            cluster_name(3).as_str().into(),
+            ObjectRef::Workload(
+                WorkloadKind::Deployment,
+                ObjectKey::new(
+                    format!("team-{}", (hosts + 7) / PER_NAMESPACE),
+                    format!("svc-{}", hosts + 7),
+                ),
+            ),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("host_add_remove", hosts),
+            &hosts,
+            |b, _| {
+                b.iter(|| {
+                    black_box(r.apply(fresh[0].clone()));
+                    black_box(r.apply(removal.clone()))
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,6 +1,9 @@
 //! A snapshot full of mistakes: each one is reported with the file, line, cluster and object
 //! it concerns, and everything else still renders.
 
+// A failed fixture or assertion should stop a test or benchmark loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::path::PathBuf;

@@ -1,6 +1,9 @@
 //! `crds/` holds exactly what the Rust types generate. When this fails, run
 //! `cargo run -- crds --out crds` and commit the result.
 
+// A failed fixture or assertion should stop a test or benchmark loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use federator::crd::crd_files;

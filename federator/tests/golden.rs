@@ -2,6 +2,9 @@
 //! `examples/multicluster/rendered/`. After an intended change, regenerate them with
 //! `UPDATE_GOLDEN=1 cargo test -p federator --test golden` and review the diff.
 
+// A failed fixture or assertion should stop a test or benchmark loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use federator::offline::write_dir;

@@ -2,6 +2,9 @@
 //! (`../shared/istio/networking-crds.yaml`, Istio 1.30), checked strictly: a field the
 //! schema does not know is an error here, where a real API server would silently prune it.
 
+// A failed fixture or assertion should stop a test or benchmark loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::path::PathBuf;
@@ -103,7 +106,6 @@ fn rendered_objects_pass_istio_schemas() {
                 host.destination_rule.spec.host,
                 cluster.cluster
             );
-            assert_eq!(host.service_entry.spec.resolution.is_some(), true);
             checked += 2;
         }
     }

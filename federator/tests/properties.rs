@@ -1,5 +1,8 @@
 //! Property tests of the registry over randomly generated multi-cluster worlds.
 
+// A failed fixture or assertion should stop a test or benchmark loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use federator::fixtures::*;

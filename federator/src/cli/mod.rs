@@ -39,7 +39,7 @@ enum LogFormat {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Render the Istio objects every cluster of a snapshot would receive (offline/GitOps).
-    Render(render::RenderArgs),
+    Render(Box<render::RenderArgs>),
     /// Print (or write) the CRD manifests federator defines and the Istio ones it writes.
     Crds(crds::CrdsArgs),
 }
@@ -142,7 +142,7 @@ pub fn main() -> ExitCode {
         LogFormat::Json => builder.json().init(),
     }
     let result = match cli.command {
-        Command::Render(args) => render::run(args),
+        Command::Render(args) => render::run(*args),
         Command::Crds(args) => crds::run(args),
     };
     match result {

@@ -487,8 +487,10 @@ fn saved_vips_are_restored_and_unused_ones_pruned() {
 #[test]
 fn workload_whose_host_is_invalid_is_reported() {
     let long = "a".repeat(63);
-    let mut config = RegistryConfig::default();
-    config.host_suffix = format!("{long}.{long}.{long}");
+    let config = RegistryConfig {
+        host_suffix: format!("{long}.{long}.{long}"),
+        ..RegistryConfig::default()
+    };
     let mut r = Registry::new(config);
     r.apply(upsert("east", workload("ns", "w", &long, "prod")));
     assert!(r.is_empty());

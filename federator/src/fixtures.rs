@@ -143,6 +143,20 @@ pub fn app(
     ]
 }
 
+/// `greeting` (identity `greeting`, env `prod`, HTTP on 8080) in namespace `sample` of
+/// `cluster`, with `ready` endpoints: the workload most tests need.
+pub fn greeting(cluster: &str, ready: &[(&str, &str)]) -> Vec<Delta> {
+    app(
+        cluster,
+        "sample",
+        "greeting",
+        "greeting",
+        "prod",
+        &[("http", 8080)],
+        ready,
+    )
+}
+
 macro_rules! into_object {
     ($($ty:ident => $variant:ident),* $(,)?) => {
         $(impl From<$ty> for Object {

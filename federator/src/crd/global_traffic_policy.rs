@@ -3,6 +3,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::istio::OutlierDetection;
+
 /// How traffic to an identity's global hosts spreads over regions and when it fails over.
 ///
 /// Without a policy a host gets Istio's topology default (same zone, same region, then
@@ -36,7 +38,8 @@ pub struct GlobalTrafficPolicySpec {
     /// Share of traffic per region in percent, summing to 100 (mode `distribute`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub distribute: Vec<RegionWeight>,
-    /// Outlier-detection settings replacing federator's defaults field by field.
+    /// Outlier-detection settings (Istio's fields) replacing federator's defaults field by
+    /// field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outlier_detection: Option<OutlierDetection>,
 }
@@ -61,24 +64,6 @@ pub struct RegionWeight {
     pub region: String,
     /// Percent of traffic.
     pub weight: u32,
-}
-
-/// Outlier detection overrides (Istio's DestinationRule `outlierDetection` fields).
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OutlierDetection {
-    /// Consecutive 5xx (or connection) errors before a host is ejected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consecutive_5xx_errors: Option<u32>,
-    /// Time between analysis sweeps, e.g. `5s`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval: Option<String>,
-    /// Minimum ejection time, e.g. `30s`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_ejection_time: Option<String>,
-    /// Largest share of hosts that may be ejected, in percent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_ejection_percent: Option<u32>,
 }
 
 /// What federator last concluded about a policy.

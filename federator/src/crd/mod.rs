@@ -8,6 +8,6 @@ mod global_traffic_policy;
 pub use dependency::{Dependency, DependencySpec};
 pub use generate::{CrdFile, crd_files};
 pub use global_traffic_policy::{
-    GlobalTrafficPolicy, GlobalTrafficPolicySpec, GlobalTrafficPolicyStatus, OutlierDetection,
-    PolicyMode, RegionWeight,
+    GlobalTrafficPolicy, GlobalTrafficPolicySpec, GlobalTrafficPolicyStatus, PolicyMode,
+    RegionWeight,
 };

@@ -1,8 +1,7 @@
 use super::{IngestError, Ingested, created, object_key};
 use crate::crd::{GlobalTrafficPolicy, PolicyMode};
 use crate::model::{
-    LocalityMode, Object, OutlierOverrides, PolicyInfo, TrafficPolicy, validate_dns_label,
-    validate_identity,
+    LocalityMode, Object, PolicyInfo, TrafficPolicy, validate_dns_label, validate_identity,
 };
 
 /// A GlobalTrafficPolicy, validated: a failover list needs regions and no repeats, weights
@@ -57,34 +56,24 @@ pub fn policy(gtp: &GlobalTrafficPolicy) -> Result<Ingested, IngestError> {
             )
         }
     };
-    let outlier = match &spec.outlier_detection {
-        None => OutlierOverrides::default(),
-        Some(o) => {
-            for (field, value) in [
-                ("interval", &o.interval),
-                ("baseEjectionTime", &o.base_ejection_time),
-            ] {
-                if let Some(v) = value
-                    && !is_duration(v)
-                {
-                    return Err(fail(format!(
-                        "spec.outlierDetection.{field} {v:?} is not a duration like 5s, 100ms or 1m"
-                    )));
-                }
-            }
-            if o.max_ejection_percent.is_some_and(|p| p > 100) {
-                return Err(fail(
-                    "spec.outlierDetection.maxEjectionPercent exceeds 100".into(),
-                ));
-            }
-            OutlierOverrides {
-                consecutive_5xx_errors: o.consecutive_5xx_errors,
-                interval: o.interval.clone(),
-                base_ejection_time: o.base_ejection_time.clone(),
-                max_ejection_percent: o.max_ejection_percent,
-            }
+    let outlier = spec.outlier_detection.clone().unwrap_or_default();
+    for (field, value) in [
+        ("interval", &outlier.interval),
+        ("baseEjectionTime", &outlier.base_ejection_time),
+    ] {
+        if let Some(v) = value
+            && !is_duration(v)
+        {
+            return Err(fail(format!(
+                "spec.outlierDetection.{field} {v:?} is not a duration like 5s, 100ms or 1m"
+            )));
         }
-    };
+    }
+    if outlier.max_ejection_percent.is_some_and(|p| p > 100) {
+        return Err(fail(
+            "spec.outlierDetection.maxEjectionPercent exceeds 100".into(),
+        ));
+    }
     Ok(Ingested::clean(Object::Policy(PolicyInfo {
         key,
         identity,
@@ -126,7 +115,8 @@ fn is_duration(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{GlobalTrafficPolicySpec, OutlierDetection, RegionWeight};
+    use crate::crd::{GlobalTrafficPolicySpec, RegionWeight};
+    use crate::istio::OutlierDetection;
 
     fn gtp(spec: GlobalTrafficPolicySpec) -> GlobalTrafficPolicy {
         let mut g = GlobalTrafficPolicy::new("greeting", spec);

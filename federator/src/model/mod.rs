@@ -14,5 +14,5 @@ pub use objects::{
     ClusterInfo, EndpointLocation, EndpointSliceInfo, GatewayInfo, Locality, NodeInfo, Object,
     ObjectRef, PolicyInfo, ServiceInfo, WorkloadInfo, WorkloadKind,
 };
-pub use policy::{LocalityMode, OutlierOverrides, TrafficPolicy};
+pub use policy::{LocalityMode, TrafficPolicy};
 pub use port::{MeshPort, Protocol};

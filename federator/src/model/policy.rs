@@ -1,11 +1,14 @@
+use crate::istio::OutlierDetection;
+
 /// How traffic to a global host is spread over localities: the validated form of a
 /// GlobalTrafficPolicy, free of Kubernetes types.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TrafficPolicy {
     /// Locality load-balancing mode.
     pub mode: LocalityMode,
-    /// Outlier detection overrides; unset fields keep federator's defaults.
-    pub outlier: OutlierOverrides,
+    /// Outlier detection overrides, in Istio's terms; unset fields keep federator's
+    /// defaults.
+    pub outlier: OutlierDetection,
 }
 
 /// Locality load-balancing mode.
@@ -19,17 +22,4 @@ pub enum LocalityMode {
     Failover(Vec<String>),
     /// Fixed share of traffic per region, in percent, summing to 100.
     Distribute(Vec<(String, u32)>),
-}
-
-/// Outlier-detection settings a policy may override.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct OutlierOverrides {
-    /// Consecutive 5xx (or connect) errors before ejection.
-    pub consecutive_5xx_errors: Option<u32>,
-    /// How often hosts are analysed (duration, e.g. `5s`).
-    pub interval: Option<String>,
-    /// Minimum ejection duration (e.g. `30s`).
-    pub base_ejection_time: Option<String>,
-    /// Largest share of hosts that may be ejected, in percent.
-    pub max_ejection_percent: Option<u32>,
 }

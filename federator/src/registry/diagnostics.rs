@@ -30,6 +30,22 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+impl Diagnostic {
+    fn new(
+        severity: Severity,
+        cluster: Option<&ClusterName>,
+        object: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            severity,
+            cluster: cluster.cloned(),
+            object: object.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(cluster) = &self.cluster {
@@ -42,89 +58,83 @@ impl fmt::Display for Diagnostic {
 impl Registry {
     /// Every problem in the current state, sorted (warnings first).
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        use Severity::{Info, Warning};
         let mut out = Vec::new();
         for entry in self.hosts.values() {
             let service = &entry.service;
+            let host = &service.host;
             if let Some(err) = &entry.vip_error {
-                out.push(Diagnostic {
-                    severity: Severity::Warning,
-                    cluster: None,
-                    object: format!("host {}", service.host),
-                    message: format!("{err}; the host is not rendered until one frees up"),
-                });
+                let message = format!("{err}; the host is not rendered until one frees up");
+                out.push(Diagnostic::new(
+                    Warning,
+                    None,
+                    format!("host {host}"),
+                    message,
+                ));
             }
+            let wanted = port_list(&service.ports);
             for rejected in &service.rejected {
-                let ports: Vec<String> = rejected
-                    .backend
-                    .ports
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
-                let want: Vec<String> = service.ports.iter().map(ToString::to_string).collect();
-                out.push(Diagnostic {
-                    severity: Severity::Warning,
-                    cluster: Some(rejected.cluster.clone()),
-                    object: format!("Service {}", rejected.backend.service),
-                    message: format!(
-                        "ports [{}] conflict with ports [{}] of host {} (set by its oldest Service); this backend is left out",
-                        ports.join(", "),
-                        want.join(", "),
-                        service.host
-                    ),
-                });
+                let message = format!(
+                    "ports [{}] conflict with ports [{wanted}] of host {host} \
+                     (set by its oldest Service); this backend is left out",
+                    port_list(&rejected.backend.ports),
+                );
+                let object = format!("Service {}", rejected.backend.service);
+                out.push(Diagnostic::new(
+                    Warning,
+                    Some(&rejected.cluster),
+                    object,
+                    message,
+                ));
             }
-            let applied = service.policy.as_ref();
-            for shadowed in self
-                .policy_candidates(&service.identity, &service.env)
-                .into_iter()
-                .skip(1)
-            {
-                let Some(applied) = applied else { break };
-                out.push(Diagnostic {
-                    severity: Severity::Warning,
-                    cluster: Some(shadowed.cluster.clone()),
-                    object: format!("GlobalTrafficPolicy {}", shadowed.info.key),
-                    message: format!(
-                        "ignored for host {}: GlobalTrafficPolicy {} in cluster {} takes precedence",
-                        service.host, applied.info.key, applied.cluster
-                    ),
-                });
+            if let Some(applied) = &service.policy {
+                let candidates = self.policy_candidates(&service.identity, &service.env);
+                for shadowed in candidates.iter().skip(1) {
+                    let message = format!(
+                        "ignored for host {host}: GlobalTrafficPolicy {} in cluster {} \
+                         takes precedence",
+                        applied.info.key, applied.cluster
+                    );
+                    let object = format!("GlobalTrafficPolicy {}", shadowed.info.key);
+                    out.push(Diagnostic::new(
+                        Warning,
+                        Some(&shadowed.cluster),
+                        object,
+                        message,
+                    ));
+                }
             }
         }
         for (name, state) in &self.clusters {
+            let cluster = Some(name);
             for ((kind, key), reason) in &state.invalid_workloads {
-                out.push(Diagnostic {
-                    severity: Severity::Warning,
-                    cluster: Some(name.clone()),
-                    object: format!("{kind} {key}"),
-                    message: format!("not federated: {reason}"),
-                });
+                let message = format!("not federated: {reason}");
+                out.push(Diagnostic::new(
+                    Warning,
+                    cluster,
+                    format!("{kind} {key}"),
+                    message,
+                ));
             }
             for workload in state.workloads.values() {
-                if !state
-                    .invalid_workloads
-                    .contains_key(&(workload.kind, workload.key.clone()))
+                let id = (workload.kind, workload.key.clone());
+                if !state.invalid_workloads.contains_key(&id)
                     && state.services_selecting(workload).is_empty()
                 {
-                    out.push(Diagnostic {
-                        severity: Severity::Info,
-                        cluster: Some(name.clone()),
-                        object: format!("{} {}", workload.kind, workload.key),
-                        message: format!(
-                            "identity {} env {} has no Service with mesh ports selecting its pods",
-                            workload.identity, workload.env
-                        ),
-                    });
+                    let message = format!(
+                        "identity {} env {} has no Service with mesh ports selecting its pods",
+                        workload.identity, workload.env
+                    );
+                    let object = format!("{} {}", workload.kind, workload.key);
+                    out.push(Diagnostic::new(Info, cluster, object, message));
                 }
             }
             if state.gateway_addresses.is_empty() {
                 for gateway in state.gateways.values() {
-                    out.push(Diagnostic {
-                        severity: Severity::Warning,
-                        cluster: Some(name.clone()),
-                        object: format!("gateway Service {}", gateway.key),
-                        message: "has no address yet (no load-balancer ingress, external IP or usable NodePort)".into(),
-                    });
+                    let message = "has no address yet \
+                        (no load-balancer ingress, external IP or usable NodePort)";
+                    let object = format!("gateway Service {}", gateway.key);
+                    out.push(Diagnostic::new(Warning, cluster, object, message));
                 }
                 let serving = state
                     .host_backends
@@ -132,16 +142,26 @@ impl Registry {
                     .flatten()
                     .any(|b| b.ready_count() > 0);
                 if serving {
-                    out.push(Diagnostic {
-                        severity: Severity::Warning,
-                        cluster: Some(name.clone()),
-                        object: "east-west gateway".into(),
-                        message: "no address known: this cluster's backends are not offered to other clusters".into(),
-                    });
+                    let message = "no address known: \
+                        this cluster's backends are not offered to other clusters";
+                    out.push(Diagnostic::new(
+                        Warning,
+                        cluster,
+                        "east-west gateway",
+                        message,
+                    ));
                 }
             }
         }
         out.sort();
         out
     }
+}
+
+fn port_list(ports: &[crate::model::MeshPort]) -> String {
+    ports
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -34,18 +34,6 @@ fn remove(cluster: &str, object: ObjectRef) -> Delta {
     Delta::Remove(name(cluster), object)
 }
 
-fn greeting(cluster: &str, ready: &[(&str, &str)]) -> Vec<Delta> {
-    app(
-        cluster,
-        "sample",
-        "greeting",
-        "greeting",
-        "prod",
-        &[("http", 8080)],
-        ready,
-    )
-}
-
 #[test]
 fn a_workload_with_service_and_endpoints_becomes_a_global_host() {
     let mut r = registry([

@@ -1,9 +1,7 @@
 use super::*;
 use crate::fixtures::*;
-use crate::istio::{Resolution, TlsMode};
-use crate::model::{
-    ClusterInfo, Host, LocalityMode, ObjectKey, OutlierOverrides, PolicyInfo, TrafficPolicy,
-};
+use crate::istio::{OutlierDetection, Resolution, TlsMode};
+use crate::model::{ClusterInfo, Host, LocalityMode, ObjectKey, PolicyInfo, TrafficPolicy};
 use crate::registry::{Delta, RegistryConfig};
 
 fn build(deltas: impl IntoIterator<Item = Delta>) -> Registry {
@@ -16,6 +14,17 @@ fn build(deltas: impl IntoIterator<Item = Delta>) -> Registry {
 
 fn greeting_host() -> Host {
     Host::build("prod", "greeting", "global").unwrap()
+}
+
+/// greeting in `cluster` loses all its ready endpoints.
+fn scaled_to_zero(cluster: &str) -> Delta {
+    upsert(cluster, slice("sample", "greeting-1", "greeting", &[]))
+}
+
+/// The endpoint addresses of the greeting ServiceEntry in `cluster`.
+fn addresses(r: &Registry, cluster: &str) -> Vec<String> {
+    let se = render(r, cluster).unwrap().service_entry;
+    se.spec.endpoints.into_iter().map(|e| e.address).collect()
 }
 
 fn render(r: &Registry, cluster: &str) -> Option<RenderedHost> {
@@ -119,13 +128,7 @@ fn a_cluster_without_local_backends_gets_static_gateway_endpoints() {
     let r = build(three_clusters());
     let se = render(&r, "south").unwrap().service_entry;
     assert_eq!(se.spec.resolution, Some(Resolution::Static));
-    let addresses: Vec<_> = se
-        .spec
-        .endpoints
-        .iter()
-        .map(|e| e.address.as_str())
-        .collect();
-    assert_eq!(addresses, ["203.0.113.1", "203.0.113.2"]);
+    assert_eq!(addresses(&r, "south"), ["203.0.113.1", "203.0.113.2"]);
 }
 
 #[test]
@@ -143,50 +146,25 @@ fn every_cluster_sees_the_same_vip_and_ports() {
 
 #[test]
 fn clusters_without_ready_endpoints_or_gateway_are_left_out() {
+    // west scales to zero: south reaches only east.
     let mut d = three_clusters();
-    // west scales to zero; south's gateway loses its address.
-    d.push(upsert(
-        "west",
-        slice("sample", "greeting-1", "greeting", &[]),
-    ));
+    d.push(scaled_to_zero("west"));
     let r = build(d);
-    let se = render(&r, "south").unwrap().service_entry;
-    let addresses: Vec<_> = se
-        .spec
-        .endpoints
-        .iter()
-        .map(|e| e.address.as_str())
-        .collect();
-    assert_eq!(addresses, ["203.0.113.1"]);
+    assert_eq!(addresses(&r, "south"), ["203.0.113.1"]);
 
+    // west's gateway loses its address: nobody is sent there.
     let mut d = three_clusters();
     d.push(upsert("west", gateway(&[])));
     let r = build(d);
-    let se = render(&r, "east").unwrap().service_entry;
-    assert!(se.spec.endpoints.iter().all(|e| e.address != "203.0.113.2"));
-    // From south, only east is reachable now.
-    assert_eq!(
-        render(&r, "south")
-            .unwrap()
-            .service_entry
-            .spec
-            .endpoints
-            .len(),
-        1
-    );
+    assert!(addresses(&r, "east").iter().all(|a| a != "203.0.113.2"));
+    assert_eq!(addresses(&r, "south"), ["203.0.113.1"]);
 }
 
 #[test]
 fn nothing_is_rendered_without_a_ready_backend_anywhere() {
     let mut d = three_clusters();
-    d.push(upsert(
-        "east",
-        slice("sample", "greeting-1", "greeting", &[]),
-    ));
-    d.push(upsert(
-        "west",
-        slice("sample", "greeting-1", "greeting", &[]),
-    ));
+    d.push(scaled_to_zero("east"));
+    d.push(scaled_to_zero("west"));
     let r = build(d);
     for c in ["east", "west", "south"] {
         assert!(render(&r, c).is_none(), "{c}");
@@ -197,15 +175,7 @@ fn nothing_is_rendered_without_a_ready_backend_anywhere() {
 #[test]
 fn nothing_is_rendered_where_no_endpoint_is_reachable() {
     let mut d = vec![cluster("east"), cluster("south")];
-    d.extend(app(
-        "east",
-        "sample",
-        "greeting",
-        "greeting",
-        "prod",
-        &[("http", 8080)],
-        &[("", "a")],
-    ));
+    d.extend(greeting("east", &[("", "a")]));
     let r = build(d);
     assert!(render(&r, "east").is_some());
     assert!(
@@ -231,7 +201,7 @@ fn destination_rule_defaults_to_mtls_topology_and_outlier_detection() {
     );
 }
 
-fn with_policy(mode: LocalityMode, outlier: OutlierOverrides) -> Registry {
+fn with_policy(mode: LocalityMode, outlier: OutlierDetection) -> Registry {
     let mut d = three_clusters();
     d.push(upsert(
         "east",
@@ -254,7 +224,7 @@ fn failover_policy_chains_regions_in_order() {
             "us-west-2".into(),
             "sa-east-1".into(),
         ]),
-        OutlierOverrides::default(),
+        OutlierDetection::default(),
     );
     let lb = render(&r, "south")
         .unwrap()
@@ -285,7 +255,7 @@ fn failover_policy_chains_regions_in_order() {
 fn distribute_policy_sets_weights_and_outlier_overrides_merge() {
     let r = with_policy(
         LocalityMode::Distribute(vec![("us-east-1".into(), 80), ("us-west-2".into(), 20)]),
-        OutlierOverrides {
+        OutlierDetection {
             consecutive_5xx_errors: Some(2),
             base_ejection_time: Some("1m".into()),
             ..Default::default()
@@ -347,15 +317,7 @@ fn objects_carry_ownership_labels_and_host_annotation() {
 #[test]
 fn network_defaults_to_the_cluster_name() {
     let mut d = vec![Delta::UpsertCluster(ClusterInfo::new("east"))];
-    d.extend(app(
-        "east",
-        "sample",
-        "greeting",
-        "greeting",
-        "prod",
-        &[("http", 8080)],
-        &[("", "a")],
-    ));
+    d.extend(greeting("east", &[("", "a")]));
     let r = build(d);
     let se = render(&r, "east").unwrap().service_entry;
     assert_eq!(se.spec.endpoints[0].network.as_deref(), Some("east"));

@@ -1,0 +1,326 @@
+use std::path::{Path, PathBuf};
+
+use futures_util::future::try_join_all;
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::{Api, Resource};
+use serde_json::json;
+
+use crate::apiserver::{self, ApiServer};
+use crate::binaries::Binaries;
+use crate::etcd::{self, Etcd};
+use crate::ports::is_listening;
+use crate::{TestEnvError, crds};
+
+/// Field manager of everything the environment writes.
+const MANAGER: &str = "federator-testenv";
+
+/// One simulated cluster: a real kube-apiserver with its kubeconfig and a client.
+pub struct TestCluster {
+    name: String,
+    server: ApiServer,
+}
+
+impl std::fmt::Debug for TestCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCluster")
+            .field("name", &self.name)
+            .field("port", &self.server.port)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TestEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestEnv")
+            .field("dir", &self.path)
+            .field("clusters", &self.clusters)
+            .finish()
+    }
+}
+
+impl TestCluster {
+    /// The cluster's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A client with admin rights.
+    pub fn client(&self) -> kube::Client {
+        self.server.client.clone()
+    }
+
+    /// Path of a kubeconfig for the cluster (admin token, CA of its serving certificate).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.server.kubeconfig
+    }
+
+    /// The kubeconfig's text.
+    pub fn kubeconfig_text(&self) -> Result<String, TestEnvError> {
+        std::fs::read_to_string(&self.server.kubeconfig).map_err(TestEnvError::io(format!(
+            "reading {}",
+            self.server.kubeconfig.display()
+        )))
+    }
+
+    /// The loopback port the API server listens on.
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// Whether the API server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.server.process.check_running().is_ok()
+    }
+
+    /// Creates or updates an object by server-side apply (namespaced objects need
+    /// `metadata.namespace`).
+    pub async fn apply<K: Object>(&self, object: &K) -> Result<K, TestEnvError> {
+        let (api, name) = self.api_for(object);
+        let applied = api
+            .patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(object),
+            )
+            .await
+            .map_err(TestEnvError::kube(
+                &self.name,
+                format!("applying {} {name}", K::kind(&())),
+            ))?;
+        typed(&self.name, applied)
+    }
+
+    /// Replaces an object's status (as a controller or cloud provider would).
+    pub async fn apply_status<K: Object>(&self, object: &K) -> Result<K, TestEnvError> {
+        let (api, name) = self.api_for(object);
+        let applied = api
+            .patch_status(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(object),
+            )
+            .await
+            .map_err(TestEnvError::kube(
+                &self.name,
+                format!("applying status of {} {name}", K::kind(&())),
+            ))?;
+        typed(&self.name, applied)
+    }
+
+    /// Deletes an object; deleting one that is already gone is fine.
+    pub async fn delete<K: Object>(&self, object: &K) -> Result<(), TestEnvError> {
+        let (api, name) = self.api_for(object);
+        match api.delete(&name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(err) => Err(TestEnvError::kube(
+                &self.name,
+                format!("deleting {} {name}", K::kind(&())),
+            )(err)),
+        }
+    }
+
+    /// Creates namespace `name` if it does not exist.
+    pub async fn create_namespace(&self, name: &str) -> Result<(), TestEnvError> {
+        self.apply(&crate::objects::namespace(name))
+            .await
+            .map(|_| ())
+    }
+
+    /// Publishes `ip` as the load-balancer address of the east-west gateway Service (creating
+    /// `istio-system` and the Service when missing), as a cloud provider would.
+    pub async fn set_gateway_address(&self, ip: &str) -> Result<(), TestEnvError> {
+        self.create_namespace("istio-system").await?;
+        let gateway = crate::objects::gateway_service();
+        self.apply(&gateway).await?;
+        let status = json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": gateway.metadata.name, "namespace": "istio-system"},
+            "status": {"loadBalancer": {"ingress": [{"ip": ip}]}},
+        });
+        let api: Api<k8s_openapi::api::core::v1::Service> =
+            Api::namespaced(self.client(), "istio-system");
+        api.patch_status(
+            gateway.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(status),
+        )
+        .await
+        .map_err(TestEnvError::kube(
+            &self.name,
+            "publishing the gateway address",
+        ))?;
+        Ok(())
+    }
+
+    /// An API for `object`'s kind, in its namespace when it has one, and its name.
+    fn api_for<K: Object>(&self, object: &K) -> (Api<DynamicObject>, String) {
+        let resource = ApiResource::erase::<K>(&());
+        let api = match object.meta().namespace.as_deref() {
+            Some(ns) => Api::namespaced_with(self.client(), ns, &resource),
+            None => Api::all_with(self.client(), &resource),
+        };
+        (api, object.meta().name.clone().unwrap_or_default())
+    }
+}
+
+/// What the cluster helpers accept: any typed Kubernetes object.
+pub trait Object:
+    Resource<DynamicType = ()>
+    + Clone
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Object for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
+fn typed<K: Object>(cluster: &str, object: DynamicObject) -> Result<K, TestEnvError> {
+    let value = serde_json::to_value(object)
+        .map_err(|e| TestEnvError::Other(format!("cluster {cluster}: {e}")))?;
+    serde_json::from_value(value)
+        .map_err(|e| TestEnvError::Other(format!("cluster {cluster}: {e}")))
+}
+
+/// A set of simulated clusters sharing one etcd, torn down on drop.
+pub struct TestEnv {
+    clusters: Vec<TestCluster>,
+    etcd: Etcd,
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+}
+
+impl TestEnv {
+    /// Starts one kube-apiserver per name (in parallel) in a fresh temporary folder, installs
+    /// the CRDs from `crds/`, and returns once every server is ready.
+    pub async fn start(names: &[&str]) -> Result<Self, TestEnvError> {
+        let dir = tempfile::Builder::new()
+            .prefix("federator-testenv-")
+            .tempdir()
+            .map_err(TestEnvError::io("creating a temporary folder"))?;
+        let path = dir.path().to_owned();
+        let mut env = Self::start_in(&path, names).await?;
+        env.dir = Some(dir);
+        Ok(env)
+    }
+
+    /// Like [`TestEnv::start`] but in `dir`, which is kept afterwards (for the demo script).
+    pub async fn start_in(dir: &Path, names: &[&str]) -> Result<Self, TestEnvError> {
+        Self::start_with(&Binaries::locate()?, dir, names).await
+    }
+
+    /// Like [`TestEnv::start_in`] with the given binaries.
+    pub async fn start_with(
+        binaries: &Binaries,
+        dir: &Path,
+        names: &[&str],
+    ) -> Result<Self, TestEnvError> {
+        let crds = crds::load(&Binaries::repo_root().join("crds"))?;
+        std::fs::create_dir_all(dir)
+            .map_err(TestEnvError::io(format!("creating {}", dir.display())))?;
+        let etcd = etcd::start(&binaries.etcd, dir).await?;
+        let token = apiserver::random_token()?;
+        let token_file = dir.join("tokens.csv");
+        std::fs::write(&token_file, format!("{token},admin,admin,system:masters\n"))
+            .map_err(TestEnvError::io("writing the token file"))?;
+        let sa_key = dir.join("service-account.key");
+        let sa_public_key = dir.join("service-account.pub");
+        apiserver::write_service_account_keys(&sa_key, &sa_public_key)?;
+        let crds = &crds;
+        let starts = names.iter().map(|name| {
+            let spec = apiserver::Spec {
+                binary: &binaries.kube_apiserver,
+                cluster: name,
+                dir,
+                etcd_url: &etcd.url,
+                token_file: &token_file,
+                token: &token,
+                service_account_key: &sa_key,
+                service_account_public_key: &sa_public_key,
+            };
+            async move {
+                let server = apiserver::start(spec).await?;
+                crds::install(name, &server.client, crds).await?;
+                Ok::<_, TestEnvError>(TestCluster {
+                    name: (*name).to_owned(),
+                    server,
+                })
+            }
+        });
+        let clusters = try_join_all(starts).await?;
+        Ok(Self {
+            clusters,
+            etcd,
+            dir: None,
+            path: dir.to_owned(),
+        })
+    }
+
+    /// The cluster called `name`.
+    ///
+    /// # Panics
+    /// When there is no such cluster: a mistake in the test itself.
+    pub fn cluster(&self, name: &str) -> &TestCluster {
+        self.clusters
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no cluster {name} in this test environment"))
+    }
+
+    /// Every cluster, in the order given to `start`.
+    pub fn clusters(&self) -> &[TestCluster] {
+        &self.clusters
+    }
+
+    /// The folder with kubeconfigs and logs.
+    pub fn dir(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every loopback port the environment listens on.
+    pub fn ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self.clusters.iter().map(|c| c.port()).collect();
+        ports.push(self.etcd.port);
+        ports
+    }
+
+    /// Process ids of every server (for tests that check nothing is left behind).
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .clusters
+            .iter()
+            .map(|c| c.server.process.id())
+            .collect();
+        pids.push(self.etcd.process.id());
+        pids
+    }
+
+    /// Stops every process now (dropping does the same).
+    pub fn stop(&mut self) {
+        for cluster in &mut self.clusters {
+            cluster.server.process.stop();
+        }
+        self.etcd.process.stop();
+        debug_assert!(self.ports().iter().all(|p| !is_listening(*p)));
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.stop();
+        if std::env::var_os("FEDERATOR_TESTENV_KEEP").is_some()
+            && let Some(dir) = self.dir.take()
+        {
+            eprintln!("testenv: kept {}", dir.keep().display());
+        }
+    }
+}

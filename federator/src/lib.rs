@@ -5,13 +5,18 @@
 //! The registry and render are pure; reading files ([`snapshot`]) and talking to API
 //! servers live at the edges.
 
+pub mod clusters;
 pub mod config;
 pub mod crd;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ingest;
 pub mod istio;
+pub mod metrics;
 pub mod model;
 pub mod offline;
 pub mod registry;
 pub mod render;
+pub mod runtime;
+pub mod sync;
+pub mod watch;

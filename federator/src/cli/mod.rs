@@ -1,7 +1,10 @@
 //! Command-line parsing and the subcommands; the only place `anyhow` is used.
 
+mod cluster;
+mod config_file;
 mod crds;
 mod render;
+mod run;
 
 use std::process::ExitCode;
 
@@ -42,6 +45,10 @@ enum Command {
     Render(Box<render::RenderArgs>),
     /// Print (or write) the CRD manifests federator defines and the Istio ones it writes.
     Crds(crds::CrdsArgs),
+    /// Run the controller: watch every registered cluster and keep its Istio config right.
+    Run(Box<run::RunArgs>),
+    /// Manage cluster registrations.
+    Cluster(cluster::ClusterArgs),
 }
 
 /// Settings shared by every subcommand that builds a registry; each default is DESIGN.md's.
@@ -129,9 +136,16 @@ impl SettingsArgs {
     }
 }
 
-/// Parses the command line, sets up logging and runs the subcommand.
+/// Parses the command line (and `--config FILE`), sets up logging and runs the subcommand.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match config_file::expand(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let filter =
         EnvFilter::try_from_env("FEDERATOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -144,6 +158,11 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(args) => render::run(*args),
         Command::Crds(args) => crds::run(args),
+        Command::Cluster(args) => cluster::run(args),
+        Command::Run(args) => match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(run::run_command(*args)),
+            Err(err) => Err(err.into()),
+        },
     };
     match result {
         Ok(code) => code,

@@ -191,6 +191,26 @@ async fn start_once(spec: &Spec<'_>) -> Result<ApiServer, RaceOrError> {
     }
 }
 
+impl ApiServer {
+    /// Starts the stopped server again on the same port with the same certificates and
+    /// storage, and waits until it is ready.
+    pub(crate) async fn restart(&mut self) -> Result<(), TestEnvError> {
+        self.process.restart()?;
+        let started = Instant::now();
+        loop {
+            self.process.check_running()?;
+            if let Ok(request) = http::Request::get("/readyz").body(Vec::new())
+                && let Ok(body) = self.client.request_text(request).await
+                && body.trim() == "ok"
+            {
+                return Ok(());
+            }
+            not_ready_after(&self.process, started)?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 fn not_ready_after(process: &Process, started: Instant) -> Result<(), TestEnvError> {
     if started.elapsed() > READY_TIMEOUT {
         return Err(TestEnvError::NotReady {

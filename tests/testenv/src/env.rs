@@ -67,6 +67,16 @@ impl TestCluster {
         self.server.port
     }
 
+    /// Stops the API server (its storage stays), as when a cluster's control plane fails.
+    pub fn stop(&mut self) {
+        self.server.process.stop();
+    }
+
+    /// Starts a stopped API server again, same port and certificates, and waits until ready.
+    pub async fn restart(&mut self) -> Result<(), TestEnvError> {
+        self.server.restart().await
+    }
+
     /// Whether the API server process is still running.
     pub fn is_running(&mut self) -> bool {
         self.server.process.check_running().is_ok()
@@ -272,6 +282,17 @@ impl TestEnv {
     pub fn cluster(&self, name: &str) -> &TestCluster {
         self.clusters
             .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no cluster {name} in this test environment"))
+    }
+
+    /// The cluster called `name`, to stop or restart it.
+    ///
+    /// # Panics
+    /// When there is no such cluster: a mistake in the test itself.
+    pub fn cluster_mut(&mut self, name: &str) -> &mut TestCluster {
+        self.clusters
+            .iter_mut()
             .find(|c| c.name == name)
             .unwrap_or_else(|| panic!("no cluster {name} in this test environment"))
     }

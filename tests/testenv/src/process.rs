@@ -1,4 +1,4 @@
-use std::fs::File;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -9,6 +9,8 @@ use crate::TestEnvError;
 pub(crate) struct Process {
     pub(crate) name: String,
     pub(crate) log: PathBuf,
+    program: OsString,
+    args: Vec<OsString>,
     child: Child,
 }
 
@@ -18,25 +20,25 @@ impl Process {
         mut command: Command,
         log: &Path,
     ) -> Result<Self, TestEnvError> {
-        let out =
-            File::create(log).map_err(TestEnvError::io(format!("creating {}", log.display())))?;
-        let err = out
-            .try_clone()
-            .map_err(TestEnvError::io(format!("opening {}", log.display())))?;
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|source| TestEnvError::Spawn {
-                what: name.to_owned(),
-                source,
-            })?;
+        let program = command.get_program().to_owned();
+        let args: Vec<OsString> = command.get_args().map(ToOwned::to_owned).collect();
+        let child = launch(name, &mut command, log)?;
         Ok(Self {
             name: name.to_owned(),
             log: log.to_owned(),
+            program,
+            args,
             child,
         })
+    }
+
+    /// Starts the same command again (the previous run is stopped first); the log goes on.
+    pub(crate) fn restart(&mut self) -> Result<(), TestEnvError> {
+        self.stop();
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        self.child = launch(&self.name, &mut command, &self.log)?;
+        Ok(())
     }
 
     /// An error if the process has exited, naming its status and showing its log's end.
@@ -81,4 +83,24 @@ impl Drop for Process {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn launch(name: &str, command: &mut Command, log: &Path) -> Result<Child, TestEnvError> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(TestEnvError::io(format!("opening {}", log.display())))?;
+    let err = out
+        .try_clone()
+        .map_err(TestEnvError::io(format!("opening {}", log.display())))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|source| TestEnvError::Spawn {
+            what: name.to_owned(),
+            source,
+        })
 }

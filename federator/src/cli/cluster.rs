@@ -1,0 +1,170 @@
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use clap::{Args, Subcommand};
+use federator::clusters::{ANNOTATION_NETWORK, ANNOTATION_REGION, ANNOTATION_ZONE};
+use k8s_openapi::api::core::v1::Secret;
+use kube::config::Kubeconfig;
+use serde_json::{Value, json};
+
+/// `federator cluster ...`.
+#[derive(Args, Debug)]
+pub(super) struct ClusterArgs {
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Print the Secret that registers a cluster (like `istioctl create-remote-secret`):
+    /// `federator cluster add --context east | kubectl --context config apply -f -`.
+    Add(AddArgs),
+}
+
+#[derive(Args, Debug)]
+struct AddArgs {
+    /// Context of the cluster to register.
+    #[arg(long)]
+    context: Option<String>,
+    /// kubeconfig to read (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Name to register the cluster under (default: the context's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Namespace federator reads cluster Secrets from.
+    #[arg(long, default_value = "federator")]
+    namespace: String,
+    /// Istio network of the cluster.
+    #[arg(long)]
+    network: Option<String>,
+    /// Region override.
+    #[arg(long)]
+    region: Option<String>,
+    /// Zone override.
+    #[arg(long)]
+    zone: Option<String>,
+}
+
+pub(super) fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        ClusterCommand::Add(add) => {
+            let kubeconfig = match &add.kubeconfig {
+                Some(path) => Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                None => Kubeconfig::read().context("reading the default kubeconfig")?,
+            };
+            let secret = secret_for(&kubeconfig, &add)?;
+            print!("{}", serde_saphyr::to_string(&secret)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A Secret holding a self-contained kubeconfig for one context: only that context, its
+/// cluster and user, with every file reference inlined (the Secret must work elsewhere).
+fn secret_for(kubeconfig: &Kubeconfig, args: &AddArgs) -> anyhow::Result<Secret> {
+    let context_name = args
+        .context
+        .clone()
+        .or_else(|| kubeconfig.current_context.clone())
+        .context("no --context given and the kubeconfig has no current context")?;
+    let context = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context_name)
+        .with_context(|| format!("context {context_name:?} not found in the kubeconfig"))?;
+    let inner = context
+        .context
+        .as_ref()
+        .with_context(|| format!("context {context_name:?} is empty"))?;
+    let cluster = kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == inner.cluster)
+        .with_context(|| {
+            format!(
+                "cluster {:?} of context {context_name:?} not found",
+                inner.cluster
+            )
+        })?;
+    let user_name = inner.user.clone().unwrap_or_default();
+    let user = kubeconfig.auth_infos.iter().find(|u| u.name == user_name);
+    let mut cluster_json = serde_json::to_value(cluster)?;
+    inline(
+        &mut cluster_json["cluster"],
+        "certificate-authority",
+        "certificate-authority-data",
+        true,
+    )?;
+    let mut users = Vec::new();
+    if let Some(user) = user {
+        let mut user_json = serde_json::to_value(user)?;
+        let auth = &mut user_json["user"];
+        inline(auth, "client-certificate", "client-certificate-data", true)?;
+        inline(auth, "client-key", "client-key-data", true)?;
+        inline(auth, "tokenFile", "token", false)?;
+        users.push(user_json);
+    }
+    let name = args.name.clone().unwrap_or_else(|| context_name.clone());
+    federator::model::validate_dns_label(&name)
+        .map_err(|r| anyhow::anyhow!("{name:?} cannot be a cluster name ({r}); pass --name"))?;
+    let flattened = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster_json],
+        "users": users,
+        "contexts": [{"name": name, "context": {"cluster": cluster.name, "user": user_name}}],
+        "current-context": name,
+    });
+    let text = serde_saphyr::to_string(&flattened)?;
+    let mut annotations = serde_json::Map::new();
+    for (key, value) in [
+        (ANNOTATION_NETWORK, &args.network),
+        (ANNOTATION_REGION, &args.region),
+        (ANNOTATION_ZONE, &args.zone),
+    ] {
+        if let Some(v) = value {
+            annotations.insert(key.into(), v.clone().into());
+        }
+    }
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": format!("cluster-{name}"),
+            "namespace": args.namespace,
+            "labels": {"federator.io/cluster": "true"},
+            "annotations": annotations,
+        },
+        "type": "Opaque",
+        "stringData": {name: text},
+    }))?)
+}
+
+/// Replaces a file reference with the file's content (base64 for `*-data` fields).
+fn inline(object: &mut Value, file_key: &str, data_key: &str, base64: bool) -> anyhow::Result<()> {
+    let Some(map) = object.as_object_mut() else {
+        return Ok(());
+    };
+    let Some(Value::String(path)) = map.remove(file_key) else {
+        return Ok(());
+    };
+    if map.contains_key(data_key) {
+        return Ok(());
+    }
+    let bytes =
+        std::fs::read(Path::new(&path)).with_context(|| format!("reading {file_key} {path}"))?;
+    let value = if base64 {
+        base64::engine::general_purpose::STANDARD.encode(&bytes)
+    } else {
+        match String::from_utf8(bytes) {
+            Ok(s) => s.trim().to_owned(),
+            Err(_) => bail!("{file_key} {path} is not text"),
+        }
+    };
+    map.insert(data_key.into(), value.into());
+    Ok(())
+}

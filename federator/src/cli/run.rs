@@ -1,0 +1,102 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use federator::runtime::{RunOptions, run};
+
+use super::SettingsArgs;
+
+/// `federator run`.
+#[derive(Args, Debug)]
+pub(super) struct RunArgs {
+    /// kubeconfig of the config cluster (default: $KUBECONFIG, ~/.kube/config, or the
+    /// in-cluster service account).
+    #[arg(long, env = "FEDERATOR_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Context of that kubeconfig to use.
+    #[arg(long)]
+    context: Option<String>,
+    /// Namespace of the cluster Secrets.
+    #[arg(long, default_value = "federator", env = "FEDERATOR_NAMESPACE")]
+    namespace: String,
+    /// Label selector of cluster Secrets.
+    #[arg(long, default_value = "federator.io/cluster=true")]
+    secret_selector: String,
+    /// How long an unreachable cluster keeps its backends before they are withdrawn.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    stale_after: Duration,
+    /// How long start-up waits for every cluster to list its objects before writing.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    initial_sync_timeout: Duration,
+    /// How often each cluster's API server is probed.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    probe_interval: Duration,
+    /// How often every cluster is re-read and repaired even without changes.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    resync_period: Duration,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:9090", env = "FEDERATOR_METRICS_ADDR")]
+    metrics_addr: SocketAddr,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.settings.settings()?;
+    let client = config_client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .with_context(|| format!("binding {}", args.metrics_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
+    let options = RunOptions {
+        settings,
+        namespace: args.namespace,
+        secret_selector: args.secret_selector,
+        stale_after: args.stale_after,
+        initial_sync_timeout: args.initial_sync_timeout,
+        probe_interval: args.probe_interval,
+        resync_period: args.resync_period,
+    };
+    run(options, client, listener, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn config_client(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> anyhow::Result<kube::Client> {
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..Default::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &options).await?
+        }
+        None if context.is_some() => kube::Config::from_kubeconfig(&options).await?,
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig found and not running in a cluster")?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,133 @@
+//! Prometheus metrics of the live controller, exposed on `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels naming a cluster.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterLabels {
+    /// The cluster.
+    pub cluster: String,
+}
+
+/// Labels of a write to a cluster.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    /// The cluster written to.
+    pub cluster: String,
+    /// `apply` or `delete`.
+    pub operation: &'static str,
+    /// `ServiceEntry` or `DestinationRule`.
+    pub kind: &'static str,
+}
+
+/// Every metric federator exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Registered clusters whose API server answers.
+    pub clusters_connected: Gauge,
+    /// Registered clusters.
+    pub clusters_registered: Gauge,
+    /// Global hosts in the registry.
+    pub registry_hosts: Gauge,
+    /// Deltas folded into the registry.
+    pub deltas: Counter,
+    /// Objects written, per cluster, operation and kind.
+    pub writes: Family<WriteLabels, Counter>,
+    /// Completed full reconciles per cluster (read everything, converge, collect garbage).
+    pub full_reconciles: Family<ClusterLabels, Counter>,
+    /// Failed reconciles per cluster.
+    pub write_errors: Family<ClusterLabels, Counter>,
+    /// Objects federator would write but that belong to someone else, per cluster.
+    pub conflicts: Family<ClusterLabels, Gauge>,
+    /// Seconds from a watch event to the last write it caused in a cluster.
+    pub propagation_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("federator");
+        let m = Self {
+            clusters_connected: Gauge::default(),
+            clusters_registered: Gauge::default(),
+            registry_hosts: Gauge::default(),
+            deltas: Counter::default(),
+            writes: Family::default(),
+            full_reconciles: Family::default(),
+            write_errors: Family::default(),
+            conflicts: Family::default(),
+            propagation_seconds: Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "clusters_connected",
+            "Registered clusters whose API server answers",
+            m.clusters_connected.clone(),
+        );
+        registry.register(
+            "clusters_registered",
+            "Clusters registered through Secrets",
+            m.clusters_registered.clone(),
+        );
+        registry.register(
+            "registry_hosts",
+            "Global hosts in the registry",
+            m.registry_hosts.clone(),
+        );
+        registry.register(
+            "registry_deltas",
+            "Deltas folded into the registry",
+            m.deltas.clone(),
+        );
+        registry.register("writes", "Objects written to clusters", m.writes.clone());
+        registry.register(
+            "full_reconciles",
+            "Completed full reconciles of a cluster",
+            m.full_reconciles.clone(),
+        );
+        registry.register(
+            "write_errors",
+            "Failed reconciles of a cluster",
+            m.write_errors.clone(),
+        );
+        registry.register(
+            "conflicts",
+            "Objects in the way that federator does not own",
+            m.conflicts.clone(),
+        );
+        registry.register(
+            "propagation_seconds",
+            "Seconds from a watch event to the last write it caused in a cluster",
+            m.propagation_seconds.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts a write.
+    pub fn wrote(&self, cluster: &str, operation: &'static str, kind: &'static str) {
+        self.writes
+            .get_or_create(&WriteLabels {
+                cluster: cluster.to_owned(),
+                operation,
+                kind,
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,738 @@
+//! Cluster lifecycle: Secrets in, connected clusters out. Adds, reconnects (rotated
+//! credentials, moved servers) and removes clusters live; probes each one and withdraws the
+//! backends of a cluster unreachable for longer than `stale_after`, restoring them when it
+//! answers again. Problems with a Secret become Events on it and log lines naming it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, future::join_all};
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
+use kube::api::ListParams;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, Resource};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use super::{Queues, RunError, RunOptions};
+use crate::clusters::{ClusterEntry, parse_secret};
+use crate::istio::ServiceEntry;
+use crate::metrics::Metrics;
+use crate::model::{ClusterName, Host};
+use crate::registry::{Delta, Registry};
+use crate::render::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::sync::{Gates, Work, WorkQueue, WriterContext, spawn_writer};
+use crate::watch::{ClusterWatch, Update, WatchState, watch_cluster};
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The result of probing one cluster's API server.
+struct Probe {
+    cluster: ClusterName,
+    generation: u64,
+    result: Result<(), String>,
+}
+
+/// Everything running for one registered cluster.
+struct ClusterHandle {
+    secret: ObjectReference,
+    entry: ClusterEntry,
+    client: Client,
+    generation: u64,
+    state: Arc<Mutex<WatchState>>,
+    watch: Option<ClusterWatch>,
+    queue: Arc<WorkQueue>,
+    writer: JoinHandle<()>,
+    probe: JoinHandle<()>,
+    reachable: Option<bool>,
+    failing_since: Option<Instant>,
+    withdrawn: bool,
+}
+
+impl Drop for ClusterHandle {
+    fn drop(&mut self) {
+        self.writer.abort();
+        self.probe.abort();
+    }
+}
+
+pub(super) struct Manager {
+    options: RunOptions,
+    config: Client,
+    registry: Arc<RwLock<Registry>>,
+    queues: Queues,
+    metrics: Arc<Metrics>,
+    updates: mpsc::Sender<Update>,
+    ready: watch::Sender<bool>,
+    deletes: watch::Sender<bool>,
+    recorder: Recorder,
+    clusters: BTreeMap<ClusterName, ClusterHandle>,
+    probes_tx: mpsc::Sender<Probe>,
+    probes_rx: mpsc::Receiver<Probe>,
+    generation: u64,
+}
+
+impl Manager {
+    pub(super) fn new(
+        options: RunOptions,
+        config: Client,
+        registry: Arc<RwLock<Registry>>,
+        queues: Queues,
+        metrics: Arc<Metrics>,
+        updates: mpsc::Sender<Update>,
+        ready: watch::Sender<bool>,
+    ) -> Self {
+        let recorder = Recorder::new(
+            config.clone(),
+            Reporter {
+                controller: "federator".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        let (probes_tx, probes_rx) = mpsc::channel(256);
+        let (deletes, _) = watch::channel(false);
+        Self {
+            options,
+            config,
+            registry,
+            queues,
+            metrics,
+            updates,
+            ready,
+            deletes,
+            recorder,
+            clusters: BTreeMap::new(),
+            probes_tx,
+            probes_rx,
+            generation: 0,
+        }
+    }
+
+    pub(super) async fn run(mut self) -> Result<(), RunError> {
+        let api: Api<Secret> = Api::namespaced(self.config.clone(), &self.options.namespace);
+        let config = watcher::Config::default().labels(&self.options.secret_selector);
+        let mut secrets = watcher::watcher(api, config).default_backoff().boxed();
+
+        // Start-up: the complete list of Secrets first, then VIPs from what the clusters
+        // already hold, then watchers; writes wait for the initial sync.
+        let mut initial = Vec::new();
+        loop {
+            match secrets.next().await {
+                None => return Ok(()),
+                Some(Ok(Event::Init)) => initial.clear(),
+                Some(Ok(Event::InitApply(s))) => initial.push(s),
+                Some(Ok(Event::InitDone)) => break,
+                Some(Ok(_)) => {}
+                Some(Err(err)) => {
+                    error!(namespace = self.options.namespace, error = %err, "cannot list cluster Secrets; retrying")
+                }
+            }
+        }
+        let entries = self.entries_of(&initial).await;
+        self.restore_vips(&entries).await;
+        for (secret, entry, client) in entries {
+            self.start_cluster(secret, entry, client, false).await;
+        }
+        self.spawn_startup_gates();
+
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut relisted: Option<Vec<Secret>> = None;
+        loop {
+            tokio::select! {
+                event = secrets.next() => match event {
+                    None => return Ok(()),
+                    Some(Err(err)) => warn!(namespace = self.options.namespace, error = %err, "watching cluster Secrets failed; retrying"),
+                    Some(Ok(Event::Apply(secret))) => self.secret_changed(&secret).await,
+                    Some(Ok(Event::Delete(secret))) => self.secret_deleted(&secret_ref(&secret)).await,
+                    Some(Ok(Event::Init)) => relisted = Some(Vec::new()),
+                    Some(Ok(Event::InitApply(secret))) => relisted.get_or_insert_with(Vec::new).push(secret),
+                    Some(Ok(Event::InitDone)) => {
+                        let listed = relisted.take().unwrap_or_default();
+                        let names: BTreeSet<String> = listed.iter().map(|s| secret_ref(s).name.unwrap_or_default()).collect();
+                        let gone: Vec<ObjectReference> = self.clusters.values().map(|h| h.secret.clone())
+                            .filter(|r| !names.contains(r.name.as_deref().unwrap_or_default())).collect();
+                        for secret in gone {
+                            self.secret_deleted(&secret).await;
+                        }
+                        for secret in &listed {
+                            self.secret_changed(secret).await;
+                        }
+                    }
+                },
+                Some(probe) = self.probes_rx.recv() => self.probed(probe).await,
+                _ = tick.tick() => self.withdraw_stale().await,
+            }
+        }
+    }
+
+    /// Parses Secrets and connects; problems become Events and logs. A cluster name claimed
+    /// by two Secrets stays with the first (by namespace/name).
+    async fn entries_of(&self, secrets: &[Secret]) -> Vec<(ObjectReference, ClusterEntry, Client)> {
+        let mut sorted: Vec<&Secret> = secrets.iter().collect();
+        sorted.sort_by_key(|s| s.metadata.name.clone());
+        let mut out: Vec<(ObjectReference, ClusterEntry, Client)> = Vec::new();
+        for secret in sorted {
+            let reference = secret_ref(secret);
+            for result in parse_secret(secret) {
+                let entry = match result {
+                    Ok(entry) => entry,
+                    Err(problem) => {
+                        self.secret_problem(
+                            &reference,
+                            "InvalidClusterKubeconfig",
+                            &problem.to_string(),
+                        )
+                        .await;
+                        continue;
+                    }
+                };
+                if let Some((owner, _, _)) =
+                    out.iter().find(|(_, e, _)| e.info.name == entry.info.name)
+                {
+                    let note = format!(
+                        "cluster {} is already registered by Secret {}; this key is ignored",
+                        entry.info.name,
+                        owner.name.as_deref().unwrap_or_default()
+                    );
+                    self.secret_problem(&reference, "DuplicateCluster", &note)
+                        .await;
+                    continue;
+                }
+                match connect(&entry).await {
+                    Ok(client) => out.push((reference.clone(), entry, client)),
+                    Err(reason) => {
+                        let note = format!("cluster {}: {reason}", entry.info.name);
+                        self.secret_problem(&reference, "InvalidClusterKubeconfig", &note)
+                            .await;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads the VIPs federator gave out before (the ServiceEntries it owns in every
+    /// reachable cluster), so a restart keeps every address and rewrites nothing.
+    async fn restore_vips(&self, entries: &[(ObjectReference, ClusterEntry, Client)]) {
+        let namespace = self.options.settings.render.namespace.clone();
+        let timeout = self.options.initial_sync_timeout;
+        let reads = entries.iter().map(|(_, entry, client)| {
+            let api: Api<ServiceEntry> = Api::namespaced(client.clone(), &namespace);
+            let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
+            let name = entry.info.name.clone();
+            async move {
+                let listed = tokio::time::timeout(
+                    timeout,
+                    api.list(&ListParams::default().labels(&selector)),
+                )
+                .await;
+                match listed {
+                    Ok(Ok(list)) => list.items,
+                    Ok(Err(err)) => {
+                        debug!(cluster = %name, error = %err, "no VIPs read");
+                        Vec::new()
+                    }
+                    Err(_) => Vec::new(),
+                }
+            }
+        });
+        let mut table: BTreeMap<Host, IpAddr> = BTreeMap::new();
+        let suffix = self.options.settings.registry.host_suffix.clone();
+        for items in join_all(reads).await {
+            for se in items {
+                let host = se
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(HOST_ANNOTATION).cloned())
+                    .or_else(|| se.spec.hosts.first().cloned());
+                let address = se
+                    .spec
+                    .addresses
+                    .first()
+                    .and_then(|a| a.parse::<IpAddr>().ok());
+                let (Some(host), Some(address)) = (host, address) else {
+                    continue;
+                };
+                if let Some(host) = parse_host(&host, &suffix) {
+                    table.entry(host).or_insert(address);
+                }
+            }
+        }
+        let count = table.len();
+        let errors = self
+            .registry
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .restore_vips(table);
+        for err in &errors {
+            warn!(error = %err, "saved VIP not restored");
+        }
+        info!(
+            restored = count - errors.len(),
+            "VIPs restored from existing ServiceEntries"
+        );
+    }
+
+    /// Marks the controller ready once every cluster has listed its objects (or the initial
+    /// sync timeout passed), and allows deletes once every cluster has been seen (or
+    /// `stale_after` passed: until then an absent host may just be in a cluster not yet read).
+    fn spawn_startup_gates(&self) {
+        let synced: Vec<(ClusterName, watch::Receiver<bool>)> = self
+            .clusters
+            .iter()
+            .filter_map(|(name, h)| h.watch.as_ref().map(|w| (name.clone(), w.synced.clone())))
+            .collect();
+        let ready = self.ready.clone();
+        let deletes = self.deletes.clone();
+        let registry = self.registry.clone();
+        let timeout = self.options.initial_sync_timeout;
+        let stale_after = self.options.stale_after;
+        tokio::spawn(async move {
+            let all = join_all(synced.iter().map(|(_, rx)| {
+                let mut rx = rx.clone();
+                async move { rx.wait_for(|s| *s).await.is_ok() }
+            }));
+            let all_synced = tokio::time::timeout(timeout, all).await.is_ok();
+            if !all_synced {
+                let late: Vec<String> = synced
+                    .iter()
+                    .filter(|(_, rx)| !*rx.borrow())
+                    .map(|(n, _)| n.to_string())
+                    .collect();
+                warn!(clusters = ?late, timeout = ?timeout, "starting without clusters that have not listed their objects yet; their backends are kept as written until they answer or stale-after passes");
+            }
+            registry
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .prune_vips();
+            let _ = ready.send(true);
+            info!("initial sync done; writing");
+            if all_synced {
+                let _ = deletes.send(true);
+            } else {
+                tokio::time::sleep(stale_after.saturating_sub(timeout)).await;
+                let _ = deletes.send(true);
+            }
+        });
+    }
+
+    async fn secret_changed(&mut self, secret: &Secret) {
+        let reference = secret_ref(secret);
+        let results = parse_secret(secret);
+        let mut wanted: BTreeSet<ClusterName> = BTreeSet::new();
+        for result in results {
+            let entry = match result {
+                Ok(entry) => entry,
+                Err(problem) => {
+                    self.secret_problem(
+                        &reference,
+                        "InvalidClusterKubeconfig",
+                        &problem.to_string(),
+                    )
+                    .await;
+                    // A key that turned bad keeps its last good connection: nothing is lost.
+                    if let Some(name) = self.cluster_of_key(&reference, &problem.key) {
+                        wanted.insert(name);
+                    }
+                    continue;
+                }
+            };
+            let name = entry.info.name.clone();
+            if let Some(existing) = self.clusters.get(&name)
+                && existing.secret.name != reference.name
+            {
+                let note = format!(
+                    "cluster {name} is already registered by Secret {}; this key is ignored",
+                    existing.secret.name.as_deref().unwrap_or_default()
+                );
+                self.secret_problem(&reference, "DuplicateCluster", &note)
+                    .await;
+                continue;
+            }
+            wanted.insert(name.clone());
+            if self
+                .clusters
+                .get(&name)
+                .is_some_and(|h| h.entry.fingerprint == entry.fingerprint)
+            {
+                continue;
+            }
+            match connect(&entry).await {
+                Ok(client) => {
+                    let reconnect = self.clusters.contains_key(&name);
+                    if reconnect {
+                        info!(cluster = %name, secret = reference.name.as_deref().unwrap_or_default(), "cluster settings or credentials changed; reconnecting");
+                    }
+                    self.start_cluster(reference.clone(), entry, client, true)
+                        .await;
+                }
+                Err(reason) => {
+                    let note = format!("cluster {name}: {reason}");
+                    self.secret_problem(&reference, "InvalidClusterKubeconfig", &note)
+                        .await;
+                }
+            }
+        }
+        let dropped: Vec<ClusterName> = self
+            .clusters
+            .iter()
+            .filter(|(n, h)| h.secret.name == reference.name && !wanted.contains(*n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in dropped {
+            self.remove_cluster(&name).await;
+        }
+    }
+
+    fn cluster_of_key(&self, secret: &ObjectReference, key: &str) -> Option<ClusterName> {
+        self.clusters
+            .iter()
+            .find(|(n, h)| h.secret.name == secret.name && n.as_str() == key)
+            .map(|(n, _)| n.clone())
+    }
+
+    async fn secret_deleted(&mut self, secret: &ObjectReference) {
+        let names: Vec<ClusterName> = self
+            .clusters
+            .iter()
+            .filter(|(_, h)| h.secret.name == secret.name)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            self.remove_cluster(&name).await;
+        }
+    }
+
+    /// Starts (or, for a known cluster, restarts with new settings) everything of a cluster.
+    /// `live` clusters (added after start-up) get their writer going once they listed.
+    async fn start_cluster(
+        &mut self,
+        secret: ObjectReference,
+        entry: ClusterEntry,
+        client: Client,
+        live: bool,
+    ) {
+        let name = entry.info.name.clone();
+        self.generation += 1;
+        let generation = self.generation;
+        let previous = self.clusters.remove(&name);
+        let info_changed = previous.as_ref().is_none_or(|p| p.entry.info != entry.info);
+        let state = previous
+            .as_ref()
+            .filter(|p| !p.withdrawn)
+            .map(|p| p.state.clone())
+            .unwrap_or_else(|| WatchState::new(name.clone()));
+        let queue = previous
+            .as_ref()
+            .map(|p| p.queue.clone())
+            .unwrap_or_default();
+        drop(previous);
+        if info_changed {
+            self.send(Delta::UpsertCluster(entry.info.clone())).await;
+        }
+        let watch = watch_cluster(
+            state.clone(),
+            client.clone(),
+            self.options.settings.ingest.clone(),
+            self.updates.clone(),
+        );
+        let (writer_ready_tx, writer_ready) = watch::channel(false);
+        let global_ready = self.ready.subscribe();
+        let synced = watch.synced.clone();
+        let timeout = self.options.initial_sync_timeout;
+        let started_live = live && *self.ready.borrow();
+        tokio::spawn(async move {
+            let mut global_ready = global_ready;
+            if global_ready.wait_for(|r| *r).await.is_err() {
+                return;
+            }
+            if started_live {
+                // A cluster added at run time writes once its own objects are in, so its
+                // first pass does not delete what only it serves.
+                let mut synced = synced;
+                let _ = tokio::time::timeout(timeout, synced.wait_for(|s| *s)).await;
+            }
+            let _ = writer_ready_tx.send(true);
+        });
+        let ctx = WriterContext {
+            registry: self.registry.clone(),
+            render: self.options.settings.render.clone(),
+            metrics: self.metrics.clone(),
+            gates: Gates {
+                ready: writer_ready,
+                deletes: self.deletes.subscribe(),
+            },
+            resync_period: self.options.resync_period,
+        };
+        let writer = spawn_writer(name.clone(), client.clone(), queue.clone(), ctx);
+        let probe = spawn_probe(
+            name.clone(),
+            generation,
+            client.clone(),
+            self.options.probe_interval,
+            self.probes_tx.clone(),
+        );
+        self.queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.clone(), queue.clone());
+        self.clusters.insert(
+            name.clone(),
+            ClusterHandle {
+                secret,
+                entry,
+                client,
+                generation,
+                state,
+                watch: Some(watch),
+                queue,
+                writer,
+                probe,
+                reachable: None,
+                failing_since: None,
+                withdrawn: false,
+            },
+        );
+        info!(cluster = %name, "cluster registered");
+        self.update_gauges();
+    }
+
+    async fn remove_cluster(&mut self, name: &ClusterName) {
+        if let Some(handle) = self.clusters.remove(name) {
+            self.queues
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(name);
+            info!(cluster = %name, secret = handle.secret.name.as_deref().unwrap_or_default(), "cluster unregistered; its backends are withdrawn everywhere");
+            drop(handle);
+            self.send(Delta::RemoveCluster(name.clone())).await;
+        }
+        self.update_gauges();
+    }
+
+    async fn probed(&mut self, probe: Probe) {
+        let Some(handle) = self.clusters.get_mut(&probe.cluster) else {
+            return;
+        };
+        if handle.generation != probe.generation {
+            return;
+        }
+        let secret = handle.secret.clone();
+        match probe.result {
+            Ok(()) => {
+                handle.failing_since = None;
+                let was = handle.reachable.replace(true);
+                let restore = handle.withdrawn;
+                if was != Some(true) {
+                    info!(cluster = %probe.cluster, "cluster reachable");
+                    let note = format!("cluster {} is reachable", probe.cluster);
+                    self.publish(&secret, EventType::Normal, "ClusterReachable", &note)
+                        .await;
+                }
+                if restore {
+                    self.restore_withdrawn(&probe.cluster).await;
+                }
+            }
+            Err(reason) => {
+                handle.failing_since.get_or_insert_with(Instant::now);
+                let was = handle.reachable.replace(false);
+                if was != Some(false) {
+                    warn!(cluster = %probe.cluster, reason, stale_after = ?self.options.stale_after, "cluster unreachable; keeping its backends until stale-after");
+                    let note = format!("cluster {} is unreachable: {reason}", probe.cluster);
+                    self.publish(&secret, EventType::Warning, "ClusterUnreachable", &note)
+                        .await;
+                }
+            }
+        }
+        self.update_gauges();
+    }
+
+    /// Withdraws the backends of clusters unreachable for longer than `stale_after`.
+    async fn withdraw_stale(&mut self) {
+        let stale_after = self.options.stale_after;
+        let stale: Vec<ClusterName> = self
+            .clusters
+            .iter()
+            .filter(|(_, h)| {
+                !h.withdrawn && h.failing_since.is_some_and(|t| t.elapsed() >= stale_after)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in stale {
+            let Some(handle) = self.clusters.get_mut(&name) else {
+                continue;
+            };
+            handle.withdrawn = true;
+            handle.watch = None;
+            handle.state = WatchState::new(name.clone());
+            let secret = handle.secret.clone();
+            warn!(cluster = %name, stale_after = ?stale_after, "cluster unreachable for longer than stale-after; withdrawing its backends");
+            let note = format!(
+                "cluster {name} unreachable for longer than {stale_after:?}; its backends are withdrawn until it answers again"
+            );
+            self.publish(&secret, EventType::Warning, "ClusterStale", &note)
+                .await;
+            self.send(Delta::RemoveCluster(name)).await;
+        }
+    }
+
+    /// A withdrawn cluster answers again: register it and list everything afresh.
+    async fn restore_withdrawn(&mut self, name: &ClusterName) {
+        let Some(handle) = self.clusters.get_mut(name) else {
+            return;
+        };
+        handle.withdrawn = false;
+        let info = handle.entry.info.clone();
+        handle.watch = Some(watch_cluster(
+            handle.state.clone(),
+            handle.client.clone(),
+            self.options.settings.ingest.clone(),
+            self.updates.clone(),
+        ));
+        handle.queue.push(Work {
+            full: true,
+            ..Work::default()
+        });
+        info!(cluster = %name, "cluster back; resyncing");
+        self.send(Delta::UpsertCluster(info)).await;
+    }
+
+    async fn send(&self, delta: Delta) {
+        let _ = self
+            .updates
+            .send(Update {
+                delta,
+                received: Instant::now(),
+            })
+            .await;
+    }
+
+    async fn secret_problem(&self, secret: &ObjectReference, reason: &str, note: &str) {
+        warn!(
+            secret = secret.name.as_deref().unwrap_or_default(),
+            namespace = secret.namespace.as_deref().unwrap_or_default(),
+            reason,
+            "{note}"
+        );
+        self.publish(secret, EventType::Warning, reason, note).await;
+    }
+
+    async fn publish(&self, secret: &ObjectReference, type_: EventType, reason: &str, note: &str) {
+        let event = KubeEvent {
+            type_,
+            reason: reason.into(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "RegisterCluster".into(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder.publish(&event, secret).await {
+            debug!(error = %err, "could not record an event on the cluster Secret");
+        }
+    }
+
+    fn update_gauges(&self) {
+        self.metrics
+            .clusters_registered
+            .set(i64::try_from(self.clusters.len()).unwrap_or(i64::MAX));
+        let connected = self
+            .clusters
+            .values()
+            .filter(|h| h.reachable == Some(true))
+            .count();
+        self.metrics
+            .clusters_connected
+            .set(i64::try_from(connected).unwrap_or(i64::MAX));
+    }
+}
+
+fn secret_ref(secret: &Secret) -> ObjectReference {
+    secret.object_ref(&())
+}
+
+/// A client for a registered cluster. Short connect timeout: an unreachable cluster must fail
+/// fast so it never holds anything up.
+async fn connect(entry: &ClusterEntry) -> Result<Client, String> {
+    let mut config =
+        kube::Config::from_custom_kubeconfig(entry.kubeconfig.clone(), &Default::default())
+            .await
+            .map_err(|e| format!("kubeconfig unusable: {e}"))?;
+    config.connect_timeout = Some(Duration::from_secs(5));
+    Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+}
+
+fn spawn_probe(
+    cluster: ClusterName,
+    generation: u64,
+    client: Client,
+    interval: Duration,
+    tx: mpsc::Sender<Probe>,
+) -> JoinHandle<()> {
+    let span = info_span!("probe", cluster = %cluster);
+    tokio::spawn(
+        async move {
+            loop {
+                let result = match tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version())
+                    .await
+                {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(kube::Error::Api(status))) if status.code == 401 => {
+                        Err("the API server rejects the credentials (401 Unauthorized)".to_owned())
+                    }
+                    Ok(Err(err)) => Err(err.to_string()),
+                    Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+                };
+                if tx
+                    .send(Probe {
+                        cluster: cluster.clone(),
+                        generation,
+                        result,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(interval).await;
+            }
+        }
+        .instrument(span),
+    )
+}
+
+/// The registry host for a host name read back from a ServiceEntry.
+fn parse_host(host: &str, suffix: &str) -> Option<Host> {
+    let rest = host.strip_suffix(suffix)?.strip_suffix('.')?;
+    let (env, identity) = rest.split_once('.')?;
+    Host::build(env, identity, suffix)
+        .ok()
+        .filter(|h| h.as_str() == host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_host;
+
+    #[test]
+    fn hosts_read_back_from_service_entries() {
+        assert_eq!(
+            parse_host("prod.greeting.global", "global")
+                .unwrap()
+                .as_str(),
+            "prod.greeting.global"
+        );
+        assert_eq!(
+            parse_host("prod.payments.ledger.global", "global")
+                .unwrap()
+                .as_str(),
+            "prod.payments.ledger.global"
+        );
+        assert!(parse_host("greeting.global", "global").is_none());
+        assert!(parse_host("prod.greeting.mesh", "global").is_none());
+    }
+}

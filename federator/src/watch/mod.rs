@@ -1,0 +1,8 @@
+//! Per-cluster watchers: stream every kind federator reads from one cluster, turn the
+//! objects into registry deltas, and say when the first full list of every kind is in.
+
+mod cluster;
+mod tracker;
+
+pub use cluster::{ClusterWatch, Update, WatchState, watch_cluster};
+pub use tracker::{ApiKey, Tracker};

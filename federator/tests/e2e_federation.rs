@@ -1,0 +1,208 @@
+//! End to end against real API servers: federator registered clusters from Secrets, follows
+//! workloads, and writes the right ServiceEntries and DestinationRules everywhere.
+
+// A failed fixture or assertion should stop a test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use federator::istio::DestinationRule;
+use kube::Api;
+use support::live::*;
+use testenv::TestEnv;
+
+const HOST: &str = "prod.greeting.global";
+const LOCAL: &str = "greeting.sample.svc.cluster.local";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workloads_are_federated_to_every_cluster() {
+    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
+    for c in env.clusters() {
+        prepare(c).await;
+    }
+    // The config cluster registers itself too.
+    register(&env, &["config", "east", "west"]).await;
+    let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    let (config, east, west) = (
+        env.cluster("config"),
+        env.cluster("east"),
+        env.cluster("west"),
+    );
+    let (_, east_gw) = topology("east");
+    let (_, west_gw) = topology("west");
+
+    // greeting in east: every cluster gets it, east by Service name, the others via east's gateway.
+    deploy(east, "greeting", 2, 0).await;
+    eventually("greeting in every cluster", || async {
+        endpoints(east, HOST).await == [LOCAL]
+            && endpoints(west, HOST).await == [east_gw]
+            && endpoints(config, HOST).await == [east_gw]
+    })
+    .await;
+    let se = service_entry(west, HOST).await.unwrap();
+    let ep = &se.spec.endpoints[0];
+    assert_eq!(ep.ports.get("http"), Some(&15443));
+    assert_eq!(ep.locality.as_deref(), Some("us-east-1/us-east-1a"));
+    assert_eq!(ep.network.as_deref(), Some("east"));
+    assert_eq!(ep.weight, Some(2));
+    let vip = se.spec.addresses.clone();
+    assert_eq!(
+        service_entry(east, HOST).await.unwrap().spec.addresses,
+        vip,
+        "one VIP everywhere"
+    );
+    let dr: Api<DestinationRule> = Api::namespaced(west.client(), "federator-sync");
+    let dr = dr.get(HOST).await.unwrap();
+    assert!(dr.spec.traffic_policy.unwrap().outlier_detection.is_some());
+
+    // The same identity in west: both clusters serve it.
+    deploy(west, "greeting", 1, 0).await;
+    eventually("greeting served from east and west", || async {
+        endpoints(east, HOST).await == [west_gw, LOCAL]
+            && endpoints(west, HOST).await == [east_gw, LOCAL]
+            && endpoints(config, HOST).await == [east_gw, west_gw]
+    })
+    .await;
+
+    // west loses its ready endpoints: nobody is sent there.
+    scale(west, "greeting", 0, 1, "us-west-2").await;
+    eventually("west withdrawn", || async {
+        endpoints(east, HOST).await == [LOCAL]
+            && endpoints(config, HOST).await == [east_gw]
+            && endpoints(west, HOST).await == [east_gw]
+    })
+    .await;
+
+    // east's deployment goes; west has no ready endpoint: the objects go everywhere.
+    east.delete(&testenv::objects::deployment(
+        "sample", "greeting", "greeting", "prod",
+    ))
+    .await
+    .unwrap();
+    eventually("greeting gone everywhere", || async {
+        service_entry(east, HOST).await.is_none()
+            && service_entry(west, HOST).await.is_none()
+            && service_entry(config, HOST).await.is_none()
+    })
+    .await;
+    assert!(
+        federator
+            .metric("federator_writes_total", &[("operation", "delete")])
+            .await
+            >= 6.0
+    );
+    assert!(
+        federator
+            .metric("federator_propagation_seconds_count", &[])
+            .await
+            > 0.0
+    );
+    federator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_are_added_and_removed_at_run_time() {
+    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
+    for c in env.clusters() {
+        prepare(c).await;
+    }
+    register(&env, &["east"]).await;
+    let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    let (east, west) = (env.cluster("east"), env.cluster("west"));
+    deploy(east, "greeting", 1, 0).await;
+    deploy(west, "greeting", 1, 0).await;
+    eventually("east federated alone", || async {
+        endpoints(east, HOST).await == [LOCAL]
+    })
+    .await;
+    assert!(
+        service_entry(west, HOST).await.is_none(),
+        "west is not registered yet"
+    );
+
+    // Register west at run time: it gets the full config and its backends join.
+    register(&env, &["west"]).await;
+    let (_, east_gw) = topology("east");
+    let (_, west_gw) = topology("west");
+    eventually("west joined", || async {
+        endpoints(west, HOST).await == [east_gw, LOCAL]
+            && endpoints(east, HOST).await == [west_gw, LOCAL]
+    })
+    .await;
+
+    // Delete west's Secret: its backends leave east's config.
+    env.cluster("config")
+        .delete(&cluster_secret("cluster-west", &[]))
+        .await
+        .unwrap();
+    eventually("west's backends withdrawn", || async {
+        endpoints(east, HOST).await == [LOCAL]
+    })
+    .await;
+    federator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_against_unchanged_clusters_writes_nothing() {
+    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
+    for c in env.clusters() {
+        prepare(c).await;
+    }
+    register(&env, &["east", "west"]).await;
+    deploy(env.cluster("east"), "greeting", 2, 0).await;
+    deploy(env.cluster("west"), "catalog", 1, 0).await;
+    let first = Federator::start(&env, Duration::from_secs(600)).await;
+    eventually("converged", || async {
+        endpoints(env.cluster("west"), HOST).await.len() == 1
+            && endpoints(env.cluster("east"), "prod.catalog.global")
+                .await
+                .len()
+                == 1
+    })
+    .await;
+    eventually("first run wrote everything", || async {
+        first
+            .metric("federator_writes_total", &[("operation", "apply")])
+            .await
+            >= 8.0
+    })
+    .await;
+    let vip = service_entry(env.cluster("west"), HOST)
+        .await
+        .unwrap()
+        .spec
+        .addresses;
+    first.stop().await;
+
+    let second = Federator::start(&env, Duration::from_secs(600)).await;
+    // Once both writers finished a full pass (read everything, compared, converged), nothing
+    // may have been written.
+    eventually("both clusters fully reconciled", || async {
+        second
+            .metric("federator_full_reconciles_total", &[("cluster", "east")])
+            .await
+            >= 1.0
+            && second
+                .metric("federator_full_reconciles_total", &[("cluster", "west")])
+                .await
+                >= 1.0
+    })
+    .await;
+    assert_eq!(
+        second.metric("federator_writes_total", &[]).await,
+        0.0,
+        "a no-op restart writes nothing"
+    );
+    assert_eq!(
+        service_entry(env.cluster("west"), HOST)
+            .await
+            .unwrap()
+            .spec
+            .addresses,
+        vip,
+        "VIPs survive restarts"
+    );
+    second.stop().await;
+}

@@ -1,0 +1,264 @@
+//! Running federator against the test environment's real API servers, the way a user would:
+//! clusters registered through labelled Secrets in the config cluster.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use federator::istio::ServiceEntry;
+use federator::runtime::{RunOptions, run};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use testenv::objects::{self, Ep};
+use testenv::{TestCluster, TestEnv};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Generous: tests wait for convergence, they never time it.
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
+/// Namespace of the cluster Secrets.
+pub const NAMESPACE: &str = "federator";
+
+/// Region and gateway address each test cluster gets.
+pub fn topology(cluster: &str) -> (&'static str, &'static str) {
+    match cluster {
+        "east" => ("us-east-1", "198.51.100.1"),
+        "west" => ("us-west-2", "198.51.100.2"),
+        _ => ("eu-central-1", "198.51.100.3"),
+    }
+}
+
+/// Gives a cluster a node (for locality) and a gateway address.
+pub async fn prepare(cluster: &TestCluster) {
+    let (region, gateway) = topology(cluster.name());
+    cluster
+        .apply(&objects::node(
+            "node-1",
+            region,
+            &format!("{region}a"),
+            "10.0.0.1",
+        ))
+        .await
+        .unwrap();
+    cluster.set_gateway_address(gateway).await.unwrap();
+}
+
+/// A Secret registering `clusters` (one data key each) in the config cluster.
+pub fn cluster_secret(name: &str, clusters: &[(&str, String)]) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(NAMESPACE.into()),
+            labels: Some(BTreeMap::from([(
+                "federator.io/cluster".into(),
+                "true".into(),
+            )])),
+            ..Default::default()
+        },
+        data: Some(
+            clusters
+                .iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.clone().into_bytes())))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// Registers each named cluster of `env` through its own Secret in the config cluster.
+pub async fn register(env: &TestEnv, clusters: &[&str]) {
+    let config = env.cluster("config");
+    config.create_namespace(NAMESPACE).await.unwrap();
+    for name in clusters {
+        let kubeconfig = env.cluster(name).kubeconfig_text().unwrap();
+        config
+            .apply(&cluster_secret(
+                &format!("cluster-{name}"),
+                &[(name, kubeconfig)],
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+/// Writes what a cluster's controllers would hold for a workload: Deployment, Service with
+/// an HTTP port, EndpointSlice with `ready` endpoints (and `not_ready` failing ones).
+pub async fn deploy(cluster: &TestCluster, name: &str, ready: usize, not_ready: usize) {
+    let (region, _) = topology(cluster.name());
+    cluster.create_namespace("sample").await.unwrap();
+    cluster
+        .apply(&objects::deployment("sample", name, name, "prod"))
+        .await
+        .unwrap();
+    cluster
+        .apply(&objects::service("sample", name, &[("http", 8080)]))
+        .await
+        .unwrap();
+    scale(cluster, name, ready, not_ready, region).await;
+}
+
+/// Sets a workload's EndpointSlice to `ready` ready and `not_ready` unready endpoints.
+pub async fn scale(
+    cluster: &TestCluster,
+    name: &str,
+    ready: usize,
+    not_ready: usize,
+    region: &str,
+) {
+    let ips: Vec<String> = (0..ready + not_ready)
+        .map(|i| format!("10.1.0.{}", i + 10))
+        .collect();
+    let zone = format!("{region}a");
+    let eps: Vec<Ep<'_>> = ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| Ep {
+            ip,
+            node: "node-1",
+            zone: &zone,
+            ready: i < ready,
+        })
+        .collect();
+    cluster
+        .apply(&objects::endpoint_slice(
+            "sample",
+            name,
+            &[("http", 8080)],
+            &eps,
+        ))
+        .await
+        .unwrap();
+}
+
+/// A federator running in this process against the config cluster.
+pub struct Federator {
+    task: Option<JoinHandle<Result<(), federator::runtime::RunError>>>,
+    stop: Option<oneshot::Sender<()>>,
+    /// Where /metrics and friends are served.
+    pub addr: SocketAddr,
+}
+
+impl Federator {
+    /// Starts federator with test-friendly timings; `stale_after` as given.
+    pub async fn start(env: &TestEnv, stale_after: Duration) -> Self {
+        let options = RunOptions {
+            namespace: NAMESPACE.into(),
+            stale_after,
+            initial_sync_timeout: Duration::from_secs(20),
+            probe_interval: Duration::from_millis(250),
+            resync_period: Duration::from_secs(3600),
+            ..RunOptions::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let client = env.cluster("config").client();
+        let task = tokio::spawn(run(options, client, listener, async move {
+            let _ = stopped.await;
+        }));
+        let federator = Self {
+            task: Some(task),
+            stop: Some(stop),
+            addr,
+        };
+        eventually("federator ready", || async {
+            federator.get("/readyz").await.0 == 200
+        })
+        .await;
+        federator
+    }
+
+    /// Status and body of a GET.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let Ok(mut stream) = tokio::net::TcpStream::connect(self.addr).await else {
+            return (0, String::new());
+        };
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: federator\r\nConnection: close\r\n\r\n");
+        if stream.write_all(request.as_bytes()).await.is_err() {
+            return (0, String::new());
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response).await;
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// The sum of a metric's samples whose label set contains every `labels` pair.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let (_, body) = self.get("/metrics").await;
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Stops federator and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Federator {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Polls `check` until it holds or the deadline passes (then the test fails naming `what`).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out after {DEADLINE:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The ServiceEntry federator wrote for `host` in a cluster, if any.
+pub async fn service_entry(cluster: &TestCluster, host: &str) -> Option<ServiceEntry> {
+    let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
+    api.get_opt(host).await.ok().flatten()
+}
+
+/// Endpoint addresses of a cluster's ServiceEntry for `host` (empty when there is none).
+pub async fn endpoints(cluster: &TestCluster, host: &str) -> Vec<String> {
+    let mut out: Vec<String> = service_entry(cluster, host)
+        .await
+        .map(|se| se.spec.endpoints.into_iter().map(|e| e.address).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}

@@ -53,8 +53,12 @@ async fn workloads_are_federated_to_every_cluster() {
         vip,
         "one VIP everywhere"
     );
-    let dr: Api<DestinationRule> = Api::namespaced(west.client(), "federator-sync");
-    let dr = dr.get(HOST).await.unwrap();
+    let drs: Api<DestinationRule> = Api::namespaced(west.client(), "federator-sync");
+    eventually("west has the DestinationRule", || async {
+        drs.get_opt(HOST).await.unwrap().is_some()
+    })
+    .await;
+    let dr = drs.get(HOST).await.unwrap();
     assert!(dr.spec.traffic_policy.unwrap().outlier_detection.is_some());
 
     // The same identity in west: both clusters serve it.
@@ -87,12 +91,13 @@ async fn workloads_are_federated_to_every_cluster() {
             && service_entry(config, HOST).await.is_none()
     })
     .await;
-    assert!(
+    eventually("both kinds deleted in all three clusters", || async {
         federator
             .metric("federator_writes_total", &[("operation", "delete")])
             .await
-            >= 6.0
-    );
+            == 6.0
+    })
+    .await;
     assert!(
         federator
             .metric("federator_propagation_seconds_count", &[])

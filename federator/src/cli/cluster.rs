@@ -168,3 +168,99 @@ fn inline(object: &mut Value, file_key: &str, data_key: &str, base64: bool) -> a
     map.insert(data_key.into(), value.into());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_carries_one_self_contained_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, content: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, content).unwrap();
+            path.display().to_string()
+        };
+        let ca = file("ca.crt", "CA-PEM");
+        let cert = file("client.crt", "CERT-PEM");
+        let key = file("client.key", "KEY-PEM");
+        let kubeconfig = Kubeconfig::from_yaml(&format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- {{name: east-cluster, cluster: {{server: 'https://east.example:6443', certificate-authority: {ca}}}}}
+- {{name: other, cluster: {{server: 'https://other.example'}}}}
+users:
+- {{name: east-admin, user: {{client-certificate: {cert}, client-key: {key}}}}}
+- {{name: other-user, user: {{token: secret-of-other}}}}
+contexts:
+- {{name: east, context: {{cluster: east-cluster, user: east-admin}}}}
+- {{name: other, context: {{cluster: other, user: other-user}}}}
+current-context: other
+"
+        ))
+        .unwrap();
+        let args = AddArgs {
+            context: Some("east".into()),
+            kubeconfig: None,
+            name: None,
+            namespace: "federator".into(),
+            network: Some("net-east".into()),
+            region: None,
+            zone: None,
+        };
+        let secret = secret_for(&kubeconfig, &args).unwrap();
+        assert_eq!(secret.metadata.name.as_deref(), Some("cluster-east"));
+        assert_eq!(
+            secret.metadata.labels.unwrap()["federator.io/cluster"],
+            "true"
+        );
+        assert_eq!(
+            secret.metadata.annotations.unwrap()[ANNOTATION_NETWORK],
+            "net-east"
+        );
+        let text = &secret.string_data.unwrap()["east"];
+        let flat = Kubeconfig::from_yaml(text).unwrap();
+        assert_eq!(flat.contexts.len(), 1);
+        assert_eq!(flat.current_context.as_deref(), Some("east"));
+        let cluster = flat.clusters[0].cluster.as_ref().unwrap();
+        assert_eq!(cluster.server.as_deref(), Some("https://east.example:6443"));
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        assert_eq!(
+            cluster.certificate_authority_data.as_deref(),
+            Some(b64("CA-PEM").as_str())
+        );
+        assert!(
+            cluster.certificate_authority.is_none(),
+            "no file references left"
+        );
+        let user = flat.auth_infos[0].auth_info.as_ref().unwrap();
+        assert_eq!(
+            user.client_certificate_data.as_deref(),
+            Some(b64("CERT-PEM").as_str())
+        );
+        assert!(
+            !text.contains("secret-of-other"),
+            "other contexts' credentials stay out"
+        );
+    }
+
+    #[test]
+    fn an_unknown_context_is_a_clear_error() {
+        let kubeconfig = Kubeconfig::from_yaml(
+            "apiVersion: v1\nkind: Config\ncontexts: []\nclusters: []\nusers: []\n",
+        )
+        .unwrap();
+        let args = AddArgs {
+            context: Some("nope".into()),
+            kubeconfig: None,
+            name: None,
+            namespace: "federator".into(),
+            network: None,
+            region: None,
+            zone: None,
+        };
+        let err = secret_for(&kubeconfig, &args).unwrap_err().to_string();
+        assert!(err.contains("context \"nope\" not found"), "{err}");
+    }
+}

@@ -1,19 +1,31 @@
 //! What to do with one object name in a cluster: the pure decision behind every write.
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
-use serde_json::Value;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
 
 use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
+/// A fingerprint of a spec: equal specs give equal fingerprints (within one process). The
+/// writer caches fingerprints, not specs, to stay small with thousands of objects.
+pub fn fingerprint(spec: &impl Serialize) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(spec)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
 /// An object found in (or last written to) the sync namespace.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Existing {
     /// Whether it carries federator's ownership label.
     pub owned: bool,
-    /// Its spec, as federator's types read it (fields federator does not model are not
-    /// compared: someone else's additions cause no rewrite).
-    pub spec: Value,
+    /// Fingerprint of its spec as federator's types read it: fields federator does not
+    /// model are not compared, so someone else's additions cause no rewrite.
+    pub spec: u64,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
     /// Its annotations.
@@ -23,15 +35,12 @@ pub struct Existing {
 }
 
 impl Existing {
-    /// Reads an object's parts.
-    pub fn from_parts(
-        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-        spec: Value,
-    ) -> Self {
+    /// Reads an object's metadata and spec.
+    pub fn new(meta: &ObjectMeta, spec: &impl Serialize) -> Self {
         let labels = meta.labels.clone().unwrap_or_default();
         Self {
             owned: labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE),
-            spec,
+            spec: fingerprint(spec),
             labels,
             annotations: meta.annotations.clone().unwrap_or_default(),
             uid: meta.uid.clone(),
@@ -40,14 +49,25 @@ impl Existing {
 }
 
 /// An object federator wants in the cluster.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired {
-    /// Its spec.
-    pub spec: Value,
+    /// Fingerprint of its spec.
+    pub spec: u64,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
     /// Its annotations.
     pub annotations: BTreeMap<String, String>,
+}
+
+impl Desired {
+    /// Reads a rendered object's metadata and spec.
+    pub fn new(meta: &ObjectMeta, spec: &impl Serialize) -> Self {
+        Self {
+            spec: fingerprint(spec),
+            labels: meta.labels.clone().unwrap_or_default(),
+            annotations: meta.annotations.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// The decision for one object name.
@@ -65,21 +85,16 @@ pub enum Action {
 
 /// Decides what to do; never touches an object without federator's label.
 pub fn decide(desired: Option<&Desired>, existing: Option<&Existing>) -> Action {
+    let contains = |want: &BTreeMap<String, String>, have: &BTreeMap<String, String>| {
+        want.iter().all(|(k, v)| have.get(k) == Some(v))
+    };
     match (desired, existing) {
         (None, None) => Action::Keep,
-        (None, Some(e)) => {
-            if e.owned {
-                Action::Delete
-            } else {
-                Action::Keep
-            }
-        }
+        (None, Some(e)) if e.owned => Action::Delete,
+        (None, Some(_)) => Action::Keep,
         (Some(_), None) => Action::Apply,
         (Some(_), Some(e)) if !e.owned => Action::Conflict,
         (Some(d), Some(e)) => {
-            let contains = |want: &BTreeMap<String, String>, have: &BTreeMap<String, String>| {
-                want.iter().all(|(k, v)| have.get(k) == Some(v))
-            };
             if d.spec == e.spec
                 && contains(&d.labels, &e.labels)
                 && contains(&d.annotations, &e.annotations)
@@ -94,7 +109,7 @@ pub fn decide(desired: Option<&Desired>, existing: Option<&Existing>) -> Action 
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -108,7 +123,7 @@ mod tests {
 
     fn desired(spec: Value) -> Desired {
         Desired {
-            spec,
+            spec: fingerprint(&spec),
             labels: labels(true),
             annotations: BTreeMap::new(),
         }
@@ -117,7 +132,7 @@ mod tests {
     fn existing(spec: Value, owned: bool) -> Existing {
         Existing {
             owned,
-            spec,
+            spec: fingerprint(&spec),
             labels: labels(owned),
             annotations: BTreeMap::new(),
             uid: None,

@@ -7,6 +7,6 @@ mod diff;
 mod queue;
 mod writer;
 
-pub use diff::{Action, Desired, Existing, decide};
+pub use diff::{Action, Desired, Existing, decide, fingerprint};
 pub use queue::{Work, WorkQueue};
 pub use writer::{FIELD_MANAGER, Gates, WriterContext, spawn_writer};

@@ -1,9 +1,10 @@
 //! One writer per destination cluster: renders what changed and applies only differences.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures::{StreamExt, stream};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -26,6 +27,10 @@ use crate::render::{RenderOptions, RenderedHost, render_cluster, render_host};
 
 /// Field manager of every write.
 pub const FIELD_MANAGER: &str = "federator";
+
+/// Writes in flight at once per cluster: enough to hide round trips, few enough not to
+/// swamp an API server.
+const WRITE_CONCURRENCY: usize = 16;
 
 /// When a writer may act.
 #[derive(Clone, Debug)]
@@ -69,6 +74,32 @@ impl Kind {
 
 type Key = (Kind, String);
 
+/// A rendered object of either kind, with what is compared of it.
+enum Rendered {
+    ServiceEntry(Box<ServiceEntry>, Desired),
+    DestinationRule(Box<DestinationRule>, Desired),
+}
+
+impl Rendered {
+    fn desired(&self) -> &Desired {
+        match self {
+            Self::ServiceEntry(_, d) | Self::DestinationRule(_, d) => d,
+        }
+    }
+}
+
+/// A write to carry out.
+enum Op {
+    Apply(Key, Rendered),
+    Delete(Key),
+}
+
+/// An object in the way, and whether it has been reported.
+struct Conflict {
+    uid: Option<String>,
+    reported: bool,
+}
+
 /// Starts the writer of `cluster`; it works through `queue` until aborted.
 pub fn spawn_writer(
     cluster: ClusterName,
@@ -90,7 +121,7 @@ pub fn spawn_writer(
         ctx,
         recorder,
         existing: HashMap::new(),
-        reported_conflicts: BTreeSet::new(),
+        conflicts: BTreeMap::new(),
         deferred_deletes: false,
     };
     tokio::spawn(writer.run(queue).instrument(span))
@@ -103,7 +134,7 @@ struct Writer {
     recorder: Recorder,
     /// What the sync namespace holds, as last read or written.
     existing: HashMap<Key, Existing>,
-    reported_conflicts: BTreeSet<Key>,
+    conflicts: BTreeMap<Key, Conflict>,
     deferred_deletes: bool,
 }
 
@@ -153,15 +184,19 @@ impl Writer {
                     self.ctx
                         .metrics
                         .write_errors
-                        .get_or_create(&ClusterLabels {
-                            cluster: self.cluster.to_string(),
-                        })
+                        .get_or_create(&self.labels())
                         .inc();
                     queue.push(work);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
+        }
+    }
+
+    fn labels(&self) -> ClusterLabels {
+        ClusterLabels {
+            cluster: self.cluster.to_string(),
         }
     }
 
@@ -182,21 +217,24 @@ impl Writer {
         for host in rendered {
             insert_rendered(&mut desired, host);
         }
+        let objects = desired.len();
         let mut keys: BTreeSet<Key> = desired.keys().cloned().collect();
         keys.extend(self.existing.keys().cloned());
-        let mut writes = 0;
-        for key in keys {
-            writes += self.converge(&key, desired.get(&key)).await?;
-        }
-        self.update_conflict_gauge();
+        let ops: Vec<Op> = keys
+            .into_iter()
+            .filter_map(|key| {
+                let wanted = desired.remove(&key);
+                self.plan(key, wanted)
+            })
+            .collect();
+        let writes = self.execute(ops).await?;
+        self.report_conflicts().await;
         self.ctx
             .metrics
             .full_reconciles
-            .get_or_create(&ClusterLabels {
-                cluster: self.cluster.to_string(),
-            })
+            .get_or_create(&self.labels())
             .inc();
-        info!(objects = desired.len(), writes, "full reconcile done");
+        info!(objects, writes, "full reconcile done");
         Ok(writes)
     }
 
@@ -214,7 +252,7 @@ impl Writer {
                 })
                 .collect()
         };
-        let mut writes = 0;
+        let mut ops = Vec::new();
         for (host, rendered) in rendered {
             let mut desired = HashMap::new();
             if let Some(r) = rendered {
@@ -222,103 +260,116 @@ impl Writer {
             }
             for kind in [Kind::ServiceEntry, Kind::DestinationRule] {
                 let key = (kind, host.as_str().to_owned());
-                writes += self.converge(&key, desired.get(&key)).await?;
+                let wanted = desired.remove(&key);
+                ops.extend(self.plan(key, wanted));
             }
         }
+        let writes = self.execute(ops).await?;
+        self.report_conflicts().await;
         debug!(hosts = hosts.len(), writes, "hosts reconciled");
         Ok(writes)
     }
 
-    /// Brings one object name to its desired state; returns the number of writes.
-    async fn converge(
-        &mut self,
-        key: &Key,
-        desired: Option<&Rendered>,
-    ) -> Result<usize, kube::Error> {
-        let existing = self.existing.get(key);
-        match decide(desired.map(Rendered::desired), existing) {
+    /// What one object name needs, if anything. Conflicts are noted for reporting; deletes
+    /// wait while the deletes gate is closed.
+    fn plan(&mut self, key: Key, desired: Option<Rendered>) -> Option<Op> {
+        match decide(
+            desired.as_ref().map(Rendered::desired),
+            self.existing.get(&key),
+        ) {
             Action::Keep => {
-                self.reported_conflicts.remove(key);
-                Ok(0)
+                self.conflicts.remove(&key);
+                None
             }
-            Action::Apply => {
-                let stored = match desired {
-                    Some(Rendered::ServiceEntry(se, _)) => self.apply(se.as_ref()).await?,
-                    Some(Rendered::DestinationRule(dr, _)) => self.apply(dr.as_ref()).await?,
-                    None => return Ok(0),
-                };
-                info!(kind = key.0.name(), name = key.1, "applied");
-                self.ctx
-                    .metrics
-                    .wrote(self.cluster.as_str(), "apply", key.0.name());
-                self.existing.insert(key.clone(), stored);
-                Ok(1)
-            }
+            Action::Apply => desired.map(|d| Op::Apply(key, d)),
             Action::Delete => {
-                if !*self.ctx.gates.deletes.borrow() {
+                if *self.ctx.gates.deletes.borrow() {
+                    Some(Op::Delete(key))
+                } else {
                     debug!(
                         kind = key.0.name(),
                         name = key.1,
                         "delete deferred until every cluster is synced"
                     );
                     self.deferred_deletes = true;
-                    return Ok(0);
+                    None
                 }
-                match key.0 {
-                    Kind::ServiceEntry => self.delete::<ServiceEntry>(&key.1).await?,
-                    Kind::DestinationRule => self.delete::<DestinationRule>(&key.1).await?,
-                }
-                info!(kind = key.0.name(), name = key.1, "deleted");
-                self.ctx
-                    .metrics
-                    .wrote(self.cluster.as_str(), "delete", key.0.name());
-                self.existing.remove(key);
-                Ok(1)
             }
             Action::Conflict => {
-                if self.reported_conflicts.insert(key.clone()) {
-                    let uid = existing.and_then(|e| e.uid.clone());
-                    self.report_conflict(key, uid).await;
-                }
-                Ok(0)
+                let uid = self.existing.get(&key).and_then(|e| e.uid.clone());
+                self.conflicts.entry(key).or_insert(Conflict {
+                    uid,
+                    reported: false,
+                });
+                None
             }
         }
     }
 
-    async fn apply<K>(&self, object: &K) -> Result<Existing, kube::Error>
-    where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + HasSpec
-            + Clone
-            + std::fmt::Debug
-            + Serialize
-            + DeserializeOwned,
-        K::Spec: Serialize,
-    {
-        let name = object.meta().name.clone().unwrap_or_default();
-        let api: Api<K> = Api::namespaced(self.client.clone(), &self.ctx.render.namespace);
-        let stored = api
-            .patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(object),
-            )
-            .await?;
-        Ok(existing_of(&stored))
-    }
-
-    async fn delete<K>(&self, name: &str) -> Result<(), kube::Error>
-    where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + DeserializeOwned,
-    {
-        let api: Api<K> = Api::namespaced(self.client.clone(), &self.ctx.render.namespace);
-        match api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(err) => Err(err),
+    /// Carries out `ops`, several at a time. Successful writes update the cache even when
+    /// others fail; the first failure is returned so the work is retried.
+    async fn execute(&mut self, ops: Vec<Op>) -> Result<usize, kube::Error> {
+        let client = self.client.clone();
+        let namespace = self.ctx.render.namespace.clone();
+        let results: Vec<(Op, Result<Option<Existing>, kube::Error>)> = stream::iter(ops)
+            .map(|op| {
+                let (client, namespace) = (client.clone(), namespace.clone());
+                async move {
+                    let result = match &op {
+                        Op::Apply(_, Rendered::ServiceEntry(se, _)) => {
+                            apply(&client, &namespace, se.as_ref()).await.map(Some)
+                        }
+                        Op::Apply(_, Rendered::DestinationRule(dr, _)) => {
+                            apply(&client, &namespace, dr.as_ref()).await.map(Some)
+                        }
+                        Op::Delete((Kind::ServiceEntry, name)) => {
+                            delete::<ServiceEntry>(&client, &namespace, name)
+                                .await
+                                .map(|()| None)
+                        }
+                        Op::Delete((Kind::DestinationRule, name)) => {
+                            delete::<DestinationRule>(&client, &namespace, name)
+                                .await
+                                .map(|()| None)
+                        }
+                    };
+                    (op, result)
+                }
+            })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut writes = 0;
+        let mut first_error = None;
+        for (op, result) in results {
+            match (op, result) {
+                (Op::Apply(key, _), Ok(stored)) => {
+                    info!(kind = key.0.name(), name = key.1, "applied");
+                    self.ctx
+                        .metrics
+                        .wrote(self.cluster.as_str(), "apply", key.0.name());
+                    if let Some(stored) = stored {
+                        self.existing.insert(key, stored);
+                    }
+                    writes += 1;
+                }
+                (Op::Delete(key), Ok(_)) => {
+                    info!(kind = key.0.name(), name = key.1, "deleted");
+                    self.ctx
+                        .metrics
+                        .wrote(self.cluster.as_str(), "delete", key.0.name());
+                    self.existing.remove(&key);
+                    writes += 1;
+                }
+                (Op::Apply(key, _) | Op::Delete(key), Err(err)) => {
+                    warn!(kind = key.0.name(), name = key.1, error = %err, "write failed");
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok(writes),
         }
     }
 
@@ -359,19 +410,43 @@ impl Writer {
         }
     }
 
+    /// Reports each new conflict once (log line and an Event on the object) and updates the
+    /// gauge.
+    async fn report_conflicts(&mut self) {
+        let new: Vec<(Key, Option<String>)> = self
+            .conflicts
+            .iter_mut()
+            .filter(|(_, c)| !c.reported)
+            .map(|(k, c)| {
+                c.reported = true;
+                (k.clone(), c.uid.clone())
+            })
+            .collect();
+        for (key, uid) in new {
+            self.report_conflict(&key, uid).await;
+        }
+        let count = i64::try_from(self.conflicts.len()).unwrap_or(i64::MAX);
+        self.ctx
+            .metrics
+            .conflicts
+            .get_or_create(&self.labels())
+            .set(count);
+    }
+
     async fn report_conflict(&self, key: &Key, uid: Option<String>) {
         let (kind, name) = (key.0.name(), &key.1);
+        let namespace = &self.ctx.render.namespace;
         warn!(
             kind,
             name,
-            namespace = self.ctx.render.namespace,
+            namespace,
             "not writing: an object of that name exists and is not federator's (no app.kubernetes.io/managed-by=federator label)"
         );
         let reference = ObjectReference {
             api_version: Some("networking.istio.io/v1".into()),
             kind: Some(kind.into()),
             name: Some(name.clone()),
-            namespace: Some(self.ctx.render.namespace.clone()),
+            namespace: Some(namespace.clone()),
             uid,
             ..Default::default()
         };
@@ -379,7 +454,8 @@ impl Writer {
             type_: EventType::Warning,
             reason: "OwnershipConflict".into(),
             note: Some(format!(
-                "federator wants to write {kind} {name} but this object is not labelled app.kubernetes.io/managed-by=federator; it is left untouched"
+                "federator wants to write {kind} {name} but this object is not labelled \
+                 app.kubernetes.io/managed-by=federator; it is left untouched"
             )),
             action: "Sync".into(),
             secondary: None,
@@ -388,68 +464,62 @@ impl Writer {
             debug!(error = %err, "could not record the conflict event");
         }
     }
-
-    fn update_conflict_gauge(&self) {
-        self.ctx
-            .metrics
-            .conflicts
-            .get_or_create(&ClusterLabels {
-                cluster: self.cluster.to_string(),
-            })
-            .set(i64::try_from(self.reported_conflicts.len()).unwrap_or(i64::MAX));
-    }
 }
 
-/// A rendered object of either kind.
-enum Rendered {
-    ServiceEntry(Box<ServiceEntry>, Desired),
-    DestinationRule(Box<DestinationRule>, Desired),
+async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<Existing, kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + HasSpec
+        + Clone
+        + std::fmt::Debug
+        + Serialize
+        + DeserializeOwned,
+    K::Spec: Serialize,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let stored = api.patch(&name, &params, &Patch::Apply(object)).await?;
+    Ok(existing_of(&stored))
 }
 
-impl Rendered {
-    fn desired(&self) -> &Desired {
-        match self {
-            Self::ServiceEntry(_, d) | Self::DestinationRule(_, d) => d,
-        }
+async fn delete<K>(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(err) => Err(err),
     }
 }
 
 fn insert_rendered(into: &mut HashMap<Key, Rendered>, host: RenderedHost) {
     let se = host.service_entry;
     let dr = host.destination_rule;
-    let se_name = se.metadata.name.clone().unwrap_or_default();
-    let dr_name = dr.metadata.name.clone().unwrap_or_default();
-    let se_desired = desired_of(&se);
-    let dr_desired = desired_of(&dr);
-    into.insert(
-        (Kind::ServiceEntry, se_name),
-        Rendered::ServiceEntry(Box::new(se), se_desired),
+    let se_desired = Desired::new(&se.metadata, se.spec());
+    let dr_desired = Desired::new(&dr.metadata, dr.spec());
+    let se_key = (
+        Kind::ServiceEntry,
+        se.metadata.name.clone().unwrap_or_default(),
     );
-    into.insert(
-        (Kind::DestinationRule, dr_name),
-        Rendered::DestinationRule(Box::new(dr), dr_desired),
+    let dr_key = (
+        Kind::DestinationRule,
+        dr.metadata.name.clone().unwrap_or_default(),
     );
-}
-
-fn desired_of<K: Resource + HasSpec>(object: &K) -> Desired
-where
-    K::Spec: Serialize,
-{
-    Desired {
-        spec: serde_json::to_value(object.spec()).unwrap_or_default(),
-        labels: object.meta().labels.clone().unwrap_or_default(),
-        annotations: object.meta().annotations.clone().unwrap_or_default(),
-    }
+    into.insert(se_key, Rendered::ServiceEntry(Box::new(se), se_desired));
+    into.insert(dr_key, Rendered::DestinationRule(Box::new(dr), dr_desired));
 }
 
 fn existing_of<K: Resource + HasSpec>(object: &K) -> Existing
 where
     K::Spec: Serialize,
 {
-    Existing::from_parts(
-        object.meta(),
-        serde_json::to_value(object.spec()).unwrap_or_default(),
-    )
+    Existing::new(object.meta(), object.spec())
 }
 
 fn read(registry: &RwLock<Registry>) -> std::sync::RwLockReadGuard<'_, Registry> {

@@ -1,0 +1,352 @@
+//! Live benchmark on real API servers: start-to-converged time and memory of the `federator`
+//! binary with 3 clusters x N services, propagation latency of a change from one cluster to
+//! the objects written in another, and the writes of a no-op restart.
+//!
+//! Run: `cargo bench -p federator --bench propagation` (N = 1000; `FEDERATOR_BENCH_SERVICES`
+//! overrides). Under `cargo test` it runs a small smoke-sized version.
+
+// A failed fixture or assertion should stop a benchmark loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use federator::istio::{DestinationRule, ServiceEntry};
+use futures::StreamExt;
+use futures::stream::{self, TryStreamExt};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::ListParams;
+use kube::runtime::watcher;
+use testenv::objects::{self, Ep};
+use testenv::{TestCluster, TestEnv};
+
+const CLUSTERS: [&str; 3] = ["config", "east", "west"];
+
+struct Sizes {
+    services: usize,
+    samples: usize,
+}
+
+#[tokio::main]
+async fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let sizes = if bench {
+        Sizes {
+            services: std::env::var("FEDERATOR_BENCH_SERVICES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000),
+            samples: 200,
+        }
+    } else {
+        Sizes {
+            services: 10,
+            samples: 5,
+        }
+    };
+    let env = TestEnv::start(&CLUSTERS).await.unwrap();
+    let t = Instant::now();
+    for (i, name) in CLUSTERS.iter().enumerate() {
+        let cluster = env.cluster(name);
+        cluster
+            .apply(&objects::node(
+                "node-1",
+                &format!("region-{i}"),
+                &format!("zone-{i}"),
+                "10.0.0.1",
+            ))
+            .await
+            .unwrap();
+        cluster
+            .set_gateway_address(&format!("198.51.100.{}", i + 1))
+            .await
+            .unwrap();
+        populate(cluster, sizes.services).await;
+    }
+    eprintln!(
+        "created {} services in {:?}",
+        sizes.services * CLUSTERS.len(),
+        t.elapsed()
+    );
+    register(&env).await;
+
+    // Start to converged.
+    let port = free_port();
+    let start = Instant::now();
+    let mut federator = spawn(&env, port);
+    let ready = wait_for(|| async { get(port, "/readyz").await.0 == 200 }).await;
+    let hosts = sizes.services * CLUSTERS.len();
+    for name in CLUSTERS {
+        let cluster = env.cluster(name);
+        wait_for(|| async { count_objects(cluster).await == 2 * hosts }).await;
+    }
+    let converged = start.elapsed();
+    let rss = rss_mib(federator.id());
+    let first_writes = metric(port, "federator_writes_total").await;
+
+    // Propagation: a ready-count change in east until west's ServiceEntry reflects it.
+    let latencies = propagation(&env, sizes.samples).await;
+    let internal = metric(port, "federator_propagation_seconds_count").await;
+    stop(&mut federator);
+
+    // No-op restart.
+    let restart = Instant::now();
+    let mut federator = spawn(&env, port);
+    wait_for(|| async { get(port, "/readyz").await.0 == 200 }).await;
+    wait_for(|| async { metric(port, "federator_full_reconciles_total").await >= 3.0 }).await;
+    let restart_converged = restart.elapsed();
+    let restart_writes = metric(port, "federator_writes_total").await;
+    stop(&mut federator);
+
+    let pct = |p: f64| {
+        let mut sorted = latencies.clone();
+        sorted.sort();
+        sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    };
+    println!(
+        "| clusters x services | {} x {} ({hosts} hosts) |",
+        CLUSTERS.len(),
+        sizes.services
+    );
+    println!("| start to ready | {:.2} s |", ready.as_secs_f64());
+    println!(
+        "| start to converged (every cluster has every ServiceEntry and DestinationRule) | {:.2} s |",
+        converged.as_secs_f64()
+    );
+    println!(
+        "| objects written on first start | {} |",
+        first_writes as u64
+    );
+    println!("| RSS when converged | {rss:.0} MiB |");
+    println!(
+        "| propagation east -> west, {} samples | p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
+        latencies.len(),
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        pct(1.0).as_secs_f64() * 1e3
+    );
+    println!(
+        "| propagations measured by federator itself | {} |",
+        internal as u64
+    );
+    println!(
+        "| no-op restart: start to every cluster reconciled | {:.2} s |",
+        restart_converged.as_secs_f64()
+    );
+    println!(
+        "| no-op restart: objects written | {} |",
+        restart_writes as u64
+    );
+    assert_eq!(restart_writes, 0.0, "a no-op restart must write nothing");
+}
+
+async fn populate(cluster: &TestCluster, services: usize) {
+    cluster.create_namespace("bench").await.unwrap();
+    let name = cluster.name().to_owned();
+    stream::iter(0..services)
+        .map(|i| {
+            let svc = format!("{name}-svc-{i}");
+            async move {
+                cluster
+                    .apply(&objects::deployment("bench", &svc, &svc, "prod"))
+                    .await
+                    .unwrap();
+                cluster
+                    .apply(&objects::service("bench", &svc, &[("http", 8080)]))
+                    .await
+                    .unwrap();
+                let ep = [Ep {
+                    ip: "10.1.0.1",
+                    node: "node-1",
+                    zone: "zone-a",
+                    ready: true,
+                }];
+                cluster
+                    .apply(&objects::endpoint_slice(
+                        "bench",
+                        &svc,
+                        &[("http", 8080)],
+                        &ep,
+                    ))
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+async fn register(env: &TestEnv) {
+    let config = env.cluster("config");
+    config.create_namespace("federator").await.unwrap();
+    for name in CLUSTERS {
+        let mut secret = Secret::default();
+        secret.metadata.name = Some(format!("cluster-{name}"));
+        secret.metadata.namespace = Some("federator".into());
+        secret.metadata.labels =
+            Some([("federator.io/cluster".to_owned(), "true".to_owned())].into());
+        let kubeconfig = env.cluster(name).kubeconfig_text().unwrap();
+        secret.data = Some([(name.to_owned(), ByteString(kubeconfig.into_bytes()))].into());
+        config.apply(&secret).await.unwrap();
+    }
+}
+
+fn spawn(env: &TestEnv, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_federator"))
+        .args(["run", "--kubeconfig"])
+        .arg(env.cluster("config").kubeconfig())
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+            "--probe-interval",
+            "1s",
+            "--initial-sync-timeout",
+            "60s",
+        ])
+        .env("FEDERATOR_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
+
+async fn propagation(env: &TestEnv, samples: usize) -> Vec<Duration> {
+    let east = env.cluster("east");
+    let host = "prod.east-svc-0.global";
+    let api: Api<ServiceEntry> = Api::namespaced(env.cluster("west").client(), "federator-sync");
+    let config = watcher::Config::default().fields(&format!("metadata.name={host}"));
+    let mut updates = watcher::watcher(api, config).boxed();
+    let mut out = Vec::new();
+    for sample in 0..samples {
+        let ready = 2 + sample % 2;
+        let ips: Vec<String> = (0..ready).map(|i| format!("10.1.0.{}", i + 1)).collect();
+        let eps: Vec<Ep<'_>> = ips
+            .iter()
+            .map(|ip| Ep {
+                ip,
+                node: "node-1",
+                zone: "zone-a",
+                ready: true,
+            })
+            .collect();
+        east.apply(&objects::endpoint_slice(
+            "bench",
+            "east-svc-0",
+            &[("http", 8080)],
+            &eps,
+        ))
+        .await
+        .unwrap();
+        let changed = Instant::now();
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(30), updates.try_next())
+                .await
+                .unwrap()
+                .unwrap();
+            let se = match event {
+                Some(watcher::Event::Apply(se)) | Some(watcher::Event::InitApply(se)) => se,
+                _ => continue,
+            };
+            if se.spec.endpoints.first().and_then(|e| e.weight) == Some(ready as u32) {
+                out.push(changed.elapsed());
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// ServiceEntries plus DestinationRules in the sync namespace.
+async fn count_objects(cluster: &TestCluster) -> usize {
+    let se: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
+    let dr: Api<DestinationRule> = Api::namespaced(cluster.client(), "federator-sync");
+    let params = ListParams::default();
+    let ses = se
+        .list_metadata(&params)
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    let drs = dr
+        .list_metadata(&params)
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    ses + drs
+}
+
+async fn wait_for<F, Fut>(mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "gave up waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    start.elapsed()
+}
+
+async fn get(port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return (0, String::new());
+    };
+    let _ = s
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response).await;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+async fn metric(port: u16, name: &str) -> f64 {
+    let (_, body) = get(port, "/metrics").await;
+    body.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}

@@ -1,0 +1,186 @@
+//! The DNS server on real sockets: UDP and TCP queries from a client, truncation, snapshot
+//! swaps, and garbage that must not stop it.
+
+// A failed fixture or assertion should stop a test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use federator_dns::{
+    DnsHandler, HostRecord, Snapshot, SnapshotConfig, SnapshotHandle, Zone, serve,
+};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+fn config(serial: u32) -> SnapshotConfig {
+    SnapshotConfig {
+        zones: vec![Zone::new("global").unwrap()],
+        ttl: 5,
+        serial,
+    }
+}
+
+fn host(name: &str, ip: &str, ports: usize) -> HostRecord {
+    HostRecord {
+        name: name.into(),
+        address: ip.parse().unwrap(),
+        ports: (0..ports)
+            .map(|i| (format!("port-{i}"), 8000 + i as u16))
+            .collect(),
+    }
+}
+
+async fn start(snapshot: Snapshot) -> (SnapshotHandle, SocketAddr) {
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    let tcp = TcpListener::bind(addr).await.unwrap();
+    let handle = SnapshotHandle::new(snapshot);
+    tokio::spawn(serve(DnsHandler::new(handle.clone(), None), udp, tcp));
+    (handle, addr)
+}
+
+fn query(name: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u8> {
+    let mut message = Message::new(4242, MessageType::Query, OpCode::Query);
+    message.add_query(Query::query(Name::from_str(name).unwrap(), qtype));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        message.set_edns(e);
+    }
+    message.to_vec().unwrap()
+}
+
+async fn udp(addr: SocketAddr, bytes: &[u8]) -> Message {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.send_to(bytes, addr).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+        .await
+        .expect("no UDP answer")
+        .unwrap();
+    Message::from_vec(&buf[..n]).unwrap()
+}
+
+async fn tcp(addr: SocketAddr, bytes: &[u8]) -> Message {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(&(bytes.len() as u16).to_be_bytes())
+        .await
+        .unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await.unwrap();
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut buf).await.unwrap();
+    Message::from_vec(&buf).unwrap()
+}
+
+#[tokio::test]
+async fn answers_over_udp_and_tcp() {
+    let (snapshot, _) = Snapshot::build(&config(1), [host("prod.greeting.global", "240.0.0.7", 1)]);
+    let (_, addr) = start(snapshot).await;
+    for response in [
+        udp(addr, &query("Prod.Greeting.Global.", RecordType::A, None)).await,
+        tcp(addr, &query("prod.greeting.global.", RecordType::A, None)).await,
+    ] {
+        assert_eq!(response.metadata.id, 4242);
+        assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+        assert!(response.metadata.authoritative);
+        assert!(!response.metadata.recursion_available, "not a resolver");
+        assert_eq!(
+            &response.answers[0].data,
+            &RData::A("240.0.0.7".parse().unwrap())
+        );
+    }
+    let outside = udp(addr, &query("example.com.", RecordType::A, None)).await;
+    assert_eq!(outside.metadata.response_code, ResponseCode::Refused);
+    let missing = udp(
+        addr,
+        &query("prod.nothing.global.", RecordType::A, Some(1232)),
+    )
+    .await;
+    assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+    assert!(matches!(missing.authorities[0].data, RData::SOA(_)));
+    assert!(missing.edns.is_some(), "EDNS answered with EDNS");
+}
+
+/// Answers here are small (one address, or one SRV plus its target's address), but names may
+/// be long: at the longest legal names a UDP answer must be complete or marked truncated,
+/// never silently cut, and TCP must carry it whole.
+#[tokio::test]
+async fn udp_answers_are_complete_or_marked_truncated() {
+    let label = "x".repeat(60);
+    let long = format!("prod.{label}.{label}.{label}.global");
+    let (snapshot, errors) = Snapshot::build(&config(1), [host(&long, "240.0.0.8", 1)]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let (_, addr) = start(snapshot).await;
+    let name = format!("_port-0._tcp.{long}.");
+    for edns in [None, Some(512), Some(1232)] {
+        let u = udp(addr, &query(&name, RecordType::SRV, edns)).await;
+        let t = tcp(addr, &query(&name, RecordType::SRV, edns)).await;
+        assert_eq!(t.answers.len(), 1, "TCP carries the whole answer");
+        assert_eq!(t.additionals.len(), 1);
+        if u.metadata.truncation {
+            assert!(u.answers.len() + u.additionals.len() < 2);
+        } else {
+            assert_eq!((u.answers, u.additionals), (t.answers, t.additionals));
+        }
+    }
+}
+
+#[tokio::test]
+async fn swapping_the_snapshot_changes_answers_at_once() {
+    let (snapshot, _) = Snapshot::build(&config(1), [host("prod.a.global", "240.0.0.1", 0)]);
+    let (handle, addr) = start(snapshot).await;
+    assert_eq!(
+        udp(addr, &query("prod.b.global.", RecordType::A, None))
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::NXDomain
+    );
+    handle.store(Snapshot::build(&config(2), [host("prod.b.global", "240.0.0.2", 0)]).0);
+    let b = udp(addr, &query("prod.b.global.", RecordType::A, None)).await;
+    assert_eq!(&b.answers[0].data, &RData::A("240.0.0.2".parse().unwrap()));
+    assert_eq!(
+        udp(addr, &query("prod.a.global.", RecordType::A, None))
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::NXDomain
+    );
+}
+
+#[tokio::test]
+async fn garbage_does_not_stop_the_server() {
+    let (snapshot, _) = Snapshot::build(&config(1), [host("prod.greeting.global", "240.0.0.7", 0)]);
+    let (_, addr) = start(snapshot).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let valid = query("prod.greeting.global.", RecordType::A, None);
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for i in 0..2000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let packet: Vec<u8> = if i % 2 == 0 {
+            (0..(seed % 300) as usize)
+                .map(|j| (seed >> (j % 56)) as u8)
+                .collect()
+        } else {
+            let mut p = valid.clone();
+            let at = (seed as usize) % p.len();
+            p[at] ^= (seed >> 8) as u8 | 1;
+            p.truncate(p.len() - (seed as usize >> 16) % 4);
+            p
+        };
+        socket.send_to(&packet, addr).await.unwrap();
+    }
+    let ok = udp(addr, &valid).await;
+    assert_eq!(&ok.answers[0].data, &RData::A("240.0.0.7".parse().unwrap()));
+    let ok = tcp(addr, &valid).await;
+    assert_eq!(ok.metadata.response_code, ResponseCode::NoError);
+}

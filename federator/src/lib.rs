@@ -8,6 +8,7 @@
 pub mod clusters;
 pub mod config;
 pub mod crd;
+pub mod dns;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ingest;

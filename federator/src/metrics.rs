@@ -47,6 +47,8 @@ pub struct Metrics {
     pub conflicts: Family<ClusterLabels, Gauge>,
     /// Seconds from a watch event to the last write it caused in a cluster.
     pub propagation_seconds: Histogram,
+    /// DNS queries and answer latency.
+    pub dns: federator_dns::DnsMetrics,
 }
 
 impl Default for Metrics {
@@ -64,8 +66,10 @@ impl Default for Metrics {
             propagation_seconds: Histogram::new([
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
+            dns: federator_dns::DnsMetrics::default(),
             registry: Registry::default(),
         };
+        m.dns.register(&mut registry);
         registry.register(
             "clusters_connected",
             "Registered clusters whose API server answers",

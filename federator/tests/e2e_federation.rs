@@ -211,3 +211,61 @@ async fn a_restart_against_unchanged_clusters_writes_nothing() {
     );
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_names_resolve_with_dig() {
+    let env = TestEnv::start(&["config", "east"]).await.unwrap();
+    prepare(env.cluster("east")).await;
+    register(&env, &["east"]).await;
+    let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    let east = env.cluster("east");
+    deploy(east, "greeting", 1, 0).await;
+    eventually("greeting federated", || async {
+        endpoints(east, HOST).await == [LOCAL]
+    })
+    .await;
+    let vip = service_entry(east, HOST).await.unwrap().spec.addresses;
+
+    // The same VIP the ServiceEntries carry, over UDP and TCP, whatever the case.
+    eventually("dig answers the VIP", || async {
+        dig(federator.dns, HOST, &[]).await == ("NOERROR".into(), vip.clone())
+    })
+    .await;
+    assert_eq!(
+        dig(federator.dns, "PROD.Greeting.GLOBAL", &["+tcp"]).await,
+        ("NOERROR".into(), vip.clone())
+    );
+    let (status, srv) = dig(federator.dns, &format!("_http._tcp.{HOST}"), &["SRV"]).await;
+    assert_eq!(status, "NOERROR");
+    assert_eq!(srv.len(), 1);
+    assert!(srv[0].starts_with(HOST), "SRV target is the host: {srv:?}");
+
+    // Not a resolver: other names are refused; unknown global names do not exist.
+    assert_eq!(dig(federator.dns, "example.com", &[]).await.0, "REFUSED");
+    assert_eq!(
+        dig(federator.dns, "prod.nothing.global", &[]).await.0,
+        "NXDOMAIN"
+    );
+
+    // The workload goes: the name goes.
+    east.delete(&testenv::objects::deployment(
+        "sample", "greeting", "greeting", "prod",
+    ))
+    .await
+    .unwrap();
+    eventually("NXDOMAIN once gone", || async {
+        dig(federator.dns, HOST, &[]).await.0 == "NXDOMAIN"
+    })
+    .await;
+    eventually("and the objects are withdrawn", || async {
+        service_entry(east, HOST).await.is_none()
+    })
+    .await;
+    assert!(
+        federator
+            .metric("federator_dns_queries_total", &[("rcode", "Refused")])
+            .await
+            >= 1.0
+    );
+    federator.stop().await;
+}

@@ -3,6 +3,7 @@
 mod cluster;
 mod config_file;
 mod crds;
+mod dns;
 mod render;
 mod run;
 
@@ -49,6 +50,40 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Manage cluster registrations.
     Cluster(cluster::ClusterArgs),
+    /// Serve the global names of a snapshot over DNS, to try the DNS server out.
+    Dns(Box<dns::DnsCommandArgs>),
+}
+
+/// DNS settings shared by `run` and `dns`.
+#[derive(Args, Debug, Clone)]
+struct DnsArgs {
+    /// Address the DNS server listens on (UDP and TCP).
+    #[arg(long, default_value = "0.0.0.0:5353", env = "FEDERATOR_DNS_LISTEN")]
+    dns_listen: std::net::SocketAddr,
+    /// TTL of DNS answers.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    dns_ttl: std::time::Duration,
+    /// Zones answered (default: the host suffix).
+    #[arg(long)]
+    dns_zone: Vec<String>,
+}
+
+impl DnsArgs {
+    fn settings(&self, host_suffix: &str) -> anyhow::Result<federator::dns::DnsSettings> {
+        let names = if self.dns_zone.is_empty() {
+            vec![host_suffix.to_owned()]
+        } else {
+            self.dns_zone.clone()
+        };
+        let zones = names
+            .iter()
+            .map(|z| federator_dns::Zone::new(z))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(federator::dns::DnsSettings {
+            zones,
+            ttl: u32::try_from(self.dns_ttl.as_secs()).unwrap_or(u32::MAX),
+        })
+    }
 }
 
 /// Settings shared by every subcommand that builds a registry; each default is DESIGN.md's.
@@ -161,6 +196,10 @@ pub fn main() -> ExitCode {
         Command::Cluster(args) => cluster::run(args),
         Command::Run(args) => match tokio::runtime::Runtime::new() {
             Ok(runtime) => runtime.block_on(run::run_command(*args)),
+            Err(err) => Err(err.into()),
+        },
+        Command::Dns(args) => match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(dns::run(*args)),
             Err(err) => Err(err.into()),
         },
     };

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use federator::runtime::{RunOptions, run};
+use federator::runtime::{Listeners, RunOptions, bind_dns, run};
 
 use super::SettingsArgs;
 
@@ -41,6 +41,11 @@ pub(super) struct RunArgs {
     #[arg(long, default_value = "0.0.0.0:9090", env = "FEDERATOR_METRICS_ADDR")]
     metrics_addr: SocketAddr,
     #[command(flatten)]
+    dns: super::DnsArgs,
+    /// Do not serve DNS.
+    #[arg(long)]
+    no_dns: bool,
+    #[command(flatten)]
     settings: SettingsArgs,
 }
 
@@ -51,6 +56,16 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding {}", args.metrics_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
+    let dns_settings = args.dns.settings(&settings.registry.host_suffix)?;
+    let dns = if args.no_dns {
+        None
+    } else {
+        let sockets = bind_dns(args.dns.dns_listen)
+            .await
+            .with_context(|| format!("binding DNS on {}", args.dns.dns_listen))?;
+        tracing::info!(addr = %sockets.udp.local_addr()?, "serving DNS (UDP and TCP)");
+        Some(sockets)
+    };
     let options = RunOptions {
         settings,
         namespace: args.namespace,
@@ -59,8 +74,13 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         initial_sync_timeout: args.initial_sync_timeout,
         probe_interval: args.probe_interval,
         resync_period: args.resync_period,
+        dns: dns_settings,
     };
-    run(options, client, listener, shutdown_signal()).await?;
+    let listeners = Listeners {
+        http: listener,
+        dns,
+    };
+    run(options, client, listeners, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -86,7 +106,7 @@ async fn config_client(
     Ok(kube::Client::try_from(config)?)
 }
 
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

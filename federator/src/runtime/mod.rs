@@ -20,6 +20,7 @@ use tracing::{error, info};
 
 pub use options::RunOptions;
 
+use crate::dns::DnsSettings;
 use crate::metrics::Metrics;
 use crate::model::ClusterName;
 use crate::registry::Registry;
@@ -44,15 +45,48 @@ pub enum RunError {
     Http(std::io::Error),
 }
 
+/// The sockets the controller serves on, bound by the caller (so tests can use port 0).
+#[derive(Debug)]
+pub struct Listeners {
+    /// `/healthz`, `/readyz` and `/metrics`.
+    pub http: TcpListener,
+    /// The DNS server's UDP and TCP sockets; `None` runs without DNS.
+    pub dns: Option<DnsListeners>,
+}
+
+/// A UDP socket and a TCP listener on the same port.
+#[derive(Debug)]
+pub struct DnsListeners {
+    /// UDP.
+    pub udp: tokio::net::UdpSocket,
+    /// TCP.
+    pub tcp: TcpListener,
+}
+
+/// Binds UDP and TCP on `addr`; with port 0, both on the same free port.
+pub async fn bind_dns(addr: std::net::SocketAddr) -> std::io::Result<DnsListeners> {
+    let mut last = None;
+    for _ in 0..5 {
+        let udp = tokio::net::UdpSocket::bind(addr).await?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind((addr.ip(), port)).await {
+            Ok(tcp) => return Ok(DnsListeners { udp, tcp }),
+            Err(err) if addr.port() == 0 => last = Some(err),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free port for DNS")))
+}
+
 /// The writers' queues, by cluster; the registry loop fans changes out to them.
 pub(crate) type Queues = Arc<Mutex<HashMap<ClusterName, Arc<WorkQueue>>>>;
 
 /// Runs the controller until `shutdown` completes. `config` talks to the config cluster (the
-/// one holding the cluster Secrets); `http` serves `/healthz`, `/readyz` and `/metrics`.
+/// one holding the cluster Secrets).
 pub async fn run(
     options: RunOptions,
     config: kube::Client,
-    http: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
@@ -63,12 +97,32 @@ pub async fn run(
     let (updates_tx, updates_rx) = mpsc::channel::<Update>(4096);
     let queues: Queues = Arc::default();
 
-    let mut http_task = tokio::spawn(http::serve(http, ready_rx.clone(), metrics.clone()));
+    let mut http_task = tokio::spawn(http::serve(
+        listeners.http,
+        ready_rx.clone(),
+        metrics.clone(),
+    ));
+    let dns_config = federator_dns::SnapshotConfig {
+        zones: options.dns.zones.clone(),
+        ttl: options.dns.ttl,
+        serial: 0,
+    };
+    let dns = listeners.dns.map(|sockets| {
+        let handle =
+            federator_dns::SnapshotHandle::new(federator_dns::Snapshot::empty(&dns_config));
+        let handler = federator_dns::DnsHandler::new(handle.clone(), Some(metrics.dns.clone()));
+        let task = tokio::spawn(federator_dns::serve(handler, sockets.udp, sockets.tcp));
+        (handle, task)
+    });
+    let dns_export = dns
+        .as_ref()
+        .map(|(handle, _)| (handle.clone(), options.dns.clone()));
     let registry_task = tokio::spawn(registry_loop(
         updates_rx,
         registry.clone(),
         queues.clone(),
         metrics.clone(),
+        dns_export,
     ));
     let manager = manager::Manager::new(
         options, config, registry, queues, metrics, updates_tx, ready_tx,
@@ -87,20 +141,26 @@ pub async fn run(
     };
     registry_task.abort();
     http_task.abort();
+    if let Some((_, task)) = dns {
+        task.abort();
+    }
     if let Err(err) = &result {
         error!(error = %err, "federator stopped");
     }
     result
 }
 
-/// Folds every delta into the registry and tells each writer which hosts changed.
+/// Folds every delta into the registry, tells each writer which hosts changed, and publishes
+/// a new DNS snapshot.
 async fn registry_loop(
     mut updates: mpsc::Receiver<Update>,
     registry: Arc<RwLock<Registry>>,
     queues: Queues,
     metrics: Arc<Metrics>,
+    dns: Option<(federator_dns::SnapshotHandle, DnsSettings)>,
 ) {
     let mut batch = Vec::new();
+    let mut serial: u32 = 0;
     while updates.recv_many(&mut batch, 512).await > 0 {
         let since = batch.iter().map(|u| u.received).min();
         let mut changes = crate::registry::ChangeSet::default();
@@ -115,6 +175,16 @@ async fn registry_loop(
             metrics
                 .registry_hosts
                 .set(i64::try_from(registry.len()).unwrap_or(i64::MAX));
+            if !changes.hosts.is_empty()
+                && let Some((handle, settings)) = &dns
+            {
+                serial = serial.wrapping_add(1);
+                let (snapshot, errors) = crate::dns::snapshot(&registry, settings, serial);
+                for err in errors {
+                    tracing::warn!(error = %err, "not answered in DNS");
+                }
+                handle.store(snapshot);
+            }
         }
         if changes.is_empty() {
             continue;

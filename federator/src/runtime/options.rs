@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use crate::config::Settings;
+use crate::dns::DnsSettings;
 
 /// Everything `federator run` can be told.
 #[derive(Clone, Debug)]
@@ -19,6 +20,8 @@ pub struct RunOptions {
     pub probe_interval: Duration,
     /// How often every cluster is fully re-read and repaired, changes or not.
     pub resync_period: Duration,
+    /// DNS zones and TTL (served when the DNS sockets are given to `run`).
+    pub dns: DnsSettings,
 }
 
 impl Default for RunOptions {
@@ -31,6 +34,10 @@ impl Default for RunOptions {
             initial_sync_timeout: Duration::from_secs(30),
             probe_interval: Duration::from_secs(5),
             resync_period: Duration::from_secs(600),
+            dns: DnsSettings {
+                zones: federator_dns::Zone::new("global").into_iter().collect(),
+                ttl: 5,
+            },
         }
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use federator::istio::ServiceEntry;
-use federator::runtime::{RunOptions, run};
+use federator::runtime::{Listeners, RunOptions, bind_dns, run};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -141,6 +141,8 @@ pub struct Federator {
     stop: Option<oneshot::Sender<()>>,
     /// Where /metrics and friends are served.
     pub addr: SocketAddr,
+    /// Where DNS is served (UDP and TCP).
+    pub dns: SocketAddr,
 }
 
 impl Federator {
@@ -156,15 +158,22 @@ impl Federator {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let dns_sockets = bind_dns("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let dns = dns_sockets.udp.local_addr().unwrap();
+        let listeners = Listeners {
+            http: listener,
+            dns: Some(dns_sockets),
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let client = env.cluster("config").client();
-        let task = tokio::spawn(run(options, client, listener, async move {
+        let task = tokio::spawn(run(options, client, listeners, async move {
             let _ = stopped.await;
         }));
         let federator = Self {
             task: Some(task),
             stop: Some(stop),
             addr,
+            dns,
         };
         eventually("federator ready", || async {
             federator.get("/readyz").await.0 == 200
@@ -229,6 +238,40 @@ impl Drop for Federator {
             task.abort();
         }
     }
+}
+
+/// Runs `dig` against federator's DNS server; returns its status word (`NOERROR`,
+/// `NXDOMAIN`, `REFUSED`, ...) and the answer section's values.
+pub async fn dig(server: SocketAddr, name: &str, extra: &[&str]) -> (String, Vec<String>) {
+    let output = tokio::process::Command::new("dig")
+        .arg(format!("@{}", server.ip()))
+        .args([
+            "-p",
+            &server.port().to_string(),
+            name,
+            "+noall",
+            "+answer",
+            "+comments",
+            "+tries=1",
+            "+time=5",
+        ])
+        .args(extra)
+        .output()
+        .await
+        .expect("dig (Debian package dnsutils) must be installed");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let status = text
+        .split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("NO ANSWER")
+        .to_owned();
+    let answers = text
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .collect();
+    (status, answers)
 }
 
 /// Polls `check` until it holds or the deadline passes (then the test fails naming `what`).

@@ -1,0 +1,53 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use federator::registry::Registry;
+use federator_dns::{DnsHandler, SnapshotHandle, serve};
+
+use super::{DnsArgs, SettingsArgs};
+
+/// `federator dns`.
+#[derive(Args, Debug)]
+pub(super) struct DnsCommandArgs {
+    /// Snapshot folder, as for `federator render`.
+    #[arg(long)]
+    snapshot: PathBuf,
+    #[command(flatten)]
+    dns: DnsArgs,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+pub(super) async fn run(args: DnsCommandArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.settings.settings()?;
+    let dns_settings = args.dns.settings(&settings.registry.host_suffix)?;
+    let loaded = federator::offline::load(&args.snapshot, &settings.ingest)?;
+    for problem in &loaded.problems {
+        tracing::warn!(
+            cluster = problem.cluster,
+            location = problem.location,
+            "{}",
+            problem.message
+        );
+    }
+    let mut registry = Registry::new(settings.registry.clone());
+    for delta in loaded.deltas {
+        registry.apply(delta);
+    }
+    let (snapshot, errors) = federator::dns::snapshot(&registry, &dns_settings, 1);
+    for err in errors {
+        tracing::warn!(error = %err, "not answered");
+    }
+    let sockets = federator::runtime::bind_dns(args.dns.dns_listen)
+        .await
+        .with_context(|| format!("binding DNS on {}", args.dns.dns_listen))?;
+    tracing::info!(addr = %sockets.udp.local_addr()?, hosts = snapshot.hosts(), "serving DNS (UDP and TCP)");
+    let handler = DnsHandler::new(SnapshotHandle::new(snapshot), None);
+    tokio::select! {
+        result = serve(handler, sockets.udp, sockets.tcp) => result.context("DNS server")?,
+        () = super::run::shutdown_signal() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,96 @@
+//! What the DNS server answers: the registry's serving hosts and their VIPs, exported as an
+//! immutable snapshot for `federator-dns`.
+
+use federator_dns::{HostRecord, Snapshot, SnapshotConfig, SnapshotError, Zone};
+
+use crate::registry::Registry;
+
+/// DNS settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// Zones answered (by default the host suffix, `global.`).
+    pub zones: Vec<Zone>,
+    /// TTL of answers, seconds.
+    pub ttl: u32,
+}
+
+/// A snapshot of every host with a ready backend somewhere and a VIP; a host whose backends
+/// are all gone is not answered (NXDOMAIN). `serial` becomes the SOA serial.
+pub fn snapshot(
+    registry: &Registry,
+    settings: &DnsSettings,
+    serial: u32,
+) -> (Snapshot, Vec<SnapshotError>) {
+    let config = SnapshotConfig {
+        zones: settings.zones.clone(),
+        ttl: settings.ttl,
+        serial,
+    };
+    let hosts = registry
+        .services()
+        .into_iter()
+        .filter(|s| s.is_serving())
+        .filter_map(|s| {
+            Some(HostRecord {
+                name: s.host.as_str().to_owned(),
+                address: s.vip?,
+                ports: s.ports.iter().map(|p| (p.name.clone(), p.number)).collect(),
+            })
+        });
+    Snapshot::build(&config, hosts)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use federator_dns::answer;
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::{DNSClass, LowerName, Name, RecordType};
+
+    use super::*;
+    use crate::fixtures::{cluster, greeting, slice, upsert};
+    use crate::registry::RegistryConfig;
+
+    fn settings() -> DnsSettings {
+        DnsSettings {
+            zones: vec![Zone::new("global").unwrap()],
+            ttl: 5,
+        }
+    }
+
+    fn code(snapshot: &Snapshot, name: &str) -> ResponseCode {
+        answer(
+            snapshot,
+            &LowerName::from(Name::from_str(name).unwrap()),
+            RecordType::A,
+            DNSClass::IN,
+        )
+        .code
+    }
+
+    #[test]
+    fn serving_hosts_resolve_and_scaled_down_ones_do_not() {
+        let mut registry = Registry::new(RegistryConfig::default());
+        registry.apply(cluster("east"));
+        for d in greeting("east", &[("", "a")]) {
+            registry.apply(d);
+        }
+        let (snapshot, errors) = super::snapshot(&registry, &settings(), 1);
+        assert!(errors.is_empty());
+        assert_eq!(snapshot.hosts(), 1);
+        assert_eq!(
+            code(&snapshot, "prod.greeting.global."),
+            ResponseCode::NoError
+        );
+        registry.apply(upsert(
+            "east",
+            slice("sample", "greeting-1", "greeting", &[]),
+        ));
+        let (snapshot, _) = super::snapshot(&registry, &settings(), 2);
+        assert_eq!(
+            code(&snapshot, "prod.greeting.global."),
+            ResponseCode::NXDomain
+        );
+    }
+}

@@ -79,18 +79,23 @@ pub fn answer<'a>(
     let Some(records) = snapshot.names.get(name) else {
         return negative(ResponseCode::NXDomain);
     };
-    let (answers, additionals): (&[Record], &[Record]) = match qtype {
-        RecordType::A => (&records.a, &[]),
-        RecordType::AAAA => (&records.aaaa, &[]),
-        RecordType::SRV => (&records.srv, &records.additional),
-        RecordType::ANY => (&records.any, &[]),
-        _ => (&[], &[]),
+    let answers = match qtype {
+        // ANY: what the name has (RFC 8482 allows a subset; ours is all of it).
+        RecordType::ANY => &records.records[..],
+        other => records.of_type(other),
     };
     if answers.is_empty() {
-        negative(ResponseCode::NoError)
-    } else {
-        found(answers, additionals)
+        return negative(ResponseCode::NoError);
     }
+    let additionals = match (&records.target, qtype) {
+        (Some(target), RecordType::SRV) => snapshot
+            .names
+            .get(target)
+            .map(|t| &t.records[..])
+            .unwrap_or_default(),
+        _ => &[],
+    };
+    found(answers, additionals)
 }
 
 #[cfg(test)]

@@ -53,11 +53,11 @@ impl DnsHandler {
         Self { snapshot, metrics }
     }
 
-    fn observe(&self, qtype: &str, rcode: ResponseCode, started: Instant) {
+    fn observe(&self, qtype: &'static str, rcode: ResponseCode, started: Instant) {
         if let Some(metrics) = &self.metrics {
             let labels = crate::metrics::QueryLabels {
-                qtype: qtype.to_owned(),
-                rcode: format!("{rcode:?}"),
+                qtype,
+                rcode: crate::metrics::rcode_label(rcode),
             };
             metrics.queries.get_or_create(&labels).inc();
             metrics.latency.observe(started.elapsed().as_secs_f64());
@@ -127,7 +127,7 @@ impl RequestHandler for DnsHandler {
                 failed(request)
             }
         };
-        self.observe(&query.query_type().to_string(), result.code, started);
+        self.observe(query.query_type().into(), result.code, started);
         info
     }
 }

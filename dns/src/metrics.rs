@@ -10,9 +10,24 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabels {
     /// Record type asked (`A`, `SRV`, ...).
-    pub qtype: String,
-    /// Response code given (`NoError`, `NXDomain`, `Refused`, ...).
-    pub rcode: String,
+    pub qtype: &'static str,
+    /// Response code given, as dig spells it (`NOERROR`, `NXDOMAIN`, `REFUSED`, ...).
+    pub rcode: &'static str,
+}
+
+/// The usual mnemonic of a response code, without allocating.
+pub(crate) fn rcode_label(code: hickory_proto::op::ResponseCode) -> &'static str {
+    use hickory_proto::op::ResponseCode as R;
+    match code {
+        R::NoError => "NOERROR",
+        R::FormErr => "FORMERR",
+        R::ServFail => "SERVFAIL",
+        R::NXDomain => "NXDOMAIN",
+        R::NotImp => "NOTIMP",
+        R::Refused => "REFUSED",
+        R::BADVERS => "BADVERS",
+        _ => "OTHER",
+    }
 }
 
 /// DNS metrics, registered into the process's Prometheus registry.

@@ -47,16 +47,27 @@ pub enum SnapshotError {
     },
 }
 
-/// Records of one name, by what a query may ask.
+/// Records of one name: a host's address, or an SRV name's record and the key of its
+/// target (whose address goes in the additional section). Each record is stored once; an
+/// empty non-terminal has none and costs no allocation.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NameRecords {
-    pub(crate) a: Vec<Record>,
-    pub(crate) aaaa: Vec<Record>,
-    pub(crate) srv: Vec<Record>,
-    /// Everything above, for ANY.
-    pub(crate) any: Vec<Record>,
-    /// Address records of SRV targets, for the additional section.
-    pub(crate) additional: Vec<Record>,
+    pub(crate) records: Vec<Record>,
+    pub(crate) target: Option<LowerName>,
+}
+
+impl NameRecords {
+    /// The records of one type (records of a name are few, a scan is the cheapest index).
+    pub(crate) fn of_type(&self, qtype: hickory_proto::rr::RecordType) -> &[Record] {
+        let Some(start) = self.records.iter().position(|r| r.record_type() == qtype) else {
+            return &[];
+        };
+        let len = self.records[start..]
+            .iter()
+            .take_while(|r| r.record_type() == qtype)
+            .count();
+        &self.records[start..start + len]
+    }
 }
 
 /// A zone's apex records.
@@ -98,6 +109,7 @@ impl Snapshot {
                 errors.push(err);
             }
         }
+        snapshot.names.shrink_to_fit();
         (snapshot, errors)
     }
 
@@ -152,17 +164,13 @@ impl Snapshot {
             srv_names.push((LowerName::from(&srv_name), record));
         }
         let entry = self.names.entry(lower.clone()).or_default();
-        match host.address {
-            IpAddr::V4(_) => entry.a.push(address.clone()),
-            IpAddr::V6(_) => entry.aaaa.push(address.clone()),
-        }
-        entry.any.push(address.clone());
+        entry.records.push(address);
+        entry.records.sort_by_key(Record::record_type);
         self.add_ancestors(&lower, &origin);
         for (srv_name, record) in srv_names {
             let entry = self.names.entry(srv_name.clone()).or_default();
-            entry.srv.push(record.clone());
-            entry.any.push(record);
-            entry.additional.push(address.clone());
+            entry.records.push(record);
+            entry.target = Some(lower.clone());
             self.add_ancestors(&srv_name, &origin);
         }
         self.hosts += 1;

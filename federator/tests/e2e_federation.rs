@@ -263,7 +263,7 @@ async fn global_names_resolve_with_dig() {
     .await;
     assert!(
         federator
-            .metric("federator_dns_queries_total", &[("rcode", "Refused")])
+            .metric("federator_dns_queries_total", &[("rcode", "REFUSED")])
             .await
             >= 1.0
     );

@@ -98,9 +98,11 @@ impl Snapshot {
             .iter()
             .map(|z| zone_records(z, config))
             .collect();
+        let hosts = hosts.into_iter();
+        // A host makes about four names: itself, its SRV names, their empty parents.
         let mut snapshot = Self {
             zones,
-            names: HashMap::new(),
+            names: HashMap::with_capacity(hosts.size_hint().0 * 4),
             hosts: 0,
         };
         let mut errors = Vec::new();
@@ -136,12 +138,9 @@ impl Snapshot {
             name: host.name.clone(),
             reason,
         };
-        let name = Name::from_str(&host.name)
+        let mut fqdn = Name::from_str(&host.name)
             .map_err(|e| invalid(e.to_string()))?
             .to_lowercase();
-        let name = Name::from_labels(name.iter().map(<[u8]>::to_vec))
-            .map_err(|e| invalid(e.to_string()))?;
-        let mut fqdn = name.clone();
         fqdn.set_fqdn(true);
         let lower = LowerName::from(&fqdn);
         let Some(origin) = self.zone_of(&lower).map(|z| z.origin.clone()) else {
@@ -182,8 +181,13 @@ impl Snapshot {
     fn add_ancestors(&mut self, name: &LowerName, origin: &LowerName) {
         let mut current = name.base_name();
         while current.num_labels() > origin.num_labels() {
-            self.names.entry(current.clone()).or_default();
-            current = current.base_name();
+            if self.names.contains_key(&current) {
+                // Its own ancestors were added with it.
+                return;
+            }
+            let parent = current.base_name();
+            self.names.insert(current, NameRecords::default());
+            current = parent;
         }
     }
 }

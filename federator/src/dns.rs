@@ -14,19 +14,11 @@ pub struct DnsSettings {
     pub ttl: u32,
 }
 
-/// A snapshot of every host with a ready backend somewhere and a VIP; a host whose backends
-/// are all gone is not answered (NXDOMAIN). `serial` becomes the SOA serial.
-pub fn snapshot(
-    registry: &Registry,
-    settings: &DnsSettings,
-    serial: u32,
-) -> (Snapshot, Vec<SnapshotError>) {
-    let config = SnapshotConfig {
-        zones: settings.zones.clone(),
-        ttl: settings.ttl,
-        serial,
-    };
-    let hosts = registry
+/// The records to answer: every host with a ready backend somewhere and a VIP (a host whose
+/// backends are all gone is not answered: NXDOMAIN). Cheap; taken under the registry's read
+/// lock, while the snapshot is built from it without any lock.
+pub fn records(registry: &Registry) -> Vec<HostRecord> {
+    registry
         .services()
         .into_iter()
         .filter(|s| s.is_serving())
@@ -36,8 +28,31 @@ pub fn snapshot(
                 address: s.vip?,
                 ports: s.ports.iter().map(|p| (p.name.clone(), p.number)).collect(),
             })
-        });
-    Snapshot::build(&config, hosts)
+        })
+        .collect()
+}
+
+/// The snapshot of `registry`; `serial` becomes the SOA serial.
+pub fn snapshot(
+    registry: &Registry,
+    settings: &DnsSettings,
+    serial: u32,
+) -> (Snapshot, Vec<SnapshotError>) {
+    build(records(registry), settings, serial)
+}
+
+/// The snapshot of `records`.
+pub fn build(
+    records: Vec<HostRecord>,
+    settings: &DnsSettings,
+    serial: u32,
+) -> (Snapshot, Vec<SnapshotError>) {
+    let config = SnapshotConfig {
+        zones: settings.zones.clone(),
+        ttl: settings.ttl,
+        serial,
+    };
+    Snapshot::build(&config, records)
 }
 
 #[cfg(test)]

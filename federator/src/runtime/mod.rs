@@ -114,15 +114,21 @@ pub async fn run(
         let task = tokio::spawn(federator_dns::serve(handler, sockets.udp, sockets.tcp));
         (handle, task)
     });
-    let dns_export = dns
-        .as_ref()
-        .map(|(handle, _)| (handle.clone(), options.dns.clone()));
+    let (dns_dirty, dns_changes) = watch::channel(());
+    let publisher = dns.as_ref().map(|(handle, _)| {
+        tokio::spawn(publish_dns(
+            dns_changes,
+            registry.clone(),
+            handle.clone(),
+            options.dns.clone(),
+        ))
+    });
     let registry_task = tokio::spawn(registry_loop(
         updates_rx,
         registry.clone(),
         queues.clone(),
         metrics.clone(),
-        dns_export,
+        dns_dirty,
     ));
     let manager = manager::Manager::new(
         options, config, registry, queues, metrics, updates_tx, ready_tx,
@@ -144,23 +150,25 @@ pub async fn run(
     if let Some((_, task)) = dns {
         task.abort();
     }
+    if let Some(task) = publisher {
+        task.abort();
+    }
     if let Err(err) = &result {
         error!(error = %err, "federator stopped");
     }
     result
 }
 
-/// Folds every delta into the registry, tells each writer which hosts changed, and publishes
-/// a new DNS snapshot.
+/// Folds every delta into the registry, tells each writer which hosts changed, and marks the
+/// DNS snapshot stale.
 async fn registry_loop(
     mut updates: mpsc::Receiver<Update>,
     registry: Arc<RwLock<Registry>>,
     queues: Queues,
     metrics: Arc<Metrics>,
-    dns: Option<(federator_dns::SnapshotHandle, DnsSettings)>,
+    dns_dirty: watch::Sender<()>,
 ) {
     let mut batch = Vec::new();
-    let mut serial: u32 = 0;
     while updates.recv_many(&mut batch, 512).await > 0 {
         let since = batch.iter().map(|u| u.received).min();
         let mut changes = crate::registry::ChangeSet::default();
@@ -175,16 +183,6 @@ async fn registry_loop(
             metrics
                 .registry_hosts
                 .set(i64::try_from(registry.len()).unwrap_or(i64::MAX));
-            if !changes.hosts.is_empty()
-                && let Some((handle, settings)) = &dns
-            {
-                serial = serial.wrapping_add(1);
-                let (snapshot, errors) = crate::dns::snapshot(&registry, settings, serial);
-                for err in errors {
-                    tracing::warn!(error = %err, "not answered in DNS");
-                }
-                handle.store(snapshot);
-            }
         }
         if changes.is_empty() {
             continue;
@@ -199,5 +197,34 @@ async fn registry_loop(
                 since,
             });
         }
+        if !changes.hosts.is_empty() {
+            dns_dirty.send_replace(());
+        }
+    }
+}
+
+/// Rebuilds the DNS snapshot whenever hosts changed: records taken under the registry's read
+/// lock, the snapshot built with no lock held, bursts coalesced into one rebuild. Off the
+/// path of the writers, so DNS never delays the Istio config.
+async fn publish_dns(
+    mut changes: watch::Receiver<()>,
+    registry: Arc<RwLock<Registry>>,
+    handle: federator_dns::SnapshotHandle,
+    settings: DnsSettings,
+) {
+    let mut serial: u32 = 0;
+    while changes.changed().await.is_ok() {
+        let records = {
+            let registry = registry
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            crate::dns::records(&registry)
+        };
+        serial = serial.wrapping_add(1);
+        let (snapshot, errors) = crate::dns::build(records, &settings, serial);
+        for err in errors {
+            tracing::warn!(error = %err, "not answered in DNS");
+        }
+        handle.store(snapshot);
     }
 }

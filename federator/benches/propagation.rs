@@ -89,6 +89,7 @@ async fn main() {
     // Propagation: a ready-count change in east until west's ServiceEntry reflects it.
     let latencies = propagation(&env, sizes.samples).await;
     let internal = metric(port, "federator_propagation_seconds_count").await;
+    settle(port).await;
     stop(&mut federator);
 
     // No-op restart.
@@ -206,10 +207,27 @@ fn spawn(env: &TestEnv, port: u16) -> Child {
             "--initial-sync-timeout",
             "60s",
         ])
-        .env("FEDERATOR_LOG", "warn")
+        .env(
+            "FEDERATOR_LOG",
+            std::env::var("FEDERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
+        .stderr(log_file())
         .spawn()
         .unwrap()
+}
+
+/// federator's log, appended to `FEDERATOR_BENCH_LOG` (default: discarded).
+fn log_file() -> Stdio {
+    match std::env::var_os("FEDERATOR_BENCH_LOG") {
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(Stdio::from)
+            .unwrap_or(Stdio::null()),
+        None => Stdio::null(),
+    }
 }
 
 fn stop(child: &mut Child) {
@@ -295,6 +313,20 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     start.elapsed()
+}
+
+/// Waits until federator has written nothing for a second: the last propagation reached every
+/// cluster, so the restart that follows inherits no work in flight.
+async fn settle(port: u16) {
+    let mut last = metric(port, "federator_writes_total").await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = metric(port, "federator_writes_total").await;
+        if now == last {
+            return;
+        }
+        last = now;
+    }
 }
 
 async fn get(port: u16, path: &str) -> (u16, String) {

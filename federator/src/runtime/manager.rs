@@ -27,7 +27,7 @@ use crate::model::{ClusterName, Host};
 use crate::registry::{Delta, Registry};
 use crate::render::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::sync::{Gates, Work, WorkQueue, WriterContext, spawn_writer};
-use crate::watch::{ClusterWatch, Update, WatchState, watch_cluster};
+use crate::watch::{ClusterWatch, Update, WatchMessage, WatchState, watch_cluster};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -67,7 +67,7 @@ pub(super) struct Manager {
     registry: Arc<RwLock<Registry>>,
     queues: Queues,
     metrics: Arc<Metrics>,
-    updates: mpsc::Sender<Update>,
+    updates: mpsc::Sender<WatchMessage>,
     ready: watch::Sender<bool>,
     deletes: watch::Sender<bool>,
     recorder: Recorder,
@@ -84,7 +84,7 @@ impl Manager {
         registry: Arc<RwLock<Registry>>,
         queues: Queues,
         metrics: Arc<Metrics>,
-        updates: mpsc::Sender<Update>,
+        updates: mpsc::Sender<WatchMessage>,
         ready: watch::Sender<bool>,
     ) -> Self {
         let recorder = Recorder::new(
@@ -606,10 +606,10 @@ impl Manager {
     async fn send(&self, delta: Delta) {
         let _ = self
             .updates
-            .send(Update {
+            .send(WatchMessage::Delta(Update {
                 delta,
                 received: Instant::now(),
-            })
+            }))
             .await;
     }
 

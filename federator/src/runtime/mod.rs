@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::model::ClusterName;
 use crate::registry::Registry;
 use crate::sync::{Work, WorkQueue};
-use crate::watch::Update;
+use crate::watch::WatchMessage;
 
 /// Why the controller stopped.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,7 @@ pub async fn run(
         options.settings.registry.clone(),
     )));
     let (ready_tx, ready_rx) = watch::channel(false);
-    let (updates_tx, updates_rx) = mpsc::channel::<Update>(4096);
+    let (updates_tx, updates_rx) = mpsc::channel::<WatchMessage>(4096);
     let queues: Queues = Arc::default();
 
     let mut http_task = tokio::spawn(http::serve(
@@ -162,7 +162,7 @@ pub async fn run(
 /// Folds every delta into the registry, tells each writer which hosts changed, and marks the
 /// DNS snapshot stale.
 async fn registry_loop(
-    mut updates: mpsc::Receiver<Update>,
+    mut updates: mpsc::Receiver<WatchMessage>,
     registry: Arc<RwLock<Registry>>,
     queues: Queues,
     metrics: Arc<Metrics>,
@@ -170,19 +170,35 @@ async fn registry_loop(
 ) {
     let mut batch = Vec::new();
     while updates.recv_many(&mut batch, 512).await > 0 {
-        let since = batch.iter().map(|u| u.received).min();
+        let since = batch
+            .iter()
+            .filter_map(|m| match m {
+                WatchMessage::Delta(u) => Some(u.received),
+                WatchMessage::Listed(_) => None,
+            })
+            .min();
         let mut changes = crate::registry::ChangeSet::default();
+        let mut listed = Vec::new();
         {
             let mut registry = registry
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for update in batch.drain(..) {
-                changes.extend(registry.apply(update.delta));
-                metrics.deltas.inc();
+            for message in batch.drain(..) {
+                match message {
+                    WatchMessage::Delta(update) => {
+                        changes.extend(registry.apply(update.delta));
+                        metrics.deltas.inc();
+                    }
+                    WatchMessage::Listed(synced) => listed.push(synced),
+                }
             }
             metrics
                 .registry_hosts
                 .set(i64::try_from(registry.len()).unwrap_or(i64::MAX));
+        }
+        // Everything sent before the markers is in the registry now.
+        for synced in listed {
+            let _ = synced.send(true);
         }
         if changes.is_empty() {
             continue;

@@ -55,10 +55,25 @@ impl WatchState {
     }
 }
 
+/// What the watchers send to the registry loop, in order.
+// Deltas are the common case and the marker is rare: boxing every delta to shrink the marker
+// would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum WatchMessage {
+    /// A change to fold into the registry.
+    Delta(Update),
+    /// Every kind of the cluster has been listed completely: once the registry loop has
+    /// applied everything sent before this, it marks the cluster synced (so nothing is
+    /// written from a registry that has not yet absorbed the cluster's lists).
+    Listed(watch::Sender<bool>),
+}
+
 /// A running set of watchers for one cluster; stops when dropped.
 #[derive(Debug)]
 pub struct ClusterWatch {
-    /// Turns true once every kind has been listed completely at least once.
+    /// Turns true once every kind has been listed completely at least once and the registry
+    /// has applied those lists.
     pub synced: watch::Receiver<bool>,
     task: JoinHandle<()>,
 }
@@ -96,7 +111,7 @@ pub fn watch_cluster(
     state: Arc<Mutex<WatchState>>,
     client: Client,
     config: IngestConfig,
-    tx: mpsc::Sender<Update>,
+    tx: mpsc::Sender<WatchMessage>,
 ) -> ClusterWatch {
     let (synced_tx, synced) = watch::channel(false);
     let cluster = lock(&state).cluster.clone();
@@ -116,7 +131,7 @@ async fn run(
     state: Arc<Mutex<WatchState>>,
     client: Client,
     config: IngestConfig,
-    tx: mpsc::Sender<Update>,
+    tx: mpsc::Sender<WatchMessage>,
     synced: watch::Sender<bool>,
 ) {
     let optional = discover_optional(&client).await;
@@ -164,13 +179,19 @@ async fn run(
             handle(&cluster, &config, state.tracker(kind), event)
         };
         for delta in deltas {
-            if tx.send(Update { delta, received }).await.is_err() {
+            if tx
+                .send(WatchMessage::Delta(Update { delta, received }))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
         if done && pending.remove(&kind) && pending.is_empty() {
             info!("initial list complete");
-            let _ = synced.send(true);
+            if tx.send(WatchMessage::Listed(synced.clone())).await.is_err() {
+                return;
+            }
         }
     }
 }

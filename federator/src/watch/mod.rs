@@ -4,5 +4,5 @@
 mod cluster;
 mod tracker;
 
-pub use cluster::{ClusterWatch, Update, WatchState, watch_cluster};
+pub use cluster::{ClusterWatch, Update, WatchMessage, WatchState, watch_cluster};
 pub use tracker::{ApiKey, Tracker};

@@ -1,9 +1,11 @@
 //! federator: multi-cluster service discovery for Istio meshes.
 //!
 //! Data flows one way: cluster objects are turned into typed deltas ([`ingest`]), folded into
-//! the global [`registry`], and [`render`]ed into the Istio objects each cluster receives.
-//! The registry and render are pure; reading files ([`snapshot`]) and talking to API
-//! servers live at the edges.
+//! the global [`registry`], [`render`]ed into the Istio objects each cluster receives and
+//! exported as [`dns`] answers. The registry, render and DNS answers are pure; the edges do
+//! the I/O: [`offline`] reads snapshot folders, [`clusters`] turns Secrets into clusters,
+//! [`watch`] streams their objects, [`sync`] writes to them, and [`runtime`] wires the live
+//! controller together.
 
 pub mod clusters;
 pub mod config;

@@ -171,6 +171,10 @@ impl SettingsArgs {
     }
 }
 
+/// Log filter when `FEDERATOR_LOG` is not set: federator at info; hickory's per-query lines
+/// (two info lines per DNS query) only when something is wrong.
+const DEFAULT_LOG_FILTER: &str = "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn";
+
 /// Parses the command line (and `--config FILE`), sets up logging and runs the subcommand.
 pub fn main() -> ExitCode {
     let args = match config_file::expand(std::env::args_os().collect()) {
@@ -181,8 +185,8 @@ pub fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(args);
-    let filter =
-        EnvFilter::try_from_env("FEDERATOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("FEDERATOR_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -36,15 +36,13 @@ async fn main() {
     });
     let (snapshot, errors) = Snapshot::build(&config, records);
     assert!(errors.is_empty());
-    let udp = tokio::net::UdpSocket::bind(addr).await.unwrap();
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let sockets = federator_dns::bind(addr).await.unwrap();
     println!("ready: {} hosts on {addr}", snapshot.hosts());
     // Metrics on, as in `federator run`.
     let metrics = federator_dns::DnsMetrics::default();
     serve(
         DnsHandler::new(SnapshotHandle::new(snapshot), Some(metrics)),
-        udp,
-        tcp,
+        sockets,
     )
     .await
     .unwrap();

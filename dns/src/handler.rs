@@ -159,11 +159,36 @@ fn failed(request: &Request) -> ResponseInfo {
     })
 }
 
+/// A UDP socket and a TCP listener on the same port: what [`serve`] answers on.
+#[derive(Debug)]
+pub struct Sockets {
+    /// UDP.
+    pub udp: UdpSocket,
+    /// TCP.
+    pub tcp: TcpListener,
+}
+
+/// Binds UDP and TCP on `addr`. With port 0 both land on one free port; that port can be
+/// taken for TCP between the two binds, so it retries.
+pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<Sockets> {
+    let mut last = None;
+    for _ in 0..10 {
+        let udp = UdpSocket::bind(addr).await?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind((addr.ip(), port)).await {
+            Ok(tcp) => return Ok(Sockets { udp, tcp }),
+            Err(err) if addr.port() == 0 => last = Some(err),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free port for DNS")))
+}
+
 /// Serves `handler` on the given sockets until the future is dropped.
-pub async fn serve(handler: DnsHandler, udp: UdpSocket, tcp: TcpListener) -> std::io::Result<()> {
+pub async fn serve(handler: DnsHandler, sockets: Sockets) -> std::io::Result<()> {
     let mut server = Server::new(handler);
-    server.register_socket(udp);
-    server.register_listener(tcp, TCP_TIMEOUT, usize::from(u16::MAX));
+    server.register_socket(sockets.udp);
+    server.register_listener(sockets.tcp, TCP_TIMEOUT, usize::from(u16::MAX));
     server
         .block_until_done()
         .await

@@ -17,7 +17,7 @@ mod snapshot;
 mod zone;
 
 pub use answer::{Answer, answer};
-pub use handler::{DnsHandler, SnapshotHandle, serve};
+pub use handler::{DnsHandler, SnapshotHandle, Sockets, bind, serve};
 pub use metrics::DnsMetrics;
 pub use snapshot::{HostRecord, Snapshot, SnapshotConfig, SnapshotError};
 pub use zone::{Zone, ZoneError};

@@ -9,12 +9,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use federator_dns::{
-    DnsHandler, HostRecord, Snapshot, SnapshotConfig, SnapshotHandle, Zone, serve,
+    DnsHandler, HostRecord, Snapshot, SnapshotConfig, SnapshotHandle, Zone, bind, serve,
 };
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpStream, UdpSocket};
 
 fn config(serial: u32) -> SnapshotConfig {
     SnapshotConfig {
@@ -35,11 +35,10 @@ fn host(name: &str, ip: &str, ports: usize) -> HostRecord {
 }
 
 async fn start(snapshot: Snapshot) -> (SnapshotHandle, SocketAddr) {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).await.unwrap();
+    let sockets = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = sockets.udp.local_addr().unwrap();
     let handle = SnapshotHandle::new(snapshot);
-    tokio::spawn(serve(DnsHandler::new(handle.clone(), None), udp, tcp));
+    tokio::spawn(serve(DnsHandler::new(handle.clone(), None), sockets));
     (handle, addr)
 }
 

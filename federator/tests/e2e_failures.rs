@@ -9,9 +9,6 @@ mod support;
 use std::time::{Duration, Instant};
 
 use federator::istio::{ServiceEntry, ServiceEntrySpec};
-use k8s_openapi::api::core::v1::Event;
-use kube::Api;
-use kube::api::ListParams;
 use support::live::*;
 use testenv::TestEnv;
 
@@ -111,18 +108,14 @@ async fn an_object_federator_does_not_own_is_left_alone_and_reported() {
             .labels
             .is_none_or(|l| !l.contains_key("app.kubernetes.io/managed-by"))
     );
-    let events: Api<Event> = Api::namespaced(west.client(), "federator-sync");
-    eventually("an Event names the object", || async {
-        events
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("OwnershipConflict")
-                    && e.involved_object.name.as_deref() == Some(HOST)
-            })
+    eventually("an Event names the object", || {
+        has_event(
+            west,
+            "federator-sync",
+            HOST,
+            "OwnershipConflict",
+            "not labelled",
+        )
     })
     .await;
     federator.stop().await;
@@ -169,22 +162,8 @@ async fn unusable_secrets_are_reported_and_the_rest_keeps_working() {
         endpoints(env.cluster("east"), HOST).await == [LOCAL]
     })
     .await;
-    let events: Api<Event> = Api::namespaced(config.client(), NAMESPACE);
     let event_for = |secret: &'static str, reason: &'static str, words: &'static str| {
-        let events = events.clone();
-        async move {
-            events
-                .list(&ListParams::default())
-                .await
-                .unwrap()
-                .items
-                .iter()
-                .any(|e| {
-                    e.involved_object.name.as_deref() == Some(secret)
-                        && e.reason.as_deref() == Some(reason)
-                        && e.message.as_deref().unwrap_or_default().contains(words)
-                })
-        }
+        has_event(config, NAMESPACE, secret, reason, words)
     };
     eventually("garbage reported", || {
         event_for("garbage", "InvalidClusterKubeconfig", "not a kubeconfig")

@@ -40,13 +40,13 @@ pub(super) async fn run(args: DnsCommandArgs) -> anyhow::Result<ExitCode> {
     for err in errors {
         tracing::warn!(error = %err, "not answered");
     }
-    let sockets = federator::runtime::bind_dns(args.dns.dns_listen)
+    let sockets = federator_dns::bind(args.dns.dns_listen)
         .await
         .with_context(|| format!("binding DNS on {}", args.dns.dns_listen))?;
     tracing::info!(addr = %sockets.udp.local_addr()?, hosts = snapshot.hosts(), "serving DNS (UDP and TCP)");
     let handler = DnsHandler::new(SnapshotHandle::new(snapshot), None);
     tokio::select! {
-        result = serve(handler, sockets.udp, sockets.tcp) => result.context("DNS server")?,
+        result = serve(handler, sockets) => result.context("DNS server")?,
         () = super::run::shutdown_signal() => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use federator::runtime::{Listeners, RunOptions, bind_dns, run};
+use federator::runtime::{Listeners, RunOptions, run};
 
 use super::SettingsArgs;
 
@@ -60,7 +60,7 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let dns = if args.no_dns {
         None
     } else {
-        let sockets = bind_dns(args.dns.dns_listen)
+        let sockets = federator_dns::bind(args.dns.dns_listen)
             .await
             .with_context(|| format!("binding DNS on {}", args.dns.dns_listen))?;
         tracing::info!(addr = %sockets.udp.local_addr()?, "serving DNS (UDP and TCP)");

@@ -31,6 +31,14 @@ use crate::watch::{ClusterWatch, Update, WatchMessage, WatchState, watch_cluster
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What a key of a cluster Secret amounts to (duplicates are reported and dropped).
+enum KeyOutcome {
+    /// A cluster to connect to.
+    Usable(Box<ClusterEntry>),
+    /// Not a usable kubeconfig (already reported).
+    Invalid(crate::clusters::SecretProblem),
+}
+
 /// The result of probing one cluster's API server.
 struct Probe {
     cluster: ClusterName,
@@ -171,49 +179,82 @@ impl Manager {
     }
 
     /// Parses Secrets and connects; problems become Events and logs. A cluster name claimed
-    /// by two Secrets stays with the first (by namespace/name).
+    /// by two Secrets stays with the first (by name).
     async fn entries_of(&self, secrets: &[Secret]) -> Vec<(ObjectReference, ClusterEntry, Client)> {
         let mut sorted: Vec<&Secret> = secrets.iter().collect();
         sorted.sort_by_key(|s| s.metadata.name.clone());
         let mut out: Vec<(ObjectReference, ClusterEntry, Client)> = Vec::new();
         for secret in sorted {
             let reference = secret_ref(secret);
-            for result in parse_secret(secret) {
-                let entry = match result {
-                    Ok(entry) => entry,
-                    Err(problem) => {
-                        self.secret_problem(
-                            &reference,
-                            "InvalidClusterKubeconfig",
-                            &problem.to_string(),
-                        )
-                        .await;
-                        continue;
-                    }
-                };
-                if let Some((owner, _, _)) =
-                    out.iter().find(|(_, e, _)| e.info.name == entry.info.name)
+            let outcomes = self
+                .check_keys(secret, |name| {
+                    out.iter()
+                        .find(|(_, e, _)| e.info.name == *name)
+                        .and_then(|(owner, _, _)| owner.name.clone())
+                })
+                .await;
+            for outcome in outcomes {
+                if let KeyOutcome::Usable(entry) = outcome
+                    && let Some(client) = self.connect_reported(&reference, &entry).await
                 {
-                    let note = format!(
-                        "cluster {} is already registered by Secret {}; this key is ignored",
-                        entry.info.name,
-                        owner.name.as_deref().unwrap_or_default()
-                    );
-                    self.secret_problem(&reference, "DuplicateCluster", &note)
-                        .await;
-                    continue;
-                }
-                match connect(&entry).await {
-                    Ok(client) => out.push((reference.clone(), entry, client)),
-                    Err(reason) => {
-                        let note = format!("cluster {}: {reason}", entry.info.name);
-                        self.secret_problem(&reference, "InvalidClusterKubeconfig", &note)
-                            .await;
-                    }
+                    out.push((reference.clone(), *entry, client));
                 }
             }
         }
         out
+    }
+
+    /// The keys of a Secret, each usable or reported on the Secret: not a kubeconfig, or a
+    /// cluster name that `owner` says another Secret already registers.
+    async fn check_keys(
+        &self,
+        secret: &Secret,
+        owner: impl Fn(&ClusterName) -> Option<String>,
+    ) -> Vec<KeyOutcome> {
+        let reference = secret_ref(secret);
+        let mut out = Vec::new();
+        for result in parse_secret(secret) {
+            match result {
+                Err(problem) => {
+                    self.secret_problem(
+                        &reference,
+                        "InvalidClusterKubeconfig",
+                        &problem.to_string(),
+                    )
+                    .await;
+                    out.push(KeyOutcome::Invalid(problem));
+                }
+                Ok(entry) => match owner(&entry.info.name) {
+                    Some(other) => {
+                        let note = format!(
+                            "cluster {} is already registered by Secret {other}; this key is ignored",
+                            entry.info.name
+                        );
+                        self.secret_problem(&reference, "DuplicateCluster", &note)
+                            .await;
+                    }
+                    None => out.push(KeyOutcome::Usable(Box::new(entry))),
+                },
+            }
+        }
+        out
+    }
+
+    /// A client for `entry`, or `None` with the reason reported on the Secret.
+    async fn connect_reported(
+        &self,
+        secret: &ObjectReference,
+        entry: &ClusterEntry,
+    ) -> Option<Client> {
+        match connect(entry).await {
+            Ok(client) => Some(client),
+            Err(reason) => {
+                let note = format!("cluster {}: {reason}", entry.info.name);
+                self.secret_problem(secret, "InvalidClusterKubeconfig", &note)
+                    .await;
+                None
+            }
+        }
     }
 
     /// Reads the VIPs federator gave out before (the ServiceEntries it owns in every
@@ -324,18 +365,19 @@ impl Manager {
 
     async fn secret_changed(&mut self, secret: &Secret) {
         let reference = secret_ref(secret);
-        let results = parse_secret(secret);
+        let outcomes = self
+            .check_keys(secret, |name| {
+                self.clusters
+                    .get(name)
+                    .filter(|h| h.secret.name != reference.name)
+                    .and_then(|h| h.secret.name.clone())
+            })
+            .await;
         let mut wanted: BTreeSet<ClusterName> = BTreeSet::new();
-        for result in results {
-            let entry = match result {
-                Ok(entry) => entry,
-                Err(problem) => {
-                    self.secret_problem(
-                        &reference,
-                        "InvalidClusterKubeconfig",
-                        &problem.to_string(),
-                    )
-                    .await;
+        for outcome in outcomes {
+            let entry = match outcome {
+                KeyOutcome::Usable(entry) => *entry,
+                KeyOutcome::Invalid(problem) => {
                     // A key that turned bad keeps its last good connection: nothing is lost.
                     if let Some(name) = self.cluster_of_key(&reference, &problem.key) {
                         wanted.insert(name);
@@ -344,17 +386,6 @@ impl Manager {
                 }
             };
             let name = entry.info.name.clone();
-            if let Some(existing) = self.clusters.get(&name)
-                && existing.secret.name != reference.name
-            {
-                let note = format!(
-                    "cluster {name} is already registered by Secret {}; this key is ignored",
-                    existing.secret.name.as_deref().unwrap_or_default()
-                );
-                self.secret_problem(&reference, "DuplicateCluster", &note)
-                    .await;
-                continue;
-            }
             wanted.insert(name.clone());
             if self
                 .clusters
@@ -363,20 +394,12 @@ impl Manager {
             {
                 continue;
             }
-            match connect(&entry).await {
-                Ok(client) => {
-                    let reconnect = self.clusters.contains_key(&name);
-                    if reconnect {
-                        info!(cluster = %name, secret = reference.name.as_deref().unwrap_or_default(), "cluster settings or credentials changed; reconnecting");
-                    }
-                    self.start_cluster(reference.clone(), entry, client, true)
-                        .await;
+            if let Some(client) = self.connect_reported(&reference, &entry).await {
+                if self.clusters.contains_key(&name) {
+                    info!(cluster = %name, secret = reference.name.as_deref().unwrap_or_default(), "cluster settings or credentials changed; reconnecting");
                 }
-                Err(reason) => {
-                    let note = format!("cluster {name}: {reason}");
-                    self.secret_problem(&reference, "InvalidClusterKubeconfig", &note)
-                        .await;
-                }
+                self.start_cluster(reference.clone(), entry, client, true)
+                    .await;
             }
         }
         let dropped: Vec<ClusterName> = self

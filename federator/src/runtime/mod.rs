@@ -51,31 +51,7 @@ pub struct Listeners {
     /// `/healthz`, `/readyz` and `/metrics`.
     pub http: TcpListener,
     /// The DNS server's UDP and TCP sockets; `None` runs without DNS.
-    pub dns: Option<DnsListeners>,
-}
-
-/// A UDP socket and a TCP listener on the same port.
-#[derive(Debug)]
-pub struct DnsListeners {
-    /// UDP.
-    pub udp: tokio::net::UdpSocket,
-    /// TCP.
-    pub tcp: TcpListener,
-}
-
-/// Binds UDP and TCP on `addr`; with port 0, both on the same free port.
-pub async fn bind_dns(addr: std::net::SocketAddr) -> std::io::Result<DnsListeners> {
-    let mut last = None;
-    for _ in 0..5 {
-        let udp = tokio::net::UdpSocket::bind(addr).await?;
-        let port = udp.local_addr()?.port();
-        match TcpListener::bind((addr.ip(), port)).await {
-            Ok(tcp) => return Ok(DnsListeners { udp, tcp }),
-            Err(err) if addr.port() == 0 => last = Some(err),
-            Err(err) => return Err(err),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no free port for DNS")))
+    pub dns: Option<federator_dns::Sockets>,
 }
 
 /// The writers' queues, by cluster; the registry loop fans changes out to them.
@@ -111,7 +87,7 @@ pub async fn run(
         let handle =
             federator_dns::SnapshotHandle::new(federator_dns::Snapshot::empty(&dns_config));
         let handler = federator_dns::DnsHandler::new(handle.clone(), Some(metrics.dns.clone()));
-        let task = tokio::spawn(federator_dns::serve(handler, sockets.udp, sockets.tcp));
+        let task = tokio::spawn(federator_dns::serve(handler, sockets));
         (handle, task)
     });
     let (dns_dirty, dns_changes) = watch::channel(());

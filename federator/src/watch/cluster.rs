@@ -210,26 +210,11 @@ where
         + 'static,
 {
     let api: Api<K> = Api::all(client.clone());
-    watcher(api, watcher::Config::default())
+    watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .map_ok(move |e| wrap(Box::new(e)))
         .map(move |r| (kind, r))
         .boxed()
-}
-
-fn watcher<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> impl futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + 'static,
-{
-    watcher::watcher(api, config)
 }
 
 /// Applies one event to its tracker; returns the deltas and whether a full list finished.

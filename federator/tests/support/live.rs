@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use federator::istio::ServiceEntry;
-use federator::runtime::{Listeners, RunOptions, bind_dns, run};
+use federator::runtime::{Listeners, RunOptions, run};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -158,7 +158,9 @@ impl Federator {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let dns_sockets = bind_dns("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let dns_sockets = federator_dns::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         let dns = dns_sockets.udp.local_addr().unwrap();
         let listeners = Listeners {
             http: listener,
@@ -272,6 +274,30 @@ pub async fn dig(server: SocketAddr, name: &str, extra: &[&str]) -> (String, Vec
         .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
         .collect();
     (status, answers)
+}
+
+/// Whether an Event in `namespace` of `cluster` is about object `name`, has `reason` and a
+/// message containing `words`.
+pub async fn has_event(
+    cluster: &TestCluster,
+    namespace: &str,
+    name: &str,
+    reason: &str,
+    words: &str,
+) -> bool {
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(cluster.client(), namespace);
+    events
+        .list(&Default::default())
+        .await
+        .map(|list| {
+            list.items.iter().any(|e| {
+                e.involved_object.name.as_deref() == Some(name)
+                    && e.reason.as_deref() == Some(reason)
+                    && e.message.as_deref().unwrap_or_default().contains(words)
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// Polls `check` until it holds or the deadline passes (then the test fails naming `what`).

@@ -85,35 +85,36 @@ impl TestCluster {
     /// Creates or updates an object by server-side apply (namespaced objects need
     /// `metadata.namespace`).
     pub async fn apply<K: Object>(&self, object: &K) -> Result<K, TestEnvError> {
-        let (api, name) = self.api_for(object);
-        let applied = api
-            .patch(
-                &name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(object),
-            )
-            .await
-            .map_err(TestEnvError::kube(
-                &self.name,
-                format!("applying {} {name}", K::kind(&())),
-            ))?;
-        typed(&self.name, applied)
+        self.server_side_apply(object, false).await
     }
 
     /// Replaces an object's status (as a controller or cloud provider would).
     pub async fn apply_status<K: Object>(&self, object: &K) -> Result<K, TestEnvError> {
+        self.server_side_apply(object, true).await
+    }
+
+    async fn server_side_apply<K: Object>(
+        &self,
+        object: &K,
+        status: bool,
+    ) -> Result<K, TestEnvError> {
         let (api, name) = self.api_for(object);
-        let applied = api
-            .patch_status(
-                &name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(object),
-            )
-            .await
-            .map_err(TestEnvError::kube(
-                &self.name,
-                format!("applying status of {} {name}", K::kind(&())),
-            ))?;
+        let params = PatchParams::apply(MANAGER).force();
+        let patch = Patch::Apply(object);
+        let result = if status {
+            api.patch_status(&name, &params, &patch).await
+        } else {
+            api.patch(&name, &params, &patch).await
+        };
+        let what = if status {
+            "applying status of"
+        } else {
+            "applying"
+        };
+        let applied = result.map_err(TestEnvError::kube(
+            &self.name,
+            format!("{what} {} {name}", K::kind(&())),
+        ))?;
         typed(&self.name, applied)
     }
 

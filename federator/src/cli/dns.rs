@@ -3,7 +3,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use federator::registry::Registry;
 use federator_dns::{DnsHandler, SnapshotHandle, serve};
 
 use super::{DnsArgs, SettingsArgs};
@@ -23,20 +22,9 @@ pub(super) struct DnsCommandArgs {
 pub(super) async fn run(args: DnsCommandArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings.settings()?;
     let dns_settings = args.dns.settings(&settings.registry.host_suffix)?;
-    let loaded = federator::offline::load(&args.snapshot, &settings.ingest)?;
-    for problem in &loaded.problems {
-        tracing::warn!(
-            cluster = problem.cluster,
-            location = problem.location,
-            "{}",
-            problem.message
-        );
-    }
-    let mut registry = Registry::new(settings.registry.clone());
-    for delta in loaded.deltas {
-        registry.apply(delta);
-    }
-    let (snapshot, errors) = federator::dns::snapshot(&registry, &dns_settings, 1);
+    let loaded = federator::offline::load_registry(&args.snapshot, &settings)?;
+    super::log_load_problems(&loaded.problems);
+    let (snapshot, errors) = federator::dns::snapshot(&loaded.registry, &dns_settings, 1);
     for err in errors {
         tracing::warn!(error = %err, "not answered");
     }

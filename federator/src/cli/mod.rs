@@ -171,6 +171,18 @@ impl SettingsArgs {
     }
 }
 
+/// Logs each problem found reading a snapshot, naming its cluster and location.
+fn log_load_problems(problems: &[federator::offline::LoadProblem]) {
+    for problem in problems {
+        tracing::warn!(
+            cluster = problem.cluster,
+            location = problem.location,
+            "{}",
+            problem.message
+        );
+    }
+}
+
 /// Log filter when `FEDERATOR_LOG` is not set: federator at info; hickory's per-query lines
 /// (two info lines per DNS query) only when something is wrong.
 const DEFAULT_LOG_FILTER: &str = "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn";

@@ -41,14 +41,7 @@ pub(super) fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
             args.snapshot.display()
         );
     }
-    for problem in &rendered.load_problems {
-        tracing::warn!(
-            cluster = problem.cluster,
-            location = problem.location,
-            "{}",
-            problem.message
-        );
-    }
+    super::log_load_problems(&rendered.load_problems);
     for diag in &rendered.diagnostics {
         let cluster = diag.cluster.as_ref().map(|c| c.as_str()).unwrap_or("-");
         match diag.severity {

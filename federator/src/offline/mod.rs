@@ -28,30 +28,55 @@ pub struct OfflineRender {
     pub ignored: std::collections::BTreeMap<String, usize>,
 }
 
+/// A snapshot folded into a registry.
+#[derive(Debug)]
+pub struct LoadedRegistry {
+    /// The registry of every cluster's objects.
+    pub registry: Registry,
+    /// The clusters, in folder order.
+    pub clusters: Vec<ClusterName>,
+    /// Problems reading the snapshot.
+    pub problems: Vec<LoadProblem>,
+    /// Objects of kinds federator ignores, per kind.
+    pub ignored: std::collections::BTreeMap<String, usize>,
+}
+
+/// Loads `dir` and folds it into a registry (for `render` and `dns`).
+pub fn load_registry(dir: &Path, settings: &Settings) -> Result<LoadedRegistry, SnapshotError> {
+    let loaded = load(dir, &settings.ingest)?;
+    let mut registry = Registry::new(settings.registry.clone());
+    for delta in loaded.deltas {
+        registry.apply(delta);
+    }
+    Ok(LoadedRegistry {
+        registry,
+        clusters: loaded.clusters,
+        problems: loaded.problems,
+        ignored: loaded.ignored,
+    })
+}
+
 /// Loads `dir`, folds it into a registry and renders every cluster (or only `only`).
 pub fn render_snapshot(
     dir: &Path,
     settings: &Settings,
     only: Option<&ClusterName>,
 ) -> Result<OfflineRender, SnapshotError> {
-    let loaded = load(dir, &settings.ingest)?;
-    let mut registry = Registry::new(settings.registry.clone());
-    for delta in loaded.deltas {
-        registry.apply(delta);
-    }
+    let loaded = load_registry(dir, settings)?;
+    let registry = &loaded.registry;
     let clusters = loaded
         .clusters
         .iter()
         .filter(|c| only.is_none_or(|o| o == *c))
         .map(|cluster| ClusterOutput {
             cluster: cluster.clone(),
-            hosts: render_cluster(&registry, cluster, &settings.render),
+            hosts: render_cluster(registry, cluster, &settings.render),
         })
         .collect();
     Ok(OfflineRender {
         clusters,
-        load_problems: loaded.problems,
         diagnostics: registry.diagnostics(),
+        load_problems: loaded.problems,
         ignored: loaded.ignored,
     })
 }

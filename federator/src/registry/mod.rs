@@ -59,6 +59,9 @@ pub struct Registry {
     clusters: BTreeMap<ClusterName, ClusterState>,
     hosts: HashMap<Host, HostEntry>,
     hosts_by_identity: HashMap<String, BTreeSet<Host>>,
+    /// Where each identity's GlobalTrafficPolicies are, so finding a host's policy costs what
+    /// that identity has, not what every cluster has.
+    policies_by_identity: HashMap<String, BTreeSet<(ClusterName, crate::model::ObjectKey)>>,
     vips: VipAllocator,
     /// Hosts waiting for a VIP to free up.
     vip_waiting: BTreeSet<Host>,
@@ -73,6 +76,7 @@ impl Registry {
             clusters: BTreeMap::new(),
             hosts: HashMap::new(),
             hosts_by_identity: HashMap::new(),
+            policies_by_identity: HashMap::new(),
             vips,
             vip_waiting: BTreeSet::new(),
         }
@@ -198,7 +202,8 @@ impl Registry {
                     }
                     // Its policies may have governed hosts elsewhere.
                     for policy in state.policies.values() {
-                        self.rebuild_identity(&policy.identity.clone(), &mut changes);
+                        self.unindex_policy(&name, policy);
+                        self.rebuild_identity(&policy.identity, &mut changes);
                     }
                 }
             }
@@ -290,9 +295,18 @@ impl Registry {
                 }
             }
             Object::Policy(policy) => {
-                let state = self.state(cluster);
                 let mut identities = BTreeSet::from([policy.identity.clone()]);
-                if let Some(old) = state.policies.insert(policy.key.clone(), policy) {
+                self.policies_by_identity
+                    .entry(policy.identity.clone())
+                    .or_default()
+                    .insert((cluster.clone(), policy.key.clone()));
+                let state = self.state(cluster);
+                let new_identity = policy.identity.clone();
+                if let Some(old) = state.policies.insert(policy.key.clone(), policy)
+                    && old.identity != new_identity
+                {
+                    // The policy moved to another identity: the old one loses it.
+                    self.unindex_policy(cluster, &old);
                     identities.insert(old.identity);
                 }
                 for identity in identities {
@@ -341,6 +355,7 @@ impl Registry {
             }
             ObjectRef::Policy(key) => {
                 if let Some(old) = state.policies.remove(key) {
+                    self.unindex_policy(cluster, &old);
                     self.rebuild_identity(&old.identity, changes);
                 }
             }
@@ -524,16 +539,18 @@ impl Registry {
     /// Every policy that targets `identity`/`env`, the one in force first.
     fn policy_candidates(&self, identity: &str, env: &str) -> Vec<AppliedPolicy> {
         let mut out: Vec<AppliedPolicy> = self
-            .clusters
-            .iter()
-            .flat_map(|(name, state)| {
-                state
-                    .policies
-                    .values()
-                    .filter(|p| p.identity == identity && p.env.as_deref().is_none_or(|e| e == env))
-                    .map(|p| AppliedPolicy {
-                        cluster: name.clone(),
-                        info: p.clone(),
+            .policies_by_identity
+            .get(identity)
+            .into_iter()
+            .flatten()
+            .filter_map(|(cluster, key)| {
+                let info = self.clusters.get(cluster)?.policies.get(key)?;
+                info.env
+                    .as_deref()
+                    .is_none_or(|e| e == env)
+                    .then(|| AppliedPolicy {
+                        cluster: cluster.clone(),
+                        info: info.clone(),
                     })
             })
             .collect();
@@ -552,6 +569,15 @@ impl Registry {
                 ))
         });
         out
+    }
+
+    fn unindex_policy(&mut self, cluster: &ClusterName, policy: &crate::model::PolicyInfo) {
+        if let Some(set) = self.policies_by_identity.get_mut(&policy.identity) {
+            set.remove(&(cluster.clone(), policy.key.clone()));
+            if set.is_empty() {
+                self.policies_by_identity.remove(&policy.identity);
+            }
+        }
     }
 
     fn assign_vip(&mut self, host: &Host) {

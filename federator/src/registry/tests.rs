@@ -502,3 +502,20 @@ fn relabelling_pods_out_of_their_service_drops_the_backend() {
     assert!(r.get(&h).unwrap().backends.is_empty());
     assert!(!r.get(&h).unwrap().is_serving());
 }
+
+#[test]
+fn a_policy_that_changes_identity_leaves_the_old_one() {
+    let mut r = registry(greeting("east", &[("", "a")]));
+    let h = host("prod.greeting");
+    r.apply(upsert(
+        "east",
+        gtp("p", "greeting", None, LocalityMode::Topology, 1),
+    ));
+    assert!(r.get(&h).unwrap().policy.is_some());
+    let changes = r.apply(upsert(
+        "east",
+        gtp("p", "other", None, LocalityMode::Topology, 1),
+    ));
+    assert!(changes.hosts.contains(&h));
+    assert!(r.get(&h).unwrap().policy.is_none());
+}

@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::model::{ClusterName, Host};
 use crate::registry::{Delta, Registry};
 use crate::render::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use crate::sync::{Gates, Work, WorkQueue, WriterContext, spawn_writer};
+use crate::sync::{Gates, WorkQueue, WriterContext, spawn_writer};
 use crate::watch::{ClusterWatch, Update, WatchMessage, WatchState, watch_cluster};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -618,10 +618,8 @@ impl Manager {
             self.options.settings.ingest.clone(),
             self.updates.clone(),
         ));
-        handle.queue.push(Work {
-            full: true,
-            ..Work::default()
-        });
+        // Registering it again makes the registry report the cluster changed, which gives its
+        // writer a full reconcile.
         info!(cluster = %name, "cluster back; resyncing");
         self.send(Delta::UpsertCluster(info)).await;
     }

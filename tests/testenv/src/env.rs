@@ -8,7 +8,6 @@ use serde_json::json;
 use crate::apiserver::{self, ApiServer};
 use crate::binaries::Binaries;
 use crate::etcd::{self, Etcd};
-use crate::ports::is_listening;
 use crate::{TestEnvError, crds};
 
 /// Field manager of everything the environment writes.
@@ -332,7 +331,6 @@ impl TestEnv {
             cluster.server.process.stop();
         }
         self.etcd.process.stop();
-        debug_assert!(self.ports().iter().all(|p| !is_listening(*p)));
     }
 }
 

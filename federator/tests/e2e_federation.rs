@@ -14,7 +14,8 @@ use support::live::*;
 use testenv::TestEnv;
 
 const HOST: &str = "prod.greeting.global";
-const LOCAL: &str = "greeting.sample.svc.cluster.local";
+/// The pod `deploy(.., 1, 0)` gives greeting: local clients reach it directly.
+const LOCAL: &str = "10.1.0.10";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workloads_are_federated_to_every_cluster() {
@@ -33,10 +34,11 @@ async fn workloads_are_federated_to_every_cluster() {
     let (_, east_gw) = topology("east");
     let (_, west_gw) = topology("west");
 
-    // greeting in east: every cluster gets it, east by Service name, the others via east's gateway.
+    // greeting in east: every cluster gets it, east pod by pod, the others via east's gateway.
     deploy(east, "greeting", 2, 0).await;
+    let east_pods = [LOCAL, "10.1.0.11"];
     eventually("greeting in every cluster", || async {
-        endpoints(east, HOST).await == [LOCAL]
+        endpoints(east, HOST).await == east_pods
             && endpoints(west, HOST).await == [east_gw]
             && endpoints(config, HOST).await == [east_gw]
     })
@@ -44,7 +46,11 @@ async fn workloads_are_federated_to_every_cluster() {
     let se = service_entry(west, HOST).await.unwrap();
     let ep = &se.spec.endpoints[0];
     assert_eq!(ep.ports.get("http"), Some(&15443));
-    assert_eq!(ep.locality.as_deref(), Some("us-east-1/us-east-1a"));
+    assert_eq!(
+        ep.locality.as_deref(),
+        Some("us-east-1"),
+        "the gateway's locality"
+    );
     assert_eq!(ep.network.as_deref(), Some("east"));
     assert_eq!(ep.weight, Some(2));
     let vip = se.spec.addresses.clone();
@@ -64,8 +70,8 @@ async fn workloads_are_federated_to_every_cluster() {
     // The same identity in west: both clusters serve it.
     deploy(west, "greeting", 1, 0).await;
     eventually("greeting served from east and west", || async {
-        endpoints(east, HOST).await == [west_gw, LOCAL]
-            && endpoints(west, HOST).await == [east_gw, LOCAL]
+        endpoints(east, HOST).await == [LOCAL, "10.1.0.11", west_gw]
+            && endpoints(west, HOST).await == [LOCAL, east_gw]
             && endpoints(config, HOST).await == [east_gw, west_gw]
     })
     .await;
@@ -73,7 +79,7 @@ async fn workloads_are_federated_to_every_cluster() {
     // west loses its ready endpoints: nobody is sent there.
     scale(west, "greeting", 0, 1, "us-west-2").await;
     eventually("west withdrawn", || async {
-        endpoints(east, HOST).await == [LOCAL]
+        endpoints(east, HOST).await == east_pods
             && endpoints(config, HOST).await == [east_gw]
             && endpoints(west, HOST).await == [east_gw]
     })
@@ -132,8 +138,8 @@ async fn clusters_are_added_and_removed_at_run_time() {
     let (_, east_gw) = topology("east");
     let (_, west_gw) = topology("west");
     eventually("west joined", || async {
-        endpoints(west, HOST).await == [east_gw, LOCAL]
-            && endpoints(east, HOST).await == [west_gw, LOCAL]
+        endpoints(west, HOST).await == [LOCAL, east_gw]
+            && endpoints(east, HOST).await == [LOCAL, west_gw]
     })
     .await;
 

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use federator::config::Settings;
 use federator::ingest::{IngestConfig, MetaKey};
 use federator::registry::RegistryConfig;
-use federator::render::RenderOptions;
+use federator::render::{EastWestGateway, RenderOptions};
 use ipnet::IpNet;
 use tracing_subscriber::EnvFilter;
 
@@ -102,9 +102,14 @@ struct SettingsArgs {
         env = "FEDERATOR_SYNC_NAMESPACE"
     )]
     sync_namespace: String,
-    /// DNS domain of the clusters' Services.
-    #[arg(long, default_value = "cluster.local")]
-    cluster_domain: String,
+    /// Namespace Istio runs in; its `topology.istio.io/network` label names the cluster's
+    /// network (a Secret's `federator.io/network` annotation overrides it).
+    #[arg(long, default_value = "istio-system")]
+    istio_namespace: String,
+    /// Do not write the `federator-eastwest` Gateway (AUTO_PASSTHROUGH of `*.<suffix>` on
+    /// the east-west gateway): for meshes that already have a Gateway passing those hosts.
+    #[arg(long)]
+    no_eastwest_gateway: bool,
     /// Identity keys, in order (`label:KEY` or `annotation:KEY`).
     #[arg(
         long,
@@ -154,6 +159,11 @@ impl SettingsArgs {
         ingest.gateway.namespace = self.gateway_namespace.clone();
         ingest.gateway.labels = [(label_key.to_owned(), label_value.to_owned())].into();
         ingest.gateway.port = self.gateway_port;
+        ingest.mesh_namespace = self.istio_namespace.clone();
+        let eastwest_gateway = (!self.no_eastwest_gateway).then(|| EastWestGateway {
+            selector: ingest.gateway.labels.clone(),
+            port: self.gateway_port,
+        });
         // Validate the suffix once, up front, rather than per workload.
         federator::model::Host::build("env", "identity", &self.host_suffix)?;
         Ok(Settings {
@@ -164,7 +174,7 @@ impl SettingsArgs {
             },
             render: RenderOptions {
                 namespace: self.sync_namespace.clone(),
-                cluster_domain: self.cluster_domain.clone(),
+                eastwest_gateway,
                 ..RenderOptions::default()
             },
         })

@@ -70,10 +70,23 @@ impl Default for GatewaySelector {
 }
 
 /// Everything that decides how cluster objects are read.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IngestConfig {
     /// Identity and env keys.
     pub identity: IdentityKeys,
     /// The east-west gateway.
     pub gateway: GatewaySelector,
+    /// The namespace Istio runs in, whose `topology.istio.io/network` label is Istio's own
+    /// record of the cluster's network.
+    pub mesh_namespace: String,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            identity: IdentityKeys::default(),
+            gateway: GatewaySelector::default(),
+            mesh_namespace: "istio-system".into(),
+        }
+    }
 }

@@ -1,13 +1,17 @@
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::{IngestError, Ingested, object_key};
-use crate::model::{EndpointLocation, EndpointSliceInfo, Object};
+use crate::model::{EndpointSliceInfo, Object, ReadyEndpoint};
 
 /// Label that ties an EndpointSlice to its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
-/// An EndpointSlice: the locations of its ready endpoints (`ready` unset counts as ready,
-/// as the API defines).
+/// An EndpointSlice: its ready endpoints (`ready` unset counts as ready, as the API
+/// defines) with their addresses and locations, and the ports they listen on. Ports without
+/// a number (a slice of a Service whose target port names a container port no pod has)
+/// are left out with a warning.
 pub fn endpoint_slice(slice: &EndpointSlice) -> Result<Ingested, IngestError> {
     let key = object_key("EndpointSlice", &slice.metadata)?;
     let service = slice
@@ -24,6 +28,17 @@ pub fn endpoint_slice(slice: &EndpointSlice) -> Result<Ingested, IngestError> {
                 format!("label {SERVICE_NAME_LABEL} is missing"),
             )
         })?;
+    let mut warnings = Vec::new();
+    let mut ports = BTreeMap::new();
+    for port in slice.ports.iter().flatten() {
+        let name = port.name.clone().unwrap_or_default();
+        match port.port.map(u16::try_from) {
+            Some(Ok(number)) if number > 0 => {
+                ports.insert(name, number);
+            }
+            _ => warnings.push(format!("port {name:?} has no usable number and is ignored")),
+        }
+    }
     let mut ready = Vec::new();
     for endpoint in &slice.endpoints {
         let is_ready = endpoint
@@ -34,17 +49,23 @@ pub fn endpoint_slice(slice: &EndpointSlice) -> Result<Ingested, IngestError> {
         if !is_ready {
             continue;
         }
-        let location = EndpointLocation {
+        ready.extend(endpoint.addresses.iter().map(|address| ReadyEndpoint {
+            address: address.clone(),
             node: endpoint.node_name.clone(),
             zone: endpoint.zone.clone(),
-        };
-        ready.extend(std::iter::repeat_n(location, endpoint.addresses.len()));
+        }));
     }
-    Ok(Ingested::clean(Object::EndpointSlice(EndpointSliceInfo {
-        key,
-        service,
-        ready,
-    })))
+    ready.sort();
+    ready.dedup_by(|a, b| a.address == b.address);
+    Ok(Ingested {
+        object: Object::EndpointSlice(EndpointSliceInfo {
+            key,
+            service,
+            ports,
+            ready,
+        }),
+        warnings,
+    })
 }
 
 #[cfg(test)]
@@ -56,7 +77,10 @@ mod tests {
 
     fn endpoint(ready: Option<bool>, zone: &str) -> Endpoint {
         Endpoint {
-            addresses: vec!["10.0.0.1".into()],
+            addresses: vec![format!(
+                "10.0.0.{}",
+                zone.len() + zone.as_bytes()[0] as usize
+            )],
             conditions: Some(EndpointConditions {
                 ready,
                 ..Default::default()
@@ -82,9 +106,21 @@ mod tests {
                 endpoint(None, "b"),
                 endpoint(Some(false), "c"),
             ],
-            ports: None,
+            ports: Some(vec![
+                k8s_openapi::api::discovery::v1::EndpointPort {
+                    name: Some("http".into()),
+                    port: Some(8081),
+                    ..Default::default()
+                },
+                k8s_openapi::api::discovery::v1::EndpointPort {
+                    name: Some("broken".into()),
+                    port: None,
+                    ..Default::default()
+                },
+            ]),
         };
         let got = endpoint_slice(&slice).unwrap();
+        assert_eq!(got.warnings.len(), 1, "{:?}", got.warnings);
         let Object::EndpointSlice(info) = got.object else {
             panic!("wrong object")
         };
@@ -95,6 +131,9 @@ mod tests {
             .map(|e| e.zone.as_deref().unwrap())
             .collect();
         assert_eq!(zones, ["a", "b"]);
+        let addresses: Vec<_> = info.ready.iter().map(|e| e.address.as_str()).collect();
+        assert_eq!(addresses, ["10.0.0.98", "10.0.0.99"]);
+        assert_eq!(info.ports, BTreeMap::from([("http".to_owned(), 8081)]));
     }
 
     #[test]

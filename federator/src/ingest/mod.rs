@@ -7,6 +7,7 @@
 mod config;
 mod endpoint_slice;
 mod identity;
+mod mesh;
 mod node;
 mod policy;
 mod rollout;
@@ -16,6 +17,7 @@ mod workload;
 pub use config::{GatewaySelector, IdentityKeys, IngestConfig, MetaKey};
 pub use endpoint_slice::endpoint_slice;
 pub use identity::{derive_env, derive_identity};
+pub use mesh::{NETWORK_LABEL, mesh_namespace, passthrough_claim};
 pub use node::node;
 pub use policy::policy;
 pub use rollout::{Rollout, RolloutSpec};

@@ -5,12 +5,14 @@
 //! Istio's published schemas.
 
 mod destination_rule;
+mod gateway;
 mod service_entry;
 
 pub use destination_rule::{
     ClientTls, DestinationRule, DestinationRuleSpec, Distribute, Failover, LoadBalancer,
     LocalityLbSetting, OutlierDetection, TlsMode, TrafficPolicy,
 };
+pub use gateway::{Gateway, GatewayPort, GatewayServer, GatewaySpec, ServerTls, ServerTlsMode};
 pub use service_entry::{
     Location, Resolution, ServiceEntry, ServiceEntrySpec, ServicePort, WorkloadEntry,
 };

@@ -11,8 +11,9 @@ mod port;
 
 pub use names::{ClusterName, Host, InvalidName, ObjectKey, validate_dns_label, validate_identity};
 pub use objects::{
-    ClusterInfo, EndpointLocation, EndpointSliceInfo, GatewayInfo, Locality, NodeInfo, Object,
-    ObjectRef, PolicyInfo, ServiceInfo, WorkloadInfo, WorkloadKind,
+    ClusterInfo, EndpointSliceInfo, GatewayInfo, Locality, MeshNamespaceInfo, NodeInfo, Object,
+    ObjectRef, PassthroughClaimInfo, PolicyInfo, ReadyEndpoint, ServiceInfo, WorkloadInfo,
+    WorkloadKind,
 };
 pub use policy::{LocalityMode, TrafficPolicy};
 pub use port::{MeshPort, Protocol};

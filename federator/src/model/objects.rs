@@ -9,7 +9,8 @@ use super::{ClusterName, MeshPort, ObjectKey, TrafficPolicy};
 pub struct ClusterInfo {
     /// Registered name of the cluster.
     pub name: ClusterName,
-    /// Istio network of the cluster; defaults to the cluster name.
+    /// Istio network of the cluster as its Secret overrides it; otherwise the network label
+    /// of the cluster's Istio system namespace, else the cluster name.
     pub network: Option<String>,
     /// Region override; otherwise taken from the cluster's Nodes.
     pub region: Option<String>,
@@ -28,9 +29,13 @@ impl ClusterInfo {
         }
     }
 
-    /// The Istio network endpoints of this cluster belong to.
-    pub fn network(&self) -> &str {
-        self.network.as_deref().unwrap_or(self.name.as_str())
+    /// The Istio network of this cluster's endpoints: the override, else the network Istio
+    /// records for the cluster (`mesh`), else the cluster name.
+    pub fn network<'a>(&'a self, mesh: Option<&'a str>) -> &'a str {
+        self.network
+            .as_deref()
+            .or(mesh)
+            .unwrap_or(self.name.as_str())
     }
 }
 
@@ -70,24 +75,31 @@ pub struct ServiceInfo {
     pub created: Option<i64>,
 }
 
-/// Where one ready endpoint runs.
+/// One ready endpoint address (a pod) and where it runs. Local backends are rendered per
+/// address, so that each zone is really preferred and outlier detection ejects one bad pod
+/// rather than a whole Service.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EndpointLocation {
+pub struct ReadyEndpoint {
+    /// The endpoint's IP address.
+    pub address: String,
     /// Node the endpoint runs on, when the slice says.
     pub node: Option<String>,
     /// Zone the slice reports for the endpoint.
     pub zone: Option<String>,
 }
 
-/// An EndpointSlice reduced to the locations of its ready endpoints.
+/// An EndpointSlice reduced to its ready endpoints and the ports they listen on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointSliceInfo {
     /// Namespace and name of the slice.
     pub key: ObjectKey,
     /// Name of the Service the slice belongs to (label `kubernetes.io/service-name`).
     pub service: String,
+    /// The port each endpoint listens on (the Service's target port), by Service port name
+    /// (`""` for a Service's single unnamed port).
+    pub ports: BTreeMap<String, u16>,
     /// One entry per ready endpoint address.
-    pub ready: Vec<EndpointLocation>,
+    pub ready: Vec<ReadyEndpoint>,
 }
 
 /// Kind of object that runs a workload's pods.
@@ -147,6 +159,27 @@ pub struct GatewayInfo {
     pub node_port: Option<u16>,
 }
 
+/// The namespace Istio runs in (`istio-system`), reduced to Istio's own record of the
+/// cluster's network: its `topology.istio.io/network` label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeshNamespaceInfo {
+    /// Name of the namespace.
+    pub name: String,
+    /// The network label, when set.
+    pub network: Option<String>,
+}
+
+/// A user's Istio Gateway on the east-west gateway's passthrough port. When its hosts cover
+/// global hosts it claims them, and federator leaves its own Gateway out of that cluster
+/// rather than fight over the same hosts and port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassthroughClaimInfo {
+    /// Namespace and name of the Gateway.
+    pub key: ObjectKey,
+    /// The hosts of its servers on that port.
+    pub hosts: Vec<String>,
+}
+
 /// A validated GlobalTrafficPolicy, keyed to the identity (and optionally env) it governs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyInfo {
@@ -177,6 +210,10 @@ pub enum Object {
     Gateway(GatewayInfo),
     /// A GlobalTrafficPolicy.
     Policy(PolicyInfo),
+    /// The Istio system namespace.
+    MeshNamespace(MeshNamespaceInfo),
+    /// A user's Gateway claiming global hosts on the passthrough port.
+    PassthroughClaim(PassthroughClaimInfo),
 }
 
 impl Object {
@@ -189,6 +226,8 @@ impl Object {
             Self::Node(n) => ObjectRef::Node(n.name.clone()),
             Self::Gateway(g) => ObjectRef::Gateway(g.key.clone()),
             Self::Policy(p) => ObjectRef::Policy(p.key.clone()),
+            Self::MeshNamespace(n) => ObjectRef::MeshNamespace(n.name.clone()),
+            Self::PassthroughClaim(g) => ObjectRef::PassthroughClaim(g.key.clone()),
         }
     }
 }
@@ -208,6 +247,10 @@ pub enum ObjectRef {
     Gateway(ObjectKey),
     /// A GlobalTrafficPolicy.
     Policy(ObjectKey),
+    /// The Istio system namespace, by name.
+    MeshNamespace(String),
+    /// A user's Gateway claiming global hosts.
+    PassthroughClaim(ObjectKey),
 }
 
 impl fmt::Display for ObjectRef {
@@ -219,6 +262,8 @@ impl fmt::Display for ObjectRef {
             Self::Node(n) => write!(f, "Node {n}"),
             Self::Gateway(k) => write!(f, "gateway Service {k}"),
             Self::Policy(k) => write!(f, "GlobalTrafficPolicy {k}"),
+            Self::MeshNamespace(n) => write!(f, "Namespace {n}"),
+            Self::PassthroughClaim(k) => write!(f, "Gateway {k}"),
         }
     }
 }

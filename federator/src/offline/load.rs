@@ -289,6 +289,10 @@ fn classify(
             ingest::rollout(&typed::<Rollout>("Rollout", value)?, config)
         }
         ("v1", "Node") => Ok(Some(ingest::node(&typed("Node", value)?)?)),
+        ("v1", "Namespace") => ingest::mesh_namespace(&typed("Namespace", value)?, config),
+        ("networking.istio.io/v1" | "networking.istio.io/v1beta1", "Gateway") => {
+            ingest::passthrough_claim(&typed("Gateway", value)?, config)
+        }
         ("federator.io/v1alpha1", "GlobalTrafficPolicy") => {
             Ok(Some(ingest::policy(&typed::<GlobalTrafficPolicy>(
                 "GlobalTrafficPolicy",

@@ -13,7 +13,7 @@ pub use output::{ClusterOutput, to_yaml, write_dir};
 use crate::config::Settings;
 use crate::model::ClusterName;
 use crate::registry::{Diagnostic, Registry};
-use crate::render::render_cluster;
+use crate::render::{eastwest_gateway, render_cluster};
 
 /// The result of rendering a snapshot.
 #[derive(Debug)]
@@ -71,6 +71,7 @@ pub fn render_snapshot(
         .map(|cluster| ClusterOutput {
             cluster: cluster.clone(),
             hosts: render_cluster(registry, cluster, &settings.render),
+            gateway: eastwest_gateway(registry, cluster, &settings.render),
         })
         .collect();
     Ok(OfflineRender {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::istio::Gateway;
 use crate::model::ClusterName;
 use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, RenderedHost};
 
@@ -16,12 +17,19 @@ pub struct ClusterOutput {
     pub cluster: ClusterName,
     /// Its objects, by host.
     pub hosts: Vec<RenderedHost>,
+    /// The Gateway for its east-west gateway, when it gets one.
+    pub gateway: Option<Gateway>,
 }
 
 impl ClusterOutput {
-    /// `(file name, YAML)` per object: ServiceEntry then DestinationRule of each host.
+    /// `(file name, YAML)` per object: the Gateway, then ServiceEntry and DestinationRule
+    /// of each host.
     pub fn files(&self) -> Result<Vec<(String, String)>, serde_saphyr::ser::Error> {
         let mut out = Vec::new();
+        if let Some(gateway) = &self.gateway {
+            let name = gateway.metadata.name.as_deref().unwrap_or_default();
+            out.push((format!("gateway-{name}.yaml"), yaml(gateway)?));
+        }
         for host in &self.hosts {
             let name = host
                 .service_entry

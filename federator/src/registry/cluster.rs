@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    ClusterInfo, EndpointSliceInfo, GatewayInfo, Host, Locality, NodeInfo, ObjectKey, PolicyInfo,
-    ServiceInfo, WorkloadInfo, WorkloadKind,
+    ClusterInfo, EndpointSliceInfo, GatewayInfo, Host, Locality, MeshNamespaceInfo, NodeInfo,
+    ObjectKey, PassthroughClaimInfo, PolicyInfo, ServiceInfo, WorkloadInfo, WorkloadKind,
 };
 
-use super::global::LocalBackend;
+use super::global::{BackendEndpoint, LocalBackend};
 
 /// How many nodes serve as gateway addresses when the gateway has only a NodePort.
 pub(crate) const NODEPORT_GATEWAY_NODES: usize = 3;
@@ -55,6 +55,10 @@ pub(crate) struct ClusterState {
     /// Backends per host, recomputed when something they depend on changes.
     pub(crate) host_backends: HashMap<Host, Vec<LocalBackend>>,
     pub(crate) policies: BTreeMap<ObjectKey, PolicyInfo>,
+    /// The Istio system namespace, with the network Istio records for the cluster.
+    pub(crate) mesh_namespace: Option<MeshNamespaceInfo>,
+    /// Users' Gateways that already pass global hosts through on the gateway port.
+    pub(crate) passthrough_claims: BTreeMap<ObjectKey, PassthroughClaimInfo>,
 }
 
 impl ClusterState {
@@ -76,6 +80,32 @@ impl ClusterState {
             host_workloads: HashMap::new(),
             host_backends: HashMap::new(),
             policies: BTreeMap::new(),
+            mesh_namespace: None,
+            passthrough_claims: BTreeMap::new(),
+        }
+    }
+
+    /// The Istio network of the cluster's endpoints: the Secret's override, else the
+    /// network label of its Istio system namespace, else its name.
+    pub(crate) fn network(&self) -> &str {
+        let labelled = self
+            .mesh_namespace
+            .as_ref()
+            .and_then(|n| n.network.as_deref());
+        self.info.network(labelled)
+    }
+
+    /// Where the cluster's east-west gateway is, as other clusters see it: the cluster's
+    /// region (override, else most nodes'), and its zone only when the Secret names one.
+    /// Envoy keeps one host per address, so each gateway address gets one locality.
+    pub(crate) fn gateway_locality(&self) -> Locality {
+        Locality {
+            region: self
+                .info
+                .region
+                .clone()
+                .or_else(|| self.derived_region.clone()),
+            zone: self.info.zone.clone(),
         }
     }
 
@@ -89,6 +119,8 @@ impl ClusterState {
             && self.nodes.is_empty()
             && self.gateways.is_empty()
             && self.policies.is_empty()
+            && self.mesh_namespace.is_none()
+            && self.passthrough_claims.is_empty()
     }
 
     /// Every host this cluster has workloads for.
@@ -341,7 +373,7 @@ impl ClusterState {
                 service: service.key.clone(),
                 ports: service.ports.clone(),
                 created: service.created,
-                ready: self.ready_endpoints(&service.key),
+                endpoints: self.ready_endpoints(&service.key),
             })
             .collect()
     }
@@ -361,20 +393,24 @@ impl ClusterState {
             .collect()
     }
 
-    fn ready_endpoints(&self, service: &ObjectKey) -> BTreeMap<Locality, u32> {
-        let mut ready = BTreeMap::new();
+    /// The Service's ready endpoints over all its slices, sorted by address; an address in
+    /// several slices (during a slice rollover) counts once.
+    fn ready_endpoints(&self, service: &ObjectKey) -> Vec<BackendEndpoint> {
+        let mut ready = Vec::new();
         for name in self.slices_by_service.get(service).into_iter().flatten() {
-            let key = ObjectKey::new(&service.namespace, name);
-            for ep in self
-                .slices
-                .get(&key)
-                .map(|s| &s.ready[..])
-                .unwrap_or_default()
-            {
-                let locality = self.endpoint_locality(ep.node.as_deref(), ep.zone.as_deref());
-                *ready.entry(locality).or_insert(0) += 1;
+            let Some(slice) = self.slices.get(&ObjectKey::new(&service.namespace, name)) else {
+                continue;
+            };
+            for ep in &slice.ready {
+                ready.push(BackendEndpoint {
+                    address: ep.address.clone(),
+                    locality: self.endpoint_locality(ep.node.as_deref(), ep.zone.as_deref()),
+                    target_ports: slice.ports.clone(),
+                });
             }
         }
+        ready.sort();
+        ready.dedup_by(|a, b| a.address == b.address);
         ready
     }
 

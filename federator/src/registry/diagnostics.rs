@@ -129,13 +129,20 @@ impl Registry {
                     out.push(Diagnostic::new(Info, cluster, object, message));
                 }
             }
+            for finding in self.cluster_findings(name) {
+                let object = finding.object();
+                let object = match &object.namespace {
+                    Some(ns) => format!("{} {ns}/{}", object.kind, object.name),
+                    None => format!("{} {}", object.kind, object.name),
+                };
+                out.push(Diagnostic::new(
+                    Warning,
+                    cluster,
+                    object,
+                    finding.to_string(),
+                ));
+            }
             if state.gateway_addresses.is_empty() {
-                for gateway in state.gateways.values() {
-                    let message = "has no address yet \
-                        (no load-balancer ingress, external IP or usable NodePort)";
-                    let object = format!("gateway Service {}", gateway.key);
-                    out.push(Diagnostic::new(Warning, cluster, object, message));
-                }
                 let serving = state
                     .host_backends
                     .values()

@@ -3,24 +3,51 @@ use std::net::IpAddr;
 
 use crate::model::{ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo};
 
-/// A Service in one cluster that backs a global host, with its ready endpoints counted per
-/// locality.
+/// One ready pod of a backend: where clients of its own cluster connect, and where it runs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BackendEndpoint {
+    /// The pod's address.
+    pub address: String,
+    /// Region and zone it runs in.
+    pub locality: Locality,
+    /// The port it listens on for each of its Service's ports, by Service port name.
+    pub target_ports: BTreeMap<String, u16>,
+}
+
+/// A Service in one cluster that backs a global host, with its ready endpoints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalBackend {
-    /// The Service (its FQDN is what local clients are sent to).
+    /// The Service whose pods serve the host.
     pub service: ObjectKey,
     /// The Service's mesh ports.
     pub ports: Vec<MeshPort>,
     /// Creation time of the Service, for deciding whose ports win.
     pub created: Option<i64>,
-    /// Ready endpoints per locality; empty when none are ready.
-    pub ready: BTreeMap<Locality, u32>,
+    /// Ready endpoints, sorted by address; empty when none are ready.
+    pub endpoints: Vec<BackendEndpoint>,
 }
 
 impl LocalBackend {
     /// Total ready endpoints.
     pub fn ready_count(&self) -> u32 {
-        self.ready.values().sum()
+        u32::try_from(self.endpoints.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The port an endpoint listens on for the host port numbered `number`: its target port
+    /// for the Service port of that number, else the number itself (a Service's target
+    /// port defaults to its port).
+    pub fn target_port(&self, endpoint: &BackendEndpoint, number: u16) -> u16 {
+        self.ports
+            .iter()
+            .find(|p| p.number == number)
+            .and_then(|p| {
+                endpoint
+                    .target_ports
+                    .get(&p.name)
+                    .or_else(|| endpoint.target_ports.get(""))
+            })
+            .copied()
+            .unwrap_or(number)
     }
 
     /// The ports as a comparable signature: numbers and protocols, names ignored.
@@ -75,8 +102,8 @@ impl GlobalService {
     pub fn ready_in(&self, cluster: &ClusterName) -> BTreeMap<Locality, u32> {
         let mut out = BTreeMap::new();
         for backend in self.backends.get(cluster).into_iter().flatten() {
-            for (locality, count) in &backend.ready {
-                *out.entry(locality.clone()).or_insert(0) += count;
+            for endpoint in &backend.endpoints {
+                *out.entry(endpoint.locality.clone()).or_insert(0) += 1;
             }
         }
         out

@@ -9,6 +9,7 @@
 mod cluster;
 mod delta;
 mod diagnostics;
+mod findings;
 mod global;
 mod vip;
 
@@ -17,13 +18,16 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::model::{ClusterInfo, ClusterName, Host, Object, ObjectRef, WorkloadInfo};
+use crate::model::{
+    ClusterInfo, ClusterName, Host, Locality, Object, ObjectRef, PassthroughClaimInfo, WorkloadInfo,
+};
 
 pub use cluster::GatewayAddress;
 use cluster::{ClusterState, WorkloadId};
 pub use delta::{ChangeSet, Delta};
 pub use diagnostics::{Diagnostic, Severity};
-pub use global::{AppliedPolicy, GlobalService, LocalBackend, RejectedBackend};
+pub use findings::{ClusterFinding, FindingObject};
+pub use global::{AppliedPolicy, BackendEndpoint, GlobalService, LocalBackend, RejectedBackend};
 pub use vip::{VipAllocator, VipError};
 
 /// Settings that shape the global model.
@@ -124,6 +128,54 @@ impl Registry {
             .get(name)
             .filter(|c| c.registered)
             .map(|c| &c.info)
+    }
+
+    /// The Istio network of `cluster`'s endpoints (see [`ClusterInfo::network`]).
+    pub fn network<'a>(&'a self, cluster: &'a ClusterName) -> &'a str {
+        self.clusters
+            .get(cluster)
+            .map_or(cluster.as_str(), ClusterState::network)
+    }
+
+    /// The locality other clusters see `cluster`'s east-west gateway in.
+    pub fn gateway_locality(&self, cluster: &ClusterName) -> Locality {
+        self.clusters
+            .get(cluster)
+            .map(ClusterState::gateway_locality)
+            .unwrap_or_default()
+    }
+
+    /// Whether `cluster` has an east-west gateway Service (so a Gateway resource for it
+    /// selects something).
+    pub fn has_gateway(&self, cluster: &ClusterName) -> bool {
+        self.clusters
+            .get(cluster)
+            .is_some_and(|c| !c.gateways.is_empty())
+    }
+
+    /// Users' Gateways in `cluster` that already pass global hosts through on the gateway
+    /// port, sorted, each with just its hosts that cover global hosts.
+    pub fn passthrough_claims(&self, cluster: &ClusterName) -> Vec<PassthroughClaimInfo> {
+        let suffix = &self.config.host_suffix;
+        let Some(state) = self.clusters.get(cluster) else {
+            return Vec::new();
+        };
+        state
+            .passthrough_claims
+            .values()
+            .filter_map(|gateway| {
+                let hosts: Vec<String> = gateway
+                    .hosts
+                    .iter()
+                    .filter(|h| covers_suffix(h, suffix))
+                    .cloned()
+                    .collect();
+                (!hosts.is_empty()).then(|| PassthroughClaimInfo {
+                    key: gateway.key.clone(),
+                    hosts,
+                })
+            })
+            .collect()
     }
 
     /// Where other clusters reach `cluster` (its east-west gateway), sorted.
@@ -289,9 +341,32 @@ impl Registry {
             }
             Object::Gateway(gateway) => {
                 let state = self.state(cluster);
+                let unchanged = state.gateways.get(&gateway.key) == Some(&gateway);
                 state.gateways.insert(gateway.key.clone(), gateway);
                 if state.refresh_gateway_addresses() {
                     changes.hosts.extend(state.hosts().cloned());
+                }
+                if !unchanged {
+                    // The cluster's own Gateway resource and findings follow its gateway.
+                    changes.clusters.insert(cluster.clone());
+                }
+            }
+            Object::MeshNamespace(namespace) => {
+                let state = self.state(cluster);
+                if state.mesh_namespace.as_ref() != Some(&namespace) {
+                    let before = state.network().to_owned();
+                    state.mesh_namespace = Some(namespace);
+                    if state.network() != before {
+                        changes.hosts.extend(state.hosts().cloned());
+                    }
+                    changes.clusters.insert(cluster.clone());
+                }
+            }
+            Object::PassthroughClaim(claim) => {
+                let claims = &mut self.state(cluster).passthrough_claims;
+                if claims.get(&claim.key) != Some(&claim) {
+                    claims.insert(claim.key.clone(), claim);
+                    changes.clusters.insert(cluster.clone());
                 }
             }
             Object::Policy(policy) => {
@@ -349,8 +424,30 @@ impl Registry {
                 }
             }
             ObjectRef::Gateway(key) => {
-                if state.gateways.remove(key).is_some() && state.refresh_gateway_addresses() {
-                    changes.hosts.extend(state.hosts().cloned());
+                if state.gateways.remove(key).is_some() {
+                    if state.refresh_gateway_addresses() {
+                        changes.hosts.extend(state.hosts().cloned());
+                    }
+                    changes.clusters.insert(cluster.clone());
+                }
+            }
+            ObjectRef::MeshNamespace(name) => {
+                if state
+                    .mesh_namespace
+                    .as_ref()
+                    .is_some_and(|n| &n.name == name)
+                {
+                    let before = state.network().to_owned();
+                    state.mesh_namespace = None;
+                    if state.network() != before {
+                        changes.hosts.extend(state.hosts().cloned());
+                    }
+                    changes.clusters.insert(cluster.clone());
+                }
+            }
+            ObjectRef::PassthroughClaim(key) => {
+                if state.passthrough_claims.remove(key).is_some() {
+                    changes.clusters.insert(cluster.clone());
                 }
             }
             ObjectRef::Policy(key) => {
@@ -375,7 +472,9 @@ impl Registry {
         let state = self.state(cluster);
         state.hosts_on_node(node, &suffix, recompute);
         if state.refresh_derived_region() {
+            // Endpoints without a region of their own and the gateway's locality move.
             recompute.extend(state.hosts().cloned());
+            changes.hosts.extend(state.hosts().cloned());
         }
         if state.refresh_gateway_addresses() {
             changes.hosts.extend(state.hosts().cloned());
@@ -608,6 +707,19 @@ impl Registry {
             changes.hosts.insert(host);
         }
     }
+}
+
+/// Whether a Gateway server host (`[namespace/]host`, maybe a wildcard) matches hosts
+/// under `suffix`.
+fn covers_suffix(host: &str, suffix: &str) -> bool {
+    let host = host.rsplit_once('/').map_or(host, |(_, h)| h);
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let suffix = suffix.to_ascii_lowercase();
+    host == "*"
+        || host == suffix
+        || host
+            .strip_suffix(suffix.as_str())
+            .is_some_and(|rest| rest.ends_with('.'))
 }
 
 #[cfg(test)]

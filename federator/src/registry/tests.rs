@@ -64,9 +64,10 @@ fn a_workload_with_service_and_endpoints_becomes_a_global_host() {
     assert_eq!(backends.len(), 1);
     assert_eq!(backends[0].service, ObjectKey::new("sample", "greeting"));
     assert_eq!(
-        backends[0].ready,
+        svc.ready_in(&name("east")),
         BTreeMap::from([(locality("us-east-1", "us-east-1a"), 2)])
     );
+    assert_eq!(backends[0].endpoints.len(), 2);
     assert!(svc.is_serving());
 }
 
@@ -295,10 +296,10 @@ fn a_serving_cluster_without_gateway_address_is_reported() {
     let r = registry(deltas);
     let diags = r.diagnostics();
     assert!(
-        diags.iter().any(
-            |d| d.object == "gateway Service istio-system/istio-eastwestgateway"
-                && d.message.contains("no address")
-        ),
+        diags
+            .iter()
+            .any(|d| d.object == "Service istio-system/istio-eastwestgateway"
+                && d.message.contains("has no address")),
         "{diags:#?}"
     );
     assert!(

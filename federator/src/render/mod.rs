@@ -6,6 +6,7 @@
 //! Output is deterministic: same registry, same bytes.
 
 mod destination_rule;
+mod gateway;
 mod metadata;
 mod service_entry;
 
@@ -13,6 +14,7 @@ use crate::istio::{DestinationRule, OutlierDetection, ServiceEntry};
 use crate::model::ClusterName;
 use crate::registry::{GlobalService, Registry};
 
+pub use gateway::{EASTWEST_GATEWAY_NAME, EastWestGateway, eastwest_gateway};
 pub use metadata::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownership_labels};
 
 /// Settings for rendering.
@@ -20,23 +22,24 @@ pub use metadata::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownershi
 pub struct RenderOptions {
     /// Namespace the objects go into in every cluster.
     pub namespace: String,
-    /// Cluster DNS domain of local Service names.
-    pub cluster_domain: String,
     /// Outlier detection used where a policy does not override it.
     pub outlier_detection: OutlierDetection,
+    /// The Gateway for each cluster's east-west gateway; `None` when the mesh already has
+    /// one that passes the global hosts.
+    pub eastwest_gateway: Option<EastWestGateway>,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         Self {
             namespace: "federator-sync".into(),
-            cluster_domain: "cluster.local".into(),
             outlier_detection: OutlierDetection {
                 consecutive_5xx_errors: Some(5),
                 interval: Some("5s".into()),
                 base_ejection_time: Some("30s".into()),
                 max_ejection_percent: Some(100),
             },
+            eastwest_gateway: Some(EastWestGateway::default()),
         }
     }
 }

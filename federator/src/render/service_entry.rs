@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::RenderOptions;
@@ -15,9 +15,15 @@ const TLS_MODE_LABEL: &str = "security.istio.io/tlsMode";
 /// Label naming the cluster an endpoint leads to, for people and for subsets.
 const CLUSTER_LABEL: &str = "federator.io/cluster";
 
-/// The ServiceEntry of `service` in `destination`: local backends by Service name and real
-/// port first, then every other cluster with ready endpoints through each of its gateway
-/// addresses; `None` when no endpoint is reachable from `destination`.
+/// The ServiceEntry of `service` in `destination`: the local pods first, each with its own
+/// locality and target ports, then every other cluster with ready endpoints through each of
+/// its gateway addresses once; `None` when no endpoint is reachable from `destination`.
+///
+/// Why per pod: Envoy prefers localities only among distinct hosts, and outlier detection
+/// ejects hosts. One Service FQDN per zone resolves to one ClusterIP everywhere, so
+/// kube-proxy would spread traffic over every zone and a bad pod would eject the Service.
+/// Why each gateway address once: Envoy keeps one host per address, so an address listed in
+/// several localities silently loses all but the first.
 pub(super) fn render(
     registry: &Registry,
     service: &GlobalService,
@@ -25,7 +31,7 @@ pub(super) fn render(
     options: &RenderOptions,
 ) -> Option<ServiceEntry> {
     let vip = service.vip?;
-    let mut endpoints = local_endpoints(registry, service, destination, options);
+    let mut endpoints = local_endpoints(registry, service, destination);
     for cluster in service.backends.keys().filter(|c| *c != destination) {
         endpoints.extend(remote_endpoints(registry, service, cluster));
     }
@@ -62,69 +68,76 @@ pub(super) fn render(
     })
 }
 
+/// One entry per ready pod of `destination`'s own backends (an address shared by two
+/// backend Services counts once), each on its target ports.
 fn local_endpoints(
     registry: &Registry,
     service: &GlobalService,
     destination: &ClusterName,
-    options: &RenderOptions,
 ) -> Vec<WorkloadEntry> {
-    let network = network_of(registry, destination);
+    let network = registry.network(destination);
+    let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for backend in service.backends.get(destination).into_iter().flatten() {
-        let address = format!(
-            "{}.{}.svc.{}",
-            backend.service.name, backend.service.namespace, options.cluster_domain
-        );
-        let ports: BTreeMap<String, u32> = service
-            .ports
-            .iter()
-            .map(|p| (p.name.clone(), u32::from(p.number)))
-            .collect();
-        for (locality, &count) in &backend.ready {
+        for endpoint in &backend.endpoints {
+            if !seen.insert(endpoint.address.as_str()) {
+                continue;
+            }
+            let ports = service
+                .ports
+                .iter()
+                .map(|p| {
+                    let target = backend.target_port(endpoint, p.number);
+                    (p.name.clone(), u32::from(target))
+                })
+                .collect();
             out.push(entry(
-                &address,
-                &ports,
+                &endpoint.address,
+                ports,
                 destination,
-                &network,
-                locality,
-                count,
+                network,
+                &endpoint.locality,
+                None,
             ));
         }
     }
     out
 }
 
+/// One entry per gateway address of `cluster`, in the gateway's locality, weighted by the
+/// cluster's ready endpoints (split over its addresses).
 fn remote_endpoints(
     registry: &Registry,
     service: &GlobalService,
     cluster: &ClusterName,
 ) -> Vec<WorkloadEntry> {
     let gateways = registry.gateway_addresses(cluster);
-    if gateways.is_empty() {
+    let ready: u32 = service.ready_in(cluster).values().sum();
+    if gateways.is_empty() || ready == 0 {
         return Vec::new();
     }
-    let network = network_of(registry, cluster);
-    let ready = service.ready_in(cluster);
-    let mut out = Vec::new();
-    for (index, gateway) in gateways.iter().enumerate() {
-        let ports: BTreeMap<String, u32> = service
-            .ports
-            .iter()
-            .map(|p| (p.name.clone(), u32::from(gateway.port)))
-            .collect();
-        for (locality, &count) in &ready {
-            let weight = share(count, gateways.len(), index);
-            out.push(entry(
+    let network = registry.network(cluster);
+    let locality = registry.gateway_locality(cluster);
+    gateways
+        .iter()
+        .enumerate()
+        .map(|(index, gateway)| {
+            let ports = service
+                .ports
+                .iter()
+                .map(|p| (p.name.clone(), u32::from(gateway.port)))
+                .collect();
+            let weight = share(ready, gateways.len(), index);
+            entry(
                 &gateway.address,
-                &ports,
+                ports,
                 cluster,
-                &network,
-                locality,
-                weight,
-            ));
-        }
-    }
-    out
+                network,
+                &locality,
+                Some(weight),
+            )
+        })
+        .collect()
 }
 
 /// The weight of gateway address `index` of `n` for `count` ready endpoints: the count is
@@ -140,30 +153,23 @@ fn share(count: u32, n: usize, index: usize) -> u32 {
 
 fn entry(
     address: &str,
-    ports: &BTreeMap<String, u32>,
+    ports: BTreeMap<String, u32>,
     cluster: &ClusterName,
     network: &str,
     locality: &Locality,
-    weight: u32,
+    weight: Option<u32>,
 ) -> WorkloadEntry {
     WorkloadEntry {
         address: address.to_owned(),
-        ports: ports.clone(),
+        ports,
         labels: BTreeMap::from([
             (CLUSTER_LABEL.to_owned(), cluster.as_str().to_owned()),
             (TLS_MODE_LABEL.to_owned(), "istio".to_owned()),
         ]),
         network: Some(network.to_owned()),
         locality: locality.to_istio(),
-        weight: Some(weight),
+        weight,
     }
-}
-
-fn network_of(registry: &Registry, cluster: &ClusterName) -> String {
-    registry
-        .cluster(cluster)
-        .map(|c| c.network().to_owned())
-        .unwrap_or_else(|| cluster.as_str().to_owned())
 }
 
 #[cfg(test)]

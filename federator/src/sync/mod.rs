@@ -4,6 +4,7 @@
 //! ownership label are ever changed or deleted.
 
 mod diff;
+mod findings;
 mod queue;
 mod writer;
 

@@ -18,12 +18,13 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::diff::{Action, Desired, Existing, decide};
+use super::findings::FindingReporter;
 use super::queue::{Work, WorkQueue};
-use crate::istio::{DestinationRule, ServiceEntry};
+use crate::istio::{DestinationRule, Gateway, ServiceEntry};
 use crate::metrics::{ClusterLabels, Metrics};
 use crate::model::{ClusterName, Host};
 use crate::registry::Registry;
-use crate::render::{RenderOptions, RenderedHost, render_cluster, render_host};
+use crate::render::{RenderOptions, RenderedHost, eastwest_gateway, render_cluster, render_host};
 
 /// Field manager of every write.
 pub const FIELD_MANAGER: &str = "federator";
@@ -61,6 +62,7 @@ pub struct WriterContext {
 enum Kind {
     ServiceEntry,
     DestinationRule,
+    Gateway,
 }
 
 impl Kind {
@@ -68,6 +70,7 @@ impl Kind {
         match self {
             Self::ServiceEntry => "ServiceEntry",
             Self::DestinationRule => "DestinationRule",
+            Self::Gateway => "Gateway",
         }
     }
 }
@@ -78,12 +81,13 @@ type Key = (Kind, String);
 enum Rendered {
     ServiceEntry(Box<ServiceEntry>, Desired),
     DestinationRule(Box<DestinationRule>, Desired),
+    Gateway(Box<Gateway>, Desired),
 }
 
 impl Rendered {
     fn desired(&self) -> &Desired {
         match self {
-            Self::ServiceEntry(_, d) | Self::DestinationRule(_, d) => d,
+            Self::ServiceEntry(_, d) | Self::DestinationRule(_, d) | Self::Gateway(_, d) => d,
         }
     }
 }
@@ -116,6 +120,7 @@ pub fn spawn_writer(
         },
     );
     let writer = Writer {
+        findings: FindingReporter::new(cluster.clone(), recorder.clone()),
         cluster,
         client,
         ctx,
@@ -136,6 +141,8 @@ struct Writer {
     existing: HashMap<Key, Existing>,
     conflicts: BTreeMap<Key, Conflict>,
     deferred_deletes: bool,
+    /// Reports the cluster's setup problems once each.
+    findings: FindingReporter,
 }
 
 impl Writer {
@@ -209,14 +216,28 @@ impl Writer {
             .await?;
         self.read_existing::<DestinationRule>(Kind::DestinationRule)
             .await?;
-        let rendered = {
+        self.read_existing::<Gateway>(Kind::Gateway).await?;
+        let (rendered, gateway, findings) = {
             let registry = read(&self.ctx.registry);
-            render_cluster(&registry, &self.cluster, &self.ctx.render)
+            (
+                render_cluster(&registry, &self.cluster, &self.ctx.render),
+                eastwest_gateway(&registry, &self.cluster, &self.ctx.render),
+                registry.cluster_findings(&self.cluster),
+            )
         };
         let mut desired: HashMap<Key, Rendered> = HashMap::new();
         for host in rendered {
             insert_rendered(&mut desired, host);
         }
+        if let Some(gateway) = gateway {
+            let wanted = Desired::new(&gateway.metadata, gateway.spec());
+            let key = (
+                Kind::Gateway,
+                gateway.metadata.name.clone().unwrap_or_default(),
+            );
+            desired.insert(key, Rendered::Gateway(Box::new(gateway), wanted));
+        }
+        self.findings.report(findings).await;
         let objects = desired.len();
         let mut keys: BTreeSet<Key> = desired.keys().cloned().collect();
         keys.extend(self.existing.keys().cloned());
@@ -322,6 +343,9 @@ impl Writer {
                         Op::Apply(_, Rendered::DestinationRule(dr, _)) => {
                             apply(&client, &namespace, dr.as_ref()).await.map(Some)
                         }
+                        Op::Apply(_, Rendered::Gateway(gw, _)) => {
+                            apply(&client, &namespace, gw.as_ref()).await.map(Some)
+                        }
                         Op::Delete((Kind::ServiceEntry, name)) => {
                             delete::<ServiceEntry>(&client, &namespace, name)
                                 .await
@@ -329,6 +353,11 @@ impl Writer {
                         }
                         Op::Delete((Kind::DestinationRule, name)) => {
                             delete::<DestinationRule>(&client, &namespace, name)
+                                .await
+                                .map(|()| None)
+                        }
+                        Op::Delete((Kind::Gateway, name)) => {
+                            delete::<Gateway>(&client, &namespace, name)
                                 .await
                                 .map(|()| None)
                         }

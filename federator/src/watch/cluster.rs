@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures::stream::{BoxStream, SelectAll};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -17,6 +17,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::tracker::{ApiKey, Tracker};
 use crate::crd::GlobalTrafficPolicy;
 use crate::ingest::{self, IngestConfig, IngestError, Ingested, Rollout};
+use crate::istio::Gateway;
 use crate::model::ClusterName;
 use crate::registry::Delta;
 
@@ -93,6 +94,8 @@ enum Kind {
     Node,
     Rollout,
     GlobalTrafficPolicy,
+    MeshNamespace,
+    IstioGateway,
 }
 
 /// One event of any watched kind. Boxed: the objects are large and events move through a
@@ -104,6 +107,8 @@ enum Watched {
     Node(Box<Event<Node>>),
     Rollout(Box<Event<Rollout>>),
     GlobalTrafficPolicy(Box<Event<GlobalTrafficPolicy>>),
+    MeshNamespace(Box<Event<Namespace>>),
+    IstioGateway(Box<Event<Gateway>>),
 }
 
 /// Starts watching `cluster`, sending deltas to `tx`.
@@ -137,19 +142,39 @@ async fn run(
     let optional = discover_optional(&client).await;
     let mut streams: SelectAll<BoxStream<'static, (Kind, Result<Watched, watcher::Error>)>> =
         SelectAll::new();
-    streams.push(stream(&client, Kind::Service, Watched::Service));
-    streams.push(stream(&client, Kind::EndpointSlice, Watched::EndpointSlice));
-    streams.push(stream(&client, Kind::Deployment, Watched::Deployment));
-    streams.push(stream(&client, Kind::Node, Watched::Node));
+    let all = watcher::Config::default;
+    streams.push(stream(&client, Kind::Service, Watched::Service, all()));
+    streams.push(stream(
+        &client,
+        Kind::EndpointSlice,
+        Watched::EndpointSlice,
+        all(),
+    ));
+    streams.push(stream(
+        &client,
+        Kind::Deployment,
+        Watched::Deployment,
+        all(),
+    ));
+    streams.push(stream(&client, Kind::Node, Watched::Node, all()));
+    // Only Istio's namespace: its network label.
+    let mesh_namespace = all().fields(&format!("metadata.name={}", config.mesh_namespace));
+    streams.push(stream(
+        &client,
+        Kind::MeshNamespace,
+        Watched::MeshNamespace,
+        mesh_namespace,
+    ));
     let mut pending: BTreeSet<Kind> = [
         Kind::Service,
         Kind::EndpointSlice,
         Kind::Deployment,
         Kind::Node,
+        Kind::MeshNamespace,
     ]
     .into();
     if optional.rollouts {
-        streams.push(stream(&client, Kind::Rollout, Watched::Rollout));
+        streams.push(stream(&client, Kind::Rollout, Watched::Rollout, all()));
         pending.insert(Kind::Rollout);
     }
     if optional.policies {
@@ -157,12 +182,23 @@ async fn run(
             &client,
             Kind::GlobalTrafficPolicy,
             Watched::GlobalTrafficPolicy,
+            all(),
         ));
         pending.insert(Kind::GlobalTrafficPolicy);
+    }
+    if optional.gateways {
+        streams.push(stream(
+            &client,
+            Kind::IstioGateway,
+            Watched::IstioGateway,
+            all(),
+        ));
+        pending.insert(Kind::IstioGateway);
     }
     info!(
         rollouts = optional.rollouts,
         policies = optional.policies,
+        gateways = optional.gateways,
         "watching"
     );
     while let Some((kind, event)) = streams.next().await {
@@ -200,6 +236,7 @@ fn stream<K>(
     client: &Client,
     kind: Kind,
     wrap: fn(Box<Event<K>>) -> Watched,
+    config: watcher::Config,
 ) -> BoxStream<'static, (Kind, Result<Watched, watcher::Error>)>
 where
     K: Resource<DynamicType = ()>
@@ -210,7 +247,7 @@ where
         + 'static,
 {
     let api: Api<K> = Api::all(client.clone());
-    watcher::watcher(api, watcher::Config::default())
+    watcher::watcher(api, config)
         .default_backoff()
         .map_ok(move |e| wrap(Box::new(e)))
         .map(move |r| (kind, r))
@@ -252,6 +289,12 @@ fn handle(
         Watched::GlobalTrafficPolicy(e) => {
             dispatch!(*e, "GlobalTrafficPolicy", |p| ingest::policy(p).map(Some))
         }
+        Watched::MeshNamespace(e) => {
+            dispatch!(*e, "Namespace", |n| ingest::mesh_namespace(n, config))
+        }
+        Watched::IstioGateway(e) => {
+            dispatch!(*e, "Gateway", |g| ingest::passthrough_claim(g, config))
+        }
     }
 }
 
@@ -288,6 +331,7 @@ fn report(
 struct Optional {
     rollouts: bool,
     policies: bool,
+    gateways: bool,
 }
 
 /// Which optional CRDs the cluster serves. Retries until the cluster answers: an
@@ -297,9 +341,16 @@ async fn discover_optional(client: &Client) -> Optional {
     loop {
         let rollouts = serves(client, "argoproj.io/v1alpha1", "rollouts").await;
         let policies = serves(client, "federator.io/v1alpha1", "globaltrafficpolicies").await;
-        match (rollouts, policies) {
-            (Ok(rollouts), Ok(policies)) => return Optional { rollouts, policies },
-            (Err(err), _) | (_, Err(err)) => {
+        let gateways = serves(client, "networking.istio.io/v1", "gateways").await;
+        match (rollouts, policies, gateways) {
+            (Ok(rollouts), Ok(policies), Ok(gateways)) => {
+                return Optional {
+                    rollouts,
+                    policies,
+                    gateways,
+                };
+            }
+            (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => {
                 debug!(error = %err, "discovery failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));

@@ -1,0 +1,150 @@
+//! Problems of one cluster's mesh setup that leave cross-cluster traffic broken or partly
+//! served, each tied to the object to fix: reported live as Events on that object, offline
+//! as diagnostics.
+
+use std::fmt;
+
+use crate::model::{ClusterName, ObjectKey};
+
+use super::Registry;
+
+/// A problem of one cluster's setup, naming the object concerned.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ClusterFinding {
+    /// The Secret's network override and Istio's network label disagree.
+    NetworkMismatch {
+        /// The Istio system namespace carrying the label.
+        namespace: String,
+        /// What Istio's label says.
+        labelled: String,
+        /// What the Secret's `federator.io/network` annotation says (and federator uses).
+        configured: String,
+    },
+    /// The east-west gateway Service publishes no address.
+    GatewayWithoutAddress {
+        /// The gateway Service.
+        service: ObjectKey,
+    },
+    /// A user's Gateway already passes global hosts through on the gateway port.
+    PassthroughClaimed {
+        /// The user's Gateway.
+        gateway: ObjectKey,
+        /// Its hosts covering global hosts.
+        hosts: Vec<String>,
+    },
+}
+
+/// The Kubernetes object a finding is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FindingObject {
+    /// `apiVersion`.
+    pub api_version: &'static str,
+    /// `kind`.
+    pub kind: &'static str,
+    /// Namespace, for namespaced objects.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+impl ClusterFinding {
+    /// A short CamelCase reason, as Events carry.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NetworkMismatch { .. } => "NetworkMismatch",
+            Self::GatewayWithoutAddress { .. } => "GatewayWithoutAddress",
+            Self::PassthroughClaimed { .. } => "GlobalHostsClaimed",
+        }
+    }
+
+    /// The object to put the Event on.
+    pub fn object(&self) -> FindingObject {
+        match self {
+            Self::NetworkMismatch { namespace, .. } => FindingObject {
+                api_version: "v1",
+                kind: "Namespace",
+                namespace: None,
+                name: namespace.clone(),
+            },
+            Self::GatewayWithoutAddress { service } => FindingObject {
+                api_version: "v1",
+                kind: "Service",
+                namespace: Some(service.namespace.clone()),
+                name: service.name.clone(),
+            },
+            Self::PassthroughClaimed { gateway, .. } => FindingObject {
+                api_version: "networking.istio.io/v1",
+                kind: "Gateway",
+                namespace: Some(gateway.namespace.clone()),
+                name: gateway.name.clone(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for ClusterFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NetworkMismatch {
+                namespace,
+                labelled,
+                configured,
+            } => write!(
+                f,
+                "Namespace {namespace} is labelled topology.istio.io/network={labelled} but the \
+                 cluster Secret's federator.io/network annotation says {configured}; federator \
+                 uses {configured}, istiod uses {labelled} and may rewrite or drop endpoints of \
+                 either network: make them agree"
+            ),
+            Self::GatewayWithoutAddress { service } => write!(
+                f,
+                "east-west gateway Service {service} has no address (no load-balancer ingress, \
+                 external IP or NodePort with node addresses): other clusters cannot reach this \
+                 cluster's backends, so they are left out of their config"
+            ),
+            Self::PassthroughClaimed { gateway, hosts } => write!(
+                f,
+                "Gateway {gateway} already passes {} on the east-west gateway port; federator \
+                 leaves its own Gateway out of this cluster (its servers must use tls mode \
+                 AUTO_PASSTHROUGH for cross-cluster traffic to work)",
+                hosts.join(", ")
+            ),
+        }
+    }
+}
+
+impl Registry {
+    /// The setup problems of `cluster`, sorted.
+    pub fn cluster_findings(&self, cluster: &ClusterName) -> Vec<ClusterFinding> {
+        let Some(state) = self.clusters.get(cluster) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let (Some(namespace), Some(configured)) =
+            (&state.mesh_namespace, state.info.network.as_deref())
+            && let Some(labelled) = namespace.network.as_deref()
+            && labelled != configured
+        {
+            out.push(ClusterFinding::NetworkMismatch {
+                namespace: namespace.name.clone(),
+                labelled: labelled.to_owned(),
+                configured: configured.to_owned(),
+            });
+        }
+        if state.gateway_addresses.is_empty() {
+            out.extend(state.gateways.keys().map(|service| {
+                ClusterFinding::GatewayWithoutAddress {
+                    service: service.clone(),
+                }
+            }));
+        }
+        out.extend(self.passthrough_claims(cluster).into_iter().map(|claim| {
+            ClusterFinding::PassthroughClaimed {
+                gateway: claim.key,
+                hosts: claim.hosts,
+            }
+        }));
+        out.sort();
+        out
+    }
+}

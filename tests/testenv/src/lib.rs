@@ -21,6 +21,7 @@ mod error;
 mod etcd;
 pub mod istio;
 mod kubeconfig;
+pub mod netns;
 pub mod objects;
 mod ports;
 mod process;

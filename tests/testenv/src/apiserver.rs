@@ -156,7 +156,7 @@ async fn start_once(spec: &Spec<'_>) -> Result<ApiServer, RaceOrError> {
         {
             break pem;
         }
-        not_ready_after(&process, started)?;
+        process.not_ready_after(started, READY_TIMEOUT)?;
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let kubeconfig_text = kubeconfig::render(cluster, &server, &ca_pem, spec.token);
@@ -186,7 +186,7 @@ async fn start_once(spec: &Spec<'_>) -> Result<ApiServer, RaceOrError> {
                 client,
             });
         }
-        not_ready_after(&process, started)?;
+        process.not_ready_after(started, READY_TIMEOUT)?;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -205,22 +205,10 @@ impl ApiServer {
             {
                 return Ok(());
             }
-            not_ready_after(&self.process, started)?;
+            self.process.not_ready_after(started, READY_TIMEOUT)?;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-}
-
-fn not_ready_after(process: &Process, started: Instant) -> Result<(), TestEnvError> {
-    if started.elapsed() > READY_TIMEOUT {
-        return Err(TestEnvError::NotReady {
-            what: process.name.clone(),
-            waited: READY_TIMEOUT,
-            log: process.log.clone(),
-            tail: process.log_tail(),
-        });
-    }
-    Ok(())
 }
 
 /// A client for the cluster a kubeconfig file describes.

@@ -56,6 +56,24 @@ impl Process {
     }
 
     /// The last lines of the log.
+    /// A `NotReady` error naming this process and showing its log, once `started` is longer
+    /// ago than `timeout`; `Ok` before.
+    pub(crate) fn not_ready_after(
+        &self,
+        started: std::time::Instant,
+        timeout: std::time::Duration,
+    ) -> Result<(), TestEnvError> {
+        if started.elapsed() > timeout {
+            return Err(TestEnvError::NotReady {
+                what: self.name.clone(),
+                waited: timeout,
+                log: self.log.clone(),
+                tail: self.log_tail(),
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();

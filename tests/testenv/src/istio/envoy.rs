@@ -149,7 +149,7 @@ impl Envoy {
             {
                 break addr;
             }
-            not_ready_after(&process, started)?;
+            process.not_ready_after(started, READY_TIMEOUT)?;
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         // `/ready` says LIVE once the initial XDS fetch is done (or static config loaded).
@@ -160,7 +160,7 @@ impl Envoy {
             {
                 break;
             }
-            not_ready_after(&process, started)?;
+            process.not_ready_after(started, READY_TIMEOUT)?;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(Self {
@@ -378,16 +378,4 @@ fn abridged(text: &str) -> String {
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(0);
     format!("{}... ({} bytes)", &text[..end], text.len())
-}
-
-fn not_ready_after(process: &Process, started: Instant) -> Result<(), TestEnvError> {
-    if started.elapsed() > READY_TIMEOUT {
-        return Err(TestEnvError::NotReady {
-            what: process.name.clone(),
-            waited: READY_TIMEOUT,
-            log: process.log.clone(),
-            tail: process.log_tail(),
-        });
-    }
-    Ok(())
 }

@@ -364,14 +364,7 @@ async fn wait_ready(process: &mut Process, http_port: u16) -> Result<(), TestEnv
         {
             return Ok(());
         }
-        if started.elapsed() > READY_TIMEOUT {
-            return Err(TestEnvError::NotReady {
-                what: process.name.clone(),
-                waited: READY_TIMEOUT,
-                log: process.log.clone(),
-                tail: process.log_tail(),
-            });
-        }
+        process.not_ready_after(started, READY_TIMEOUT)?;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

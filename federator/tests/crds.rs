@@ -41,8 +41,6 @@ fn crds_are_for_the_expected_groups() {
         [
             "globaltrafficpolicies.federator.io",
             "dependencies.federator.io",
-            "serviceentries.networking.istio.io",
-            "destinationrules.networking.istio.io",
         ]
     );
 }

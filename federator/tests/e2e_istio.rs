@@ -450,6 +450,7 @@ async fn federated_config_routes_real_traffic_in_a_real_istio() {
         }
     }
     assert_eq!(refused, 5, "no backend is alive anywhere");
+    // The proof that nothing bounced: the gateway's only upstream is west's own pod.
     let gateway_clusters = gateway.clusters().await.unwrap();
     assert_eq!(addresses(&gateway_clusters, SNI), [WEST_A.to_string()]);
     let tried = gateway

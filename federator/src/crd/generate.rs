@@ -2,7 +2,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use super::{Dependency, GlobalTrafficPolicy};
-use crate::istio::{DestinationRule, ServiceEntry};
 
 /// One generated CRD manifest and the file it belongs in, relative to `crds/`.
 #[derive(Debug, Clone)]
@@ -23,21 +22,13 @@ impl CrdFile {
     }
 }
 
-/// Every CRD manifest kept in `crds/`: federator's own, and structural versions of the Istio
-/// CRDs federator writes (for test clusters that have no Istio installed).
+/// Every CRD manifest kept in `crds/`: federator's own. (Istio's CRDs come from Istio: the
+/// test clusters get the real ones, from the Istio module the tests build istiod from.)
 pub fn crd_files() -> Vec<CrdFile> {
-    let own = [GlobalTrafficPolicy::crd(), Dependency::crd()]
+    [GlobalTrafficPolicy::crd(), Dependency::crd()]
         .into_iter()
-        .map(|crd| (String::new(), crd));
-    let istio = [ServiceEntry::crd(), DestinationRule::crd()]
-        .into_iter()
-        .map(|crd| ("istio/".to_owned(), crd));
-    own.chain(istio)
-        .map(|(dir, crd)| CrdFile {
-            path: format!(
-                "{dir}{}.yaml",
-                crd.metadata.name.as_deref().unwrap_or("unnamed")
-            ),
+        .map(|crd| CrdFile {
+            path: format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("unnamed")),
             crd,
         })
         .collect()

@@ -709,17 +709,13 @@ impl Registry {
     }
 }
 
-/// Whether a Gateway server host (`[namespace/]host`, maybe a wildcard) matches hosts
-/// under `suffix`.
+/// Whether a Gateway server host (`[namespace/]host`) passes every host under `suffix`:
+/// `*` or `*.<suffix>`. A Gateway naming a few global hosts claims only those, and
+/// federator's own Gateway is still needed for the rest.
 fn covers_suffix(host: &str, suffix: &str) -> bool {
     let host = host.rsplit_once('/').map_or(host, |(_, h)| h);
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let suffix = suffix.to_ascii_lowercase();
-    host == "*"
-        || host == suffix
-        || host
-            .strip_suffix(suffix.as_str())
-            .is_some_and(|rest| rest.ends_with('.'))
+    host == "*" || host.strip_prefix("*.") == Some(suffix.to_ascii_lowercase().as_str())
 }
 
 #[cfg(test)]

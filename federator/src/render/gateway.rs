@@ -137,9 +137,14 @@ mod tests {
         };
         assert!(render(&registry(with_gw.clone()), &off).is_none());
 
-        // Istio's own sample passes only *.local: no claim, ours is still needed.
+        // Istio's own sample passes only *.local, and a Gateway naming one global host
+        // passes only that one: no claim, ours is still needed.
         let mut r = registry(with_gw.clone());
-        r.apply(claim(&["*.local"]));
+        r.apply(claim(&[
+            "*.local",
+            "prod.greeting.global",
+            "*.global.example",
+        ]));
         assert!(render(&r, &RenderOptions::default()).is_some());
         assert!(r.cluster_findings(&ClusterName::new("east")).is_empty());
 

@@ -16,8 +16,10 @@ const TLS_MODE_LABEL: &str = "security.istio.io/tlsMode";
 const CLUSTER_LABEL: &str = "federator.io/cluster";
 
 /// The ServiceEntry of `service` in `destination`: the local pods first, each with its own
-/// locality and target ports, then every other cluster with ready endpoints through each of
-/// its gateway addresses once; `None` when no endpoint is reachable from `destination`.
+/// locality and target ports, then every other cluster with ready endpoints: through each of
+/// its gateway addresses once, or, when it is on the destination's own network (pods
+/// reachable directly, as Istio defines a network), pod by pod like local ones. `None` when
+/// no endpoint is reachable from `destination`.
 ///
 /// Why per pod: Envoy prefers localities only among distinct hosts, and outlier detection
 /// ejects hosts. One Service FQDN per zone resolves to one ClusterIP everywhere, so
@@ -31,9 +33,16 @@ pub(super) fn render(
     options: &RenderOptions,
 ) -> Option<ServiceEntry> {
     let vip = service.vip?;
-    let mut endpoints = local_endpoints(registry, service, destination);
+    let mut endpoints = pod_endpoints(registry, service, destination);
+    let network = registry.network(destination);
     for cluster in service.backends.keys().filter(|c| *c != destination) {
-        endpoints.extend(remote_endpoints(registry, service, cluster));
+        if registry.network(cluster) == network {
+            // Never through a gateway on the same network: that gateway's own view (Istio's
+            // REQUESTED_NETWORK_VIEW) would include this cluster's gateway again.
+            endpoints.extend(pod_endpoints(registry, service, cluster));
+        } else {
+            endpoints.extend(remote_endpoints(registry, service, cluster));
+        }
     }
     if endpoints.is_empty() {
         return None;
@@ -68,17 +77,17 @@ pub(super) fn render(
     })
 }
 
-/// One entry per ready pod of `destination`'s own backends (an address shared by two
-/// backend Services counts once), each on its target ports.
-fn local_endpoints(
+/// One entry per ready pod of `cluster`'s backends (an address shared by two backend
+/// Services counts once), each on its target ports.
+fn pod_endpoints(
     registry: &Registry,
     service: &GlobalService,
-    destination: &ClusterName,
+    cluster: &ClusterName,
 ) -> Vec<WorkloadEntry> {
-    let network = registry.network(destination);
+    let network = registry.network(cluster);
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for backend in service.backends.get(destination).into_iter().flatten() {
+    for backend in service.backends.get(cluster).into_iter().flatten() {
         for endpoint in &backend.endpoints {
             if !seen.insert(endpoint.address.as_str()) {
                 continue;
@@ -94,7 +103,7 @@ fn local_endpoints(
             out.push(entry(
                 &endpoint.address,
                 ports,
-                destination,
+                cluster,
                 network,
                 &endpoint.locality,
                 None,

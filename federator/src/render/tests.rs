@@ -484,3 +484,31 @@ fn rendering_is_deterministic() {
         );
     }
 }
+
+#[test]
+fn clusters_on_one_network_reach_each_others_pods_directly_never_a_gateway() {
+    let same_network = |name: &str| {
+        Delta::UpsertCluster(ClusterInfo {
+            network: Some("flat".into()),
+            ..ClusterInfo::new(name)
+        })
+    };
+    let mut d = vec![same_network("east"), same_network("east2")];
+    d.push(upsert("east2", gateway(&["203.0.113.9"])));
+    d.extend(greeting("east", &[("", "a")]));
+    d.extend(greeting("east2", &[("", "b")]));
+    let r = build(d);
+    let se = render(&r, "east").unwrap().service_entry;
+    let east2 = &r.get(&greeting_host()).unwrap().backends[&ClusterName::new("east2")][0];
+    assert_eq!(se.spec.endpoints.len(), 2);
+    assert_eq!(se.spec.endpoints[1].address, east2.endpoints[0].address);
+    assert_eq!(se.spec.endpoints[1].ports.get("http"), Some(&8080));
+    assert_eq!(
+        se.spec.endpoints[1]
+            .labels
+            .get("federator.io/cluster")
+            .map(String::as_str),
+        Some("east2")
+    );
+    assert!(se.spec.endpoints.iter().all(|e| e.address != "203.0.113.9"));
+}

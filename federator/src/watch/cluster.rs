@@ -207,6 +207,20 @@ async fn run(
             Ok(event) => event,
             Err(err) => {
                 warn!(kind = ?kind, error = %err, "watch failed; retrying with backoff");
+                // Istio's namespace and Gateways refine what federator writes; without read
+                // access to them (an older RBAC) the cluster still federates, with the
+                // network from its Secret or its name.
+                if matches!(kind, Kind::MeshNamespace | Kind::IstioGateway)
+                    && is_forbidden(&err)
+                    && pending.remove(&kind)
+                {
+                    warn!(kind = ?kind, "no read access: not waiting for this kind; grant list and watch on it");
+                    if pending.is_empty()
+                        && tx.send(WatchMessage::Listed(synced.clone())).await.is_err()
+                    {
+                        return;
+                    }
+                }
                 continue;
             }
         };
@@ -295,6 +309,17 @@ fn handle(
         Watched::IstioGateway(e) => {
             dispatch!(*e, "Gateway", |g| ingest::passthrough_claim(g, config))
         }
+    }
+}
+
+/// Whether a watch failed because the credentials may not read that kind.
+fn is_forbidden(err: &watcher::Error) -> bool {
+    match err {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code == 403,
+        watcher::Error::WatchError(status) => status.code == 403,
+        _ => false,
     }
 }
 

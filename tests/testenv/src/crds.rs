@@ -11,8 +11,8 @@ use crate::TestEnvError;
 
 const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Every CRD the test clusters get: the federator CRDs below `dir` (recursively, but not
-/// `dir/istio/`, the structural copies that predate Istio's own CRDs) and Istio's real CRDs
+/// Every CRD the test clusters get: the federator CRDs below `dir` (recursively) and Istio's
+/// real CRDs
 /// from `istio_crds` (`.cache/istio/crd-all.gen.yaml`, which `setup.sh` copies from the
 /// pinned `istio.io/istio` module). Files may hold several YAML documents.
 pub(crate) fn load(
@@ -21,7 +21,6 @@ pub(crate) fn load(
 ) -> Result<Vec<CustomResourceDefinition>, TestEnvError> {
     let mut files: Vec<PathBuf> = Vec::new();
     let mut stack = vec![dir.to_owned()];
-    let skipped = dir.join("istio");
     while let Some(d) = stack.pop() {
         let entries =
             std::fs::read_dir(&d).map_err(TestEnvError::io(format!("reading {}", d.display())))?;
@@ -30,9 +29,7 @@ pub(crate) fn load(
                 .map_err(TestEnvError::io(format!("reading {}", d.display())))?
                 .path();
             if path.is_dir() {
-                if path != skipped {
-                    stack.push(path);
-                }
+                stack.push(path);
             } else if path.extension().is_some_and(|e| e == "yaml") {
                 files.push(path);
             }

@@ -17,6 +17,13 @@ const INSIDE: &str = "FEDERATOR_TEST_NETNS";
 /// could not start (the message says why), so nothing is skipped silently.
 pub fn rerun_in_private_network(name: &str, range: &str) -> bool {
     if std::env::var_os(INSIDE).is_some() {
+        // Only ever in a namespace of our own: never add the range to the machine's loopback.
+        let own = std::fs::read_link("/proc/self/ns/net").ok();
+        let machine = std::fs::read_link("/proc/1/ns/net").ok();
+        assert!(
+            own.is_some() && own != machine,
+            "{INSIDE} is set but this is not a private network namespace ({own:?}); unset it"
+        );
         for args in [
             vec!["link", "set", "lo", "up"],
             vec!["addr", "add", range, "dev", "lo"],
@@ -36,7 +43,8 @@ pub fn rerun_in_private_network(name: &str, range: &str) -> bool {
         .output()
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     let mut command = Command::new("unshare");
-    command.arg("--net");
+    // --kill-child: the re-run (and the processes it started) dies with unshare.
+    command.args(["--net", "--fork", "--kill-child"]);
     if !root {
         // Unprivileged: a user namespace maps us to root inside.
         command.arg("--map-root-user");

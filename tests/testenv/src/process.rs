@@ -55,7 +55,6 @@ impl Process {
         }
     }
 
-    /// The last lines of the log.
     /// A `NotReady` error naming this process and showing its log, once `started` is longer
     /// ago than `timeout`; `Ok` before.
     pub(crate) fn not_ready_after(
@@ -74,6 +73,7 @@ impl Process {
         Ok(())
     }
 
+    /// The last lines of the log.
     pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();

@@ -11,6 +11,7 @@ mod delta;
 mod diagnostics;
 mod findings;
 mod global;
+mod mesh;
 mod vip;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -18,9 +19,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::model::{
-    ClusterInfo, ClusterName, Host, Locality, Object, ObjectRef, PassthroughClaimInfo, WorkloadInfo,
-};
+use crate::model::{ClusterInfo, ClusterName, Host, Object, ObjectRef, WorkloadInfo};
 
 pub use cluster::GatewayAddress;
 use cluster::{ClusterState, WorkloadId};
@@ -128,54 +127,6 @@ impl Registry {
             .get(name)
             .filter(|c| c.registered)
             .map(|c| &c.info)
-    }
-
-    /// The Istio network of `cluster`'s endpoints (see [`ClusterInfo::network`]).
-    pub fn network<'a>(&'a self, cluster: &'a ClusterName) -> &'a str {
-        self.clusters
-            .get(cluster)
-            .map_or(cluster.as_str(), ClusterState::network)
-    }
-
-    /// The locality other clusters see `cluster`'s east-west gateway in.
-    pub fn gateway_locality(&self, cluster: &ClusterName) -> Locality {
-        self.clusters
-            .get(cluster)
-            .map(ClusterState::gateway_locality)
-            .unwrap_or_default()
-    }
-
-    /// Whether `cluster` has an east-west gateway Service (so a Gateway resource for it
-    /// selects something).
-    pub fn has_gateway(&self, cluster: &ClusterName) -> bool {
-        self.clusters
-            .get(cluster)
-            .is_some_and(|c| !c.gateways.is_empty())
-    }
-
-    /// Users' Gateways in `cluster` that already pass global hosts through on the gateway
-    /// port, sorted, each with just its hosts that cover global hosts.
-    pub fn passthrough_claims(&self, cluster: &ClusterName) -> Vec<PassthroughClaimInfo> {
-        let suffix = &self.config.host_suffix;
-        let Some(state) = self.clusters.get(cluster) else {
-            return Vec::new();
-        };
-        state
-            .passthrough_claims
-            .values()
-            .filter_map(|gateway| {
-                let hosts: Vec<String> = gateway
-                    .hosts
-                    .iter()
-                    .filter(|h| covers_suffix(h, suffix))
-                    .cloned()
-                    .collect();
-                (!hosts.is_empty()).then(|| PassthroughClaimInfo {
-                    key: gateway.key.clone(),
-                    hosts,
-                })
-            })
-            .collect()
     }
 
     /// Where other clusters reach `cluster` (its east-west gateway), sorted.
@@ -352,15 +303,7 @@ impl Registry {
                 }
             }
             Object::MeshNamespace(namespace) => {
-                let state = self.state(cluster);
-                if state.mesh_namespace.as_ref() != Some(&namespace) {
-                    let before = state.network().to_owned();
-                    state.mesh_namespace = Some(namespace);
-                    if state.network() != before {
-                        changes.hosts.extend(state.hosts().cloned());
-                    }
-                    changes.clusters.insert(cluster.clone());
-                }
+                mesh::set_mesh_namespace(self.state(cluster), Some(namespace), changes);
             }
             Object::PassthroughClaim(claim) => {
                 let claims = &mut self.state(cluster).passthrough_claims;
@@ -437,12 +380,7 @@ impl Registry {
                     .as_ref()
                     .is_some_and(|n| &n.name == name)
                 {
-                    let before = state.network().to_owned();
-                    state.mesh_namespace = None;
-                    if state.network() != before {
-                        changes.hosts.extend(state.hosts().cloned());
-                    }
-                    changes.clusters.insert(cluster.clone());
+                    mesh::set_mesh_namespace(state, None, changes);
                 }
             }
             ObjectRef::PassthroughClaim(key) => {
@@ -707,15 +645,6 @@ impl Registry {
             changes.hosts.insert(host);
         }
     }
-}
-
-/// Whether a Gateway server host (`[namespace/]host`) passes every host under `suffix`:
-/// `*` or `*.<suffix>`. A Gateway naming a few global hosts claims only those, and
-/// federator's own Gateway is still needed for the rest.
-fn covers_suffix(host: &str, suffix: &str) -> bool {
-    let host = host.rsplit_once('/').map_or(host, |(_, h)| h);
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    host == "*" || host.strip_prefix("*.") == Some(suffix.to_ascii_lowercase().as_str())
 }
 
 #[cfg(test)]

@@ -1,0 +1,84 @@
+//! What the registry knows of each cluster's Istio setup: its network, its east-west
+//! gateway's locality, and users' Gateways that claim the global hosts.
+
+use crate::model::{ClusterName, Locality, MeshNamespaceInfo, PassthroughClaimInfo};
+
+use super::cluster::ClusterState;
+use super::{ChangeSet, Registry};
+
+impl Registry {
+    /// The Istio network of `cluster`'s endpoints (see [`ClusterInfo::network`]).
+    pub fn network<'a>(&'a self, cluster: &'a ClusterName) -> &'a str {
+        self.clusters
+            .get(cluster)
+            .map_or(cluster.as_str(), ClusterState::network)
+    }
+
+    /// The locality other clusters see `cluster`'s east-west gateway in.
+    pub fn gateway_locality(&self, cluster: &ClusterName) -> Locality {
+        self.clusters
+            .get(cluster)
+            .map(ClusterState::gateway_locality)
+            .unwrap_or_default()
+    }
+
+    /// Whether `cluster` has an east-west gateway Service (so a Gateway resource for it
+    /// selects something).
+    pub fn has_gateway(&self, cluster: &ClusterName) -> bool {
+        self.clusters
+            .get(cluster)
+            .is_some_and(|c| !c.gateways.is_empty())
+    }
+
+    /// Users' Gateways in `cluster` that already pass global hosts through on the gateway
+    /// port, sorted, each with just its hosts that cover global hosts.
+    pub fn passthrough_claims(&self, cluster: &ClusterName) -> Vec<PassthroughClaimInfo> {
+        let suffix = &self.config.host_suffix;
+        let Some(state) = self.clusters.get(cluster) else {
+            return Vec::new();
+        };
+        state
+            .passthrough_claims
+            .values()
+            .filter_map(|gateway| {
+                let hosts: Vec<String> = gateway
+                    .hosts
+                    .iter()
+                    .filter(|h| covers_suffix(h, suffix))
+                    .cloned()
+                    .collect();
+                (!hosts.is_empty()).then(|| PassthroughClaimInfo {
+                    key: gateway.key.clone(),
+                    hosts,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Records (or forgets) a cluster's Istio namespace; when that changes the cluster's network,
+/// every host of the cluster is re-rendered, and the cluster itself always (its findings).
+pub(super) fn set_mesh_namespace(
+    state: &mut ClusterState,
+    namespace: Option<MeshNamespaceInfo>,
+    changes: &mut ChangeSet,
+) {
+    if state.mesh_namespace == namespace {
+        return;
+    }
+    let before = state.network().to_owned();
+    state.mesh_namespace = namespace;
+    if state.network() != before {
+        changes.hosts.extend(state.hosts().cloned());
+    }
+    changes.clusters.insert(state.info.name.clone());
+}
+
+/// Whether a Gateway server host (`[namespace/]host`) passes every host under `suffix`:
+/// `*` or `*.<suffix>`. A Gateway naming a few global hosts claims only those, and
+/// federator's own Gateway is still needed for the rest.
+fn covers_suffix(host: &str, suffix: &str) -> bool {
+    let host = host.rsplit_once('/').map_or(host, |(_, h)| h);
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "*" || host.strip_prefix("*.") == Some(suffix.to_ascii_lowercase().as_str())
+}

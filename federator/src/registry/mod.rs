@@ -416,6 +416,8 @@ impl Registry {
         }
         if state.refresh_gateway_addresses() {
             changes.hosts.extend(state.hosts().cloned());
+            // A NodePort gateway's addresses moved: its findings may have too.
+            changes.clusters.insert(cluster.clone());
         }
     }
 

@@ -20,6 +20,7 @@ mod env;
 mod error;
 mod etcd;
 pub mod istio;
+mod json;
 mod kubeconfig;
 pub mod netns;
 pub mod objects;

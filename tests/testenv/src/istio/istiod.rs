@@ -252,7 +252,7 @@ impl Istiod {
         &self,
         object: &serde_json::Value,
     ) -> Result<Vec<serde_json::Value>, TestEnvError> {
-        let found = crate::env::get_json_with(&self.client, &self.cluster, object).await?;
+        let found = crate::json::get_json_with(&self.client, &self.cluster, object).await?;
         Ok(found
             .and_then(|o| o["status"]["validationMessages"].as_array().cloned())
             .unwrap_or_default())

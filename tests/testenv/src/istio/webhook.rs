@@ -124,11 +124,11 @@ impl Istiod {
     }
 
     async fn apply(&self, object: &Value) -> Result<Value, TestEnvError> {
-        crate::env::apply_json_with(&self.client, &self.cluster, object).await
+        crate::json::apply_json_with(&self.client, &self.cluster, object).await
     }
 
     async fn dry_run_create(&self, object: &Value) -> Result<(), String> {
-        crate::env::dry_run_create_with(&self.client, &self.cluster, object).await
+        crate::json::dry_run_create_with(&self.client, &self.cluster, object).await
     }
 }
 

@@ -11,6 +11,7 @@ pub mod clusters;
 pub mod config;
 pub mod crd;
 pub mod dns;
+pub mod events;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ingest;

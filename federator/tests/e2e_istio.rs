@@ -42,11 +42,11 @@ const WEST_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 244, 2, 1);
 /// another gateway would send traffic to it.
 const EAST_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 244, 2, 2);
 
-/// What a cluster's controllers and Istio's install would hold: nodes per zone, Istio's
-/// network label, the east-west gateway Service (and its pod), greeting with `pods`.
+/// What a cluster's controllers and Istio's install would hold: nodes per zone, the
+/// east-west gateway Service (and its pod), greeting with `pods`. (Istio's network label on
+/// `istio-system` comes with its istiod.)
 async fn prepare_cluster(
     cluster: &TestCluster,
-    network: &str,
     region: &str,
     gateway: Ipv4Addr,
     pods: &[(Ipv4Addr, &str)],
@@ -62,14 +62,6 @@ async fn prepare_cluster(
     }
     cluster
         .set_gateway_address(&gateway.to_string())
-        .await
-        .unwrap();
-    cluster
-        .apply_json(&json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": "istio-system", "labels": {"topology.istio.io/network": network}},
-        }))
         .await
         .unwrap();
     // The gateway's pod, as its Deployment would create it: istiod's analysis checks that
@@ -243,20 +235,12 @@ async fn federated_config_routes_real_traffic_in_a_real_istio() {
     .unwrap();
     prepare_cluster(
         east,
-        "network-east",
         "us-east-1",
         EAST_GATEWAY,
         &[(EAST_A, "a"), (EAST_B, "b")],
     )
     .await;
-    prepare_cluster(
-        west,
-        "network-west",
-        "us-west-2",
-        WEST_GATEWAY,
-        &[(WEST_A, "a")],
-    )
-    .await;
+    prepare_cluster(west, "us-west-2", WEST_GATEWAY, &[(WEST_A, "a")]).await;
     // No network annotation on the Secrets: federator takes Istio's own network names.
     register(&env, &["east", "west"]).await;
     let federator = Federator::start(&env, Duration::from_secs(600)).await;

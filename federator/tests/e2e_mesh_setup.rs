@@ -44,20 +44,6 @@ async fn event_on(
         .unwrap_or(false)
 }
 
-async fn label_network(cluster: &TestCluster, network: &str) {
-    cluster
-        .apply_json(&json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": "istio-system",
-                "labels": {"topology.istio.io/network": network},
-            },
-        }))
-        .await
-        .unwrap();
-}
-
 async fn eastwest_gateway(cluster: &TestCluster) -> Option<Gateway> {
     Api::<Gateway>::namespaced(cluster.client(), "federator-sync")
         .get_opt("federator-eastwest")
@@ -79,9 +65,9 @@ async fn mesh_setup_mistakes_are_reported_where_they_are() {
         prepare(c).await;
     }
     // east: Istio says network-east, its Secret says otherwise.
-    label_network(east, "network-east").await;
+    east.label_network("network-east").await.unwrap();
     // west: a user's Gateway already passes *.global on 15443 (with Istio's *.local).
-    label_network(west, "network-west").await;
+    west.label_network("network-west").await.unwrap();
     let theirs = json!({
         "apiVersion": "networking.istio.io/v1",
         "kind": "Gateway",

@@ -47,7 +47,7 @@ pub(crate) struct ClusterState {
     namespaces: HashMap<String, NamespaceIndex>,
     nodes: HashMap<String, NodeInfo>,
     /// Region most nodes report; used where neither an override nor the node says.
-    derived_region: Option<String>,
+    pub(super) derived_region: Option<String>,
     pub(crate) gateways: BTreeMap<ObjectKey, GatewayInfo>,
     pub(crate) gateway_addresses: Vec<GatewayAddress>,
     /// Workloads per host they belong to.
@@ -82,30 +82,6 @@ impl ClusterState {
             policies: BTreeMap::new(),
             mesh_namespace: None,
             passthrough_claims: BTreeMap::new(),
-        }
-    }
-
-    /// The Istio network of the cluster's endpoints: the Secret's override, else the
-    /// network label of its Istio system namespace, else its name.
-    pub(crate) fn network(&self) -> &str {
-        let labelled = self
-            .mesh_namespace
-            .as_ref()
-            .and_then(|n| n.network.as_deref());
-        self.info.network(labelled)
-    }
-
-    /// Where the cluster's east-west gateway is, as other clusters see it: the cluster's
-    /// region (override, else most nodes'), and its zone only when the Secret names one.
-    /// Envoy keeps one host per address, so each gateway address gets one locality.
-    pub(crate) fn gateway_locality(&self) -> Locality {
-        Locality {
-            region: self
-                .info
-                .region
-                .clone()
-                .or_else(|| self.derived_region.clone()),
-            zone: self.info.zone.clone(),
         }
     }
 

@@ -130,11 +130,7 @@ impl Registry {
                 }
             }
             for finding in self.cluster_findings(name) {
-                let object = finding.object();
-                let object = match &object.namespace {
-                    Some(ns) => format!("{} {ns}/{}", object.kind, object.name),
-                    None => format!("{} {}", object.kind, object.name),
-                };
+                let object = finding.object().to_string();
                 out.push(Diagnostic::new(
                     Warning,
                     cluster,

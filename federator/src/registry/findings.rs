@@ -47,6 +47,16 @@ pub struct FindingObject {
     pub name: String,
 }
 
+impl fmt::Display for FindingObject {
+    /// `Kind namespace/name`, or `Kind name` for cluster-scoped objects.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
 impl ClusterFinding {
     /// A short CamelCase reason, as Events carry.
     pub fn reason(&self) -> &'static str {

@@ -56,6 +56,32 @@ impl Registry {
     }
 }
 
+impl ClusterState {
+    /// The Istio network of the cluster's endpoints: the Secret's override, else the
+    /// network label of its Istio system namespace, else its name.
+    pub(crate) fn network(&self) -> &str {
+        let labelled = self
+            .mesh_namespace
+            .as_ref()
+            .and_then(|n| n.network.as_deref());
+        self.info.network(labelled)
+    }
+
+    /// Where the cluster's east-west gateway is, as other clusters see it: the cluster's
+    /// region (override, else most nodes'), and its zone only when the Secret names one.
+    /// Envoy keeps one host per address, so each gateway address gets one locality.
+    pub(crate) fn gateway_locality(&self) -> Locality {
+        Locality {
+            region: self
+                .info
+                .region
+                .clone()
+                .or_else(|| self.derived_region.clone()),
+            zone: self.info.zone.clone(),
+        }
+    }
+}
+
 /// Records (or forgets) a cluster's Istio namespace; when that changes the cluster's network,
 /// every host of the cluster is re-rendered, and the cluster itself always (its findings).
 pub(super) fn set_mesh_namespace(

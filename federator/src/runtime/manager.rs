@@ -12,7 +12,7 @@ use futures::{StreamExt, future::join_all};
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::ListParams;
 use kube::runtime::WatchStreamExt;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource};
 use tokio::sync::{mpsc, watch};
@@ -645,16 +645,15 @@ impl Manager {
     }
 
     async fn publish(&self, secret: &ObjectReference, type_: EventType, reason: &str, note: &str) {
-        let event = KubeEvent {
+        crate::events::publish(
+            &self.recorder,
+            secret,
             type_,
-            reason: reason.into(),
-            note: Some(note.chars().take(1000).collect()),
-            action: "RegisterCluster".into(),
-            secondary: None,
-        };
-        if let Err(err) = self.recorder.publish(&event, secret).await {
-            debug!(error = %err, "could not record an event on the cluster Secret");
-        }
+            reason,
+            "RegisterCluster",
+            note,
+        )
+        .await;
     }
 
     fn update_gauges(&self) {

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
-use tracing::{debug, info, warn};
+use kube::runtime::events::{EventType, Recorder};
+use tracing::{info, warn};
 
 use crate::model::ClusterName;
 use crate::registry::ClusterFinding;
@@ -52,16 +52,17 @@ impl FindingReporter {
                 name: Some(object.name.clone()),
                 ..Default::default()
             };
-            let event = Event {
-                type_: EventType::Warning,
-                reason: finding.reason().into(),
-                note: Some(finding.to_string()),
-                action: "Federate".into(),
-                secondary: None,
-            };
-            if let Err(err) = self.recorder.publish(&event, &reference).await {
-                debug!(error = %err, "could not record the event");
-            }
+            let (warning, reason, note) =
+                (EventType::Warning, finding.reason(), finding.to_string());
+            crate::events::publish(
+                &self.recorder,
+                &reference,
+                warning,
+                reason,
+                "Federate",
+                &note,
+            )
+            .await;
         }
         self.reported = current;
     }

@@ -9,7 +9,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::object::HasSpec;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -479,19 +479,20 @@ impl Writer {
             uid,
             ..Default::default()
         };
-        let event = Event {
-            type_: EventType::Warning,
-            reason: "OwnershipConflict".into(),
-            note: Some(format!(
-                "federator wants to write {kind} {name} but this object is not labelled \
-                 app.kubernetes.io/managed-by=federator; it is left untouched"
-            )),
-            action: "Sync".into(),
-            secondary: None,
-        };
-        if let Err(err) = self.recorder.publish(&event, &reference).await {
-            debug!(error = %err, "could not record the conflict event");
-        }
+        let note = format!(
+            "federator wants to write {kind} {name} but this object is not labelled \
+             app.kubernetes.io/managed-by=federator; it is left untouched"
+        );
+        let warning = EventType::Warning;
+        crate::events::publish(
+            &self.recorder,
+            &reference,
+            warning,
+            "OwnershipConflict",
+            "Sync",
+            &note,
+        )
+        .await;
     }
 }
 

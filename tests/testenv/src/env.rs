@@ -131,10 +131,35 @@ impl TestCluster {
     }
 
     /// Creates namespace `name` if it does not exist.
+    /// (A create, not an apply: applying again would drop labels others set on it since.)
     pub async fn create_namespace(&self, name: &str) -> Result<(), TestEnvError> {
-        self.apply(&crate::objects::namespace(name))
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client());
+        match api
+            .create(&Default::default(), &crate::objects::namespace(name))
             .await
-            .map(|_| ())
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+            Err(err) => Err(TestEnvError::kube(
+                &self.name,
+                format!("creating namespace {name}"),
+            )(err)),
+        }
+    }
+
+    /// Labels `istio-system` (creating it when missing) with `topology.istio.io/network`, as
+    /// Istio's multi-network install does: Istio's own record of the cluster's network.
+    pub async fn label_network(&self, network: &str) -> Result<(), TestEnvError> {
+        self.apply_json(&json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": "istio-system",
+                "labels": {"topology.istio.io/network": network},
+            },
+        }))
+        .await
+        .map(|_| ())
     }
 
     /// Publishes `ip` as the load-balancer address of the east-west gateway Service (creating

@@ -65,16 +65,7 @@ impl Envoy {
             istiod.xds_addr(),
             sds.addr(),
         );
-        let envoy = istiod.binaries.envoy()?;
-        Self::spawn(
-            envoy,
-            &istiod.env_dir,
-            &istiod.cluster,
-            workload,
-            config,
-            Some(sds),
-        )
-        .await
+        Self::spawn(istiod, workload, config, Some(sds)).await
     }
 
     /// A backend standing in for a meshed pod of `istiod`'s cluster (only its CA is used):
@@ -91,26 +82,17 @@ impl Envoy {
             .ca
             .workload(&workload.namespace, &workload.service_account)?;
         let config = bootstrap::backend(workload, port, &cert, &format!("{}\n", workload.name));
-        let envoy = istiod.binaries.envoy()?;
-        Self::spawn(
-            envoy,
-            &istiod.env_dir,
-            &istiod.cluster,
-            workload,
-            config,
-            None,
-        )
-        .await
+        Self::spawn(istiod, workload, config, None).await
     }
 
     async fn spawn(
-        binary: &Path,
-        env_dir: &Path,
-        cluster: &str,
+        istiod: &Istiod,
         workload: &Workload,
         config: Value,
         sds: Option<SdsServer>,
     ) -> Result<Self, TestEnvError> {
+        let binary = istiod.binaries.envoy()?;
+        let (env_dir, cluster) = (&istiod.env_dir, &istiod.cluster);
         let stem = format!("{cluster}-envoy-{}.{}", workload.name, workload.namespace);
         let bootstrap = env_dir.join(format!("{stem}.json"));
         let admin_file = env_dir.join(format!("{stem}.admin"));

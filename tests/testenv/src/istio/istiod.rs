@@ -26,8 +26,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use super::http;
 use super::pki::ClusterCa;
 use crate::binaries::Binaries;
@@ -128,16 +126,7 @@ impl Istiod {
         let dir = env_dir.join(format!("{name}-istiod"));
         opts.ca.write_cacerts(&dir.join("etc/cacerts"))?;
         write_mesh_config(&dir)?;
-        cluster
-            .apply_json(&json!({
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {
-                    "name": ISTIO_SYSTEM,
-                    "labels": {"topology.istio.io/network": opts.network},
-                },
-            }))
-            .await?;
+        cluster.label_network(&opts.network).await?;
         let mut last = None;
         for _ in 0..3 {
             let ports = IstiodPorts {

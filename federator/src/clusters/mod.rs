@@ -3,9 +3,11 @@
 //!
 //! Parsing is pure and per key, so one bad kubeconfig never hides the good ones next to it.
 
+mod policy;
 mod secret;
 
+pub use policy::{Allowance, KubeconfigPolicy, Refusal, refusal};
 pub use secret::{
-    ANNOTATION_NETWORK, ANNOTATION_REGION, ANNOTATION_ZONE, ClusterEntry, SecretProblem,
-    parse_secret,
+    ANNOTATION_NETWORK, ANNOTATION_REGION, ANNOTATION_ZONE, ClusterEntry, DEFAULT_MAX_KEYS,
+    ParsedSecret, ProblemKind, SecretPolicy, SecretProblem, parse_secret,
 };

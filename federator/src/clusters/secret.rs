@@ -2,9 +2,10 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::config::Kubeconfig;
+use kube::config::{Kubeconfig, KubeconfigError};
 
-use crate::model::{ClusterInfo, ClusterName, validate_dns_label};
+use super::policy::{KubeconfigPolicy, refusal};
+use crate::model::{ClusterInfo, ClusterName, validate_dns_label, validate_label_value};
 
 /// Secret annotation overriding the clusters' Istio network.
 pub const ANNOTATION_NETWORK: &str = "federator.io/network";
@@ -12,6 +13,28 @@ pub const ANNOTATION_NETWORK: &str = "federator.io/network";
 pub const ANNOTATION_REGION: &str = "federator.io/region";
 /// Secret annotation overriding the clusters' zone.
 pub const ANNOTATION_ZONE: &str = "federator.io/zone";
+
+/// Default of [`SecretPolicy::max_keys`]: far more clusters than one Secret should carry,
+/// few enough that one Secret cannot make federator open thousands of connections.
+pub const DEFAULT_MAX_KEYS: usize = 100;
+
+/// What cluster Secrets may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretPolicy {
+    /// Which kubeconfig contents beyond inline credentials are allowed.
+    pub kubeconfig: KubeconfigPolicy,
+    /// At most this many keys (clusters) per Secret are used, the first by name.
+    pub max_keys: usize,
+}
+
+impl Default for SecretPolicy {
+    fn default() -> Self {
+        Self {
+            kubeconfig: KubeconfigPolicy::default(),
+            max_keys: DEFAULT_MAX_KEYS,
+        }
+    }
+}
 
 /// One cluster registered by a Secret.
 #[derive(Clone, Debug)]
@@ -25,51 +48,127 @@ pub struct ClusterEntry {
     pub fingerprint: u64,
 }
 
-/// A key of a Secret that could not be used, and why.
+/// What kind of problem a Secret has; it becomes the reason of the Event on the Secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// Not a usable kubeconfig, or a bad cluster name.
+    Invalid,
+    /// A kubeconfig field the policy refuses.
+    Insecure,
+    /// A Secret-wide setting (annotation) that is ignored.
+    BadAnnotation,
+    /// More keys than allowed.
+    TooManyKeys,
+}
+
+impl ProblemKind {
+    /// The Event reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Invalid => "InvalidClusterKubeconfig",
+            Self::Insecure => "InsecureClusterKubeconfig",
+            Self::BadAnnotation => "InvalidClusterAnnotation",
+            Self::TooManyKeys => "TooManyClusters",
+        }
+    }
+}
+
+/// A key of a Secret that could not be used, or a setting of it that is ignored, and why.
+///
+/// The reason never quotes the kubeconfig: it names fields and positions only, because it
+/// goes into log lines and Events that readers of the namespace can see.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("Secret {secret} key {key:?}: {reason}")]
 pub struct SecretProblem {
     /// `namespace/name` of the Secret.
     pub secret: String,
-    /// The data key (cluster name).
+    /// The data key (cluster name), or the annotation for a Secret-wide problem.
     pub key: String,
-    /// What is wrong.
+    /// What kind of problem.
+    pub kind: ProblemKind,
+    /// What is wrong and what to do.
     pub reason: String,
 }
 
-/// The clusters a Secret registers, one result per data key, sorted by cluster name.
-pub fn parse_secret(secret: &Secret) -> Vec<Result<ClusterEntry, SecretProblem>> {
+/// What a Secret registers: one result per data key (sorted by cluster name), and the
+/// problems of the Secret as a whole (ignored annotations, keys past the cap).
+#[derive(Debug, Default)]
+pub struct ParsedSecret {
+    /// One result per used data key.
+    pub keys: Vec<Result<ClusterEntry, SecretProblem>>,
+    /// Problems that concern no single key; the keys are used regardless.
+    pub problems: Vec<SecretProblem>,
+}
+
+/// Parses a cluster Secret under `policy`.
+pub fn parse_secret(secret: &Secret, policy: &SecretPolicy) -> ParsedSecret {
     let meta = &secret.metadata;
     let secret_name = format!(
         "{}/{}",
         meta.namespace.as_deref().unwrap_or_default(),
         meta.name.as_deref().unwrap_or_default()
     );
+    let problem = |key: &str, kind: ProblemKind, reason: String| SecretProblem {
+        secret: secret_name.clone(),
+        key: key.to_owned(),
+        kind,
+        reason,
+    };
+    let mut parsed = ParsedSecret::default();
     let annotations = meta.annotations.clone().unwrap_or_default();
-    let overrides = [ANNOTATION_NETWORK, ANNOTATION_REGION, ANNOTATION_ZONE]
-        .map(|k| annotations.get(k).filter(|v| !v.is_empty()).cloned());
+    let overrides = [ANNOTATION_NETWORK, ANNOTATION_REGION, ANNOTATION_ZONE].map(|k| {
+        let value = annotations.get(k).filter(|v| !v.is_empty())?;
+        match validate_label_value(value) {
+            Ok(()) => Some(value.clone()),
+            Err(why) => {
+                let note = format!(
+                    "annotation {k} is ignored: {why}; it must be a Kubernetes label value"
+                );
+                parsed
+                    .problems
+                    .push(problem(k, ProblemKind::BadAnnotation, note));
+                None
+            }
+        }
+    });
     let data = secret.data.clone().unwrap_or_default();
     if data.is_empty() {
-        return vec![Err(SecretProblem {
-            secret: secret_name,
-            key: String::new(),
-            reason: "has no data: each key should be a cluster name holding its kubeconfig".into(),
-        })];
+        let note = "has no data: each key should be a cluster name holding its kubeconfig";
+        parsed
+            .keys
+            .push(Err(problem("", ProblemKind::Invalid, note.into())));
+        return parsed;
     }
-    data.into_iter()
-        .map(|(key, value)| {
-            let problem = |reason: String| SecretProblem {
-                secret: secret_name.clone(),
-                key: key.clone(),
-                reason,
-            };
+    if data.len() > policy.max_keys {
+        let ignored: Vec<&str> = data
+            .keys()
+            .skip(policy.max_keys)
+            .map(String::as_str)
+            .collect();
+        let note = format!(
+            "has {} keys, more than the {} allowed per Secret (--max-clusters-per-secret); \
+             keys {} and later are ignored: split the clusters over several Secrets",
+            data.len(),
+            policy.max_keys,
+            ignored.first().copied().unwrap_or_default()
+        );
+        parsed
+            .problems
+            .push(problem("", ProblemKind::TooManyKeys, note));
+    }
+    for (key, value) in data.into_iter().take(policy.max_keys) {
+        let invalid = |reason: String| problem(&key, ProblemKind::Invalid, reason);
+        let entry = (|| {
             validate_dns_label(&key)
-                .map_err(|r| problem(format!("not a valid cluster name: {r}")))?;
+                .map_err(|r| invalid(format!("not a valid cluster name: {r}")))?;
             let text = std::str::from_utf8(&value.0)
-                .map_err(|_| problem("value is not UTF-8 text, so not a kubeconfig".into()))?;
+                .map_err(|_| invalid("value is not UTF-8 text, so not a kubeconfig".into()))?;
             let kubeconfig = Kubeconfig::from_yaml(text)
-                .map_err(|e| problem(format!("not a kubeconfig: {e}")))?;
-            check_kubeconfig(&kubeconfig).map_err(problem)?;
+                .map_err(|e| invalid(format!("not a kubeconfig: {}", describe_yaml_error(&e))))?;
+            check_kubeconfig(&kubeconfig).map_err(invalid)?;
+            if let Some(refused) = refusal(&kubeconfig, &policy.kubeconfig) {
+                return Err(problem(&key, ProblemKind::Insecure, refused.to_string()));
+            }
             let mut hasher = DefaultHasher::new();
             value.0.hash(&mut hasher);
             overrides.hash(&mut hasher);
@@ -84,12 +183,31 @@ pub fn parse_secret(secret: &Secret) -> Vec<Result<ClusterEntry, SecretProblem>>
                 kubeconfig,
                 fingerprint: hasher.finish(),
             })
-        })
-        .collect()
+        })();
+        parsed.keys.push(entry);
+    }
+    parsed
+}
+
+/// A kubeconfig parse error in words that quote nothing of the input: the YAML parser's own
+/// message shows the lines around the error, which may hold a token.
+fn describe_yaml_error(error: &KubeconfigError) -> String {
+    let location = match error {
+        KubeconfigError::Parse(e) => e.location(),
+        _ => None,
+    };
+    match location {
+        Some(at) => format!(
+            "the YAML does not parse or lacks a required field (line {}, column {})",
+            at.line(),
+            at.column()
+        ),
+        None => "the YAML does not parse or lacks a required field".into(),
+    }
 }
 
 /// The checks kube would otherwise only fail at connect time, with a message naming what is
-/// missing.
+/// missing. Names of contexts and clusters are the user's own labels, not credentials.
 fn check_kubeconfig(kubeconfig: &Kubeconfig) -> Result<(), String> {
     let context_name = kubeconfig
         .current_context
@@ -176,7 +294,11 @@ current-context: ctx
                 (ANNOTATION_REGION, "us-east-1"),
             ],
         );
-        let entries: Vec<_> = parse_secret(&s).into_iter().map(Result::unwrap).collect();
+        let entries: Vec<_> = parse_secret(&s, &SecretPolicy::default())
+            .keys
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].info.name.as_str(), "east");
         assert_eq!(entries[0].info.network.as_deref(), Some("net-1"));
@@ -199,7 +321,7 @@ current-context: ctx
             ],
             &[],
         );
-        let results = parse_secret(&s);
+        let results = parse_secret(&s, &SecretPolicy::default()).keys;
         let errors: Vec<String> = results
             .iter()
             .filter_map(|r| r.as_ref().err())
@@ -233,26 +355,39 @@ current-context: ctx
 
     #[test]
     fn the_fingerprint_changes_with_credentials_and_overrides() {
-        let base = parse_secret(&secret(&[("east", KUBECONFIG)], &[]))
-            .remove(0)
-            .unwrap()
-            .fingerprint;
-        let rotated = KUBECONFIG.replace("token: abc", "token: def");
-        let rotated = parse_secret(&secret(&[("east", &rotated)], &[]))
-            .remove(0)
-            .unwrap()
-            .fingerprint;
-        let moved = parse_secret(&secret(
-            &[("east", KUBECONFIG)],
-            &[(ANNOTATION_NETWORK, "n")],
-        ))
+        let base = parse_secret(
+            &secret(&[("east", KUBECONFIG)], &[]),
+            &SecretPolicy::default(),
+        )
+        .keys
         .remove(0)
         .unwrap()
         .fingerprint;
-        let same = parse_secret(&secret(&[("east", KUBECONFIG)], &[]))
-            .remove(0)
-            .unwrap()
-            .fingerprint;
+        let rotated = KUBECONFIG.replace("token: abc", "token: def");
+        let rotated = parse_secret(
+            &secret(&[("east", &rotated)], &[]),
+            &SecretPolicy::default(),
+        )
+        .keys
+        .remove(0)
+        .unwrap()
+        .fingerprint;
+        let moved = parse_secret(
+            &secret(&[("east", KUBECONFIG)], &[(ANNOTATION_NETWORK, "n")]),
+            &SecretPolicy::default(),
+        )
+        .keys
+        .remove(0)
+        .unwrap()
+        .fingerprint;
+        let same = parse_secret(
+            &secret(&[("east", KUBECONFIG)], &[]),
+            &SecretPolicy::default(),
+        )
+        .keys
+        .remove(0)
+        .unwrap()
+        .fingerprint;
         assert_ne!(base, rotated);
         assert_ne!(base, moved);
         assert_eq!(base, same);
@@ -260,13 +395,104 @@ current-context: ctx
 
     #[test]
     fn an_empty_secret_is_a_problem() {
-        let results = parse_secret(&secret(&[], &[]));
+        let results = parse_secret(&secret(&[], &[]), &SecretPolicy::default()).keys;
         assert!(
             results[0]
                 .as_ref()
                 .unwrap_err()
                 .reason
                 .contains("has no data")
+        );
+    }
+
+    #[test]
+    fn parse_errors_never_quote_the_kubeconfig() {
+        // A mis-indented line next to the token: the YAML parser's message would show it.
+        let broken = KUBECONFIG.replace(
+            "  user: {token: abc}",
+            "  user:\n  token: s3cr3t-T0KEN\n   x: [",
+        );
+        let results =
+            parse_secret(&secret(&[("east", &broken)], &[]), &SecretPolicy::default()).keys;
+        let err = results[0].as_ref().unwrap_err().to_string();
+        assert!(
+            err.contains("not a kubeconfig") && err.contains("line "),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert!(!err.contains("token"), "{err}");
+    }
+
+    #[test]
+    fn refused_fields_are_insecure_problems_naming_key_and_field() {
+        let exec = KUBECONFIG.replace(
+            "user: {token: abc}",
+            "user: {exec: {command: /bin/touch, args: [/tmp/x], apiVersion: client.authentication.k8s.io/v1}}",
+        );
+        let results = parse_secret(
+            &secret(&[("east", &exec), ("west", KUBECONFIG)], &[]),
+            &SecretPolicy::default(),
+        )
+        .keys;
+        let err = results[0].as_ref().unwrap_err();
+        assert_eq!(err.kind, ProblemKind::Insecure);
+        assert_eq!(err.kind.reason(), "InsecureClusterKubeconfig");
+        assert_eq!(err.key, "east");
+        assert!(err.reason.starts_with("users[u].user.exec"), "{err}");
+        assert!(!err.reason.contains("/bin/touch"), "{err}");
+        assert!(results[1].is_ok());
+        let allowed = SecretPolicy {
+            kubeconfig: KubeconfigPolicy::allowing([super::super::policy::Allowance::Exec]),
+            ..SecretPolicy::default()
+        };
+        assert!(parse_secret(&secret(&[("east", &exec)], &[]), &allowed).keys[0].is_ok());
+    }
+
+    #[test]
+    fn bad_annotations_are_reported_and_ignored() {
+        let s = secret(
+            &[("east", KUBECONFIG)],
+            &[
+                (ANNOTATION_REGION, "us/east"),
+                (ANNOTATION_ZONE, "us-east-1a"),
+            ],
+        );
+        let parsed = parse_secret(&s, &SecretPolicy::default());
+        let entry = parsed.keys[0].as_ref().unwrap();
+        assert_eq!(entry.info.region, None);
+        assert_eq!(entry.info.zone.as_deref(), Some("us-east-1a"));
+        assert_eq!(parsed.problems.len(), 1);
+        assert_eq!(parsed.problems[0].kind, ProblemKind::BadAnnotation);
+        assert_eq!(parsed.problems[0].key, ANNOTATION_REGION);
+        assert!(
+            parsed.problems[0].reason.contains("'/'"),
+            "{:?}",
+            parsed.problems
+        );
+    }
+
+    #[test]
+    fn keys_past_the_cap_are_ignored_and_reported() {
+        let s = secret(
+            &[("a", KUBECONFIG), ("b", KUBECONFIG), ("c", KUBECONFIG)],
+            &[],
+        );
+        let policy = SecretPolicy {
+            max_keys: 2,
+            ..SecretPolicy::default()
+        };
+        let parsed = parse_secret(&s, &policy);
+        let names: Vec<String> = parsed
+            .keys
+            .iter()
+            .map(|r| r.as_ref().unwrap().info.name.to_string())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(parsed.problems[0].kind, ProblemKind::TooManyKeys);
+        assert!(
+            parsed.problems[0].reason.contains("keys c and later"),
+            "{:?}",
+            parsed.problems
         );
     }
 }

@@ -9,7 +9,10 @@ mod objects;
 mod policy;
 mod port;
 
-pub use names::{ClusterName, Host, InvalidName, ObjectKey, validate_dns_label, validate_identity};
+pub use names::{
+    ClusterName, Host, InvalidName, ObjectKey, validate_dns_label, validate_identity,
+    validate_label_value,
+};
 pub use objects::{
     ClusterInfo, EndpointSliceInfo, GatewayInfo, Locality, MeshNamespaceInfo, NodeInfo, Object,
     ObjectRef, PassthroughClaimInfo, PolicyInfo, ReadyEndpoint, ServiceInfo, WorkloadInfo,

@@ -146,6 +146,33 @@ pub fn validate_identity(identity: &str) -> Result<(), String> {
     identity.split('.').try_for_each(validate_dns_label)
 }
 
+/// Checks a Kubernetes label value that must not be empty: at most 63 characters of
+/// `[A-Za-z0-9._-]`, starting and ending with a letter or digit.
+///
+/// Networks, regions and zones given in annotations end up in label values and in Istio
+/// localities (`region/zone`), so they must pass this; it never panics, whatever the input.
+pub fn validate_label_value(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.len() > 63 {
+        return Err("must be at most 63 characters".into());
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "character {c:?} is not allowed (only letters, digits, '-', '_' and '.')"
+        ));
+    }
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !edge_ok(value.chars().next()) || !edge_ok(value.chars().last()) {
+        return Err("must start and end with a letter or digit".into());
+    }
+    Ok(())
+}
+
 /// Namespace and name of a namespaced Kubernetes object.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {

@@ -60,8 +60,16 @@ pub fn workload(namespace: &str, name: &str, identity: &str, env: &str) -> Workl
     WorkloadInfo {
         kind: WorkloadKind::Deployment,
         key: ObjectKey::new(namespace, name),
-        identity: identity.to_owned(),
-        env: env.to_owned(),
+        identity: identity.to_ascii_lowercase(),
+        env: env.to_ascii_lowercase(),
+        spelling: if format!("{env}{identity}")
+            .chars()
+            .any(|c| c.is_ascii_uppercase())
+        {
+            format!("{env}.{identity}")
+        } else {
+            String::new()
+        },
         pod_labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
     }
 }

@@ -57,6 +57,28 @@ pub fn derive_env(
     Ok(value)
 }
 
+/// How the workload's env and identity were written, `env.identity`, when either has an
+/// upper-case letter; empty when both are lower-case. Global names are lower-case, so
+/// `Payments` and `payments` make the same host: the registry uses this to tell them apart
+/// and report the collision instead of merging two services.
+pub fn derive_spelling(
+    keys: &IdentityKeys,
+    template: &ObjectMeta,
+    workload: &ObjectMeta,
+) -> String {
+    let identity = first(&keys.identity, &[template, workload]).map_or("", |(_, v)| v);
+    let env = first(&keys.env, &[template, workload]).map_or("", |(_, v)| v);
+    if identity
+        .chars()
+        .chain(env.chars())
+        .any(|c| c.is_ascii_uppercase())
+    {
+        format!("{env}.{identity}")
+    } else {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -16,7 +16,7 @@ mod workload;
 
 pub use config::{GatewaySelector, IdentityKeys, IngestConfig, MetaKey};
 pub use endpoint_slice::endpoint_slice;
-pub use identity::{derive_env, derive_identity};
+pub use identity::{derive_env, derive_identity, derive_spelling};
 pub use mesh::{NETWORK_LABEL, mesh_namespace, passthrough_claim};
 pub use node::node;
 pub use policy::policy;

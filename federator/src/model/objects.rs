@@ -131,6 +131,9 @@ pub struct WorkloadInfo {
     pub identity: String,
     /// Environment (validated DNS label, lower-case).
     pub env: String,
+    /// `env.identity` as written when either had upper-case letters, else empty: two
+    /// spellings of one host are a conflict to report, not one service.
+    pub spelling: String,
     /// Labels of the pod template: Services select on them.
     pub pod_labels: BTreeMap<String, String>,
 }

@@ -44,6 +44,8 @@ pub(crate) struct ClusterState {
     pub(crate) workloads: HashMap<WorkloadId, WorkloadInfo>,
     /// Workloads whose identity/env do not make a valid host, with the reason.
     pub(crate) invalid_workloads: BTreeMap<WorkloadId, String>,
+    /// Workloads with a valid host that is not exported for them, and why.
+    pub(crate) held: BTreeMap<WorkloadId, (Host, super::Held)>,
     namespaces: HashMap<String, NamespaceIndex>,
     nodes: HashMap<String, NodeInfo>,
     /// Region most nodes report; used where neither an override nor the node says.
@@ -72,6 +74,7 @@ impl ClusterState {
             slices_by_node: HashMap::new(),
             workloads: HashMap::new(),
             invalid_workloads: BTreeMap::new(),
+            held: BTreeMap::new(),
             namespaces: HashMap::new(),
             nodes: HashMap::new(),
             derived_region: None,

@@ -129,6 +129,15 @@ impl Registry {
                     out.push(Diagnostic::new(Info, cluster, object, message));
                 }
             }
+            let over = self.hosts_over_quota(name);
+            if over > 0 {
+                let message = format!(
+                    "{over} hosts not exported: the cluster has more than \
+                     --max-hosts-per-cluster={}",
+                    self.config.max_hosts_per_cluster
+                );
+                out.push(Diagnostic::new(Warning, cluster, "host quota", message));
+            }
             for finding in self.cluster_findings(name) {
                 let object = finding.object().to_string();
                 out.push(Diagnostic::new(

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::model::{ClusterName, ObjectKey};
+use crate::model::{ClusterName, ObjectKey, WorkloadKind};
 
 use super::Registry;
 
@@ -31,6 +31,20 @@ pub enum ClusterFinding {
         gateway: ObjectKey,
         /// Its hosts covering global hosts.
         hosts: Vec<String>,
+    },
+    /// A workload spells its env or identity differently from another workload of the same
+    /// global host (`Payments` and `payments`); its backends are not exported.
+    SpellingConflict {
+        /// Deployment or Rollout.
+        kind: WorkloadKind,
+        /// The workload.
+        workload: ObjectKey,
+        /// The global host both spellings make.
+        host: String,
+        /// How this workload writes `env.identity`.
+        spelling: String,
+        /// The spelling exported (empty: lower-case).
+        exported: String,
     },
 }
 
@@ -64,6 +78,7 @@ impl ClusterFinding {
             Self::NetworkMismatch { .. } => "NetworkMismatch",
             Self::GatewayWithoutAddress { .. } => "GatewayWithoutAddress",
             Self::PassthroughClaimed { .. } => "GlobalHostsClaimed",
+            Self::SpellingConflict { .. } => "IdentitySpellingConflict",
         }
     }
 
@@ -87,6 +102,18 @@ impl ClusterFinding {
                 kind: "Gateway",
                 namespace: Some(gateway.namespace.clone()),
                 name: gateway.name.clone(),
+            },
+            Self::SpellingConflict { kind, workload, .. } => FindingObject {
+                api_version: match kind {
+                    WorkloadKind::Deployment => "apps/v1",
+                    WorkloadKind::Rollout => "argoproj.io/v1alpha1",
+                },
+                kind: match kind {
+                    WorkloadKind::Deployment => "Deployment",
+                    WorkloadKind::Rollout => "Rollout",
+                },
+                namespace: Some(workload.namespace.clone()),
+                name: workload.name.clone(),
             },
         }
     }
@@ -119,6 +146,25 @@ impl fmt::Display for ClusterFinding {
                  AUTO_PASSTHROUGH for cross-cluster traffic to work)",
                 hosts.join(", ")
             ),
+            Self::SpellingConflict {
+                host,
+                spelling,
+                exported,
+                ..
+            } => {
+                let exported = if exported.is_empty() {
+                    "lower-case"
+                } else {
+                    exported.as_str()
+                };
+                write!(
+                    f,
+                    "its env.identity {spelling:?} and another workload's ({exported}) both make \
+                     host {host}; global names are lower-case, so they are one name for two \
+                     spellings: only {exported} is exported, this workload is not; spell them \
+                     the same if they are one service, or rename one"
+                )
+            }
         }
     }
 }
@@ -154,6 +200,23 @@ impl Registry {
                 hosts: claim.hosts,
             }
         }));
+        out.extend(
+            state
+                .held
+                .iter()
+                .filter_map(|((kind, key), (host, why))| match why {
+                    super::Held::SpellingConflict { spelling, exported } => {
+                        Some(ClusterFinding::SpellingConflict {
+                            kind: *kind,
+                            workload: key.clone(),
+                            host: host.to_string(),
+                            spelling: spelling.clone(),
+                            exported: exported.clone(),
+                        })
+                    }
+                    super::Held::OverQuota => None,
+                }),
+        );
         out.sort();
         out
     }

@@ -6,6 +6,7 @@
 //! keep the address first handed out). A delta costs what it touches: indexes lead from the
 //! changed object to the hosts that depend on it.
 
+mod admission;
 mod cluster;
 mod delta;
 mod diagnostics;
@@ -19,10 +20,11 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::model::{ClusterInfo, ClusterName, Host, Object, ObjectRef, WorkloadInfo};
+use crate::model::{ClusterInfo, ClusterName, Host, Object, ObjectRef};
 
+pub use admission::Held;
+use cluster::ClusterState;
 pub use cluster::GatewayAddress;
-use cluster::{ClusterState, WorkloadId};
 pub use delta::{ChangeSet, Delta};
 pub use diagnostics::{Diagnostic, Severity};
 pub use findings::{ClusterFinding, FindingObject};
@@ -36,13 +38,22 @@ pub struct RegistryConfig {
     pub host_suffix: String,
     /// Range VIPs are allocated from.
     pub vip_range: IpNet,
+    /// Most hosts one cluster may contribute; past it, new hosts of that cluster are held
+    /// back (and reported), so one runaway cluster cannot fill the VIP range or flood every
+    /// other cluster with objects.
+    pub max_hosts_per_cluster: usize,
 }
+
+/// Default of [`RegistryConfig::max_hosts_per_cluster`]: more global hosts than any one
+/// cluster of today's fleets exports, far fewer than the 65,536 VIPs of the default range.
+pub const DEFAULT_MAX_HOSTS_PER_CLUSTER: usize = 10_000;
 
 impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             host_suffix: "global".into(),
             vip_range: IpNet::V4(ipnet::Ipv4Net::new_assert([240, 0, 0, 0].into(), 16)),
+            max_hosts_per_cluster: DEFAULT_MAX_HOSTS_PER_CLUSTER,
         }
     }
 }
@@ -68,6 +79,9 @@ pub struct Registry {
     vips: VipAllocator,
     /// Hosts waiting for a VIP to free up.
     vip_waiting: BTreeSet<Host>,
+    /// Every workload of a host by how its env and identity were written (`""` for
+    /// lower-case, which sorts first): only the first spelling is exported.
+    spellings: HashMap<Host, admission::Spellings>,
 }
 
 impl Registry {
@@ -82,6 +96,7 @@ impl Registry {
             policies_by_identity: HashMap::new(),
             vips,
             vip_waiting: BTreeSet::new(),
+            spellings: HashMap::new(),
         }
     }
 
@@ -271,8 +286,11 @@ impl Registry {
                 let id = (workload.kind, workload.key.clone());
                 let state = self.state(cluster);
                 let same_host = state.workloads.get(&id).is_some_and(|old| {
-                    old.identity == workload.identity && old.env == workload.env
-                }) && !state.invalid_workloads.contains_key(&id);
+                    old.identity == workload.identity
+                        && old.env == workload.env
+                        && old.spelling == workload.spelling
+                }) && !state.invalid_workloads.contains_key(&id)
+                    && !state.held.contains_key(&id);
                 if same_host {
                     // Only labels changed: keep the host (and its VIP), recompute backends.
                     if let Ok(host) = Host::build(&workload.env, &workload.identity, &suffix) {
@@ -418,83 +436,6 @@ impl Registry {
             changes.hosts.extend(state.hosts().cloned());
             // A NodePort gateway's addresses moved: its findings may have too.
             changes.clusters.insert(cluster.clone());
-        }
-    }
-
-    fn link_workload(
-        &mut self,
-        cluster: &ClusterName,
-        workload: WorkloadInfo,
-        recompute: &mut BTreeSet<Host>,
-        changes: &mut ChangeSet,
-    ) {
-        let id: WorkloadId = (workload.kind, workload.key.clone());
-        let host = Host::build(&workload.env, &workload.identity, &self.config.host_suffix);
-        let identity = workload.identity.clone();
-        let env = workload.env.clone();
-        let state = self.state(cluster);
-        state.upsert_workload(workload);
-        let host = match host {
-            Ok(host) => host,
-            Err(err) => {
-                state.invalid_workloads.insert(id, err.to_string());
-                return;
-            }
-        };
-        state.link_host(&host, &id);
-        recompute.insert(host.clone());
-        let entry = self.hosts.entry(host.clone()).or_insert_with(|| HostEntry {
-            service: GlobalService {
-                host: host.clone(),
-                identity: identity.clone(),
-                env,
-                vip: None,
-                ports: Vec::new(),
-                backends: BTreeMap::new(),
-                rejected: Vec::new(),
-                policy: None,
-            },
-            clusters: BTreeSet::new(),
-            vip_error: None,
-        });
-        if entry.clusters.insert(cluster.clone()) && entry.clusters.len() == 1 {
-            // A new host: give it an address and its policy.
-            self.hosts_by_identity
-                .entry(identity)
-                .or_default()
-                .insert(host.clone());
-            self.assign_vip(&host);
-            changes.hosts.insert(host);
-        }
-    }
-
-    fn unlink_workload(
-        &mut self,
-        cluster: &ClusterName,
-        id: &WorkloadId,
-        recompute: &mut BTreeSet<Host>,
-        changes: &mut ChangeSet,
-    ) {
-        let suffix = self.config.host_suffix.clone();
-        let Some(state) = self.clusters.get_mut(cluster) else {
-            return;
-        };
-        state.invalid_workloads.remove(id);
-        let Some(old) = state.remove_workload(id) else {
-            return;
-        };
-        let Ok(host) = Host::build(&old.env, &old.identity, &suffix) else {
-            return;
-        };
-        state.unlink_host(&host, id);
-        if state.host_workloads.contains_key(&host) {
-            recompute.insert(host);
-        } else {
-            recompute.remove(&host);
-            if let Some(entry) = self.hosts.get_mut(&host) {
-                entry.clusters.remove(cluster);
-            }
-            self.rebuild_host(&host, changes);
         }
     }
 

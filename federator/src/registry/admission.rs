@@ -1,0 +1,315 @@
+//! Which workloads export their host.
+//!
+//! Two rules hold a workload back, each reported, neither taking anything from anyone else:
+//! - **Quota.** A cluster contributes at most `max_hosts_per_cluster` hosts. A workload that
+//!   would add one more waits until a host of that cluster goes; other clusters, and the
+//!   hosts the cluster already has, are untouched.
+//! - **Spelling.** Global names are lower-case, so `Payments` and `payments` name the same
+//!   host. Two spellings are two teams' services, not one: only the first spelling (the
+//!   lower-case one if any, else the first in byte order) is exported, whatever the order
+//!   the workloads arrived in; the others are reported as a conflict.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::cluster::WorkloadId;
+use super::{ChangeSet, GlobalService, HostEntry, Registry};
+use crate::model::{ClusterName, Host, WorkloadInfo};
+
+/// The workloads of one host by spelling (`""` for lower-case, so it comes first).
+pub(super) type Spellings = BTreeMap<String, BTreeSet<(ClusterName, WorkloadId)>>;
+
+/// Why a workload's host is not exported for it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Held {
+    /// Its cluster already contributes as many hosts as allowed.
+    OverQuota,
+    /// Another spelling of the same host is exported.
+    SpellingConflict {
+        /// How this workload writes `env.identity`.
+        spelling: String,
+        /// The spelling exported (`""`: lower-case).
+        exported: String,
+    },
+}
+
+impl Registry {
+    pub(super) fn link_workload(
+        &mut self,
+        cluster: &ClusterName,
+        workload: WorkloadInfo,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let id: WorkloadId = (workload.kind, workload.key.clone());
+        let host = Host::build(&workload.env, &workload.identity, &self.config.host_suffix);
+        let spelling = workload.spelling.clone();
+        let state = self.state(cluster);
+        state.upsert_workload(workload);
+        let host = match host {
+            Ok(host) => host,
+            Err(err) => {
+                state.invalid_workloads.insert(id, err.to_string());
+                return;
+            }
+        };
+        let before = self.exported_spelling(&host);
+        self.spellings
+            .entry(host.clone())
+            .or_default()
+            .entry(spelling.clone())
+            .or_default()
+            .insert((cluster.clone(), id.clone()));
+        let after = self.exported_spelling(&host).unwrap_or_default();
+        if let Some(before) = before
+            && before != after
+        {
+            // This spelling displaces the one exported so far.
+            for (c, w) in self.workloads_spelled(&host, &before) {
+                self.detach(&c, &w, &host, changes);
+                self.hold_conflict(&c, &w, &host, &before, &after);
+                self.admit_over_quota(&c, changes);
+            }
+            self.refresh_conflicts(&host, &after);
+        }
+        if spelling != after {
+            self.hold_conflict(cluster, &id, &host, &spelling, &after);
+            return;
+        }
+        self.admit(cluster, &id, &host, recompute, changes);
+    }
+
+    pub(super) fn unlink_workload(
+        &mut self,
+        cluster: &ClusterName,
+        id: &WorkloadId,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let suffix = self.config.host_suffix.clone();
+        let Some(state) = self.clusters.get_mut(cluster) else {
+            return;
+        };
+        state.invalid_workloads.remove(id);
+        let Some(old) = state.remove_workload(id) else {
+            return;
+        };
+        let Ok(host) = Host::build(&old.env, &old.identity, &suffix) else {
+            return;
+        };
+        let was_held = state.held.remove(id).is_some();
+        let before = self.exported_spelling(&host);
+        if let Some(spellings) = self.spellings.get_mut(&host) {
+            if let Some(set) = spellings.get_mut(&old.spelling) {
+                set.remove(&(cluster.clone(), id.clone()));
+                if set.is_empty() {
+                    spellings.remove(&old.spelling);
+                }
+            }
+            if spellings.is_empty() {
+                self.spellings.remove(&host);
+            }
+        }
+        if !was_held {
+            if let Some(state) = self.clusters.get_mut(cluster) {
+                state.unlink_host(&host, id);
+                if state.host_workloads.contains_key(&host) {
+                    recompute.insert(host.clone());
+                } else {
+                    recompute.remove(&host);
+                    self.host_left(cluster, &host, changes);
+                }
+            }
+        }
+        let after = self.exported_spelling(&host);
+        if let Some(after) = after.filter(|a| before.as_ref() != Some(a)) {
+            // The next spelling takes over.
+            for (c, w) in self.workloads_spelled(&host, &after) {
+                if let Some(state) = self.clusters.get_mut(&c) {
+                    state.held.remove(&w);
+                }
+                let mut elsewhere = BTreeSet::new();
+                self.admit(&c, &w, &host, &mut elsewhere, changes);
+                self.recompute_backends(&c, &host, changes);
+            }
+            self.refresh_conflicts(&host, &after);
+        }
+        self.admit_over_quota(cluster, changes);
+    }
+
+    /// The spelling exported for `host`: the first one.
+    fn exported_spelling(&self, host: &Host) -> Option<String> {
+        self.spellings.get(host)?.keys().next().cloned()
+    }
+
+    fn workloads_spelled(&self, host: &Host, spelling: &str) -> Vec<(ClusterName, WorkloadId)> {
+        self.spellings
+            .get(host)
+            .and_then(|s| s.get(spelling))
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn hold_conflict(
+        &mut self,
+        cluster: &ClusterName,
+        id: &WorkloadId,
+        host: &Host,
+        spelling: &str,
+        exported: &str,
+    ) {
+        let held = Held::SpellingConflict {
+            spelling: spelling.to_owned(),
+            exported: exported.to_owned(),
+        };
+        self.state(cluster)
+            .held
+            .insert(id.clone(), (host.clone(), held));
+    }
+
+    /// Points every conflict of `host` at the spelling now exported.
+    fn refresh_conflicts(&mut self, host: &Host, exported: &str) {
+        let Some(spellings) = self.spellings.get(host) else {
+            return;
+        };
+        let others: Vec<(String, ClusterName, WorkloadId)> = spellings
+            .iter()
+            .filter(|(s, _)| s.as_str() != exported)
+            .flat_map(|(s, set)| {
+                set.iter()
+                    .map(move |(c, w)| (s.clone(), c.clone(), w.clone()))
+            })
+            .collect();
+        for (spelling, c, w) in others {
+            self.hold_conflict(&c, &w, host, &spelling, exported);
+        }
+    }
+
+    /// Links a workload whose spelling is exported, unless its cluster is at its quota.
+    fn admit(
+        &mut self,
+        cluster: &ClusterName,
+        id: &WorkloadId,
+        host: &Host,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let cap = self.config.max_hosts_per_cluster;
+        let state = self.state(cluster);
+        let Some(workload) = state.workloads.get(id) else {
+            return;
+        };
+        let (identity, env) = (workload.identity.clone(), workload.env.clone());
+        if !state.host_workloads.contains_key(host) && state.host_workloads.len() >= cap {
+            state
+                .held
+                .insert(id.clone(), (host.clone(), Held::OverQuota));
+            return;
+        }
+        state.held.remove(id);
+        state.link_host(host, id);
+        recompute.insert(host.clone());
+        let entry = self.hosts.entry(host.clone()).or_insert_with(|| HostEntry {
+            service: GlobalService {
+                host: host.clone(),
+                identity: identity.clone(),
+                env,
+                vip: None,
+                ports: Vec::new(),
+                backends: BTreeMap::new(),
+                rejected: Vec::new(),
+                policy: None,
+            },
+            clusters: BTreeSet::new(),
+            vip_error: None,
+        });
+        if entry.clusters.insert(cluster.clone()) && entry.clusters.len() == 1 {
+            // A new host: give it an address and its policy.
+            self.hosts_by_identity
+                .entry(identity)
+                .or_default()
+                .insert(host.clone());
+            self.assign_vip(host);
+            changes.hosts.insert(host.clone());
+        }
+    }
+
+    /// Unlinks an exported workload from its host.
+    fn detach(
+        &mut self,
+        cluster: &ClusterName,
+        id: &WorkloadId,
+        host: &Host,
+        changes: &mut ChangeSet,
+    ) {
+        let Some(state) = self.clusters.get_mut(cluster) else {
+            return;
+        };
+        if state.held.contains_key(id) {
+            return;
+        }
+        state.unlink_host(host, id);
+        if state.host_workloads.contains_key(host) {
+            self.recompute_backends(cluster, host, changes);
+        } else {
+            self.host_left(cluster, host, changes);
+        }
+    }
+
+    /// `cluster` has no workload for `host` any more.
+    fn host_left(&mut self, cluster: &ClusterName, host: &Host, changes: &mut ChangeSet) {
+        if let Some(entry) = self.hosts.get_mut(host) {
+            entry.clusters.remove(cluster);
+        }
+        self.rebuild_host(host, changes);
+    }
+
+    /// Admits workloads `cluster` held back for its quota while it has room, first by id.
+    fn admit_over_quota(&mut self, cluster: &ClusterName, changes: &mut ChangeSet) {
+        let Some(state) = self.clusters.get(cluster) else {
+            return;
+        };
+        let waiting: Vec<(WorkloadId, Host)> = state
+            .held
+            .iter()
+            .filter(|(_, (_, why))| *why == Held::OverQuota)
+            .map(|(id, (host, _))| (id.clone(), host.clone()))
+            .collect();
+        for (id, host) in waiting {
+            let mut touched = BTreeSet::new();
+            self.admit(cluster, &id, &host, &mut touched, changes);
+            if touched.is_empty() {
+                continue;
+            }
+            self.recompute_backends(cluster, &host, changes);
+        }
+    }
+
+    /// Every workload held back, by cluster, for reports.
+    pub fn held_workloads(&self) -> Vec<(ClusterName, WorkloadId, Host, Held)> {
+        self.clusters
+            .iter()
+            .flat_map(|(c, state)| {
+                state.held.iter().map(move |(id, (host, why))| {
+                    (c.clone(), id.clone(), host.clone(), why.clone())
+                })
+            })
+            .collect()
+    }
+
+    /// How many hosts `cluster` is held back from exporting by its quota.
+    pub fn hosts_over_quota(&self, cluster: &ClusterName) -> usize {
+        self.clusters.get(cluster).map_or(0, |state| {
+            state
+                .held
+                .values()
+                .filter(|(_, why)| *why == Held::OverQuota)
+                .map(|(host, _)| host)
+                .collect::<BTreeSet<_>>()
+                .len()
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "admission_tests.rs"]
+mod tests;

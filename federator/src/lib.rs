@@ -9,6 +9,7 @@
 
 pub mod clusters;
 pub mod config;
+pub mod connect;
 pub mod crd;
 pub mod dns;
 pub mod events;

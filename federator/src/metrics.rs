@@ -45,6 +45,8 @@ pub struct Metrics {
     pub write_errors: Family<ClusterLabels, Counter>,
     /// Objects federator would write but that belong to someone else, per cluster.
     pub conflicts: Family<ClusterLabels, Gauge>,
+    /// Hosts a cluster is held back from exporting by `--max-hosts-per-cluster`.
+    pub hosts_over_quota: Family<ClusterLabels, Gauge>,
     /// Seconds from a watch event to the last write it caused in a cluster.
     pub propagation_seconds: Histogram,
     /// DNS queries and answer latency.
@@ -63,6 +65,7 @@ impl Default for Metrics {
             full_reconciles: Family::default(),
             write_errors: Family::default(),
             conflicts: Family::default(),
+            hosts_over_quota: Family::default(),
             propagation_seconds: Histogram::new([
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
@@ -105,6 +108,11 @@ impl Default for Metrics {
             "conflicts",
             "Objects in the way that federator does not own",
             m.conflicts.clone(),
+        );
+        registry.register(
+            "cluster_hosts_over_quota",
+            "Hosts of a cluster not exported because it is past --max-hosts-per-cluster",
+            m.hosts_over_quota.clone(),
         );
         registry.register(
             "propagation_seconds",

@@ -34,7 +34,9 @@ pub(super) async fn run(args: DnsCommandArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(addr = %sockets.udp.local_addr()?, hosts = snapshot.hosts(), "serving DNS (UDP and TCP)");
     let handler = DnsHandler::new(SnapshotHandle::new(snapshot), None);
     tokio::select! {
-        result = serve(handler, sockets) => result.context("DNS server")?,
+        err = serve(handler, sockets, args.dns.server()) => {
+            return Err(anyhow::Error::new(err).context("DNS server"));
+        }
         () = super::run::shutdown_signal() => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -66,6 +66,29 @@ struct DnsArgs {
     /// Zones answered (default: the host suffix).
     #[arg(long)]
     dns_zone: Vec<String>,
+    /// Most DNS-over-TCP connections open at once; more are closed on arrival (UDP is not
+    /// affected).
+    #[arg(long, default_value_t = 256)]
+    dns_max_tcp_connections: usize,
+    /// A DNS-over-TCP connection that sends no complete query for this long is closed.
+    #[arg(long, default_value = "10s", value_parser = duration_at_least::<100>)]
+    dns_tcp_idle_timeout: std::time::Duration,
+}
+
+/// A duration flag (`30s`, `5m`) of at least `MILLIS` milliseconds: a zero interval would
+/// spin a core, a zero timeout fail everything.
+pub(crate) fn duration_at_least<const MILLIS: u64>(
+    text: &str,
+) -> Result<std::time::Duration, String> {
+    let value = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    let min = std::time::Duration::from_millis(MILLIS);
+    if value < min {
+        return Err(format!(
+            "must be at least {}",
+            humantime::format_duration(min)
+        ));
+    }
+    Ok(value)
 }
 
 impl DnsArgs {
@@ -83,6 +106,13 @@ impl DnsArgs {
             zones,
             ttl: u32::try_from(self.dns_ttl.as_secs()).unwrap_or(u32::MAX),
         })
+    }
+
+    fn server(&self) -> federator_dns::ServeOptions {
+        federator_dns::ServeOptions {
+            max_tcp_connections: self.dns_max_tcp_connections,
+            tcp_idle_timeout: self.dns_tcp_idle_timeout,
+        }
     }
 }
 
@@ -136,6 +166,10 @@ struct SettingsArgs {
     /// The gateway's mTLS passthrough port.
     #[arg(long, default_value_t = 15443)]
     gateway_port: u16,
+    /// Most global hosts one cluster may contribute; past it its new hosts are held back
+    /// and reported (so one runaway cluster cannot flood the others).
+    #[arg(long, default_value_t = federator::registry::DEFAULT_MAX_HOSTS_PER_CLUSTER)]
+    max_hosts_per_cluster: usize,
 }
 
 impl SettingsArgs {
@@ -171,6 +205,7 @@ impl SettingsArgs {
             registry: RegistryConfig {
                 host_suffix: self.host_suffix.clone(),
                 vip_range: self.vip_range,
+                max_hosts_per_cluster: self.max_hosts_per_cluster,
             },
             render: RenderOptions {
                 namespace: self.sync_namespace.clone(),
@@ -178,6 +213,26 @@ impl SettingsArgs {
                 ..RenderOptions::default()
             },
         })
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit: servers hold a descriptor per
+/// watch, connection and DNS client, and the common soft default of 1024 is reached long
+/// before the hard one.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    let before = limit.current;
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        match setrlimit(Resource::Nofile, limit) {
+            Ok(()) => {
+                tracing::debug!(from = ?before, to = ?limit.current, "raised the open files limit")
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, soft = ?before, "cannot raise the open files limit")
+            }
+        }
     }
 }
 
@@ -215,6 +270,9 @@ pub fn main() -> ExitCode {
     match cli.log_format {
         LogFormat::Text => builder.with_target(false).init(),
         LogFormat::Json => builder.json().init(),
+    }
+    if matches!(cli.command, Command::Run(_) | Command::Dns(_)) {
+        raise_open_files_limit();
     }
     let result = match cli.command {
         Command::Render(args) => render::run(*args),

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use federator::clusters::{Allowance, KubeconfigPolicy, SecretPolicy};
+use federator::connect::ConnectSettings;
 use federator::runtime::{Listeners, RunOptions, run};
 
 use super::SettingsArgs;
@@ -26,20 +28,36 @@ pub(super) struct RunArgs {
     #[arg(long, default_value = "federator.io/cluster=true")]
     secret_selector: String,
     /// How long an unreachable cluster keeps its backends before they are withdrawn.
-    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "3m", value_parser = super::duration_at_least::<1000>)]
     stale_after: Duration,
     /// How long start-up waits for every cluster to list its objects before writing.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = super::duration_at_least::<1000>)]
     initial_sync_timeout: Duration,
     /// How often each cluster's API server is probed.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = super::duration_at_least::<1000>)]
     probe_interval: Duration,
     /// How often every cluster is re-read and repaired even without changes.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = super::duration_at_least::<10000>)]
     resync_period: Duration,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:9090", env = "FEDERATOR_METRICS_ADDR")]
     metrics_addr: SocketAddr,
+    /// Kubeconfig contents allowed in cluster Secrets beyond inline credentials, comma
+    /// separated. Each widens what whoever can write a Secret in the namespace can do:
+    /// `exec` runs their command in federator's pod, next to every cluster's credentials;
+    /// `files` reads files of the pod (tokenFile, client-certificate, client-key,
+    /// certificate-authority), its own service-account token included; `insecure` lets
+    /// anyone on the path pose as the API server (insecure-skip-tls-verify); `http` sends
+    /// credentials in clear text.
+    #[arg(long, value_delimiter = ',')]
+    allow_kubeconfig: Vec<Allowance>,
+    /// Most clusters (keys) one Secret may register; the rest, by name, are ignored and
+    /// reported.
+    #[arg(long, default_value_t = federator::clusters::DEFAULT_MAX_KEYS)]
+    max_clusters_per_secret: usize,
+    /// How long an allowed exec credential plugin may run before it is killed.
+    #[arg(long, default_value = "10s", value_parser = super::duration_at_least::<100>)]
+    exec_timeout: Duration,
     #[command(flatten)]
     dns: super::DnsArgs,
     /// Do not serve DNS.
@@ -75,7 +93,20 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         probe_interval: args.probe_interval,
         resync_period: args.resync_period,
         dns: dns_settings,
+        dns_server: args.dns.server(),
+        secrets: SecretPolicy {
+            kubeconfig: KubeconfigPolicy::allowing(args.allow_kubeconfig.iter().copied()),
+            max_keys: args.max_clusters_per_secret,
+        },
+        connect: ConnectSettings {
+            exec_timeout: args.exec_timeout,
+            ..ConnectSettings::default()
+        },
     };
+    if !args.allow_kubeconfig.is_empty() {
+        let allowed: Vec<&str> = args.allow_kubeconfig.iter().map(|a| a.as_str()).collect();
+        tracing::warn!(allowed = ?allowed, "cluster Secrets may use kubeconfig contents beyond inline credentials");
+    }
     let listeners = Listeners {
         http: listener,
         dns,

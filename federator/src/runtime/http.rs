@@ -11,28 +11,39 @@ use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 
+/// What `/readyz` checks.
+#[derive(Clone)]
+pub(crate) struct Health {
+    /// The initial sync is done.
+    pub(crate) ready: watch::Receiver<bool>,
+    /// The DNS server (if any) still serves.
+    pub(crate) dns_alive: watch::Receiver<bool>,
+}
+
 #[derive(Clone)]
 struct HttpState {
-    ready: watch::Receiver<bool>,
+    health: Health,
     metrics: Arc<Metrics>,
 }
 
 /// Serves health and metrics on `listener` until the task is dropped.
 pub(crate) async fn serve(
     listener: TcpListener,
-    ready: watch::Receiver<bool>,
+    health: Health,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(HttpState { ready, metrics });
+        .with_state(HttpState { health, metrics });
     axum::serve(listener, app).await
 }
 
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
-    if *state.ready.borrow() {
+    if !*state.health.dns_alive.borrow() {
+        (StatusCode::SERVICE_UNAVAILABLE, "the DNS server stopped")
+    } else if *state.health.ready.borrow() {
         (StatusCode::OK, "ok")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "initial sync in progress")

@@ -83,6 +83,8 @@ pub(super) struct Manager {
     probes_tx: mpsc::Sender<Probe>,
     probes_rx: mpsc::Receiver<Probe>,
     generation: u64,
+    /// Hosts each cluster is held back from exporting by its quota, as last reported.
+    over_quota: BTreeMap<ClusterName, usize>,
 }
 
 impl Manager {
@@ -118,6 +120,7 @@ impl Manager {
             probes_tx,
             probes_rx,
             generation: 0,
+            over_quota: BTreeMap::new(),
         }
     }
 
@@ -173,7 +176,10 @@ impl Manager {
                     }
                 },
                 Some(probe) = self.probes_rx.recv() => self.probed(probe).await,
-                _ = tick.tick() => self.withdraw_stale().await,
+                _ = tick.tick() => {
+                    self.withdraw_stale().await;
+                    self.report_quotas().await;
+                }
             }
         }
     }
@@ -213,15 +219,16 @@ impl Manager {
     ) -> Vec<KeyOutcome> {
         let reference = secret_ref(secret);
         let mut out = Vec::new();
-        for result in parse_secret(secret) {
+        let parsed = parse_secret(secret, &self.options.secrets);
+        for problem in &parsed.problems {
+            self.secret_problem(&reference, problem.kind.reason(), &problem.to_string())
+                .await;
+        }
+        for result in parsed.keys {
             match result {
                 Err(problem) => {
-                    self.secret_problem(
-                        &reference,
-                        "InvalidClusterKubeconfig",
-                        &problem.to_string(),
-                    )
-                    .await;
+                    self.secret_problem(&reference, problem.kind.reason(), &problem.to_string())
+                        .await;
                     out.push(KeyOutcome::Invalid(problem));
                 }
                 Ok(entry) => match owner(&entry.info.name) {
@@ -246,11 +253,10 @@ impl Manager {
         secret: &ObjectReference,
         entry: &ClusterEntry,
     ) -> Option<Client> {
-        match connect(entry).await {
+        match crate::connect::connect(entry, &self.options.connect).await {
             Ok(client) => Some(client),
-            Err(reason) => {
-                let note = format!("cluster {}: {reason}", entry.info.name);
-                self.secret_problem(secret, "InvalidClusterKubeconfig", &note)
+            Err(err) => {
+                self.secret_problem(secret, "InvalidClusterKubeconfig", &err.to_string())
                     .await;
                 None
             }
@@ -605,6 +611,58 @@ impl Manager {
         }
     }
 
+    /// Reports on its Secret a cluster that goes past its host quota, and when it is back
+    /// under; keeps the per-cluster gauge current.
+    async fn report_quotas(&mut self) {
+        let current: BTreeMap<ClusterName, usize> = {
+            let registry = self
+                .registry
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.clusters
+                .keys()
+                .map(|name| (name.clone(), registry.hosts_over_quota(name)))
+                .collect()
+        };
+        let cap = self.options.settings.registry.max_hosts_per_cluster;
+        for (name, &held) in &current {
+            let before = self.over_quota.get(name).copied().unwrap_or(0);
+            let labels = crate::metrics::ClusterLabels {
+                cluster: name.to_string(),
+            };
+            self.metrics
+                .hosts_over_quota
+                .get_or_create(&labels)
+                .set(i64::try_from(held).unwrap_or(i64::MAX));
+            let Some(secret) = self.clusters.get(name).map(|h| h.secret.clone()) else {
+                continue;
+            };
+            if held > 0 && before == 0 {
+                warn!(cluster = %name, held, cap, "cluster past its host quota; its further hosts are not exported");
+                let note = format!(
+                    "cluster {name} has more global hosts than --max-hosts-per-cluster={cap}: \
+                     {held} are not exported (the others and every other cluster's are \
+                     unaffected); find what creates them, or raise the cap"
+                );
+                self.publish(&secret, EventType::Warning, "HostQuotaExceeded", &note)
+                    .await;
+            } else if held == 0 && before > 0 {
+                info!(cluster = %name, "cluster back under its host quota");
+                let note =
+                    format!("cluster {name} is back under its host quota; every host is exported");
+                self.publish(&secret, EventType::Normal, "HostQuotaRestored", &note)
+                    .await;
+            }
+        }
+        for gone in self.over_quota.keys().filter(|n| !current.contains_key(*n)) {
+            let labels = crate::metrics::ClusterLabels {
+                cluster: gone.to_string(),
+            };
+            self.metrics.hosts_over_quota.remove(&labels);
+        }
+        self.over_quota = current;
+    }
+
     /// A withdrawn cluster answers again: register it and list everything afresh.
     async fn restore_withdrawn(&mut self, name: &ClusterName) {
         let Some(handle) = self.clusters.get_mut(name) else {
@@ -675,17 +733,6 @@ fn secret_ref(secret: &Secret) -> ObjectReference {
     secret.object_ref(&())
 }
 
-/// A client for a registered cluster. Short connect timeout: an unreachable cluster must fail
-/// fast so it never holds anything up.
-async fn connect(entry: &ClusterEntry) -> Result<Client, String> {
-    let mut config =
-        kube::Config::from_custom_kubeconfig(entry.kubeconfig.clone(), &Default::default())
-            .await
-            .map_err(|e| format!("kubeconfig unusable: {e}"))?;
-    config.connect_timeout = Some(Duration::from_secs(5));
-    Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
-}
-
 fn spawn_probe(
     cluster: ClusterName,
     generation: u64,
@@ -697,16 +744,12 @@ fn spawn_probe(
     tokio::spawn(
         async move {
             loop {
-                let result = match tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version())
-                    .await
-                {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(kube::Error::Api(status))) if status.code == 401 => {
-                        Err("the API server rejects the credentials (401 Unauthorized)".to_owned())
-                    }
-                    Ok(Err(err)) => Err(err.to_string()),
-                    Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
-                };
+                let result =
+                    match tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version()).await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(err)) => Err(crate::connect::describe::kube_error(&err)),
+                        Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+                    };
                 if tx
                     .send(Probe {
                         cluster: cluster.clone(),

@@ -73,9 +73,14 @@ pub async fn run(
     let (updates_tx, updates_rx) = mpsc::channel::<WatchMessage>(4096);
     let queues: Queues = Arc::default();
 
+    // Whether the DNS server is still serving (true when there is none to watch).
+    let (dns_alive_tx, dns_alive) = watch::channel(true);
     let mut http_task = tokio::spawn(http::serve(
         listeners.http,
-        ready_rx.clone(),
+        http::Health {
+            ready: ready_rx.clone(),
+            dns_alive,
+        },
         metrics.clone(),
     ));
     let dns_config = federator_dns::SnapshotConfig {
@@ -84,16 +89,23 @@ pub async fn run(
         serial: 0,
     };
     let dns = listeners.dns.map(|sockets| {
+        // SERVFAIL until the registry is read: a negative answer now would be cached.
         let handle =
-            federator_dns::SnapshotHandle::new(federator_dns::Snapshot::empty(&dns_config));
+            federator_dns::SnapshotHandle::new(federator_dns::Snapshot::starting(&dns_config));
         let handler = federator_dns::DnsHandler::new(handle.clone(), Some(metrics.dns.clone()));
-        let task = tokio::spawn(federator_dns::serve(handler, sockets));
+        let server = options.dns_server.clone();
+        let task = tokio::spawn(async move {
+            let err = federator_dns::serve(handler, sockets, server).await;
+            error!(error = %err, "the DNS server stopped; /readyz now fails");
+            let _ = dns_alive_tx.send(false);
+        });
         (handle, task)
     });
     let (dns_dirty, dns_changes) = watch::channel(());
     let publisher = dns.as_ref().map(|(handle, _)| {
         tokio::spawn(publish_dns(
             dns_changes,
+            ready_rx.clone(),
             registry.clone(),
             handle.clone(),
             options.dns.clone(),
@@ -195,15 +207,21 @@ async fn registry_loop(
     }
 }
 
-/// Rebuilds the DNS snapshot whenever hosts changed: records taken under the registry's read
-/// lock, the snapshot built with no lock held, bursts coalesced into one rebuild. Off the
-/// path of the writers, so DNS never delays the Istio config.
+/// Rebuilds the DNS snapshot once the initial sync is done and then whenever hosts changed:
+/// records taken under the registry's read lock, the snapshot built with no lock held,
+/// bursts coalesced into one rebuild. Off the path of the writers, so DNS never delays the
+/// Istio config.
 async fn publish_dns(
     mut changes: watch::Receiver<()>,
+    mut ready: watch::Receiver<bool>,
     registry: Arc<RwLock<Registry>>,
     handle: federator_dns::SnapshotHandle,
     settings: DnsSettings,
 ) {
+    if ready.wait_for(|r| *r).await.is_err() {
+        return;
+    }
+    changes.mark_changed();
     let mut serial: u32 = 0;
     while changes.changed().await.is_ok() {
         let records = {

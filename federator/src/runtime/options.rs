@@ -1,6 +1,8 @@
 use std::time::Duration;
 
+use crate::clusters::SecretPolicy;
 use crate::config::Settings;
+use crate::connect::ConnectSettings;
 use crate::dns::DnsSettings;
 
 /// Everything `federator run` can be told.
@@ -22,6 +24,12 @@ pub struct RunOptions {
     pub resync_period: Duration,
     /// DNS zones and TTL (served when the DNS sockets are given to `run`).
     pub dns: DnsSettings,
+    /// DNS server limits (TCP connections, idle timeout).
+    pub dns_server: federator_dns::ServeOptions,
+    /// What cluster Secrets may contain.
+    pub secrets: SecretPolicy,
+    /// How clients for registered clusters are built.
+    pub connect: ConnectSettings,
 }
 
 impl Default for RunOptions {
@@ -38,6 +46,9 @@ impl Default for RunOptions {
                 zones: federator_dns::Zone::new("global").into_iter().collect(),
                 ttl: 5,
             },
+            dns_server: federator_dns::ServeOptions::default(),
+            secrets: SecretPolicy::default(),
+            connect: ConnectSettings::default(),
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use federator_dns::{
-    DnsHandler, HostRecord, Snapshot, SnapshotConfig, SnapshotHandle, Zone, serve,
+    DnsHandler, HostRecord, ServeOptions, Snapshot, SnapshotConfig, SnapshotHandle, Zone, serve,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -40,10 +40,11 @@ async fn main() {
     println!("ready: {} hosts on {addr}", snapshot.hosts());
     // Metrics on, as in `federator run`.
     let metrics = federator_dns::DnsMetrics::default();
-    serve(
+    let err = serve(
         DnsHandler::new(SnapshotHandle::new(snapshot), Some(metrics)),
         sockets,
+        ServeOptions::default(),
     )
-    .await
-    .unwrap();
+    .await;
+    panic!("DNS server stopped: {err}");
 }

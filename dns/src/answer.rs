@@ -10,7 +10,8 @@ use crate::Snapshot;
 pub struct Answer<'a> {
     /// The response code.
     pub code: ResponseCode,
-    /// Whether the answer comes from our own zone data (false only for REFUSED).
+    /// Whether the answer comes from our own zone data (false for REFUSED, and for SERVFAIL
+    /// before the registry is read).
     pub authoritative: bool,
     /// Answer section.
     pub answers: &'a [Record],
@@ -36,6 +37,8 @@ impl Answer<'static> {
 ///
 /// - Outside every served zone, another class than IN, or a zone transfer: REFUSED (not a
 ///   resolver, no transfers).
+/// - Inside a zone before the registry is read ([`Snapshot::starting`]): SERVFAIL,
+///   non-authoritative, so nothing gets cached.
 /// - A name that does not exist: NXDOMAIN with the SOA; one that exists without records of
 ///   the type asked: NOERROR and no answer (NODATA) with the SOA.
 /// - A/AAAA of a host, SRV `_<port>._tcp.<host>`, SOA and NS at the apex, ANY as what exists.
@@ -54,6 +57,9 @@ pub fn answer<'a>(
     let Some(zone) = snapshot.zone_of(name) else {
         return Answer::code(ResponseCode::Refused);
     };
+    if !snapshot.is_ready() {
+        return Answer::code(ResponseCode::ServFail);
+    }
     let found = |answers: &'a [Record], additionals: &'a [Record]| Answer {
         code: ResponseCode::NoError,
         authoritative: true,
@@ -253,6 +259,30 @@ mod tests {
         );
         let a = ask(&s, "prod.greeting.global.", RecordType::TXT);
         assert_eq!((a.code, a.answers.len()), (ResponseCode::NoError, 0));
+    }
+
+    #[test]
+    fn before_the_registry_is_read_zone_names_fail_without_authority() {
+        let config = SnapshotConfig {
+            zones: vec![Zone::new("global").unwrap()],
+            ttl: 5,
+            serial: 0,
+        };
+        let s = Snapshot::starting(&config);
+        assert!(!s.is_ready());
+        for (name, qtype) in [
+            ("prod.greeting.global.", RecordType::A),
+            ("_http._tcp.prod.greeting.global.", RecordType::SRV),
+            ("global.", RecordType::SOA),
+        ] {
+            let a = ask(&s, name, qtype);
+            assert_eq!(a.code, ResponseCode::ServFail, "{name} {qtype}");
+            assert!(!a.authoritative, "nothing a client may cache");
+            assert!(a.answers.is_empty() && a.authority.is_empty() && a.additionals.is_empty());
+        }
+        let outside = ask(&s, "example.com.", RecordType::A);
+        assert_eq!(outside.code, ResponseCode::Refused);
+        assert!(snapshot().is_ready() && Snapshot::empty(&config).is_ready());
     }
 
     #[test]

@@ -1,23 +1,20 @@
-//! hickory-server glue: the request handler and the UDP/TCP server.
+//! The request handler: a decoded query in, an answer from the current snapshot out.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
-use tokio::net::{TcpListener, UdpSocket};
 use tracing::debug;
 
+use crate::metrics::{DropReason, OpenConnection};
 use crate::{DnsMetrics, Snapshot, answer};
 
 /// Largest UDP payload advertised in EDNS answers (the DNS flag day 2020 value).
 const MAX_UDP_PAYLOAD: u16 = 1232;
-/// How long an idle TCP connection is kept.
-const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the current snapshot is published; cheap to clone, shared with the handler.
 #[derive(Clone, Debug)]
@@ -40,7 +37,8 @@ impl SnapshotHandle {
     }
 }
 
-/// Answers queries from the current snapshot.
+/// Answers queries from the current snapshot, as a hickory-server [`RequestHandler`]; the
+/// socket loops of [`serve`](crate::serve) call it for every decoded query.
 #[derive(Clone, Debug)]
 pub struct DnsHandler {
     snapshot: SnapshotHandle,
@@ -53,15 +51,31 @@ impl DnsHandler {
         Self { snapshot, metrics }
     }
 
-    fn observe(&self, qtype: &'static str, rcode: ResponseCode, started: Instant) {
+    /// Counts an answer sent with `rcode` (`qtype` is `-` when the question is unknown).
+    pub(crate) fn observe(&self, qtype: &'static str, rcode: ResponseCode, started: Instant) {
         if let Some(metrics) = &self.metrics {
-            let labels = crate::metrics::QueryLabels {
-                qtype,
-                rcode: crate::metrics::rcode_label(rcode),
-            };
-            metrics.queries.get_or_create(&labels).inc();
+            metrics.answered(qtype, rcode);
             metrics.latency.observe(started.elapsed().as_secs_f64());
         }
+    }
+
+    /// Counts a message dropped without an answer.
+    pub(crate) fn dropped(&self, reason: DropReason) {
+        if let Some(metrics) = &self.metrics {
+            metrics.dropped(reason);
+        }
+    }
+
+    /// Counts a TCP connection refused because the cap was reached.
+    pub(crate) fn refused_connection(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.tcp_connections_refused.inc();
+        }
+    }
+
+    /// Counts a TCP connection as open while the result lives.
+    pub(crate) fn open_connection(&self) -> Option<OpenConnection> {
+        self.metrics.as_ref().map(DnsMetrics::open_connection)
     }
 }
 
@@ -79,31 +93,32 @@ impl RequestHandler for DnsHandler {
             edns.set_version(0);
             &edns
         });
-        let error = |code: ResponseCode| {
-            MessageResponseBuilder::new(&request.queries, response_edns)
-                .error_msg(&request.metadata, code)
+        let info = request.request_info();
+        let qtype = info
+            .as_ref()
+            .map_or("-", |info| info.query.query_type().into());
+        let checked = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            Err(ResponseCode::BADVERS)
+        } else if request.metadata.message_type != MessageType::Query {
+            Err(ResponseCode::FormErr)
+        } else if request.metadata.op_code != OpCode::Query {
+            Err(ResponseCode::NotImp)
+        } else {
+            // Not exactly one question: FORMERR.
+            info.map(|info| info.query)
+                .map_err(|_| ResponseCode::FormErr)
         };
-        if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            return send(response_handle, error(ResponseCode::BADVERS), request).await;
-        }
-        if request.metadata.message_type != MessageType::Query {
-            self.observe("-", ResponseCode::FormErr, started);
-            return send(response_handle, error(ResponseCode::FormErr), request).await;
-        }
-        if request.metadata.op_code != OpCode::Query {
-            self.observe("-", ResponseCode::NotImp, started);
-            return send(response_handle, error(ResponseCode::NotImp), request).await;
-        }
-        let info = match request.request_info() {
-            Ok(info) => info,
-            Err(_) => {
-                // Not exactly one question.
-                self.observe("-", ResponseCode::FormErr, started);
-                return send(response_handle, error(ResponseCode::FormErr), request).await;
+        let query = match checked {
+            Ok(query) => query,
+            Err(code) => {
+                let response = MessageResponseBuilder::new(&request.queries, response_edns)
+                    .error_msg(&request.metadata, code);
+                let info = send(response_handle, response, request).await;
+                self.observe(qtype, info.response_code, started);
+                return info;
             }
         };
         let snapshot = self.snapshot.0.load();
-        let query = info.query;
         let result = answer(
             &snapshot,
             query.name(),
@@ -127,7 +142,8 @@ impl RequestHandler for DnsHandler {
                 failed(request)
             }
         };
-        self.observe(query.query_type().into(), result.code, started);
+        // What was sent: SERVFAIL if the answer could not be encoded.
+        self.observe(qtype, info.response_code, started);
         info
     }
 }
@@ -157,40 +173,4 @@ fn failed(request: &Request) -> ResponseInfo {
         metadata,
         counts: HeaderCounts::default(),
     })
-}
-
-/// A UDP socket and a TCP listener on the same port: what [`serve`] answers on.
-#[derive(Debug)]
-pub struct Sockets {
-    /// UDP.
-    pub udp: UdpSocket,
-    /// TCP.
-    pub tcp: TcpListener,
-}
-
-/// Binds UDP and TCP on `addr`. With port 0 both land on one free port; that port can be
-/// taken for TCP between the two binds, so it retries.
-pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<Sockets> {
-    let mut last = None;
-    for _ in 0..10 {
-        let udp = UdpSocket::bind(addr).await?;
-        let port = udp.local_addr()?.port();
-        match TcpListener::bind((addr.ip(), port)).await {
-            Ok(tcp) => return Ok(Sockets { udp, tcp }),
-            Err(err) if addr.port() == 0 => last = Some(err),
-            Err(err) => return Err(err),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no free port for DNS")))
-}
-
-/// Serves `handler` on the given sockets until the future is dropped.
-pub async fn serve(handler: DnsHandler, sockets: Sockets) -> std::io::Result<()> {
-    let mut server = Server::new(handler);
-    server.register_socket(sockets.udp);
-    server.register_listener(sockets.tcp, TCP_TIMEOUT, usize::from(u16::MAX));
-    server
-        .block_until_done()
-        .await
-        .map_err(std::io::Error::other)
 }

@@ -5,19 +5,24 @@
 //! [`Snapshot`] of the registry, precomputed per name and swapped atomically on change, so
 //! a query never waits for a writer and does no work beyond a map lookup.
 //!
-//! [`answer`] is the pure decision; [`DnsHandler`] puts it behind hickory-server for UDP and
-//! TCP.
+//! [`answer`] is the pure decision; [`DnsHandler`] puts it behind hickory-server's request
+//! handling, and [`serve`] runs our own UDP and TCP loops around it: a cap on TCP
+//! connections and an idle timeout ([`ServeOptions`]), backoff on accept errors, and every
+//! answer or dropped message counted in [`DnsMetrics`]. Until the registry is read,
+//! [`Snapshot::starting`] answers SERVFAIL rather than a negative answer clients would cache.
 
 #![forbid(unsafe_code)]
 
 mod answer;
 mod handler;
 mod metrics;
+mod server;
 mod snapshot;
 mod zone;
 
 pub use answer::{Answer, answer};
-pub use handler::{DnsHandler, SnapshotHandle, Sockets, bind, serve};
-pub use metrics::DnsMetrics;
+pub use handler::{DnsHandler, SnapshotHandle};
+pub use metrics::{DnsMetrics, DropLabels, QueryLabels};
+pub use server::{ServeOptions, Sockets, bind, serve};
 pub use snapshot::{HostRecord, Snapshot, SnapshotConfig, SnapshotError};
 pub use zone::{Zone, ZoneError};

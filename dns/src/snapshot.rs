@@ -85,6 +85,9 @@ pub struct Snapshot {
     /// Every name that exists: hosts, SRV names, and the empty non-terminals above them.
     pub(crate) names: HashMap<LowerName, NameRecords>,
     hosts: usize,
+    /// False until the registry has been read: names in the zones then answer SERVFAIL,
+    /// since an authoritative "does not exist" would be cached by clients and be wrong.
+    ready: bool,
 }
 
 impl Snapshot {
@@ -104,6 +107,7 @@ impl Snapshot {
             zones,
             names: HashMap::with_capacity(hosts.size_hint().0 * 4),
             hosts: 0,
+            ready: true,
         };
         let mut errors = Vec::new();
         for host in hosts {
@@ -115,9 +119,26 @@ impl Snapshot {
         (snapshot, errors)
     }
 
-    /// Answers nothing but the zone apexes.
+    /// Answers nothing but the zone apexes: a registry read and found empty.
     pub fn empty(config: &SnapshotConfig) -> Self {
         Self::build(config, []).0
+    }
+
+    /// What to serve before the registry has been read: every name in the zones answers
+    /// SERVFAIL (non-authoritative, nothing to cache), so a client retries or asks another
+    /// server instead of caching an NXDOMAIN for a name that exists. Names outside the
+    /// zones are still REFUSED.
+    pub fn starting(config: &SnapshotConfig) -> Self {
+        Self {
+            ready: false,
+            ..Self::empty(config)
+        }
+    }
+
+    /// Whether it answers from a registry that has been read (false for
+    /// [`Snapshot::starting`]).
+    pub fn is_ready(&self) -> bool {
+        self.ready
     }
 
     /// How many hosts it answers.

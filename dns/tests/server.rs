@@ -4,79 +4,13 @@
 // A failed fixture or assertion should stop a test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
-use std::str::FromStr;
-use std::time::Duration;
+mod common;
 
-use federator_dns::{
-    DnsHandler, HostRecord, Snapshot, SnapshotConfig, SnapshotHandle, Zone, bind, serve,
-};
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
-
-fn config(serial: u32) -> SnapshotConfig {
-    SnapshotConfig {
-        zones: vec![Zone::new("global").unwrap()],
-        ttl: 5,
-        serial,
-    }
-}
-
-fn host(name: &str, ip: &str, ports: usize) -> HostRecord {
-    HostRecord {
-        name: name.into(),
-        address: ip.parse().unwrap(),
-        ports: (0..ports)
-            .map(|i| (format!("port-{i}"), 8000 + i as u16))
-            .collect(),
-    }
-}
-
-async fn start(snapshot: Snapshot) -> (SnapshotHandle, SocketAddr) {
-    let sockets = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = sockets.udp.local_addr().unwrap();
-    let handle = SnapshotHandle::new(snapshot);
-    tokio::spawn(serve(DnsHandler::new(handle.clone(), None), sockets));
-    (handle, addr)
-}
-
-fn query(name: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u8> {
-    let mut message = Message::new(4242, MessageType::Query, OpCode::Query);
-    message.add_query(Query::query(Name::from_str(name).unwrap(), qtype));
-    if let Some(size) = edns {
-        let mut e = Edns::new();
-        e.set_max_payload(size);
-        message.set_edns(e);
-    }
-    message.to_vec().unwrap()
-}
-
-async fn udp(addr: SocketAddr, bytes: &[u8]) -> Message {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    socket.send_to(bytes, addr).await.unwrap();
-    let mut buf = vec![0u8; 65535];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
-        .await
-        .expect("no UDP answer")
-        .unwrap();
-    Message::from_vec(&buf[..n]).unwrap()
-}
-
-async fn tcp(addr: SocketAddr, bytes: &[u8]) -> Message {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(&(bytes.len() as u16).to_be_bytes())
-        .await
-        .unwrap();
-    stream.write_all(bytes).await.unwrap();
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).await.unwrap();
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut buf).await.unwrap();
-    Message::from_vec(&buf).unwrap()
-}
+use common::{config, greeting, host, query, start, tcp, udp};
+use federator_dns::Snapshot;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
+use tokio::net::UdpSocket;
 
 #[tokio::test]
 async fn answers_over_udp_and_tcp() {
@@ -156,8 +90,7 @@ async fn swapping_the_snapshot_changes_answers_at_once() {
 
 #[tokio::test]
 async fn garbage_does_not_stop_the_server() {
-    let (snapshot, _) = Snapshot::build(&config(1), [host("prod.greeting.global", "240.0.0.7", 0)]);
-    let (_, addr) = start(snapshot).await;
+    let (_, addr) = start(greeting()).await;
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let valid = query("prod.greeting.global.", RecordType::A, None);
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;

@@ -67,8 +67,12 @@ impl Zone {
             return name.eq_ignore_ascii_case(zone).then_some("");
         }
         let split = name.len().checked_sub(zone.len() + 1)?;
-        let (head, tail) = name.split_at(split);
-        (tail.as_bytes()[0] == b'.' && tail[1..].eq_ignore_ascii_case(zone)).then_some(head)
+        // Bytes, not chars: the input may be any text, and a byte index inside a multi-byte
+        // character must answer "not in the zone", never panic.
+        let tail = name.as_bytes().get(split..)?;
+        let in_zone = tail.first() == Some(&b'.') && tail[1..].eq_ignore_ascii_case(zone.as_bytes());
+        // The zone is ASCII, so a match means `split` is a character boundary.
+        in_zone.then(|| name.get(..split)).flatten()
     }
 }
 
@@ -111,5 +115,9 @@ mod tests {
         assert!(!zone.contains("prod.greeting.global.example.com."));
         assert!(!zone.contains("lobal."));
         assert!(!zone.contains(""));
+        // A multi-byte character where the split would fall.
+        assert_eq!(zone.relative("ä.global"), Some("ä"));
+        assert_eq!(zone.relative("é\u{301}global"), None);
+        assert_eq!(zone.relative("日本global."), None);
     }
 }

@@ -107,15 +107,6 @@ impl Registry {
         }
         for (name, state) in &self.clusters {
             let cluster = Some(name);
-            for ((kind, key), reason) in &state.invalid_workloads {
-                let message = format!("not federated: {reason}");
-                out.push(Diagnostic::new(
-                    Warning,
-                    cluster,
-                    format!("{kind} {key}"),
-                    message,
-                ));
-            }
             for workload in state.workloads.values() {
                 let id = (workload.kind, workload.key.clone());
                 if !state.invalid_workloads.contains_key(&id)

@@ -32,6 +32,16 @@ pub enum ClusterFinding {
         /// Its hosts covering global hosts.
         hosts: Vec<String>,
     },
+    /// A workload's env and identity make no valid global host (longer than a DNS name or
+    /// a Kubernetes object name may be): it is not exported.
+    InvalidHost {
+        /// Deployment or Rollout.
+        kind: WorkloadKind,
+        /// The workload.
+        workload: ObjectKey,
+        /// Why.
+        reason: String,
+    },
     /// A workload spells its env or identity differently from another workload of the same
     /// global host (`Payments` and `payments`); its backends are not exported.
     SpellingConflict {
@@ -79,6 +89,7 @@ impl ClusterFinding {
             Self::GatewayWithoutAddress { .. } => "GatewayWithoutAddress",
             Self::PassthroughClaimed { .. } => "GlobalHostsClaimed",
             Self::SpellingConflict { .. } => "IdentitySpellingConflict",
+            Self::InvalidHost { .. } => "InvalidGlobalHost",
         }
     }
 
@@ -103,7 +114,8 @@ impl ClusterFinding {
                 namespace: Some(gateway.namespace.clone()),
                 name: gateway.name.clone(),
             },
-            Self::SpellingConflict { kind, workload, .. } => FindingObject {
+            Self::SpellingConflict { kind, workload, .. }
+            | Self::InvalidHost { kind, workload, .. } => FindingObject {
                 api_version: match kind {
                     WorkloadKind::Deployment => "apps/v1",
                     WorkloadKind::Rollout => "argoproj.io/v1alpha1",
@@ -145,6 +157,12 @@ impl fmt::Display for ClusterFinding {
                  leaves its own Gateway out of this cluster (its servers must use tls mode \
                  AUTO_PASSTHROUGH for cross-cluster traffic to work)",
                 hosts.join(", ")
+            ),
+            Self::InvalidHost { reason, .. } => write!(
+                f,
+                "not exported: {reason}; global hosts are named <env>.<identity>.<suffix> and \
+                 name the Istio objects, so they must fit a DNS name (253 characters, labels \
+                 of 63): shorten the env or identity"
             ),
             Self::SpellingConflict {
                 host,
@@ -198,6 +216,13 @@ impl Registry {
             ClusterFinding::PassthroughClaimed {
                 gateway: claim.key,
                 hosts: claim.hosts,
+            }
+        }));
+        out.extend(state.invalid_workloads.iter().map(|((kind, key), reason)| {
+            ClusterFinding::InvalidHost {
+                kind: *kind,
+                workload: key.clone(),
+                reason: reason.clone(),
             }
         }));
         out.extend(

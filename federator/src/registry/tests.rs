@@ -483,11 +483,16 @@ fn workload_whose_host_is_invalid_is_reported() {
     let mut r = Registry::new(config);
     r.apply(upsert("east", workload("ns", "w", &long, "prod")));
     assert!(r.is_empty());
+    let findings = r.cluster_findings(&name("east"));
+    assert!(
+        matches!(&findings[..], [ClusterFinding::InvalidHost { workload, .. }] if workload.name == "w"),
+        "{findings:?}"
+    );
     let diags = r.diagnostics();
     assert!(
         diags
             .iter()
-            .any(|d| d.object == "Deployment ns/w" && d.message.starts_with("not federated")),
+            .any(|d| d.object == "Deployment ns/w" && d.message.starts_with("not exported")),
         "{diags:#?}"
     );
 }

@@ -273,13 +273,12 @@ impl Manager {
             let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
             let name = entry.info.name.clone();
             async move {
-                let listed = tokio::time::timeout(
-                    timeout,
-                    api.list(&ListParams::default().labels(&selector)),
-                )
-                .await;
+                let params = ListParams::default().labels(&selector);
+                let listed =
+                    tokio::time::timeout(timeout, crate::sync::paged::list_all(&api, &params))
+                        .await;
                 match listed {
-                    Ok(Ok(list)) => list.items,
+                    Ok(Ok(items)) => items,
                     Ok(Err(err)) => {
                         debug!(cluster = %name, error = %err, "no VIPs read");
                         Vec::new()

@@ -5,6 +5,7 @@
 
 mod diff;
 mod findings;
+pub mod paged;
 mod queue;
 mod writer;
 

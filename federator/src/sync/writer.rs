@@ -412,7 +412,7 @@ impl Writer {
         K::Spec: Serialize,
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), &self.ctx.render.namespace);
-        for object in api.list(&ListParams::default()).await?.items {
+        for object in super::paged::list_all(&api, &ListParams::default()).await? {
             let name = object.meta().name.clone().unwrap_or_default();
             self.existing.insert((kind, name), existing_of(&object));
         }

@@ -1,0 +1,37 @@
+//! Lists in pages, so a namespace holding tens of thousands of objects is never read in one
+//! response: the API server and federator each hold one page at a time.
+
+use kube::Api;
+use kube::api::ListParams;
+use serde::de::DeserializeOwned;
+
+/// Objects per page: kubectl's default chunk size.
+pub const PAGE_SIZE: u32 = 500;
+
+/// Every object `params` selects, read `PAGE_SIZE` at a time. A continue token that expired
+/// between pages (410 Gone) restarts the list, at most twice.
+pub async fn list_all<K>(api: &Api<K>, params: &ListParams) -> Result<Vec<K>, kube::Error>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut attempts = 0;
+    'restart: loop {
+        attempts += 1;
+        let mut items = Vec::new();
+        let mut page = params.clone().limit(PAGE_SIZE);
+        loop {
+            let list = match api.list(&page).await {
+                Ok(list) => list,
+                Err(kube::Error::Api(status)) if status.code == 410 && attempts < 3 => {
+                    continue 'restart;
+                }
+                Err(err) => return Err(err),
+            };
+            items.extend(list.items);
+            match list.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => page = page.continue_token(&token),
+                None => return Ok(items),
+            }
+        }
+    }
+}

@@ -53,6 +53,11 @@ pub fn kube_error(error: &kube::Error) -> String {
         kube::Error::RustlsTls(_) => {
             "the TLS client cannot be built: check the certificate, key and CA data".into()
         }
+        kube::Error::InferKubeconfig(e) => kubeconfig_error(e),
+        kube::Error::ProxyProtocolUnsupported { .. }
+        | kube::Error::ProxyProtocolDisabled { .. } => {
+            "proxy-url uses a protocol federator does not support".into()
+        }
         kube::Error::HyperError(_) | kube::Error::Service(_) => transport(error),
         kube::Error::InferConfig(_) | kube::Error::Discovery(_) => {
             "the client cannot be configured".into()
@@ -123,6 +128,15 @@ mod tests {
         let exec = ExecError::TimedOut(std::time::Duration::from_secs(3));
         let error = kube::Error::Service(Box::new(exec.clone()));
         assert_eq!(kube_error(&error), exec.to_string());
+    }
+
+    #[test]
+    fn kubeconfig_errors_met_while_building_a_client_name_the_field() {
+        let error = kube::Error::InferKubeconfig(KubeconfigError::MissingClusterUrl);
+        assert_eq!(
+            kube_error(&error),
+            "kubeconfig unusable: the cluster has no server address"
+        );
     }
 
     #[test]

@@ -8,9 +8,21 @@ use serde::de::DeserializeOwned;
 /// Objects per page: kubectl's default chunk size.
 pub const PAGE_SIZE: u32 = 500;
 
-/// Every object `params` selects, read `PAGE_SIZE` at a time. A continue token that expired
-/// between pages (410 Gone) restarts the list, at most twice.
+/// Every object `params` selects, read [`PAGE_SIZE`] at a time.
 pub async fn list_all<K>(api: &Api<K>, params: &ListParams) -> Result<Vec<K>, kube::Error>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    list_in_pages(api, params, PAGE_SIZE).await
+}
+
+/// Every object `params` selects, read `page_size` at a time. A continue token that expired
+/// between pages (410 Gone) restarts the list, at most twice.
+pub async fn list_in_pages<K>(
+    api: &Api<K>,
+    params: &ListParams,
+    page_size: u32,
+) -> Result<Vec<K>, kube::Error>
 where
     K: Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -18,7 +30,7 @@ where
     'restart: loop {
         attempts += 1;
         let mut items = Vec::new();
-        let mut page = params.clone().limit(PAGE_SIZE);
+        let mut page = params.clone().limit(page_size);
         loop {
             let list = match api.list(&page).await {
                 Ok(list) => list,

@@ -148,14 +148,20 @@ pub struct Federator {
 impl Federator {
     /// Starts federator with test-friendly timings; `stale_after` as given.
     pub async fn start(env: &TestEnv, stale_after: Duration) -> Self {
-        let options = RunOptions {
+        Self::start_with(env, |o| o.stale_after = stale_after).await
+    }
+
+    /// Starts federator with test-friendly timings, changed by `configure`.
+    pub async fn start_with(env: &TestEnv, configure: impl FnOnce(&mut RunOptions)) -> Self {
+        let mut options = RunOptions {
             namespace: NAMESPACE.into(),
-            stale_after,
+            stale_after: Duration::from_secs(600),
             initial_sync_timeout: Duration::from_secs(20),
             probe_interval: Duration::from_millis(250),
             resync_period: Duration::from_secs(3600),
             ..RunOptions::default()
         };
+        configure(&mut options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let dns_sockets = federator_dns::bind("127.0.0.1:0".parse().unwrap())

@@ -427,3 +427,52 @@ async fn lists_come_whole_across_pages() {
         .collect();
     assert_eq!(names.len(), 23, "{names:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_answers_servfail_not_nxdomain_until_the_initial_sync() {
+    let env = TestEnv::start(&["config", "east"]).await.unwrap();
+    prepare(env.cluster("east")).await;
+    register(&env, &["east"]).await;
+    deploy(env.cluster("east"), "greeting", 1, 0).await;
+    // A second cluster that never answers holds the initial sync for its whole timeout.
+    let dead = env.cluster("east").kubeconfig_text().unwrap().replace(
+        &format!("127.0.0.1:{}", env.cluster("east").port()),
+        "127.0.0.1:1",
+    );
+    env.cluster("config")
+        .apply(&cluster_secret("cluster-dead", &[("dead", dead)]))
+        .await
+        .unwrap();
+    let options = federator::runtime::RunOptions {
+        namespace: NAMESPACE.into(),
+        initial_sync_timeout: std::time::Duration::from_secs(8),
+        probe_interval: std::time::Duration::from_millis(250),
+        ..federator::runtime::RunOptions::default()
+    };
+    let federator = Federator::launch(&env, options).await;
+    eventually("federator serving", || async {
+        federator.get("/healthz").await.0 == 200
+    })
+    .await;
+    assert_eq!(federator.get("/readyz").await.0, 503);
+    let (status, answers) = dig(federator.dns, "prod.greeting.global", &[]).await;
+    assert_eq!(status, "SERVFAIL", "before the initial sync: {answers:?}");
+    let (status, _) = dig(federator.dns, "prod.nothing.global", &[]).await;
+    assert_eq!(
+        status, "SERVFAIL",
+        "no negative answer to cache before the sync"
+    );
+    eventually("ready after the sync timeout", || async {
+        federator.get("/readyz").await.0 == 200
+    })
+    .await;
+    eventually("the host resolves", || async {
+        dig(federator.dns, "prod.greeting.global", &[]).await.0 == "NOERROR"
+    })
+    .await;
+    assert_eq!(
+        dig(federator.dns, "prod.nothing.global", &[]).await.0,
+        "NXDOMAIN"
+    );
+    federator.stop().await;
+}

@@ -61,3 +61,30 @@ async fn metrics_text(
         state.metrics.encode(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readyz_fails_once_dns_stopped_even_after_the_sync() {
+        let (ready_tx, ready) = watch::channel(false);
+        let (dns_tx, dns_alive) = watch::channel(true);
+        let state = HttpState {
+            health: Health { ready, dns_alive },
+            metrics: Arc::new(Metrics::default()),
+        };
+        assert_eq!(
+            readyz(State(state.clone())).await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        ready_tx.send_replace(true);
+        assert_eq!(readyz(State(state.clone())).await.0, StatusCode::OK);
+        dns_tx.send_replace(false);
+        let (code, body) = readyz(State(state)).await;
+        assert_eq!(
+            (code, body),
+            (StatusCode::SERVICE_UNAVAILABLE, "the DNS server stopped")
+        );
+    }
+}

@@ -162,6 +162,16 @@ impl Federator {
             ..RunOptions::default()
         };
         configure(&mut options);
+        let federator = Self::launch(env, options).await;
+        eventually("federator ready", || async {
+            federator.get("/readyz").await.0 == 200
+        })
+        .await;
+        federator
+    }
+
+    /// Starts federator with exactly `options`, without waiting for it to be ready.
+    pub async fn launch(env: &TestEnv, options: RunOptions) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let dns_sockets = federator_dns::bind("127.0.0.1:0".parse().unwrap())
@@ -177,17 +187,12 @@ impl Federator {
         let task = tokio::spawn(run(options, client, listeners, async move {
             let _ = stopped.await;
         }));
-        let federator = Self {
+        Self {
             task: Some(task),
             stop: Some(stop),
             addr,
             dns,
-        };
-        eventually("federator ready", || async {
-            federator.get("/readyz").await.0 == 200
-        })
-        .await;
-        federator
+        }
     }
 
     /// Status and body of a GET.

@@ -120,6 +120,11 @@ fn secret_for(kubeconfig: &Kubeconfig, args: &AddArgs) -> anyhow::Result<Secret>
         "current-context": name,
     });
     let text = serde_saphyr::to_string(&flattened)?;
+    if let Ok(parsed) = Kubeconfig::from_yaml(&text)
+        && let Some(refused) = federator::clusters::refusal(&parsed, &Default::default())
+    {
+        eprintln!("warning: federator will refuse this Secret: {refused}");
+    }
     let mut annotations = serde_json::Map::new();
     for (key, value) in [
         (ANNOTATION_NETWORK, &args.network),

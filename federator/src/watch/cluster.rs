@@ -362,25 +362,30 @@ struct Optional {
 /// Which optional CRDs the cluster serves. Retries until the cluster answers: an
 /// unreachable cluster must not be mistaken for one without Argo.
 async fn discover_optional(client: &Client) -> Optional {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let rollouts = serves(client, "argoproj.io/v1alpha1", "rollouts").await;
-        let policies = serves(client, "federator.io/v1alpha1", "globaltrafficpolicies").await;
-        let gateways = serves(client, "networking.istio.io/v1", "gateways").await;
-        match (rollouts, policies, gateways) {
-            (Ok(rollouts), Ok(policies), Ok(gateways)) => {
-                return Optional {
-                    rollouts,
-                    policies,
-                    gateways,
-                };
-            }
-            (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => {
-                debug!(error = %err, "discovery failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-        }
+    use backon::{ExponentialBuilder, Retryable};
+    let discover = || async {
+        let rollouts = serves(client, "argoproj.io/v1alpha1", "rollouts").await?;
+        let policies = serves(client, "federator.io/v1alpha1", "globaltrafficpolicies").await?;
+        let gateways = serves(client, "networking.istio.io/v1", "gateways").await?;
+        Ok::<_, kube::Error>(Optional {
+            rollouts,
+            policies,
+            gateways,
+        })
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times();
+    match discover
+        .retry(backoff)
+        .notify(|err, after| debug!(error = %crate::connect::describe::kube_error(err), retry_in = ?after, "discovery failed; retrying"))
+        .await
+    {
+        Ok(optional) => optional,
+        // Unreachable: the retry has no limit.
+        Err(_) => Optional::default(),
     }
 }
 

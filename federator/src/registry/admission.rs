@@ -109,15 +109,13 @@ impl Registry {
                 self.spellings.remove(&host);
             }
         }
-        if !was_held {
-            if let Some(state) = self.clusters.get_mut(cluster) {
-                state.unlink_host(&host, id);
-                if state.host_workloads.contains_key(&host) {
-                    recompute.insert(host.clone());
-                } else {
-                    recompute.remove(&host);
-                    self.host_left(cluster, &host, changes);
-                }
+        if !was_held && let Some(state) = self.clusters.get_mut(cluster) {
+            state.unlink_host(&host, id);
+            if state.host_workloads.contains_key(&host) {
+                recompute.insert(host.clone());
+            } else {
+                recompute.remove(&host);
+                self.host_left(cluster, &host, changes);
             }
         }
         let after = self.exported_spelling(&host);

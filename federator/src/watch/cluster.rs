@@ -378,15 +378,13 @@ async fn discover_optional(client: &Client) -> Optional {
         .with_max_delay(Duration::from_secs(10))
         .with_jitter()
         .without_max_times();
-    match discover
+    // The retry has no limit: an unreachable cluster must not be mistaken for one without
+    // Argo, so this only returns once the cluster answered.
+    discover
         .retry(backoff)
         .notify(|err, after| debug!(error = %crate::connect::describe::kube_error(err), retry_in = ?after, "discovery failed; retrying"))
         .await
-    {
-        Ok(optional) => optional,
-        // Unreachable: the retry has no limit.
-        Err(_) => Optional::default(),
-    }
+        .unwrap_or_default()
 }
 
 async fn serves(client: &Client, group_version: &str, plural: &str) -> Result<bool, kube::Error> {

@@ -70,7 +70,8 @@ impl Zone {
         // Bytes, not chars: the input may be any text, and a byte index inside a multi-byte
         // character must answer "not in the zone", never panic.
         let tail = name.as_bytes().get(split..)?;
-        let in_zone = tail.first() == Some(&b'.') && tail[1..].eq_ignore_ascii_case(zone.as_bytes());
+        let in_zone =
+            tail.first() == Some(&b'.') && tail[1..].eq_ignore_ascii_case(zone.as_bytes());
         // The zone is ASCII, so a match means `split` is a character boundary.
         in_zone.then(|| name.get(..split)).flatten()
     }

@@ -70,6 +70,7 @@ pub fn workload(namespace: &str, name: &str, identity: &str, env: &str) -> Workl
         } else {
             String::new()
         },
+        created: None,
         pod_labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
     }
 }

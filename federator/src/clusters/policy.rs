@@ -102,6 +102,11 @@ impl fmt::Display for Refusal {
                  --allow-kubeconfig {kind} if you accept the risk",
                 self.field
             ),
+            None if self.field.ends_with(".server") => write!(
+                f,
+                "{} is not an https:// URL: federator talks to API servers over TLS only",
+                self.field
+            ),
             None => write!(
                 f,
                 "{} is not supported: client-go removed its auth-provider plugins; use inline \
@@ -151,24 +156,29 @@ pub fn refusal(kubeconfig: &Kubeconfig, policy: &KubeconfigPolicy) -> Option<Ref
 }
 
 fn cluster_fields(cluster: &Cluster, at: &str, found: &mut Vec<Refusal>) {
-    let mut push = |field: &str, kind: Allowance| {
+    let mut push = |field: &str, allowance: Option<Allowance>| {
         found.push(Refusal {
             field: format!("{at}.{field}"),
-            allowance: Some(kind),
+            allowance,
         });
     };
     if cluster.insecure_skip_tls_verify == Some(true) {
-        push("insecure-skip-tls-verify", Allowance::Insecure);
+        push("insecure-skip-tls-verify", Some(Allowance::Insecure));
     }
-    if cluster
+    let scheme = cluster
         .server
         .as_deref()
-        .is_some_and(|s| s.trim_start().to_ascii_lowercase().starts_with("http://"))
-    {
-        push("server (http://)", Allowance::Http);
+        .and_then(|s| s.trim_start().split_once("://"))
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("https") => {}
+        Some("http") => push("server (http://)", Some(Allowance::Http)),
+        // Anything else is refused outright: safety must not rest on a lower layer
+        // refusing unknown schemes.
+        _ => push("server", None),
     }
     if cluster.certificate_authority.is_some() {
-        push("certificate-authority", Allowance::Files);
+        push("certificate-authority", Some(Allowance::Files));
     }
 }
 
@@ -290,6 +300,12 @@ current-context: ctx
                 "token: a",
                 "clusters[c].cluster.server (http://)",
                 Some(Allowance::Http),
+            ),
+            (
+                "server: 'unix:///run/x.sock'",
+                "token: a",
+                "clusters[c].cluster.server",
+                None,
             ),
         ];
         for (cluster, user, field, allowance) in cases {

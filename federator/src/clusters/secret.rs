@@ -36,8 +36,9 @@ impl Default for SecretPolicy {
     }
 }
 
-/// One cluster registered by a Secret.
-#[derive(Clone, Debug)]
+/// One cluster registered by a Secret. Its `Debug` shows the settings, never the
+/// kubeconfig (kube's own `Debug` would print exec arguments and environment).
+#[derive(Clone)]
 pub struct ClusterEntry {
     /// The cluster's settings (name and the Secret's overrides).
     pub info: ClusterInfo,
@@ -46,6 +47,15 @@ pub struct ClusterEntry {
     /// Changes whenever the kubeconfig or the overrides change: a new fingerprint means
     /// reconnecting (rotated credentials, moved server).
     pub fingerprint: u64,
+}
+
+impl std::fmt::Debug for ClusterEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterEntry")
+            .field("info", &self.info)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What kind of problem a Secret has; it becomes the reason of the Event on the Secret.
@@ -446,6 +456,19 @@ current-context: ctx
             ..SecretPolicy::default()
         };
         assert!(parse_secret(&secret(&[("east", &exec)], &[]), &allowed).keys[0].is_ok());
+    }
+
+    #[test]
+    fn debug_output_shows_no_credential() {
+        let entry = parse_secret(
+            &secret(&[("east", KUBECONFIG)], &[]),
+            &SecretPolicy::default(),
+        )
+        .keys
+        .remove(0)
+        .unwrap();
+        let text = format!("{entry:?}");
+        assert!(text.contains("east") && !text.contains("abc"), "{text}");
     }
 
     #[test]

@@ -100,7 +100,9 @@ impl ExecPlugin {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| ExecError::Start(e.kind().to_string()))?;
-        let group = child.id();
+        // Whatever the plugin started dies with it if this run is abandoned (timeout, or the
+        // cluster's client dropped mid-run): kill_on_drop only reaches the plugin itself.
+        let mut group = GroupGuard(child.id());
         let mut stdout = child.stdout.take();
         let finished = async {
             let mut output = Vec::new();
@@ -109,15 +111,11 @@ impl ExecPlugin {
             }
             (child.wait().await, output)
         };
-        let (status, output) = match tokio::time::timeout(self.timeout, finished).await {
-            Ok(done) => done,
-            Err(_) => {
-                kill_group(group);
-                return Err(ExecError::TimedOut(self.timeout));
-            }
+        let Ok((status, output)) = tokio::time::timeout(self.timeout, finished).await else {
+            return Err(ExecError::TimedOut(self.timeout));
         };
-        // Whatever the plugin left running in its group goes with it.
-        kill_group(group);
+        // Reaped: its process id may be reused, so the group is no longer ours to kill.
+        group.0 = None;
         let status = status.map_err(|e| ExecError::Start(e.kind().to_string()))?;
         if !status.success() {
             let code = status
@@ -129,12 +127,18 @@ impl ExecPlugin {
     }
 }
 
-fn kill_group(group: Option<u32>) {
-    let pid = group
-        .and_then(|id| i32::try_from(id).ok())
-        .and_then(rustix::process::Pid::from_raw);
-    if let Some(pid) = pid {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+/// The process group of a running plugin, killed when the run is abandoned.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let pid = self
+            .0
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
     }
 }
 
@@ -259,12 +263,14 @@ mod tests {
     #[tokio::test]
     async fn a_hanging_plugin_is_killed_after_the_timeout() {
         let marker = std::env::temp_dir().join(format!("federator-exec-{}", std::process::id()));
-        let script = format!("sleep 30; touch {}", marker.display());
+        // What the plugin started in the background goes with it.
+        let script = format!("(sleep 1; touch {}) & sleep 30", marker.display());
         let err = plugin(&script, Duration::from_millis(300))
             .run()
             .await
             .unwrap_err();
         assert_eq!(err, ExecError::TimedOut(Duration::from_millis(300)));
+        tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(!marker.exists());
     }
 

@@ -3,8 +3,8 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{
-    IngestConfig, IngestError, Ingested, Rollout, derive_env, derive_identity, derive_spelling,
-    object_key,
+    IngestConfig, IngestError, Ingested, Rollout, created, derive_env, derive_identity,
+    derive_spelling, object_key,
 };
 use crate::model::{Object, WorkloadInfo, WorkloadKind};
 
@@ -65,6 +65,7 @@ fn workload(
         identity,
         env,
         spelling: derive_spelling(&config.identity, template_meta, meta),
+        created: created(meta),
         pod_labels: template_meta.labels.clone().unwrap_or_default(),
     }))))
 }

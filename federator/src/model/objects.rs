@@ -134,6 +134,8 @@ pub struct WorkloadInfo {
     /// `env.identity` as written when either had upper-case letters, else empty: two
     /// spellings of one host are a conflict to report, not one service.
     pub spelling: String,
+    /// Creation time (Unix seconds): of two spellings of one host, the older keeps it.
+    pub created: Option<i64>,
     /// Labels of the pod template: Services select on them.
     pub pod_labels: BTreeMap<String, String>,
 }

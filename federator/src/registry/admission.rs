@@ -5,9 +5,10 @@
 //!   would add one more waits until a host of that cluster goes; other clusters, and the
 //!   hosts the cluster already has, are untouched.
 //! - **Spelling.** Global names are lower-case, so `Payments` and `payments` name the same
-//!   host. Two spellings are two teams' services, not one: only the first spelling (the
-//!   lower-case one if any, else the first in byte order) is exported, whatever the order
-//!   the workloads arrived in; the others are reported as a conflict.
+//!   host. Two spellings are two teams' services, not one: only the spelling of the oldest
+//!   workload (by creation time; then lower-case first, then byte order) is exported,
+//!   whatever the order the workloads arrived in, so a newcomer can never take a host over
+//!   from the service already behind it; the others are reported as a conflict.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,8 +16,8 @@ use super::cluster::WorkloadId;
 use super::{ChangeSet, GlobalService, HostEntry, Registry};
 use crate::model::{ClusterName, Host, WorkloadInfo};
 
-/// The workloads of one host by spelling (`""` for lower-case, so it comes first).
-pub(super) type Spellings = BTreeMap<String, BTreeSet<(ClusterName, WorkloadId)>>;
+/// The workloads of one host by spelling (`""` for lower-case), with their creation times.
+pub(super) type Spellings = BTreeMap<String, BTreeMap<(ClusterName, WorkloadId), Option<i64>>>;
 
 /// Why a workload's host is not exported for it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,6 +44,7 @@ impl Registry {
         let id: WorkloadId = (workload.kind, workload.key.clone());
         let host = Host::build(&workload.env, &workload.identity, &self.config.host_suffix);
         let spelling = workload.spelling.clone();
+        let created = workload.created;
         let state = self.state(cluster);
         state.upsert_workload(workload);
         let host = match host {
@@ -58,7 +60,7 @@ impl Registry {
             .or_default()
             .entry(spelling.clone())
             .or_default()
-            .insert((cluster.clone(), id.clone()));
+            .insert((cluster.clone(), id.clone()), created);
         let after = self.exported_spelling(&host).unwrap_or_default();
         if let Some(before) = before
             && before != after
@@ -134,16 +136,38 @@ impl Registry {
         self.admit_over_quota(cluster, changes);
     }
 
-    /// The spelling exported for `host`: the first one.
+    /// Unlinks every workload of a cluster that is going away, so the spellings it held
+    /// pass to the other clusters' workloads.
+    pub(super) fn unlink_all_workloads(&mut self, cluster: &ClusterName, changes: &mut ChangeSet) {
+        let Some(state) = self.clusters.get_mut(cluster) else {
+            return;
+        };
+        // Held for the quota, they were never linked: nothing to give back.
+        state.held.retain(|_, (_, why)| *why != Held::OverQuota);
+        let ids: Vec<WorkloadId> = state.workloads.keys().cloned().collect();
+        let mut ignored = BTreeSet::new();
+        for id in ids {
+            self.unlink_workload(cluster, &id, &mut ignored, changes);
+        }
+    }
+
+    /// The spelling exported for `host`: its oldest workload's, ties to the first spelling.
     fn exported_spelling(&self, host: &Host) -> Option<String> {
-        self.spellings.get(host)?.keys().next().cloned()
+        self.spellings
+            .get(host)?
+            .iter()
+            .min_by_key(|(spelling, workloads)| {
+                let oldest = workloads.values().map(|c| c.unwrap_or(i64::MAX)).min();
+                (oldest, spelling.as_str())
+            })
+            .map(|(spelling, _)| spelling.clone())
     }
 
     fn workloads_spelled(&self, host: &Host, spelling: &str) -> Vec<(ClusterName, WorkloadId)> {
         self.spellings
             .get(host)
             .and_then(|s| s.get(spelling))
-            .map(|set| set.iter().cloned().collect())
+            .map(|set| set.keys().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -159,9 +183,9 @@ impl Registry {
             spelling: spelling.to_owned(),
             exported: exported.to_owned(),
         };
-        self.state(cluster)
-            .held
-            .insert(id.clone(), (host.clone(), held));
+        if let Some(state) = self.clusters.get_mut(cluster) {
+            state.held.insert(id.clone(), (host.clone(), held));
+        }
     }
 
     /// Points every conflict of `host` at the spelling now exported.
@@ -173,7 +197,7 @@ impl Registry {
             .iter()
             .filter(|(s, _)| s.as_str() != exported)
             .flat_map(|(s, set)| {
-                set.iter()
+                set.keys()
                     .map(move |(c, w)| (s.clone(), c.clone(), w.clone()))
             })
             .collect();

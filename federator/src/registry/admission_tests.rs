@@ -138,3 +138,57 @@ fn when_the_exported_spelling_goes_the_next_one_takes_over() {
     r.apply(remove_workload("west", "ns", "pay-b"));
     assert!(r.is_empty());
 }
+
+#[test]
+fn the_older_spelling_keeps_its_host_against_a_newcomer_in_any_order() {
+    let aged = |deltas: Vec<Delta>, created: i64| -> Vec<Delta> {
+        deltas
+            .into_iter()
+            .map(|d| match d {
+                Delta::Upsert(c, crate::model::Object::Workload(mut w)) => {
+                    w.created = Some(created);
+                    Delta::Upsert(c, crate::model::Object::Workload(w))
+                }
+                other => other,
+            })
+            .collect()
+    };
+    let old_upper = aged(app_of("west", "pay-b", "Payments", "prod"), 100);
+    let new_lower = aged(app_of("east", "pay-a", "payments", "prod"), 200);
+    for order in [
+        [old_upper.clone(), new_lower.clone()],
+        [new_lower.clone(), old_upper.clone()],
+    ] {
+        let mut r = Registry::new(RegistryConfig::default());
+        apply(&mut r, [cluster("east"), cluster("west")]);
+        for deltas in order {
+            apply(&mut r, deltas);
+        }
+        let service = r
+            .get(&Host::build("prod", "payments", "global").unwrap())
+            .unwrap();
+        let clusters: Vec<&str> = service.backends.keys().map(ClusterName::as_str).collect();
+        assert_eq!(
+            clusters,
+            ["west"],
+            "the newcomer does not take the host over"
+        );
+        assert_eq!(r.cluster_findings(&ClusterName::new("east")).len(), 1);
+    }
+}
+
+#[test]
+fn a_removed_cluster_hands_its_spelling_over() {
+    let mut r = Registry::new(RegistryConfig::default());
+    apply(&mut r, [cluster("east"), cluster("west")]);
+    apply(&mut r, app_of("east", "pay-a", "payments", "prod"));
+    apply(&mut r, app_of("west", "pay-b", "Payments", "prod"));
+    r.apply(Delta::RemoveCluster(ClusterName::new("east")));
+    let service = r
+        .get(&Host::build("prod", "payments", "global").unwrap())
+        .unwrap();
+    let clusters: Vec<&str> = service.backends.keys().map(ClusterName::as_str).collect();
+    assert_eq!(clusters, ["west"]);
+    assert!(r.cluster_findings(&ClusterName::new("west")).is_empty());
+    assert!(r.cluster_findings(&ClusterName::new("east")).is_empty());
+}

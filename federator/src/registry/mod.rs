@@ -209,6 +209,7 @@ impl Registry {
                 }
             }
             Delta::RemoveCluster(name) => {
+                self.unlink_all_workloads(&name, &mut changes);
                 if let Some(state) = self.clusters.remove(&name) {
                     changes.clusters.insert(name.clone());
                     let hosts: Vec<Host> = state.hosts().cloned().collect();

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Load test of federator's DNS server against NSD on the same 10k-name zone.
 # The server runs pinned to core 0, dnsperf to core 1 (needs 2 cores, dnsperf and nsd from
-# Debian: apt-get install dnsperf nsd). Prints throughput at full load and latency
-# percentiles at a fixed 50k queries/s, plus RSS.
+# Debian: apt-get install dnsperf nsd). Prints throughput at full load, latency percentiles
+# and the server's CPU time per query at a fixed 50k queries/s, plus RSS. At full load one
+# dnsperf core may be the bottleneck of a fast server; CPU per query is then the comparison.
+# SERVER=path benchmarks another build of bench_server (say, an older commit's).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 hosts="${HOSTS:-10000}"
@@ -13,8 +15,10 @@ for tool in dnsperf nsd taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install dnsperf nsd util-linux" >&2; exit 1; }
 done
 
-(cd "$root" && cargo build -q --release -p federator-dns --example bench_server)
-server="$root/target/release/examples/bench_server"
+if [ -z "${SERVER:-}" ]; then
+  (cd "$root" && cargo build -q --release -p federator-dns --example bench_server)
+fi
+server="${SERVER:-$root/target/release/examples/bench_server}"
 
 # Queries: every name once, shuffled, A records.
 seq 0 $((hosts - 1)) | shuf --random-source=<(yes) | sed 's/.*/prod.svc-&.global A/' >"$work/queries"
@@ -51,6 +55,10 @@ CONF
 
 wait_ready() { for _ in $(seq 100); do dig +time=1 +tries=1 @127.0.0.1 -p "$1" prod.svc-0.global >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on $1 not answering" >&2; exit 1; }
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
+# CPU clock ticks (user + system) of a process and its descendants (NSD's server process
+# is a grandchild).
+tree() { echo "$1"; for c in $(pgrep -P "$1"); do tree "$c"; done; }
+ticks() { for p in $(tree "$1"); do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
 
 measure() { # name port pid
   local name=$1 port=$2 pid=$3
@@ -60,18 +68,24 @@ measure() { # name port pid
   qps=$(echo "$full" | awk '/Queries per second/ {print $4}')
   lost=$(echo "$full" | awk '/Queries lost/ {print $3, $4}')
   # Per-query latencies (-v) go to a file, not a pipe, so writing them never stalls dnsperf.
+  local t0 t1 hz
+  hz=$(getconf CLK_TCK)
+  t0=$(ticks "$pid")
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries" -l "$seconds" -c 4 -Q 50000 -v >"$work/verbose.$name" 2>/dev/null
+  t1=$(ticks "$pid")
   awk '$1 == ">" {print $NF}' "$work/verbose.$name" | sort -g >"$work/lat.$name"
   local count p50 p99 p999
   count=$(wc -l <"$work/lat.$name")
   p50=$(awk -v n="$count" 'NR == int(n*0.50) {printf "%.3f", $1*1000}' "$work/lat.$name")
   p99=$(awk -v n="$count" 'NR == int(n*0.99) {printf "%.3f", $1*1000}' "$work/lat.$name")
   p999=$(awk -v n="$count" 'NR == int(n*0.999) {printf "%.3f", $1*1000}' "$work/lat.$name")
-  echo "| $name | $qps | $lost | $p50 ms | $p99 ms | $p999 ms | $(rss "$pid") |"
+  local cpu
+  cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$count" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+  echo "| $name | $qps | $lost | $p50 ms | $p99 ms | $p999 ms | $cpu us | $(rss "$pid") |"
 }
 
-echo "| server | queries/s (full load, 1 core) | lost | p50 at 50k q/s | p99 at 50k q/s | p99.9 at 50k q/s | RSS |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| server | queries/s (full load, 1 core) | lost | p50 at 50k q/s | p99 at 50k q/s | p99.9 at 50k q/s | CPU per query at 50k q/s | RSS |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 taskset -c 0 "$server" 127.0.0.1:5399 "$hosts" >"$work/federator.log" 2>&1 &
 fpid=$!
 wait_ready 5399

@@ -139,10 +139,11 @@ async fn idle_connections_are_closed_and_busy_ones_kept() {
 
 #[tokio::test]
 async fn servfail_until_the_registry_is_read() {
+    let metrics = DnsMetrics::default();
     let (handle, addr) = start_with(
         Snapshot::starting(&config(0)),
         ServeOptions::default(),
-        None,
+        Some(metrics.clone()),
     )
     .await;
     let a = query(GREETING, RecordType::A, None);
@@ -162,6 +163,9 @@ async fn servfail_until_the_registry_is_read() {
         &ready.answers[0].data,
         &RData::A("240.0.0.7".parse().unwrap())
     );
+    let text = scrape(&metrics);
+    let servfail = r#"dns_queries_total{qtype="A",rcode="SERVFAIL"} 2"#;
+    assert!(text.contains(servfail), "no {servfail} in\n{text}");
 }
 
 #[tokio::test]

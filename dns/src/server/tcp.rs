@@ -29,11 +29,7 @@ pub(super) async fn accept(
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             Some(ended) = connections.join_next() => {
-                if let Err(err) = ended
-                    && err.is_panic()
-                {
-                    warn!(error = %err, "a DNS over TCP connection panicked");
-                }
+                ended_connection(ended);
                 continue;
             }
         };
@@ -48,7 +44,9 @@ pub(super) async fn accept(
             },
         };
         // Connections that ended since the last turn no longer count.
-        while connections.try_join_next().is_some() {}
+        while let Some(ended) = connections.try_join_next() {
+            ended_connection(ended);
+        }
         if connections.len() >= options.max_tcp_connections {
             // Dropping it closes it: the client reads end of file instead of waiting.
             debug!(
@@ -65,6 +63,15 @@ pub(super) async fn accept(
             handler.clone(),
             options.tcp_idle_timeout,
         ));
+    }
+}
+
+/// Reports a connection task that panicked (one that returned has nothing to report).
+fn ended_connection(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(err) = ended
+        && err.is_panic()
+    {
+        warn!(error = %err, "a DNS over TCP connection panicked");
     }
 }
 

@@ -58,7 +58,9 @@ rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
 # CPU clock ticks (user + system) of a process and its descendants (NSD's server process
 # is a grandchild).
 tree() { echo "$1"; for c in $(pgrep -P "$1"); do tree "$c"; done; }
-ticks() { for p in $(tree "$1"); do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
+# utime and stime are fields 14 and 15 of /proc/PID/stat, 12 and 13 after "PID (comm) "
+# (NSD's comm holds a space).
+ticks() { for p in $(tree "$1"); do sed 's/.*) //' "/proc/$p/stat"; done | awk '{s += $12 + $13} END {print s}'; }
 
 measure() { # name port pid
   local name=$1 port=$2 pid=$3

@@ -285,22 +285,35 @@ impl Registry {
         self.rebuild_host(host, changes);
     }
 
-    /// Admits workloads `cluster` held back for its quota while it has room, first by id.
+    /// Admits the hosts `cluster` held back for its quota while it has room, first by
+    /// workload; all workloads of an admitted host together. Costs nothing while the cluster
+    /// is full, however much it holds back.
     fn admit_over_quota(&mut self, cluster: &ClusterName, changes: &mut ChangeSet) {
-        let Some(state) = self.clusters.get(cluster) else {
-            return;
-        };
-        let waiting: Vec<(WorkloadId, Host)> = state
-            .held
-            .iter()
-            .filter(|(_, (_, why))| *why == Held::OverQuota)
-            .map(|(id, (host, _))| (id.clone(), host.clone()))
-            .collect();
-        for (id, host) in waiting {
+        let cap = self.config.max_hosts_per_cluster;
+        loop {
+            let Some(state) = self.clusters.get(cluster) else {
+                return;
+            };
+            if state.host_workloads.len() >= cap {
+                return;
+            }
+            let Some(host) = state
+                .held
+                .values()
+                .find(|(_, why)| *why == Held::OverQuota)
+                .map(|(host, _)| host.clone())
+            else {
+                return;
+            };
+            let ids: Vec<WorkloadId> = state
+                .held
+                .iter()
+                .filter(|(_, (h, why))| *why == Held::OverQuota && *h == host)
+                .map(|(id, _)| id.clone())
+                .collect();
             let mut touched = BTreeSet::new();
-            self.admit(cluster, &id, &host, &mut touched, changes);
-            if touched.is_empty() {
-                continue;
+            for id in ids {
+                self.admit(cluster, &id, &host, &mut touched, changes);
             }
             self.recompute_backends(cluster, &host, changes);
         }

@@ -117,16 +117,12 @@ async fn an_exec_plugin_runs_only_when_allowed_and_the_other_clusters_carry_on()
     })
     .await;
     eventually("west federated regardless", || async {
-        service_entry(env.cluster("west"), "prod.greeting.global")
-            .await
-            .is_some()
+        has_greeting(env.cluster("west")).await
     })
     .await;
     assert!(!marker.exists(), "the refused plugin must never run");
     assert!(
-        service_entry(env.cluster("east"), "prod.greeting.global")
-            .await
-            .is_none(),
+        !has_greeting(env.cluster("east")).await,
         "east is not registered"
     );
     federator.stop().await;
@@ -137,11 +133,7 @@ async fn an_exec_plugin_runs_only_when_allowed_and_the_other_clusters_carry_on()
     .await;
     eventually(
         "east, reached with the plugin's token, gets west's host",
-        || async {
-            service_entry(env.cluster("east"), "prod.greeting.global")
-                .await
-                .is_some()
-        },
+        || async { has_greeting(env.cluster("east")).await },
     )
     .await;
     assert!(marker.exists(), "the allowed plugin ran");
@@ -250,9 +242,7 @@ async fn no_planted_secret_reaches_an_event_a_log_line_or_a_metric() {
     })
     .await;
     eventually("the good cluster federated", || async {
-        service_entry(env.cluster("east"), "prod.greeting.global")
-            .await
-            .is_some()
+        has_greeting(env.cluster("east")).await
     })
     .await;
     for (name, _, reason, words) in &secrets {
@@ -292,6 +282,13 @@ async fn no_planted_secret_reaches_an_event_a_log_line_or_a_metric() {
         .lines()
         .find(|l| l.contains("PLANTED") || l.contains(&token));
     assert_eq!(leaking, None, "a log line leaks a secret");
+}
+
+/// Whether federator wrote `prod.greeting.global` into `cluster`.
+async fn has_greeting(cluster: &TestCluster) -> bool {
+    service_entry(cluster, "prod.greeting.global")
+        .await
+        .is_some()
 }
 
 /// (object, message) of every Event in the federator namespace of `cluster`.

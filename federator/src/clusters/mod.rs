@@ -6,7 +6,7 @@
 mod policy;
 mod secret;
 
-pub use policy::{Allowance, KubeconfigPolicy, Refusal, refusal};
+pub use policy::{Allowance, KubeconfigPolicy, Refusal, current_context, refusal};
 pub use secret::{
     ANNOTATION_NETWORK, ANNOTATION_REGION, ANNOTATION_ZONE, ClusterEntry, DEFAULT_MAX_KEYS,
     ParsedSecret, ProblemKind, SecretPolicy, SecretProblem, parse_secret,

@@ -12,7 +12,23 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use kube::config::{AuthInfo, Cluster, Kubeconfig};
+use kube::config::{AuthInfo, Cluster, Context, Kubeconfig};
+
+/// The context a connection uses, as kube picks it: `current-context`, else the first one.
+/// Its name, and its body when it is defined. The policy, the checks and the exec removal
+/// must all look at the same one.
+pub fn current_context(kubeconfig: &Kubeconfig) -> Option<(&str, Option<&Context>)> {
+    let name = kubeconfig
+        .current_context
+        .as_deref()
+        .or_else(|| kubeconfig.contexts.first().map(|c| c.name.as_str()))?;
+    let context = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.context.as_ref());
+    Some((name, context))
+}
 
 /// A kind of kubeconfig content refused unless the operator allows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -121,16 +137,8 @@ impl fmt::Display for Refusal {
 /// refuses. Only what the connection would use is checked; `check_kubeconfig` has made sure
 /// the context resolves.
 pub fn refusal(kubeconfig: &Kubeconfig, policy: &KubeconfigPolicy) -> Option<Refusal> {
-    let context_name = kubeconfig
-        .current_context
-        .clone()
-        .or_else(|| kubeconfig.contexts.first().map(|c| c.name.clone()))?;
-    let context = kubeconfig
-        .contexts
-        .iter()
-        .find(|c| c.name == context_name)?
-        .context
-        .as_ref()?;
+    let (_, context) = current_context(kubeconfig)?;
+    let context = context?;
     let cluster = kubeconfig
         .clusters
         .iter()

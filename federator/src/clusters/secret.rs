@@ -4,7 +4,7 @@ use std::hash::{Hash, Hasher};
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::{Kubeconfig, KubeconfigError};
 
-use super::policy::{KubeconfigPolicy, refusal};
+use super::policy::{KubeconfigPolicy, current_context, refusal};
 use crate::model::{ClusterInfo, ClusterName, validate_dns_label, validate_label_value};
 
 /// Secret annotation overriding the clusters' Istio network.
@@ -219,17 +219,9 @@ fn describe_yaml_error(error: &KubeconfigError) -> String {
 /// The checks kube would otherwise only fail at connect time, with a message naming what is
 /// missing. Names of contexts and clusters are the user's own labels, not credentials.
 fn check_kubeconfig(kubeconfig: &Kubeconfig) -> Result<(), String> {
-    let context_name = kubeconfig
-        .current_context
-        .clone()
-        .or_else(|| kubeconfig.contexts.first().map(|c| c.name.clone()))
-        .ok_or("has no context")?;
-    let context = kubeconfig
-        .contexts
-        .iter()
-        .find(|c| c.name == context_name)
-        .and_then(|c| c.context.as_ref())
-        .ok_or_else(|| format!("current context {context_name:?} is not defined"))?;
+    let (context_name, context) = current_context(kubeconfig).ok_or("has no context")?;
+    let context =
+        context.ok_or_else(|| format!("current context {context_name:?} is not defined"))?;
     let cluster = kubeconfig
         .clusters
         .iter()
@@ -365,39 +357,20 @@ current-context: ctx
 
     #[test]
     fn the_fingerprint_changes_with_credentials_and_overrides() {
-        let base = parse_secret(
-            &secret(&[("east", KUBECONFIG)], &[]),
-            &SecretPolicy::default(),
-        )
-        .keys
-        .remove(0)
-        .unwrap()
-        .fingerprint;
-        let rotated = KUBECONFIG.replace("token: abc", "token: def");
-        let rotated = parse_secret(
-            &secret(&[("east", &rotated)], &[]),
-            &SecretPolicy::default(),
-        )
-        .keys
-        .remove(0)
-        .unwrap()
-        .fingerprint;
-        let moved = parse_secret(
-            &secret(&[("east", KUBECONFIG)], &[(ANNOTATION_NETWORK, "n")]),
-            &SecretPolicy::default(),
-        )
-        .keys
-        .remove(0)
-        .unwrap()
-        .fingerprint;
-        let same = parse_secret(
-            &secret(&[("east", KUBECONFIG)], &[]),
-            &SecretPolicy::default(),
-        )
-        .keys
-        .remove(0)
-        .unwrap()
-        .fingerprint;
+        let fingerprint = |kubeconfig: &str, annotations: &[(&str, &str)]| {
+            parse_secret(
+                &secret(&[("east", kubeconfig)], annotations),
+                &SecretPolicy::default(),
+            )
+            .keys
+            .remove(0)
+            .unwrap()
+            .fingerprint
+        };
+        let base = fingerprint(KUBECONFIG, &[]);
+        let rotated = fingerprint(&KUBECONFIG.replace("token: abc", "token: def"), &[]);
+        let moved = fingerprint(KUBECONFIG, &[(ANNOTATION_NETWORK, "n")]);
+        let same = fingerprint(KUBECONFIG, &[]);
         assert_ne!(base, rotated);
         assert_ne!(base, moved);
         assert_eq!(base, same);

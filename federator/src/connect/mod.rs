@@ -82,18 +82,8 @@ pub async fn connect(
 
 /// Removes the `exec` section of the user the current context uses, returning it.
 fn take_exec(kubeconfig: &mut Kubeconfig) -> Option<ExecConfig> {
-    let context_name = kubeconfig
-        .current_context
-        .clone()
-        .or_else(|| kubeconfig.contexts.first().map(|c| c.name.clone()))?;
-    let user = kubeconfig
-        .contexts
-        .iter()
-        .find(|c| c.name == context_name)?
-        .context
-        .as_ref()?
-        .user
-        .clone()?;
+    let (_, context) = crate::clusters::current_context(kubeconfig)?;
+    let user = context?.user.clone()?;
     kubeconfig
         .auth_infos
         .iter_mut()

@@ -46,13 +46,19 @@ impl Write for Capture {
     }
 }
 
-/// A cluster's admin token, from its kubeconfig.
-fn token_of(kubeconfig: &str) -> String {
+/// The value of a one-line `field` of a kubeconfig.
+fn field_of(kubeconfig: &str, field: &str) -> String {
+    let prefix = format!("{field}: ");
     kubeconfig
         .lines()
-        .find_map(|l| l.trim().strip_prefix("token: "))
+        .find_map(|l| l.trim().strip_prefix(prefix.as_str()))
         .unwrap()
         .to_owned()
+}
+
+/// A cluster's admin token, from its kubeconfig.
+fn token_of(kubeconfig: &str) -> String {
+    field_of(kubeconfig, "token")
 }
 
 /// `kubeconfig` with its token replaced by an exec plugin running `script` (POSIX sh).
@@ -166,25 +172,11 @@ async fn no_planted_secret_reaches_an_event_a_log_line_or_a_metric() {
         &[("K", "PLANTED-env-2")],
     );
     // The config cluster's CA did not sign east's serving certificate.
-    let other_ca = env
-        .cluster("config")
-        .kubeconfig_text()
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("certificate-authority-data: ")
-                .map(str::to_owned)
-        })
-        .unwrap();
-    let own_ca = good
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("certificate-authority-data: ")
-                .map(str::to_owned)
-        })
-        .unwrap();
+    let other_ca = field_of(
+        &env.cluster("config").kubeconfig_text().unwrap(),
+        "certificate-authority-data",
+    );
+    let own_ca = field_of(&good, "certificate-authority-data");
     assert_ne!(own_ca, other_ca);
     let wrong_ca = good
         .replace(&token, "PLANTED-token-wrong-ca")

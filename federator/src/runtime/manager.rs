@@ -3,7 +3,7 @@
 //! backends of a cluster unreachable for longer than `stale_after`, restoring them when it
 //! answers again. Problems with a Secret become Events on it and log lines naming it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -14,13 +14,13 @@ use kube::api::ListParams;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client, Resource};
+use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::{Queues, RunError, RunOptions};
-use crate::clusters::{ClusterEntry, parse_secret};
+use crate::clusters::ClusterEntry;
 use crate::istio::ServiceEntry;
 use crate::metrics::Metrics;
 use crate::model::{ClusterName, Host};
@@ -31,14 +31,6 @@ use crate::watch::{ClusterWatch, Update, WatchMessage, WatchState, watch_cluster
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What a key of a cluster Secret amounts to (duplicates are reported and dropped).
-enum KeyOutcome {
-    /// A cluster to connect to.
-    Usable(Box<ClusterEntry>),
-    /// Not a usable kubeconfig (already reported).
-    Invalid(crate::clusters::SecretProblem),
-}
-
 /// The result of probing one cluster's API server.
 struct Probe {
     cluster: ClusterName,
@@ -47,9 +39,9 @@ struct Probe {
 }
 
 /// Everything running for one registered cluster.
-struct ClusterHandle {
-    secret: ObjectReference,
-    entry: ClusterEntry,
+pub(super) struct ClusterHandle {
+    pub(super) secret: ObjectReference,
+    pub(super) entry: ClusterEntry,
     client: Client,
     generation: u64,
     state: Arc<Mutex<WatchState>>,
@@ -70,7 +62,7 @@ impl Drop for ClusterHandle {
 }
 
 pub(super) struct Manager {
-    options: RunOptions,
+    pub(super) options: RunOptions,
     config: Client,
     registry: Arc<RwLock<Registry>>,
     queues: Queues,
@@ -79,7 +71,9 @@ pub(super) struct Manager {
     ready: watch::Sender<bool>,
     deletes: watch::Sender<bool>,
     recorder: Recorder,
-    clusters: BTreeMap<ClusterName, ClusterHandle>,
+    pub(super) clusters: BTreeMap<ClusterName, ClusterHandle>,
+    /// The cluster Secrets, parsed.
+    pub(super) store: super::cluster_set::SecretStore,
     probes_tx: mpsc::Sender<Probe>,
     probes_rx: mpsc::Receiver<Probe>,
     generation: u64,
@@ -117,6 +111,7 @@ impl Manager {
             deletes,
             recorder,
             clusters: BTreeMap::new(),
+            store: super::cluster_set::SecretStore::default(),
             probes_tx,
             probes_rx,
             generation: 0,
@@ -144,7 +139,8 @@ impl Manager {
                 }
             }
         }
-        let entries = self.entries_of(&initial).await;
+        self.store_all(&initial).await;
+        let entries = self.initial_clusters().await;
         self.restore_vips(&entries).await;
         for (secret, entry, client) in entries {
             self.start_cluster(secret, entry, client, false).await;
@@ -158,21 +154,20 @@ impl Manager {
                 event = secrets.next() => match event {
                     None => return Ok(()),
                     Some(Err(err)) => warn!(namespace = self.options.namespace, error = %err, "watching cluster Secrets failed; retrying"),
-                    Some(Ok(Event::Apply(secret))) => self.secret_changed(&secret).await,
-                    Some(Ok(Event::Delete(secret))) => self.secret_deleted(&secret_ref(&secret)).await,
+                    Some(Ok(Event::Apply(secret))) => {
+                        self.store_secret(&secret).await;
+                        self.reconcile_clusters().await;
+                    }
+                    Some(Ok(Event::Delete(secret))) => {
+                        self.forget_secret(secret.metadata.name.as_deref().unwrap_or_default());
+                        self.reconcile_clusters().await;
+                    }
                     Some(Ok(Event::Init)) => relisted = Some(Vec::new()),
                     Some(Ok(Event::InitApply(secret))) => relisted.get_or_insert_with(Vec::new).push(secret),
                     Some(Ok(Event::InitDone)) => {
                         let listed = relisted.take().unwrap_or_default();
-                        let names: BTreeSet<String> = listed.iter().map(|s| secret_ref(s).name.unwrap_or_default()).collect();
-                        let gone: Vec<ObjectReference> = self.clusters.values().map(|h| h.secret.clone())
-                            .filter(|r| !names.contains(r.name.as_deref().unwrap_or_default())).collect();
-                        for secret in gone {
-                            self.secret_deleted(&secret).await;
-                        }
-                        for secret in &listed {
-                            self.secret_changed(secret).await;
-                        }
+                        self.store_all(&listed).await;
+                        self.reconcile_clusters().await;
                     }
                 },
                 Some(probe) = self.probes_rx.recv() => self.probed(probe).await,
@@ -184,71 +179,14 @@ impl Manager {
         }
     }
 
-    /// Parses Secrets and connects; problems become Events and logs. A cluster name claimed
-    /// by two Secrets stays with the first (by name).
-    async fn entries_of(&self, secrets: &[Secret]) -> Vec<(ObjectReference, ClusterEntry, Client)> {
-        let mut sorted: Vec<&Secret> = secrets.iter().collect();
-        sorted.sort_by_key(|s| s.metadata.name.clone());
-        let mut out: Vec<(ObjectReference, ClusterEntry, Client)> = Vec::new();
-        for secret in sorted {
-            let reference = secret_ref(secret);
-            let outcomes = self
-                .check_keys(secret, |name| {
-                    out.iter()
-                        .find(|(_, e, _)| e.info.name == *name)
-                        .and_then(|(owner, _, _)| owner.name.clone())
-                })
-                .await;
-            for outcome in outcomes {
-                if let KeyOutcome::Usable(entry) = outcome
-                    && let Some(client) = self.connect_reported(&reference, &entry).await
-                {
-                    out.push((reference.clone(), *entry, client));
-                }
-            }
-        }
-        out
-    }
-
-    /// The keys of a Secret, each usable or reported on the Secret: not a kubeconfig, or a
-    /// cluster name that `owner` says another Secret already registers.
-    async fn check_keys(
-        &self,
-        secret: &Secret,
-        owner: impl Fn(&ClusterName) -> Option<String>,
-    ) -> Vec<KeyOutcome> {
-        let reference = secret_ref(secret);
-        let mut out = Vec::new();
-        let parsed = parse_secret(secret, &self.options.secrets);
-        for problem in &parsed.problems {
-            self.secret_problem(&reference, problem.kind.reason(), &problem.to_string())
-                .await;
-        }
-        for result in parsed.keys {
-            match result {
-                Err(problem) => {
-                    self.secret_problem(&reference, problem.kind.reason(), &problem.to_string())
-                        .await;
-                    out.push(KeyOutcome::Invalid(problem));
-                }
-                Ok(entry) => match owner(&entry.info.name) {
-                    Some(other) => {
-                        let note = format!(
-                            "cluster {} is already registered by Secret {other}; this key is ignored",
-                            entry.info.name
-                        );
-                        self.secret_problem(&reference, "DuplicateCluster", &note)
-                            .await;
-                    }
-                    None => out.push(KeyOutcome::Usable(Box::new(entry))),
-                },
-            }
-        }
-        out
+    /// Makes the running clusters match the whole store of Secrets.
+    async fn reconcile_clusters(&mut self) {
+        let planned = self.cluster_plan().await;
+        self.apply_cluster_plan(planned).await;
     }
 
     /// A client for `entry`, or `None` with the reason reported on the Secret.
-    async fn connect_reported(
+    pub(super) async fn connect_reported(
         &self,
         secret: &ObjectReference,
         entry: &ClusterEntry,
@@ -368,78 +306,9 @@ impl Manager {
         });
     }
 
-    async fn secret_changed(&mut self, secret: &Secret) {
-        let reference = secret_ref(secret);
-        let outcomes = self
-            .check_keys(secret, |name| {
-                self.clusters
-                    .get(name)
-                    .filter(|h| h.secret.name != reference.name)
-                    .and_then(|h| h.secret.name.clone())
-            })
-            .await;
-        let mut wanted: BTreeSet<ClusterName> = BTreeSet::new();
-        for outcome in outcomes {
-            let entry = match outcome {
-                KeyOutcome::Usable(entry) => *entry,
-                KeyOutcome::Invalid(problem) => {
-                    // A key that turned bad keeps its last good connection: nothing is lost.
-                    if let Some(name) = self.cluster_of_key(&reference, &problem.key) {
-                        wanted.insert(name);
-                    }
-                    continue;
-                }
-            };
-            let name = entry.info.name.clone();
-            wanted.insert(name.clone());
-            if self
-                .clusters
-                .get(&name)
-                .is_some_and(|h| h.entry.fingerprint == entry.fingerprint)
-            {
-                continue;
-            }
-            if let Some(client) = self.connect_reported(&reference, &entry).await {
-                if self.clusters.contains_key(&name) {
-                    info!(cluster = %name, secret = reference.name.as_deref().unwrap_or_default(), "cluster settings or credentials changed; reconnecting");
-                }
-                self.start_cluster(reference.clone(), entry, client, true)
-                    .await;
-            }
-        }
-        let dropped: Vec<ClusterName> = self
-            .clusters
-            .iter()
-            .filter(|(n, h)| h.secret.name == reference.name && !wanted.contains(*n))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in dropped {
-            self.remove_cluster(&name).await;
-        }
-    }
-
-    fn cluster_of_key(&self, secret: &ObjectReference, key: &str) -> Option<ClusterName> {
-        self.clusters
-            .iter()
-            .find(|(n, h)| h.secret.name == secret.name && n.as_str() == key)
-            .map(|(n, _)| n.clone())
-    }
-
-    async fn secret_deleted(&mut self, secret: &ObjectReference) {
-        let names: Vec<ClusterName> = self
-            .clusters
-            .iter()
-            .filter(|(_, h)| h.secret.name == secret.name)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in names {
-            self.remove_cluster(&name).await;
-        }
-    }
-
     /// Starts (or, for a known cluster, restarts with new settings) everything of a cluster.
     /// `live` clusters (added after start-up) get their writer going once they listed.
-    async fn start_cluster(
+    pub(super) async fn start_cluster(
         &mut self,
         secret: ObjectReference,
         entry: ClusterEntry,
@@ -531,7 +400,7 @@ impl Manager {
         self.update_gauges();
     }
 
-    async fn remove_cluster(&mut self, name: &ClusterName) {
+    pub(super) async fn remove_cluster(&mut self, name: &ClusterName) {
         if let Some(handle) = self.clusters.remove(name) {
             self.queues
                 .lock()
@@ -691,7 +560,7 @@ impl Manager {
             .await;
     }
 
-    async fn secret_problem(&self, secret: &ObjectReference, reason: &str, note: &str) {
+    pub(super) async fn secret_problem(&self, secret: &ObjectReference, reason: &str, note: &str) {
         warn!(
             secret = secret.name.as_deref().unwrap_or_default(),
             namespace = secret.namespace.as_deref().unwrap_or_default(),
@@ -726,10 +595,6 @@ impl Manager {
             .clusters_connected
             .set(i64::try_from(connected).unwrap_or(i64::MAX));
     }
-}
-
-fn secret_ref(secret: &Secret) -> ObjectReference {
-    secret.object_ref(&())
 }
 
 fn spawn_probe(

@@ -6,6 +6,7 @@
 //! per cluster; an HTTP server answers health and metrics. Nothing is written until the
 //! initial sync is done, and nothing is deleted until every cluster has been seen.
 
+mod cluster_set;
 mod http;
 mod manager;
 mod options;

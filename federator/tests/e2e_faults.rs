@@ -1,0 +1,114 @@
+//! The fault suite (issue 10), end to end on real API servers: what real fleets do weekly must
+//! never make federator write something wrong. Each test watches what the API servers saw.
+
+// A failed fixture or assertion should stop a test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use federator::istio::ServiceEntry;
+use futures::StreamExt;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, WatchEvent, WatchParams};
+use support::live::*;
+use testenv::{TestCluster, TestEnv};
+
+/// Every watch event on the ServiceEntries of a cluster's sync namespace from now on, as
+/// `(type, name)`, collected in the background.
+async fn record_writes(
+    cluster: &TestCluster,
+) -> std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> {
+    let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
+    let version = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default(), &version)
+        .await
+        .unwrap()
+        .boxed();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(event)) = stream.next().await {
+            let entry = match event {
+                WatchEvent::Added(o) => ("ADDED", o.metadata.name),
+                WatchEvent::Modified(o) => ("MODIFIED", o.metadata.name),
+                WatchEvent::Deleted(o) => ("DELETED", o.metadata.name),
+                WatchEvent::Bookmark(_) | WatchEvent::Error(_) => continue,
+            };
+            sink.lock()
+                .unwrap()
+                .push((entry.0.to_owned(), entry.1.unwrap_or_default()));
+        }
+    });
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_moved_to_another_secret_withdraws_nothing() {
+    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
+    for c in env.clusters() {
+        prepare(c).await;
+    }
+    register(&env, &["east", "west"]).await;
+    deploy(env.cluster("west"), "greeting", 1, 0).await;
+    let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    let east = env.cluster("east");
+    eventually("east gets west's host", || async {
+        service_entry(east, "prod.greeting.global").await.is_some()
+    })
+    .await;
+    let writes = record_writes(east).await;
+
+    // The GitOps way of moving a key: the new Secret first, then the old one goes.
+    let config = env.cluster("config");
+    let kubeconfig = env.cluster("west").kubeconfig_text().unwrap();
+    config
+        .apply(&cluster_secret("fleet-west", &[("west", kubeconfig)]))
+        .await
+        .unwrap();
+    eventually(
+        "the new key reported as a duplicate while the old Secret has it",
+        || {
+            has_event(
+                config,
+                NAMESPACE,
+                "fleet-west",
+                "DuplicateCluster",
+                "cluster-west",
+            )
+        },
+    )
+    .await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(config.client(), NAMESPACE);
+    secrets
+        .delete("cluster-west", &DeleteParams::default())
+        .await
+        .unwrap();
+    // west now reports on its new Secret, and was never away.
+    eventually("west reachable, reported on its new Secret", || async {
+        federator.metric("federator_clusters_registered", &[]).await == 2.0
+            && service_entry(east, "prod.greeting.global").await.is_some()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        federator.metric("federator_clusters_registered", &[]).await,
+        2.0
+    );
+    let seen = writes.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|(kind, _)| kind != "DELETED"),
+        "east saw a delete: {seen:?}"
+    );
+    assert!(service_entry(east, "prod.greeting.global").await.is_some());
+    federator.stop().await;
+}

@@ -112,3 +112,59 @@ async fn a_key_moved_to_another_secret_withdraws_nothing() {
     assert!(service_entry(east, "prod.greeting.global").await.is_some());
     federator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resync_repairs_a_tampered_object_under_steady_traffic() {
+    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
+    for c in env.clusters() {
+        prepare(c).await;
+    }
+    register(&env, &["east", "west"]).await;
+    deploy(env.cluster("west"), "greeting", 1, 0).await;
+    deploy(env.cluster("west"), "busy", 1, 0).await;
+    let federator = Federator::start_with(&env, |o| o.resync_period = Duration::from_secs(3)).await;
+    let east = env.cluster("east");
+    eventually("east gets west's hosts", || async {
+        service_entry(east, "prod.greeting.global").await.is_some()
+            && service_entry(east, "prod.busy.global").await.is_some()
+    })
+    .await;
+    // Someone edits federator's object by hand; only a full pass repairs it.
+    let mut tampered = service_entry(east, "prod.greeting.global").await.unwrap();
+    tampered.spec.addresses = vec!["240.255.255.254".into()];
+    tampered.metadata.managed_fields = None;
+    tampered.metadata.resource_version = None;
+    let api: Api<ServiceEntry> = Api::namespaced(east.client(), "federator-sync");
+    api.replace("prod.greeting.global", &Default::default(), &{
+        let mut t = tampered.clone();
+        t.metadata.resource_version = api
+            .get("prod.greeting.global")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version;
+        t
+    })
+    .await
+    .unwrap();
+    // Meanwhile another host changes all the time, so the writer is never idle for long.
+    let (region, _) = topology("west");
+    let west = env.cluster("west");
+    let repaired = async {
+        let mut ready = 1;
+        loop {
+            ready = 3 - ready;
+            scale(west, "busy", ready, 0, region).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = service_entry(east, "prod.greeting.global").await.unwrap();
+            if now.spec.addresses != tampered.spec.addresses {
+                return now;
+            }
+        }
+    };
+    let now = tokio::time::timeout(DEADLINE, repaired)
+        .await
+        .expect("the resync repairs the object while another host keeps changing");
+    assert_ne!(now.spec.addresses, ["240.255.255.254"]);
+    federator.stop().await;
+}

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::{StreamExt, stream};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
@@ -156,11 +157,23 @@ impl Writer {
             ..Work::default()
         });
         let mut deletes = self.ctx.gates.deletes.clone();
-        let mut backoff = Duration::from_millis(200);
+        let retry = || {
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(30))
+                .with_jitter()
+                .without_max_times()
+                .build()
+        };
+        let mut backoff = retry();
+        // Created once: a sleep made anew on each loop turn never fires under steady traffic.
+        let period = self.ctx.resync_period;
+        let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let work = tokio::select! {
                 work = queue.next() => work,
-                _ = tokio::time::sleep(self.ctx.resync_period) => Work { full: true, ..Work::default() },
+                _ = resync.tick() => Work { full: true, ..Work::default() },
                 Ok(()) = deletes.changed(), if self.deferred_deletes => {
                     if !*deletes.borrow() {
                         continue;
@@ -170,13 +183,15 @@ impl Writer {
                 }
             };
             let result = if work.full {
+                // Any full pass counts as the resync.
+                resync.reset();
                 self.reconcile_all().await
             } else {
                 self.reconcile_hosts(&work.hosts).await
             };
             match result {
                 Ok(writes) => {
-                    backoff = Duration::from_millis(200);
+                    backoff = retry();
                     if writes > 0
                         && let Some(since) = work.since
                     {
@@ -187,15 +202,15 @@ impl Writer {
                     }
                 }
                 Err(err) => {
-                    warn!(error = %err, retry_in = ?backoff, "sync failed; will retry");
+                    let wait = backoff.next().unwrap_or(Duration::from_secs(30));
+                    warn!(error = %err, retry_in = ?wait, "sync failed; will retry");
                     self.ctx
                         .metrics
                         .write_errors
                         .get_or_create(&self.labels())
                         .inc();
                     queue.push(work);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    tokio::time::sleep(wait).await;
                 }
             }
         }

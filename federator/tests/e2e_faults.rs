@@ -168,3 +168,69 @@ async fn the_resync_repairs_a_tampered_object_under_steady_traffic() {
     assert_ne!(now.spec.addresses, ["240.255.255.254"]);
     federator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_a_withdrawn_clusters_credentials_keeps_its_secret_settings() {
+    let mut env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
+    for c in env.clusters() {
+        prepare(c).await;
+    }
+    register(&env, &["east"]).await;
+    let west_secret = |kubeconfig: String| {
+        let mut secret = cluster_secret("cluster-west", &[("west", kubeconfig)]);
+        secret.metadata.annotations = Some(
+            [(
+                "federator.io/network".to_owned(),
+                "net-from-secret".to_owned(),
+            )]
+            .into(),
+        );
+        secret
+    };
+    let kubeconfig = env.cluster("west").kubeconfig_text().unwrap();
+    let config = env.cluster("config");
+    config
+        .apply(&west_secret(kubeconfig.clone()))
+        .await
+        .unwrap();
+    deploy(env.cluster("west"), "greeting", 1, 0).await;
+    let federator = Federator::start(&env, Duration::from_secs(4)).await;
+    let east = env.cluster("east");
+    let west_network = || async {
+        service_entry(east, "prod.greeting.global")
+            .await
+            .and_then(|se| se.spec.endpoints.first().and_then(|e| e.network.clone()))
+    };
+    eventually(
+        "west's gateway in east, on the Secret's network",
+        || async { west_network().await.as_deref() == Some("net-from-secret") },
+    )
+    .await;
+
+    env.cluster_mut("west").stop();
+    eventually("west withdrawn", || async {
+        service_entry(env.cluster("east"), "prod.greeting.global")
+            .await
+            .is_none_or(|se| se.spec.endpoints.is_empty())
+    })
+    .await;
+    // New credentials (here: the same token in a reworded kubeconfig) while west is away.
+    let rotated = format!("{kubeconfig}preferences: {{}}\n");
+    env.cluster("config")
+        .apply(&west_secret(rotated))
+        .await
+        .unwrap();
+    env.cluster_mut("west").restart().await.unwrap();
+    let east = env.cluster("east");
+    eventually("west back in east", || async {
+        service_entry(east, "prod.greeting.global")
+            .await
+            .is_some_and(|se| !se.spec.endpoints.is_empty())
+    })
+    .await;
+    let network = service_entry(east, "prod.greeting.global")
+        .await
+        .and_then(|se| se.spec.endpoints.first().and_then(|e| e.network.clone()));
+    assert_eq!(network.as_deref(), Some("net-from-secret"));
+    federator.stop().await;
+}

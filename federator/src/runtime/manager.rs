@@ -319,7 +319,11 @@ impl Manager {
         self.generation += 1;
         let generation = self.generation;
         let previous = self.clusters.remove(&name);
-        let info_changed = previous.as_ref().is_none_or(|p| p.entry.info != entry.info);
+        // A withdrawn cluster is gone from the registry: it must be registered again with its
+        // Secret's settings even when they did not change, or it comes back with defaults.
+        let info_changed = previous
+            .as_ref()
+            .is_none_or(|p| p.withdrawn || p.entry.info != entry.info);
         let state = previous
             .as_ref()
             .filter(|p| !p.withdrawn)

@@ -15,21 +15,33 @@ use kube::api::{DeleteParams, ListParams, WatchEvent, WatchParams};
 use support::live::*;
 use testenv::{TestCluster, TestEnv};
 
-/// Every watch event on the ServiceEntries of a cluster's sync namespace from now on, as
-/// `(type, name)`, collected in the background.
-async fn record_writes(
-    cluster: &TestCluster,
-) -> std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> {
+/// Writes seen by a watch: `(type, name)` of each event.
+type Writes = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// The resourceVersion of a cluster's sync namespace's ServiceEntries now.
+async fn sync_version(cluster: &TestCluster) -> String {
     let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
-    let version = api
-        .list(&ListParams::default())
+    api.list(&ListParams::default())
         .await
         .unwrap()
         .metadata
         .resource_version
-        .unwrap();
+        .unwrap()
+}
+
+/// Every watch event on the ServiceEntries of a cluster's sync namespace from now on,
+/// collected in the background.
+async fn record_writes(cluster: &TestCluster) -> Writes {
+    let version = sync_version(cluster).await;
+    record_writes_since(cluster, &version).await
+}
+
+/// Every watch event on the ServiceEntries of a cluster's sync namespace after `version`
+/// (replayed from the API server's history), collected in the background.
+async fn record_writes_since(cluster: &TestCluster, version: &str) -> Writes {
+    let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
     let mut stream = api
-        .watch(&WatchParams::default(), &version)
+        .watch(&WatchParams::default(), version)
         .await
         .unwrap()
         .boxed();
@@ -232,5 +244,58 @@ async fn rotating_a_withdrawn_clusters_credentials_keeps_its_secret_settings() {
         .await
         .and_then(|se| se.spec.endpoints.first().and_then(|e| e.network.clone()));
     assert_eq!(network.as_deref(), Some("net-from-secret"));
+    federator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_back_from_an_outage_deletes_none_of_its_own_hosts() {
+    let mut env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
+    for c in env.clusters() {
+        prepare(c).await;
+    }
+    register(&env, &["east", "west"]).await;
+    deploy(env.cluster("east"), "greeting", 1, 0).await;
+    deploy(env.cluster("west"), "solo", 1, 0).await;
+    let federator = Federator::start(&env, Duration::from_secs(4)).await;
+    eventually("west holds its own host", || async {
+        service_entry(env.cluster("west"), "prod.solo.global")
+            .await
+            .is_some()
+    })
+    .await;
+    let before = sync_version(env.cluster("west")).await;
+
+    env.cluster_mut("west").stop();
+    eventually("west withdrawn elsewhere", || async {
+        service_entry(env.cluster("east"), "prod.solo.global")
+            .await
+            .is_none()
+    })
+    .await;
+    env.cluster_mut("west").restart().await.unwrap();
+    // Everything west's API server saw since before the outage.
+    let writes = record_writes_since(env.cluster("west"), &before).await;
+    eventually("west federated again", || async {
+        service_entry(env.cluster("east"), "prod.solo.global")
+            .await
+            .is_some()
+            && service_entry(env.cluster("west"), "prod.greeting.global")
+                .await
+                .is_some()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen = writes.lock().unwrap().clone();
+    assert!(
+        !seen
+            .iter()
+            .any(|(kind, name)| kind == "DELETED" && name == "prod.solo.global"),
+        "west deleted its own host on its way back: {seen:?}"
+    );
+    assert!(
+        service_entry(env.cluster("west"), "prod.solo.global")
+            .await
+            .is_some()
+    );
     federator.stop().await;
 }

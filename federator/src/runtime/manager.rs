@@ -537,21 +537,20 @@ impl Manager {
 
     /// A withdrawn cluster answers again: register it and list everything afresh.
     async fn restore_withdrawn(&mut self, name: &ClusterName) {
-        let Some(handle) = self.clusters.get_mut(name) else {
+        let Some(handle) = self.clusters.get(name) else {
             return;
         };
-        handle.withdrawn = false;
-        let info = handle.entry.info.clone();
-        handle.watch = Some(watch_cluster(
-            handle.state.clone(),
+        let (secret, entry, client) = (
+            handle.secret.clone(),
+            handle.entry.clone(),
             handle.client.clone(),
-            self.options.settings.ingest.clone(),
-            self.updates.clone(),
-        ));
-        // Registering it again makes the registry report the cluster changed, which gives its
-        // writer a full reconcile.
-        info!(cluster = %name, "cluster back; resyncing");
-        self.send(Delta::UpsertCluster(info)).await;
+        );
+        // Started afresh, as a cluster added at run time: registered again with its
+        // settings, listed anew, and its writer waits for those lists. Writing at once would
+        // delete its own hosts from its own sync namespace, since the registry has none of
+        // its workloads until they are listed again.
+        info!(cluster = %name, "cluster back; listing it again before writing to it");
+        self.start_cluster(secret, entry, client, true).await;
     }
 
     async fn send(&self, delta: Delta) {

@@ -282,7 +282,11 @@ impl Manager {
                 let mut rx = rx.clone();
                 async move { rx.wait_for(|s| *s).await.is_ok() }
             }));
-            let all_synced = tokio::time::timeout(timeout, all).await.is_ok();
+            // A watch that ended before its lists completed has not synced: it must keep
+            // deletes closed like one that is still listing.
+            let all_synced = tokio::time::timeout(timeout, all)
+                .await
+                .is_ok_and(|listed| listed.iter().all(|ok| *ok));
             if !all_synced {
                 let late: Vec<String> = synced
                     .iter()

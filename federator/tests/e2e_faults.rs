@@ -299,3 +299,40 @@ async fn a_cluster_back_from_an_outage_deletes_none_of_its_own_hosts() {
     );
     federator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_object_federator_cannot_read_blocks_nothing_else() {
+    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
+    for c in env.clusters() {
+        prepare(c).await;
+    }
+    register(&env, &["east", "west"]).await;
+    deploy(env.cluster("west"), "greeting", 1, 0).await;
+    let east = env.cluster("east");
+    east.create_namespace("federator-sync").await.unwrap();
+    // Valid for Istio, beyond what federator's types model.
+    let foreign = serde_json::json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "payments.example.com", "namespace": "federator-sync"},
+        "spec": {"host": "payments.example.com", "trafficPolicy": {"tls": {"mode": "SIMPLE", "sni": "payments.example.com"}}}
+    });
+    let stored = east.apply_json(&foreign).await.unwrap();
+    let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    eventually("east still gets west's host, both objects", || async {
+        let dr = serde_json::json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "prod.greeting.global", "namespace": "federator-sync"},
+        });
+        service_entry(east, "prod.greeting.global").await.is_some()
+            && east.get_json(&dr).await.unwrap().is_some()
+    })
+    .await;
+    let now = east.get_json(&foreign).await.unwrap().unwrap();
+    assert_eq!(
+        now["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"],
+        "the foreign object is untouched"
+    );
+    federator.stop().await;
+}

@@ -8,7 +8,9 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::{StreamExt, stream};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::core::object::HasSpec;
 use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource};
@@ -417,19 +419,32 @@ impl Writer {
         }
     }
 
+    /// Reads what the sync namespace holds of `K`, as dynamic objects: one object
+    /// federator's types cannot read (a user's DestinationRule with `tls.mode: SIMPLE`) must
+    /// not fail the list, and so the whole cluster. Such an object counts with its raw spec:
+    /// a conflict if it is not federator's, rewritten if it is.
     async fn read_existing<K>(&mut self, kind: Kind) -> Result<(), kube::Error>
     where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + HasSpec
-            + Clone
-            + std::fmt::Debug
-            + DeserializeOwned,
-        K::Spec: Serialize,
+        K: Resource<DynamicType = ()> + HasSpec,
+        K::Spec: Serialize + DeserializeOwned,
     {
-        let api: Api<K> = Api::namespaced(self.client.clone(), &self.ctx.render.namespace);
+        let resource = ApiResource::erase::<K>(&());
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.ctx.render.namespace, &resource);
         for object in super::paged::list_all(&api, &ListParams::default()).await? {
-            let name = object.meta().name.clone().unwrap_or_default();
-            self.existing.insert((kind, name), existing_of(&object));
+            let name = object.metadata.name.clone().unwrap_or_default();
+            let raw = object.data.get("spec").cloned().unwrap_or_default();
+            let existing = match serde_json::from_value::<K::Spec>(raw.clone()) {
+                Ok(spec) => Existing::new(&object.metadata, &spec),
+                Err(_) => {
+                    debug!(
+                        kind = kind.name(),
+                        name, "a spec federator's types do not read"
+                    );
+                    Existing::new(&object.metadata, &raw)
+                }
+            };
+            self.existing.insert((kind, name), existing);
         }
         Ok(())
     }

@@ -18,11 +18,7 @@ const LOCAL: &str = "10.1.0.10";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_cluster_keeps_its_backends_until_stale_after_and_comes_back() {
-    let mut env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
-    for c in env.clusters() {
-        prepare(c).await;
-    }
-    register(&env, &["east", "west"]).await;
+    let mut env = fleet(&["config", "east", "west"], &["east", "west"]).await;
     deploy(env.cluster("east"), "greeting", 1, 0).await;
     deploy(env.cluster("west"), "greeting", 1, 0).await;
     let stale_after = Duration::from_secs(6);

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, WatchEvent, WatchParams};
 use support::live::*;
-use testenv::{TestCluster, TestEnv};
+use testenv::TestCluster;
 
 /// Writes seen by a watch: `(type, name)` of each event.
 type Writes = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
@@ -65,11 +65,7 @@ async fn record_writes_since(cluster: &TestCluster, version: &str) -> Writes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_moved_to_another_secret_withdraws_nothing() {
-    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
-    for c in env.clusters() {
-        prepare(c).await;
-    }
-    register(&env, &["east", "west"]).await;
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
     deploy(env.cluster("west"), "greeting", 1, 0).await;
     let federator = Federator::start(&env, Duration::from_secs(600)).await;
     let east = env.cluster("east");
@@ -127,11 +123,7 @@ async fn a_key_moved_to_another_secret_withdraws_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resync_repairs_a_tampered_object_under_steady_traffic() {
-    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
-    for c in env.clusters() {
-        prepare(c).await;
-    }
-    register(&env, &["east", "west"]).await;
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
     deploy(env.cluster("west"), "greeting", 1, 0).await;
     deploy(env.cluster("west"), "busy", 1, 0).await;
     let federator = Federator::start_with(&env, |o| o.resync_period = Duration::from_secs(3)).await;
@@ -183,11 +175,7 @@ async fn the_resync_repairs_a_tampered_object_under_steady_traffic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_a_withdrawn_clusters_credentials_keeps_its_secret_settings() {
-    let mut env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
-    for c in env.clusters() {
-        prepare(c).await;
-    }
-    register(&env, &["east"]).await;
+    let mut env = fleet(&["config", "east", "west"], &["east"]).await;
     let west_secret = |kubeconfig: String| {
         let mut secret = cluster_secret("cluster-west", &[("west", kubeconfig)]);
         secret.metadata.annotations = Some(
@@ -249,11 +237,7 @@ async fn rotating_a_withdrawn_clusters_credentials_keeps_its_secret_settings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_back_from_an_outage_deletes_none_of_its_own_hosts() {
-    let mut env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
-    for c in env.clusters() {
-        prepare(c).await;
-    }
-    register(&env, &["east", "west"]).await;
+    let mut env = fleet(&["config", "east", "west"], &["east", "west"]).await;
     deploy(env.cluster("east"), "greeting", 1, 0).await;
     deploy(env.cluster("west"), "solo", 1, 0).await;
     let federator = Federator::start(&env, Duration::from_secs(4)).await;
@@ -302,11 +286,7 @@ async fn a_cluster_back_from_an_outage_deletes_none_of_its_own_hosts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_object_federator_cannot_read_blocks_nothing_else() {
-    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
-    for c in env.clusters() {
-        prepare(c).await;
-    }
-    register(&env, &["east", "west"]).await;
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
     deploy(env.cluster("west"), "greeting", 1, 0).await;
     let east = env.cluster("east");
     east.create_namespace("federator-sync").await.unwrap();

@@ -115,11 +115,7 @@ async fn workloads_are_federated_to_every_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_are_added_and_removed_at_run_time() {
-    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
-    for c in env.clusters() {
-        prepare(c).await;
-    }
-    register(&env, &["east"]).await;
+    let env = fleet(&["config", "east", "west"], &["east"]).await;
     let federator = Federator::start(&env, Duration::from_secs(600)).await;
     let (east, west) = (env.cluster("east"), env.cluster("west"));
     deploy(east, "greeting", 1, 0).await;
@@ -157,11 +153,7 @@ async fn clusters_are_added_and_removed_at_run_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_against_unchanged_clusters_writes_nothing() {
-    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
-    for c in env.clusters() {
-        prepare(c).await;
-    }
-    register(&env, &["east", "west"]).await;
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
     deploy(env.cluster("east"), "greeting", 2, 0).await;
     deploy(env.cluster("west"), "catalog", 1, 0).await;
     let first = Federator::start(&env, Duration::from_secs(600)).await;

@@ -88,11 +88,7 @@ fn credential(token: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exec_plugin_runs_only_when_allowed_and_the_other_clusters_carry_on() {
-    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
-    for c in env.clusters() {
-        prepare(c).await;
-    }
-    register(&env, &["west"]).await;
+    let env = fleet(&["config", "east", "west"], &["west"]).await;
     deploy(env.cluster("west"), "greeting", 1, 0).await;
     let marker = std::env::temp_dir().join(format!("federator-exec-marker-{}", std::process::id()));
     let _ = std::fs::remove_file(&marker);
@@ -304,11 +300,7 @@ async fn event_messages(cluster: &TestCluster) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_past_its_host_quota_changes_nothing_anywhere_else() {
-    let env = TestEnv::start(&["config", "east", "west"]).await.unwrap();
-    for c in env.clusters() {
-        prepare(c).await;
-    }
-    register(&env, &["east", "west"]).await;
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
     deploy(env.cluster("west"), "greeting", 1, 0).await;
     for i in 0..3 {
         deploy(env.cluster("east"), &format!("app{i}"), 1, 0).await;
@@ -432,12 +424,8 @@ async fn dns_answers_servfail_not_nxdomain_until_the_initial_sync() {
         .apply(&cluster_secret("cluster-dead", &[("dead", dead)]))
         .await
         .unwrap();
-    let options = federator::runtime::RunOptions {
-        namespace: NAMESPACE.into(),
-        initial_sync_timeout: std::time::Duration::from_secs(8),
-        probe_interval: std::time::Duration::from_millis(250),
-        ..federator::runtime::RunOptions::default()
-    };
+    let mut options = Federator::options();
+    options.initial_sync_timeout = std::time::Duration::from_secs(8);
     let federator = Federator::launch(&env, options).await;
     eventually("federator serving", || async {
         federator.get("/healthz").await.0 == 200

@@ -319,18 +319,6 @@ impl Registry {
         }
     }
 
-    /// Every workload held back, by cluster, for reports.
-    pub fn held_workloads(&self) -> Vec<(ClusterName, WorkloadId, Host, Held)> {
-        self.clusters
-            .iter()
-            .flat_map(|(c, state)| {
-                state.held.iter().map(move |(id, (host, why))| {
-                    (c.clone(), id.clone(), host.clone(), why.clone())
-                })
-            })
-            .collect()
-    }
-
     /// How many hosts `cluster` is held back from exporting by its quota.
     pub fn hosts_over_quota(&self, cluster: &ClusterName) -> usize {
         self.clusters.get(cluster).map_or(0, |state| {

@@ -138,16 +138,17 @@ impl Manager {
                 handle.secret = reference;
             }
         }
-        for (secret, entry) in planned.add.into_iter().chain(planned.reconnect) {
-            let Some(reference) = self.secret_reference(&secret) else {
-                continue;
-            };
-            if let Some(client) = self.connect_reported(&reference, &entry).await {
-                if self.clusters.contains_key(&entry.info.name) {
-                    info!(cluster = %entry.info.name, secret, "cluster settings or credentials changed; reconnecting");
-                }
-                self.start_cluster(reference, entry, client, true).await;
+        let reconnecting: Vec<ClusterName> = planned
+            .reconnect
+            .iter()
+            .map(|(_, e)| e.info.name.clone())
+            .collect();
+        let planned = planned.add.into_iter().chain(planned.reconnect).collect();
+        for (reference, entry, client) in self.connect_planned(planned).await {
+            if reconnecting.contains(&entry.info.name) {
+                info!(cluster = %entry.info.name, "cluster settings or credentials changed; reconnecting");
             }
+            self.start_cluster(reference, entry, client, true).await;
         }
     }
 
@@ -157,13 +158,32 @@ impl Manager {
         &mut self,
     ) -> Vec<(ObjectReference, ClusterEntry, Client)> {
         let planned = self.cluster_plan().await;
+        self.connect_planned(planned.add).await
+    }
+
+    /// Makes the running clusters match the whole store of Secrets.
+    pub(super) async fn reconcile_clusters(&mut self) {
+        let planned = self.cluster_plan().await;
+        self.apply_cluster_plan(planned).await;
+    }
+
+    /// Clients for planned clusters; a cluster that cannot have one is reported on its
+    /// Secret and left out.
+    async fn connect_planned(
+        &self,
+        planned: Vec<(String, ClusterEntry)>,
+    ) -> Vec<(ObjectReference, ClusterEntry, Client)> {
         let mut out = Vec::new();
-        for (secret, entry) in planned.add {
+        for (secret, entry) in planned {
             let Some(reference) = self.secret_reference(&secret) else {
                 continue;
             };
-            if let Some(client) = self.connect_reported(&reference, &entry).await {
-                out.push((reference, entry, client));
+            match crate::connect::connect(&entry, &self.options.connect).await {
+                Ok(client) => out.push((reference, entry, client)),
+                Err(err) => {
+                    self.secret_problem(&reference, "InvalidClusterKubeconfig", &err.to_string())
+                        .await;
+                }
             }
         }
         out

@@ -4,28 +4,24 @@
 //! answers again. Problems with a Secret become Events on it and log lines naming it.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, future::join_all};
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
-use kube::api::ListParams;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, debug, error, info, info_span, warn};
+use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{Queues, RunError, RunOptions};
 use crate::clusters::ClusterEntry;
-use crate::istio::ServiceEntry;
 use crate::metrics::Metrics;
-use crate::model::{ClusterName, Host};
+use crate::model::ClusterName;
 use crate::registry::{Delta, Registry};
-use crate::render::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::sync::{Gates, WorkQueue, WriterContext, spawn_writer};
 use crate::watch::{ClusterWatch, Update, WatchMessage, WatchState, watch_cluster};
 
@@ -64,9 +60,9 @@ impl Drop for ClusterHandle {
 pub(super) struct Manager {
     pub(super) options: RunOptions,
     config: Client,
-    registry: Arc<RwLock<Registry>>,
+    pub(super) registry: Arc<RwLock<Registry>>,
     queues: Queues,
-    metrics: Arc<Metrics>,
+    pub(super) metrics: Arc<Metrics>,
     updates: mpsc::Sender<WatchMessage>,
     ready: watch::Sender<bool>,
     deletes: watch::Sender<bool>,
@@ -78,7 +74,7 @@ pub(super) struct Manager {
     probes_rx: mpsc::Receiver<Probe>,
     generation: u64,
     /// Hosts each cluster is held back from exporting by its quota, as last reported.
-    over_quota: BTreeMap<ClusterName, usize>,
+    pub(super) over_quota: BTreeMap<ClusterName, usize>,
 }
 
 impl Manager {
@@ -177,90 +173,6 @@ impl Manager {
                 }
             }
         }
-    }
-
-    /// Makes the running clusters match the whole store of Secrets.
-    async fn reconcile_clusters(&mut self) {
-        let planned = self.cluster_plan().await;
-        self.apply_cluster_plan(planned).await;
-    }
-
-    /// A client for `entry`, or `None` with the reason reported on the Secret.
-    pub(super) async fn connect_reported(
-        &self,
-        secret: &ObjectReference,
-        entry: &ClusterEntry,
-    ) -> Option<Client> {
-        match crate::connect::connect(entry, &self.options.connect).await {
-            Ok(client) => Some(client),
-            Err(err) => {
-                self.secret_problem(secret, "InvalidClusterKubeconfig", &err.to_string())
-                    .await;
-                None
-            }
-        }
-    }
-
-    /// Reads the VIPs federator gave out before (the ServiceEntries it owns in every
-    /// reachable cluster), so a restart keeps every address and rewrites nothing.
-    async fn restore_vips(&self, entries: &[(ObjectReference, ClusterEntry, Client)]) {
-        let namespace = self.options.settings.render.namespace.clone();
-        let timeout = self.options.initial_sync_timeout;
-        let reads = entries.iter().map(|(_, entry, client)| {
-            let api: Api<ServiceEntry> = Api::namespaced(client.clone(), &namespace);
-            let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
-            let name = entry.info.name.clone();
-            async move {
-                let params = ListParams::default().labels(&selector);
-                let listed =
-                    tokio::time::timeout(timeout, crate::sync::paged::list_all(&api, &params))
-                        .await;
-                match listed {
-                    Ok(Ok(items)) => items,
-                    Ok(Err(err)) => {
-                        debug!(cluster = %name, error = %err, "no VIPs read");
-                        Vec::new()
-                    }
-                    Err(_) => Vec::new(),
-                }
-            }
-        });
-        let mut table: BTreeMap<Host, IpAddr> = BTreeMap::new();
-        let suffix = self.options.settings.registry.host_suffix.clone();
-        for items in join_all(reads).await {
-            for se in items {
-                let host = se
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(HOST_ANNOTATION).cloned())
-                    .or_else(|| se.spec.hosts.first().cloned());
-                let address = se
-                    .spec
-                    .addresses
-                    .first()
-                    .and_then(|a| a.parse::<IpAddr>().ok());
-                let (Some(host), Some(address)) = (host, address) else {
-                    continue;
-                };
-                if let Some(host) = parse_host(&host, &suffix) {
-                    table.entry(host).or_insert(address);
-                }
-            }
-        }
-        let count = table.len();
-        let errors = self
-            .registry
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .restore_vips(table);
-        for err in &errors {
-            warn!(error = %err, "saved VIP not restored");
-        }
-        info!(
-            restored = count - errors.len(),
-            "VIPs restored from existing ServiceEntries"
-        );
     }
 
     /// Marks the controller ready once every cluster has listed its objects (or the initial
@@ -487,58 +399,6 @@ impl Manager {
         }
     }
 
-    /// Reports on its Secret a cluster that goes past its host quota, and when it is back
-    /// under; keeps the per-cluster gauge current.
-    async fn report_quotas(&mut self) {
-        let current: BTreeMap<ClusterName, usize> = {
-            let registry = self
-                .registry
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            self.clusters
-                .keys()
-                .map(|name| (name.clone(), registry.hosts_over_quota(name)))
-                .collect()
-        };
-        let cap = self.options.settings.registry.max_hosts_per_cluster;
-        for (name, &held) in &current {
-            let before = self.over_quota.get(name).copied().unwrap_or(0);
-            let labels = crate::metrics::ClusterLabels {
-                cluster: name.to_string(),
-            };
-            self.metrics
-                .hosts_over_quota
-                .get_or_create(&labels)
-                .set(i64::try_from(held).unwrap_or(i64::MAX));
-            let Some(secret) = self.clusters.get(name).map(|h| h.secret.clone()) else {
-                continue;
-            };
-            if held > 0 && before == 0 {
-                warn!(cluster = %name, held, cap, "cluster past its host quota; its further hosts are not exported");
-                let note = format!(
-                    "cluster {name} has more global hosts than --max-hosts-per-cluster={cap}: \
-                     {held} are not exported (the others and every other cluster's are \
-                     unaffected); find what creates them, or raise the cap"
-                );
-                self.publish(&secret, EventType::Warning, "HostQuotaExceeded", &note)
-                    .await;
-            } else if held == 0 && before > 0 {
-                info!(cluster = %name, "cluster back under its host quota");
-                let note =
-                    format!("cluster {name} is back under its host quota; every host is exported");
-                self.publish(&secret, EventType::Normal, "HostQuotaRestored", &note)
-                    .await;
-            }
-        }
-        for gone in self.over_quota.keys().filter(|n| !current.contains_key(*n)) {
-            let labels = crate::metrics::ClusterLabels {
-                cluster: gone.to_string(),
-            };
-            self.metrics.hosts_over_quota.remove(&labels);
-        }
-        self.over_quota = current;
-    }
-
     /// A withdrawn cluster answers again: register it and list everything afresh.
     async fn restore_withdrawn(&mut self, name: &ClusterName) {
         let Some(handle) = self.clusters.get(name) else {
@@ -557,7 +417,7 @@ impl Manager {
         self.start_cluster(secret, entry, client, true).await;
     }
 
-    async fn send(&self, delta: Delta) {
+    pub(super) async fn send(&self, delta: Delta) {
         let _ = self
             .updates
             .send(WatchMessage::Delta(Update {
@@ -577,7 +437,13 @@ impl Manager {
         self.publish(secret, EventType::Warning, reason, note).await;
     }
 
-    async fn publish(&self, secret: &ObjectReference, type_: EventType, reason: &str, note: &str) {
+    pub(super) async fn publish(
+        &self,
+        secret: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: &str,
+    ) {
         crate::events::publish(
             &self.recorder,
             secret,
@@ -589,7 +455,7 @@ impl Manager {
         .await;
     }
 
-    fn update_gauges(&self) {
+    pub(super) fn update_gauges(&self) {
         self.metrics
             .clusters_registered
             .set(i64::try_from(self.clusters.len()).unwrap_or(i64::MAX));
@@ -637,36 +503,4 @@ fn spawn_probe(
         }
         .instrument(span),
     )
-}
-
-/// The registry host for a host name read back from a ServiceEntry.
-fn parse_host(host: &str, suffix: &str) -> Option<Host> {
-    let rest = host.strip_suffix(suffix)?.strip_suffix('.')?;
-    let (env, identity) = rest.split_once('.')?;
-    Host::build(env, identity, suffix)
-        .ok()
-        .filter(|h| h.as_str() == host)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_host;
-
-    #[test]
-    fn hosts_read_back_from_service_entries() {
-        assert_eq!(
-            parse_host("prod.greeting.global", "global")
-                .unwrap()
-                .as_str(),
-            "prod.greeting.global"
-        );
-        assert_eq!(
-            parse_host("prod.payments.ledger.global", "global")
-                .unwrap()
-                .as_str(),
-            "prod.payments.ledger.global"
-        );
-        assert!(parse_host("greeting.global", "global").is_none());
-        assert!(parse_host("prod.greeting.mesh", "global").is_none());
-    }
 }

@@ -10,6 +10,8 @@ mod cluster_set;
 mod http;
 mod manager;
 mod options;
+mod quota_report;
+mod vip_restore;
 
 use std::collections::HashMap;
 use std::future::Future;

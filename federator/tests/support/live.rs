@@ -86,6 +86,17 @@ pub async fn register(env: &TestEnv, clusters: &[&str]) {
     }
 }
 
+/// Starts the test clusters `names`, each with a node and a gateway address, and registers
+/// `registered` of them through their own Secrets: the fleet most end-to-end tests begin with.
+pub async fn fleet(names: &[&str], registered: &[&str]) -> TestEnv {
+    let env = TestEnv::start(names).await.unwrap();
+    for c in env.clusters() {
+        prepare(c).await;
+    }
+    register(&env, registered).await;
+    env
+}
+
 /// Writes what a cluster's controllers would hold for a workload: Deployment, Service with
 /// an HTTP port, EndpointSlice with `ready` endpoints (and `not_ready` failing ones).
 pub async fn deploy(cluster: &TestCluster, name: &str, ready: usize, not_ready: usize) {
@@ -153,14 +164,7 @@ impl Federator {
 
     /// Starts federator with test-friendly timings, changed by `configure`.
     pub async fn start_with(env: &TestEnv, configure: impl FnOnce(&mut RunOptions)) -> Self {
-        let mut options = RunOptions {
-            namespace: NAMESPACE.into(),
-            stale_after: Duration::from_secs(600),
-            initial_sync_timeout: Duration::from_secs(20),
-            probe_interval: Duration::from_millis(250),
-            resync_period: Duration::from_secs(3600),
-            ..RunOptions::default()
-        };
+        let mut options = Self::options();
         configure(&mut options);
         let federator = Self::launch(env, options).await;
         eventually("federator ready", || async {
@@ -168,6 +172,18 @@ impl Federator {
         })
         .await;
         federator
+    }
+
+    /// Test-friendly settings: fast probes, no resync or stale-after within a test.
+    pub fn options() -> RunOptions {
+        RunOptions {
+            namespace: NAMESPACE.into(),
+            stale_after: Duration::from_secs(600),
+            initial_sync_timeout: Duration::from_secs(20),
+            probe_interval: Duration::from_millis(250),
+            resync_period: Duration::from_secs(3600),
+            ..RunOptions::default()
+        }
     }
 
     /// Starts federator with exactly `options`, without waiting for it to be ready.

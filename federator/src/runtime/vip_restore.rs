@@ -1,0 +1,113 @@
+//! Start-up: the VIPs federator gave out before, read back from the ServiceEntries it owns in
+//! every reachable cluster, so a restart keeps every address and rewrites nothing.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use futures::future::join_all;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use tracing::{debug, info, warn};
+
+use super::manager::Manager;
+use crate::clusters::ClusterEntry;
+use crate::istio::ServiceEntry;
+use crate::model::Host;
+use crate::render::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+
+impl Manager {
+    /// Reads the VIPs federator gave out before (the ServiceEntries it owns in every
+    /// reachable cluster), so a restart keeps every address and rewrites nothing.
+    pub(super) async fn restore_vips(&self, entries: &[(ObjectReference, ClusterEntry, Client)]) {
+        let namespace = self.options.settings.render.namespace.clone();
+        let timeout = self.options.initial_sync_timeout;
+        let reads = entries.iter().map(|(_, entry, client)| {
+            let api: Api<ServiceEntry> = Api::namespaced(client.clone(), &namespace);
+            let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
+            let name = entry.info.name.clone();
+            async move {
+                let params = ListParams::default().labels(&selector);
+                let listed =
+                    tokio::time::timeout(timeout, crate::sync::paged::list_all(&api, &params))
+                        .await;
+                match listed {
+                    Ok(Ok(items)) => items,
+                    Ok(Err(err)) => {
+                        debug!(cluster = %name, error = %err, "no VIPs read");
+                        Vec::new()
+                    }
+                    Err(_) => Vec::new(),
+                }
+            }
+        });
+        let mut table: BTreeMap<Host, IpAddr> = BTreeMap::new();
+        let suffix = self.options.settings.registry.host_suffix.clone();
+        for items in join_all(reads).await {
+            for se in items {
+                let host = se
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(HOST_ANNOTATION).cloned())
+                    .or_else(|| se.spec.hosts.first().cloned());
+                let address = se
+                    .spec
+                    .addresses
+                    .first()
+                    .and_then(|a| a.parse::<IpAddr>().ok());
+                let (Some(host), Some(address)) = (host, address) else {
+                    continue;
+                };
+                if let Some(host) = parse_host(&host, &suffix) {
+                    table.entry(host).or_insert(address);
+                }
+            }
+        }
+        let count = table.len();
+        let errors = self
+            .registry
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .restore_vips(table);
+        for err in &errors {
+            warn!(error = %err, "saved VIP not restored");
+        }
+        info!(
+            restored = count - errors.len(),
+            "VIPs restored from existing ServiceEntries"
+        );
+    }
+}
+
+/// The registry host for a host name read back from a ServiceEntry.
+fn parse_host(host: &str, suffix: &str) -> Option<Host> {
+    let rest = host.strip_suffix(suffix)?.strip_suffix('.')?;
+    let (env, identity) = rest.split_once('.')?;
+    Host::build(env, identity, suffix)
+        .ok()
+        .filter(|h| h.as_str() == host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_host;
+
+    #[test]
+    fn hosts_read_back_from_service_entries() {
+        assert_eq!(
+            parse_host("prod.greeting.global", "global")
+                .unwrap()
+                .as_str(),
+            "prod.greeting.global"
+        );
+        assert_eq!(
+            parse_host("prod.payments.ledger.global", "global")
+                .unwrap()
+                .as_str(),
+            "prod.payments.ledger.global"
+        );
+        assert!(parse_host("greeting.global", "global").is_none());
+        assert!(parse_host("prod.greeting.mesh", "global").is_none());
+    }
+}

@@ -25,6 +25,26 @@ pub struct WriteLabels {
     pub kind: &'static str,
 }
 
+/// Labels of an object write the API server refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectionLabels {
+    /// The cluster written to.
+    pub cluster: String,
+    /// The object's kind.
+    pub kind: &'static str,
+    /// The API's reason (`Forbidden`, `Invalid`, ...).
+    pub reason: String,
+}
+
+/// Labels of a cluster's lifecycle state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterStateLabels {
+    /// The cluster.
+    pub cluster: String,
+    /// `connecting`, `listing`, `synced`, `unreachable`, `withdrawn` or `removing`.
+    pub state: &'static str,
+}
+
 /// Every metric federator exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -49,6 +69,12 @@ pub struct Metrics {
     pub hosts_over_quota: Family<ClusterLabels, Gauge>,
     /// Seconds from a watch event to the last write it caused in a cluster.
     pub propagation_seconds: Histogram,
+    /// Object writes the API server refused, per cluster, kind and reason.
+    pub write_rejections: Family<RejectionLabels, Counter>,
+    /// Writes waiting for a cluster's lists, the delete gate or a rejected object's backoff.
+    pub writes_held: Family<ClusterLabels, Gauge>,
+    /// Each cluster's lifecycle state: 1 for the state it is in.
+    pub cluster_state: Family<ClusterStateLabels, Gauge>,
     /// DNS queries and answer latency.
     pub dns: federator_dns::DnsMetrics,
 }
@@ -66,6 +92,9 @@ impl Default for Metrics {
             write_errors: Family::default(),
             conflicts: Family::default(),
             hosts_over_quota: Family::default(),
+            write_rejections: Family::default(),
+            writes_held: Family::default(),
+            cluster_state: Family::default(),
             propagation_seconds: Histogram::new([
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
@@ -118,6 +147,21 @@ impl Default for Metrics {
             "propagation_seconds",
             "Seconds from a watch event to the last write it caused in a cluster",
             m.propagation_seconds.clone(),
+        );
+        registry.register(
+            "write_rejections",
+            "Object writes the API server refused (admission, validation, authorization)",
+            m.write_rejections.clone(),
+        );
+        registry.register(
+            "writes_held",
+            "Writes waiting for a cluster's lists, the delete gate or a refused object's backoff",
+            m.writes_held.clone(),
+        );
+        registry.register(
+            "cluster_state",
+            "Lifecycle state of each registered cluster (1 for its current state)",
+            m.cluster_state.clone(),
         );
         Self { registry, ..m }
     }

@@ -5,11 +5,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use federator::clusters::health::OnUnreachable;
 use federator::clusters::{Allowance, KubeconfigPolicy, SecretPolicy};
 use federator::connect::ConnectSettings;
 use federator::runtime::{Listeners, RunOptions, run};
 
 use super::SettingsArgs;
+
+/// `--on-unreachable`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum UnreachablePolicy {
+    /// Keep the last-known backends and alert.
+    Keep,
+    /// Withdraw the backends after --stale-after.
+    Withdraw,
+}
 
 /// `federator run`.
 #[derive(Args, Debug)]
@@ -27,9 +37,27 @@ pub(super) struct RunArgs {
     /// Label selector of cluster Secrets.
     #[arg(long, default_value = "federator.io/cluster=true")]
     secret_selector: String,
-    /// How long an unreachable cluster keeps its backends before they are withdrawn.
+    /// How long a cluster may be unreachable before --on-unreachable applies.
     #[arg(long, default_value = "3m", value_parser = super::duration_at_least::<1000>)]
     stale_after: Duration,
+    /// What happens to the backends of a cluster unreachable for longer than --stale-after:
+    /// `keep` its last-known backends (an Event and the federator_cluster_state metric
+    /// alert; outlier detection ejects endpoints that really fail), or `withdraw` them
+    /// everywhere until it answers again.
+    #[arg(long, value_enum, default_value = "keep")]
+    on_unreachable: UnreachablePolicy,
+    /// How long a cluster outlives its Secret: a Secret deleted and recreated within it
+    /// (kubectl replace --force, a GitOps replace) changes nothing.
+    #[arg(long, default_value = "2m", value_parser = super::duration_at_least::<0>)]
+    removal_grace: Duration,
+    /// When a cluster is unregistered, delete what this installation wrote in it (if it
+    /// still answers).
+    #[arg(long)]
+    cleanup_on_remove: bool,
+    /// This installation's name, set as label federator.io/instance on every object it
+    /// writes; objects of another instance are never touched (default: <namespace>.federator).
+    #[arg(long, env = "FEDERATOR_INSTANCE")]
+    instance: Option<String>,
     /// How long start-up waits for every cluster to list its objects before writing.
     #[arg(long, default_value = "30s", value_parser = super::duration_at_least::<1000>)]
     initial_sync_timeout: Duration,
@@ -84,8 +112,21 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(addr = %sockets.udp.local_addr()?, "serving DNS (UDP and TCP)");
         Some(sockets)
     };
+    let instance = args
+        .instance
+        .clone()
+        .unwrap_or_else(|| format!("{}.federator", args.namespace));
+    federator::model::validate_label_value(&instance)
+        .map_err(|why| anyhow::anyhow!("--instance {instance:?}: {why}"))?;
     let options = RunOptions {
         settings,
+        on_unreachable: match args.on_unreachable {
+            UnreachablePolicy::Keep => OnUnreachable::Keep,
+            UnreachablePolicy::Withdraw => OnUnreachable::Withdraw,
+        },
+        removal_grace: args.removal_grace,
+        cleanup_on_remove: args.cleanup_on_remove,
+        instance,
         namespace: args.namespace,
         secret_selector: args.secret_selector,
         stale_after: args.stale_after,

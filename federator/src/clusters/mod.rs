@@ -3,6 +3,7 @@
 //!
 //! Parsing is pure and per key, so one bad kubeconfig never hides the good ones next to it.
 
+pub mod health;
 mod plan;
 mod policy;
 mod secret;

@@ -5,10 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
-use kube::{Client, Resource};
+use kube::Resource;
 use tracing::info;
 
+use super::cluster_run::ClusterHandle;
 use super::manager::Manager;
+use crate::clusters::health::{ClusterHealth, Observation};
 use crate::clusters::{ClusterEntry, ClusterPlan, Running, StoredSecret, parse_secret, plan};
 use crate::model::ClusterName;
 
@@ -126,10 +128,22 @@ impl Manager {
         planned
     }
 
-    /// Carries out a plan made while running: removes, moves, and (re)connects.
+    /// Carries out a plan made while running: a cluster no Secret registers starts its
+    /// grace period (and one registered again within it just carries on); moved clusters
+    /// change the Secret they report on; new and changed ones connect.
     pub(super) async fn apply_cluster_plan(&mut self, planned: ClusterPlan) {
+        let gone: BTreeSet<&ClusterName> = planned.remove.iter().collect();
+        let back: Vec<ClusterName> = self
+            .clusters
+            .iter()
+            .filter(|(name, h)| h.health.removing() && !gone.contains(name))
+            .map(|(name, _)| name.clone())
+            .collect();
         for name in &planned.remove {
-            self.remove_cluster(name).await;
+            self.observe(name, Observation::SecretGone).await;
+        }
+        for name in &back {
+            self.observe(name, Observation::SecretBack).await;
         }
         for (name, secret) in &planned.moved {
             let reference = self.secret_reference(secret);
@@ -138,27 +152,48 @@ impl Manager {
                 handle.secret = reference;
             }
         }
-        let reconnecting: Vec<ClusterName> = planned
-            .reconnect
-            .iter()
-            .map(|(_, e)| e.info.name.clone())
-            .collect();
-        let planned = planned.add.into_iter().chain(planned.reconnect).collect();
-        for (reference, entry, client) in self.connect_planned(planned).await {
-            if reconnecting.contains(&entry.info.name) {
-                info!(cluster = %entry.info.name, "cluster settings or credentials changed; reconnecting");
+        for (secret, entry) in planned.reconnect {
+            let Some(reference) = self.secret_reference(&secret) else {
+                continue;
+            };
+            let name = entry.info.name.clone();
+            if let Some(handle) = self.clusters.get_mut(&name) {
+                info!(cluster = %name, "cluster settings or credentials changed; reconnecting");
+                handle.secret = reference;
+                handle.entry = entry;
             }
-            self.start_cluster(reference, entry, client, true).await;
+            self.connect(&name, true).await;
+        }
+        for (secret, entry) in planned.add {
+            if let Some(name) = self.register(&secret, entry) {
+                self.connect(&name, true).await;
+            }
         }
     }
 
-    /// Start-up: the clusters of the whole store, connected (those that cannot be are
-    /// reported and left out).
-    pub(super) async fn initial_clusters(
-        &mut self,
-    ) -> Vec<(ObjectReference, ClusterEntry, Client)> {
+    /// Start-up: registers the clusters of the whole store, reads back the VIPs the
+    /// connected ones hold, then starts them. A cluster that cannot connect is registered
+    /// all the same, and retried.
+    pub(super) async fn start_initial_clusters(&mut self) {
         let planned = self.cluster_plan().await;
-        self.connect_planned(planned.add).await
+        let mut connected = Vec::new();
+        for (secret, entry) in planned.add {
+            let Some(name) = self.register(&secret, entry.clone()) else {
+                continue;
+            };
+            match crate::connect::connect(&entry, &self.options.connect).await {
+                Ok(client) => connected.push((name, client)),
+                Err(err) => {
+                    self.observe(&name, Observation::ConnectFailed(err.to_string()))
+                        .await;
+                }
+            }
+        }
+        self.restore_vips(&connected).await;
+        for (name, client) in connected {
+            self.start(&name, client, false).await;
+            self.observe(&name, Observation::Connected).await;
+        }
     }
 
     /// Makes the running clusters match the whole store of Secrets.
@@ -167,26 +202,14 @@ impl Manager {
         self.apply_cluster_plan(planned).await;
     }
 
-    /// Clients for planned clusters; a cluster that cannot have one is reported on its
-    /// Secret and left out.
-    async fn connect_planned(
-        &self,
-        planned: Vec<(String, ClusterEntry)>,
-    ) -> Vec<(ObjectReference, ClusterEntry, Client)> {
-        let mut out = Vec::new();
-        for (secret, entry) in planned {
-            let Some(reference) = self.secret_reference(&secret) else {
-                continue;
-            };
-            match crate::connect::connect(&entry, &self.options.connect).await {
-                Ok(client) => out.push((reference, entry, client)),
-                Err(err) => {
-                    self.secret_problem(&reference, "InvalidClusterKubeconfig", &err.to_string())
-                        .await;
-                }
-            }
-        }
-        out
+    /// Registers a planned cluster (not connected yet).
+    fn register(&mut self, secret: &str, entry: ClusterEntry) -> Option<ClusterName> {
+        let reference = self.secret_reference(secret)?;
+        let name = entry.info.name.clone();
+        let health = ClusterHealth::new(self.options.health_policy());
+        self.clusters
+            .insert(name.clone(), ClusterHandle::new(reference, entry, health));
+        Some(name)
     }
 
     fn secret_reference(&self, name: &str) -> Option<ObjectReference> {

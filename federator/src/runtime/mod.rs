@@ -6,7 +6,9 @@
 //! per cluster; an HTTP server answers health and metrics. Nothing is written until the
 //! initial sync is done, and nothing is deleted until every cluster has been seen.
 
+mod cluster_run;
 mod cluster_set;
+mod health_driver;
 mod http;
 mod manager;
 mod options;

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use crate::clusters::SecretPolicy;
+use crate::clusters::health::{HealthPolicy, OnUnreachable};
 use crate::config::Settings;
 use crate::connect::ConnectSettings;
 use crate::dns::DnsSettings;
@@ -14,8 +15,19 @@ pub struct RunOptions {
     pub namespace: String,
     /// Label selector of cluster Secrets.
     pub secret_selector: String,
-    /// How long an unreachable cluster's backends are kept before they are withdrawn.
+    /// How long a cluster may be unreachable before the outage policy applies.
     pub stale_after: Duration,
+    /// The outage policy: keep an unreachable cluster's last-known backends (and alert), or
+    /// withdraw them after `stale_after`.
+    pub on_unreachable: OnUnreachable,
+    /// How long a cluster outlives its Secret (a `kubectl replace --force` or a GitOps
+    /// replace never flaps the fleet).
+    pub removal_grace: Duration,
+    /// Whether removing a cluster also deletes what this installation wrote in it.
+    pub cleanup_on_remove: bool,
+    /// This installation's name on the objects it writes (`federator.io/instance`): objects
+    /// of another installation are never touched.
+    pub instance: String,
     /// How long start-up waits for clusters to list their objects before the first write.
     pub initial_sync_timeout: Duration,
     /// How often each cluster's API server is probed.
@@ -39,6 +51,10 @@ impl Default for RunOptions {
             namespace: "federator".into(),
             secret_selector: "federator.io/cluster=true".into(),
             stale_after: Duration::from_secs(180),
+            on_unreachable: OnUnreachable::Keep,
+            removal_grace: Duration::from_secs(120),
+            cleanup_on_remove: false,
+            instance: "federator.federator".into(),
             initial_sync_timeout: Duration::from_secs(30),
             probe_interval: Duration::from_secs(5),
             resync_period: Duration::from_secs(600),
@@ -49,6 +65,18 @@ impl Default for RunOptions {
             dns_server: federator_dns::ServeOptions::default(),
             secrets: SecretPolicy::default(),
             connect: ConnectSettings::default(),
+        }
+    }
+}
+
+impl RunOptions {
+    /// The cluster health machine's policy.
+    pub fn health_policy(&self) -> HealthPolicy {
+        HealthPolicy {
+            stale_after: self.stale_after,
+            on_unreachable: self.on_unreachable,
+            removal_grace: self.removal_grace,
+            connect_retry: (Duration::from_secs(1), Duration::from_secs(60)),
         }
     }
 }

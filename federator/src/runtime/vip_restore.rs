@@ -5,27 +5,30 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use futures::future::join_all;
-use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::ListParams;
 use kube::{Api, Client};
 use tracing::{debug, info, warn};
 
 use super::manager::Manager;
-use crate::clusters::ClusterEntry;
 use crate::istio::ServiceEntry;
-use crate::model::Host;
+use crate::model::{ClusterName, Host};
 use crate::render::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::sync::plan::INSTANCE_LABEL;
 
 impl Manager {
     /// Reads the VIPs federator gave out before (the ServiceEntries it owns in every
     /// reachable cluster), so a restart keeps every address and rewrites nothing.
-    pub(super) async fn restore_vips(&self, entries: &[(ObjectReference, ClusterEntry, Client)]) {
+    pub(super) async fn restore_vips(&self, entries: &[(ClusterName, Client)]) {
         let namespace = self.options.settings.render.namespace.clone();
         let timeout = self.options.initial_sync_timeout;
-        let reads = entries.iter().map(|(_, entry, client)| {
+        let reads = entries.iter().map(|(name, client)| {
             let api: Api<ServiceEntry> = Api::namespaced(client.clone(), &namespace);
-            let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
-            let name = entry.info.name.clone();
+            // This installation's only: another one's VIPs are its own business.
+            let selector = format!(
+                "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{INSTANCE_LABEL}={}",
+                self.options.instance
+            );
+            let name = name.clone();
             async move {
                 let params = ListParams::default().labels(&selector);
                 let listed =

@@ -1,14 +1,21 @@
 //! Writing the rendered Istio objects into each cluster's sync namespace: one writer per
 //! cluster, each with its own queue, so a slow or failing cluster never holds up another.
-//! Writes are server-side applies of what differs; only objects carrying federator's
-//! ownership label are ever changed or deleted.
+//! A pure plan ([`plan`]) decides each write; only this installation's objects are ever
+//! changed or deleted, and every write is conditional on what was last read.
 
-mod diff;
+mod cleanup;
+mod execute;
 mod findings;
+mod objects;
 pub mod paged;
+mod pass;
+pub mod plan;
 mod queue;
+mod rejections;
+mod report;
 mod writer;
 
-pub use diff::{Action, Desired, Existing, decide, fingerprint};
+pub use cleanup::cleanup;
+pub use execute::FIELD_MANAGER;
 pub use queue::{Work, WorkQueue};
-pub use writer::{FIELD_MANAGER, Gates, WriterContext, spawn_writer};
+pub use writer::{Gates, WriterContext, spawn_writer};

@@ -1,49 +1,39 @@
-//! One writer per destination cluster: renders what changed and applies only differences.
+//! One writer per destination cluster: renders what changed, plans the writes
+//! ([`super::plan`]) and carries them out ([`super::execute`]). This module is the loop:
+//! when to pass over everything, over some hosts, or over what waited.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures::{StreamExt, stream};
-use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
-use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
-};
-use kube::core::object::HasSpec;
-use kube::runtime::events::{EventType, Recorder, Reporter};
-use kube::{Api, Client, Resource};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use kube::runtime::events::{Recorder, Reporter};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
-use super::diff::{Action, Desired, Existing, decide};
 use super::findings::FindingReporter;
+use super::plan::{Conflict, Existing, Hold, Key};
 use super::queue::{Work, WorkQueue};
-use crate::istio::{DestinationRule, Gateway, ServiceEntry};
+use super::rejections::Rejections;
 use crate::metrics::{ClusterLabels, Metrics};
-use crate::model::{ClusterName, Host};
+use crate::model::ClusterName;
 use crate::registry::Registry;
-use crate::render::{RenderOptions, RenderedHost, eastwest_gateway, render_cluster, render_host};
-
-/// Field manager of every write.
-pub const FIELD_MANAGER: &str = "federator";
-
-/// Writes in flight at once per cluster: enough to hide round trips, few enough not to
-/// swamp an API server.
-const WRITE_CONCURRENCY: usize = 16;
+use crate::render::RenderOptions;
 
 /// When a writer may act.
 #[derive(Clone, Debug)]
 pub struct Gates {
-    /// True once the initial sync is done: nothing is written before.
+    /// True once this writer may write: the initial sync is done (and, for a cluster added
+    /// or back at run time, its own objects are listed).
     pub ready: watch::Receiver<bool>,
-    /// True once deleting is safe: every cluster has been seen once (or waited for long
-    /// enough), so an absent host really is gone rather than not yet known.
+    /// True once deleting is allowed at all (the start-up gate).
     pub deletes: watch::Receiver<bool>,
+    /// Clusters whose objects are not listed yet: no write drops their backends.
+    pub unlisted: watch::Receiver<BTreeSet<ClusterName>>,
 }
 
 /// What a writer needs.
@@ -53,58 +43,14 @@ pub struct WriterContext {
     pub registry: Arc<RwLock<Registry>>,
     /// How to render.
     pub render: RenderOptions,
+    /// This installation's instance label value: objects with another are never touched.
+    pub instance: String,
     /// Metrics to update.
     pub metrics: Arc<Metrics>,
     /// When to act.
     pub gates: Gates,
     /// How often to re-read the cluster and repair drift even without changes.
     pub resync_period: Duration,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Kind {
-    ServiceEntry,
-    DestinationRule,
-    Gateway,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::ServiceEntry => "ServiceEntry",
-            Self::DestinationRule => "DestinationRule",
-            Self::Gateway => "Gateway",
-        }
-    }
-}
-
-type Key = (Kind, String);
-
-/// A rendered object of either kind, with what is compared of it.
-enum Rendered {
-    ServiceEntry(Box<ServiceEntry>, Desired),
-    DestinationRule(Box<DestinationRule>, Desired),
-    Gateway(Box<Gateway>, Desired),
-}
-
-impl Rendered {
-    fn desired(&self) -> &Desired {
-        match self {
-            Self::ServiceEntry(_, d) | Self::DestinationRule(_, d) | Self::Gateway(_, d) => d,
-        }
-    }
-}
-
-/// A write to carry out.
-enum Op {
-    Apply(Key, Rendered),
-    Delete(Key),
-}
-
-/// An object in the way, and whether it has been reported.
-struct Conflict {
-    uid: Option<String>,
-    reported: bool,
 }
 
 /// Starts the writer of `cluster`; it works through `queue` until aborted.
@@ -128,24 +74,29 @@ pub fn spawn_writer(
         client,
         ctx,
         recorder,
-        existing: HashMap::new(),
+        existing: BTreeMap::new(),
         conflicts: BTreeMap::new(),
-        deferred_deletes: false,
+        held: BTreeMap::new(),
+        rejections: Rejections::default(),
     };
     tokio::spawn(writer.run(queue).instrument(span))
 }
 
-struct Writer {
-    cluster: ClusterName,
-    client: Client,
-    ctx: WriterContext,
-    recorder: Recorder,
+pub(super) struct Writer {
+    pub(super) cluster: ClusterName,
+    pub(super) client: Client,
+    pub(super) ctx: WriterContext,
+    pub(super) recorder: Recorder,
     /// What the sync namespace holds, as last read or written.
-    existing: HashMap<Key, Existing>,
-    conflicts: BTreeMap<Key, Conflict>,
-    deferred_deletes: bool,
+    pub(super) existing: BTreeMap<Key, Existing>,
+    /// Names left alone, as reported.
+    pub(super) conflicts: BTreeMap<Key, Conflict>,
+    /// Writes waiting, and why.
+    pub(super) held: BTreeMap<Key, Hold>,
+    /// Objects the API server refused, resting.
+    pub(super) rejections: Rejections,
     /// Reports the cluster's setup problems once each.
-    findings: FindingReporter,
+    pub(super) findings: FindingReporter,
 }
 
 impl Writer {
@@ -154,11 +105,9 @@ impl Writer {
         if ready.wait_for(|r| *r).await.is_err() {
             return;
         }
-        queue.push(Work {
-            full: true,
-            ..Work::default()
-        });
+        queue.push(full());
         let mut deletes = self.ctx.gates.deletes.clone();
+        let mut unlisted = self.ctx.gates.unlisted.clone();
         let retry = || {
             ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(200))
@@ -173,16 +122,14 @@ impl Writer {
         let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let wake = self.rejections.next_wake(Instant::now());
+            let waiting = self.held.values().any(|h| *h != Hold::Resting);
             let work = tokio::select! {
                 work = queue.next() => work,
-                _ = resync.tick() => Work { full: true, ..Work::default() },
-                Ok(()) = deletes.changed(), if self.deferred_deletes => {
-                    if !*deletes.borrow() {
-                        continue;
-                    }
-                    self.deferred_deletes = false;
-                    Work { full: true, ..Work::default() }
-                }
+                _ = resync.tick() => full(),
+                Ok(()) = deletes.changed(), if waiting => full(),
+                Ok(()) = unlisted.changed(), if waiting => full(),
+                () = sleep_until(wake), if wake.is_some() => self.rested(),
             };
             let result = if work.full {
                 // Any full pass counts as the resync.
@@ -215,243 +162,47 @@ impl Writer {
                     tokio::time::sleep(wait).await;
                 }
             }
+            self.update_gauges();
         }
     }
 
-    fn labels(&self) -> ClusterLabels {
+    /// The work for objects whose rest just ended: their hosts, or everything when one has
+    /// no host.
+    fn rested(&self) -> Work {
+        let due = self.rejections.due(Instant::now());
+        if due.iter().any(Option::is_none) {
+            return full();
+        }
+        Work {
+            hosts: due.into_iter().flatten().collect(),
+            ..Work::default()
+        }
+    }
+
+    pub(super) fn labels(&self) -> ClusterLabels {
         ClusterLabels {
             cluster: self.cluster.to_string(),
         }
     }
 
-    /// Reads the sync namespace, renders every host and converges; removes federator's
-    /// objects that are no longer rendered.
-    async fn reconcile_all(&mut self) -> Result<usize, kube::Error> {
-        self.ensure_namespace().await?;
-        self.existing.clear();
-        self.read_existing::<ServiceEntry>(Kind::ServiceEntry)
-            .await?;
-        self.read_existing::<DestinationRule>(Kind::DestinationRule)
-            .await?;
-        self.read_existing::<Gateway>(Kind::Gateway).await?;
-        let (rendered, gateway, findings) = {
-            let registry = read(&self.ctx.registry);
-            (
-                render_cluster(&registry, &self.cluster, &self.ctx.render),
-                eastwest_gateway(&registry, &self.cluster, &self.ctx.render),
-                registry.cluster_findings(&self.cluster),
-            )
-        };
-        let mut desired: HashMap<Key, Rendered> = HashMap::new();
-        for host in rendered {
-            insert_rendered(&mut desired, host);
-        }
-        if let Some(gateway) = gateway {
-            let wanted = Desired::new(&gateway.metadata, gateway.spec());
-            let key = (
-                Kind::Gateway,
-                gateway.metadata.name.clone().unwrap_or_default(),
-            );
-            desired.insert(key, Rendered::Gateway(Box::new(gateway), wanted));
-        }
-        self.findings.report(findings).await;
-        let objects = desired.len();
-        let mut keys: BTreeSet<Key> = desired.keys().cloned().collect();
-        keys.extend(self.existing.keys().cloned());
-        let ops: Vec<Op> = keys
-            .into_iter()
-            .filter_map(|key| {
-                let wanted = desired.remove(&key);
-                self.plan(key, wanted)
-            })
-            .collect();
-        let writes = self.execute(ops).await?;
-        self.report_conflicts().await;
+    fn update_gauges(&self) {
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let labels = self.labels();
         self.ctx
             .metrics
-            .full_reconciles
-            .get_or_create(&self.labels())
-            .inc();
-        info!(objects, writes, "full reconcile done");
-        Ok(writes)
-    }
-
-    /// Re-renders `hosts` and converges just those objects.
-    async fn reconcile_hosts(&mut self, hosts: &BTreeSet<Host>) -> Result<usize, kube::Error> {
-        let rendered: Vec<(Host, Option<RenderedHost>)> = {
-            let registry = read(&self.ctx.registry);
-            hosts
-                .iter()
-                .map(|h| {
-                    let r = registry
-                        .get(h)
-                        .and_then(|s| render_host(&registry, s, &self.cluster, &self.ctx.render));
-                    (h.clone(), r)
-                })
-                .collect()
-        };
-        let mut ops = Vec::new();
-        for (host, rendered) in rendered {
-            let mut desired = HashMap::new();
-            if let Some(r) = rendered {
-                insert_rendered(&mut desired, r);
-            }
-            for kind in [Kind::ServiceEntry, Kind::DestinationRule] {
-                let key = (kind, host.as_str().to_owned());
-                let wanted = desired.remove(&key);
-                ops.extend(self.plan(key, wanted));
-            }
-        }
-        let writes = self.execute(ops).await?;
-        self.report_conflicts().await;
-        debug!(hosts = hosts.len(), writes, "hosts reconciled");
-        Ok(writes)
-    }
-
-    /// What one object name needs, if anything. Conflicts are noted for reporting; deletes
-    /// wait while the deletes gate is closed.
-    fn plan(&mut self, key: Key, desired: Option<Rendered>) -> Option<Op> {
-        match decide(
-            desired.as_ref().map(Rendered::desired),
-            self.existing.get(&key),
-        ) {
-            Action::Keep => {
-                self.conflicts.remove(&key);
-                None
-            }
-            Action::Apply => desired.map(|d| Op::Apply(key, d)),
-            Action::Delete => {
-                if *self.ctx.gates.deletes.borrow() {
-                    Some(Op::Delete(key))
-                } else {
-                    debug!(
-                        kind = key.0.name(),
-                        name = key.1,
-                        "delete deferred until every cluster is synced"
-                    );
-                    self.deferred_deletes = true;
-                    None
-                }
-            }
-            Action::Conflict => {
-                let uid = self.existing.get(&key).and_then(|e| e.uid.clone());
-                self.conflicts.entry(key).or_insert(Conflict {
-                    uid,
-                    reported: false,
-                });
-                None
-            }
-        }
-    }
-
-    /// Carries out `ops`, several at a time. Successful writes update the cache even when
-    /// others fail; the first failure is returned so the work is retried.
-    async fn execute(&mut self, ops: Vec<Op>) -> Result<usize, kube::Error> {
-        let client = self.client.clone();
-        let namespace = self.ctx.render.namespace.clone();
-        let results: Vec<(Op, Result<Option<Existing>, kube::Error>)> = stream::iter(ops)
-            .map(|op| {
-                let (client, namespace) = (client.clone(), namespace.clone());
-                async move {
-                    let result = match &op {
-                        Op::Apply(_, Rendered::ServiceEntry(se, _)) => {
-                            apply(&client, &namespace, se.as_ref()).await.map(Some)
-                        }
-                        Op::Apply(_, Rendered::DestinationRule(dr, _)) => {
-                            apply(&client, &namespace, dr.as_ref()).await.map(Some)
-                        }
-                        Op::Apply(_, Rendered::Gateway(gw, _)) => {
-                            apply(&client, &namespace, gw.as_ref()).await.map(Some)
-                        }
-                        Op::Delete((Kind::ServiceEntry, name)) => {
-                            delete::<ServiceEntry>(&client, &namespace, name)
-                                .await
-                                .map(|()| None)
-                        }
-                        Op::Delete((Kind::DestinationRule, name)) => {
-                            delete::<DestinationRule>(&client, &namespace, name)
-                                .await
-                                .map(|()| None)
-                        }
-                        Op::Delete((Kind::Gateway, name)) => {
-                            delete::<Gateway>(&client, &namespace, name)
-                                .await
-                                .map(|()| None)
-                        }
-                    };
-                    (op, result)
-                }
-            })
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .collect()
-            .await;
-        let mut writes = 0;
-        let mut first_error = None;
-        for (op, result) in results {
-            match (op, result) {
-                (Op::Apply(key, _), Ok(stored)) => {
-                    info!(kind = key.0.name(), name = key.1, "applied");
-                    self.ctx
-                        .metrics
-                        .wrote(self.cluster.as_str(), "apply", key.0.name());
-                    if let Some(stored) = stored {
-                        self.existing.insert(key, stored);
-                    }
-                    writes += 1;
-                }
-                (Op::Delete(key), Ok(_)) => {
-                    info!(kind = key.0.name(), name = key.1, "deleted");
-                    self.ctx
-                        .metrics
-                        .wrote(self.cluster.as_str(), "delete", key.0.name());
-                    self.existing.remove(&key);
-                    writes += 1;
-                }
-                (Op::Apply(key, _) | Op::Delete(key), Err(err)) => {
-                    warn!(kind = key.0.name(), name = key.1, error = %err, "write failed");
-                    first_error.get_or_insert(err);
-                }
-            }
-        }
-        match first_error {
-            Some(err) => Err(err),
-            None => Ok(writes),
-        }
-    }
-
-    /// Reads what the sync namespace holds of `K`, as dynamic objects: one object
-    /// federator's types cannot read (a user's DestinationRule with `tls.mode: SIMPLE`) must
-    /// not fail the list, and so the whole cluster. Such an object counts with its raw spec:
-    /// a conflict if it is not federator's, rewritten if it is.
-    async fn read_existing<K>(&mut self, kind: Kind) -> Result<(), kube::Error>
-    where
-        K: Resource<DynamicType = ()> + HasSpec,
-        K::Spec: Serialize + DeserializeOwned,
-    {
-        let resource = ApiResource::erase::<K>(&());
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &self.ctx.render.namespace, &resource);
-        for object in super::paged::list_all(&api, &ListParams::default()).await? {
-            let name = object.metadata.name.clone().unwrap_or_default();
-            let raw = object.data.get("spec").cloned().unwrap_or_default();
-            let existing = match serde_json::from_value::<K::Spec>(raw.clone()) {
-                Ok(spec) => Existing::new(&object.metadata, &spec),
-                Err(_) => {
-                    debug!(
-                        kind = kind.name(),
-                        name, "a spec federator's types do not read"
-                    );
-                    Existing::new(&object.metadata, &raw)
-                }
-            };
-            self.existing.insert((kind, name), existing);
-        }
-        Ok(())
+            .conflicts
+            .get_or_create(&labels)
+            .set(count(self.conflicts.len()));
+        self.ctx
+            .metrics
+            .writes_held
+            .get_or_create(&labels)
+            .set(count(self.held.len()));
     }
 
     /// Creates the sync namespace when it is missing (a read first, so an unchanged cluster
     /// sees no write).
-    async fn ensure_namespace(&self) -> Result<(), kube::Error> {
+    pub(super) async fn ensure_namespace(&self) -> Result<(), kube::Error> {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let name = &self.ctx.render.namespace;
         if api.get_opt(name).await?.is_some() {
@@ -468,122 +219,18 @@ impl Writer {
             Err(err) => Err(err),
         }
     }
+}
 
-    /// Reports each new conflict once (log line and an Event on the object) and updates the
-    /// gauge.
-    async fn report_conflicts(&mut self) {
-        let new: Vec<(Key, Option<String>)> = self
-            .conflicts
-            .iter_mut()
-            .filter(|(_, c)| !c.reported)
-            .map(|(k, c)| {
-                c.reported = true;
-                (k.clone(), c.uid.clone())
-            })
-            .collect();
-        for (key, uid) in new {
-            self.report_conflict(&key, uid).await;
-        }
-        let count = i64::try_from(self.conflicts.len()).unwrap_or(i64::MAX);
-        self.ctx
-            .metrics
-            .conflicts
-            .get_or_create(&self.labels())
-            .set(count);
-    }
-
-    async fn report_conflict(&self, key: &Key, uid: Option<String>) {
-        let (kind, name) = (key.0.name(), &key.1);
-        let namespace = &self.ctx.render.namespace;
-        warn!(
-            kind,
-            name,
-            namespace,
-            "not writing: an object of that name exists and is not federator's (no app.kubernetes.io/managed-by=federator label)"
-        );
-        let reference = ObjectReference {
-            api_version: Some("networking.istio.io/v1".into()),
-            kind: Some(kind.into()),
-            name: Some(name.clone()),
-            namespace: Some(namespace.clone()),
-            uid,
-            ..Default::default()
-        };
-        let note = format!(
-            "federator wants to write {kind} {name} but this object is not labelled \
-             app.kubernetes.io/managed-by=federator; it is left untouched"
-        );
-        let warning = EventType::Warning;
-        crate::events::publish(
-            &self.recorder,
-            &reference,
-            warning,
-            "OwnershipConflict",
-            "Sync",
-            &note,
-        )
-        .await;
+fn full() -> Work {
+    Work {
+        full: true,
+        ..Work::default()
     }
 }
 
-async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<Existing, kube::Error>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + HasSpec
-        + Clone
-        + std::fmt::Debug
-        + Serialize
-        + DeserializeOwned,
-    K::Spec: Serialize,
-{
-    let name = object.meta().name.clone().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let stored = api.patch(&name, &params, &Patch::Apply(object)).await?;
-    Ok(existing_of(&stored))
-}
-
-async fn delete<K>(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + std::fmt::Debug
-        + DeserializeOwned,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(err) => Err(err),
+async fn sleep_until(wake: Option<Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
     }
-}
-
-fn insert_rendered(into: &mut HashMap<Key, Rendered>, host: RenderedHost) {
-    let se = host.service_entry;
-    let dr = host.destination_rule;
-    let se_desired = Desired::new(&se.metadata, se.spec());
-    let dr_desired = Desired::new(&dr.metadata, dr.spec());
-    let se_key = (
-        Kind::ServiceEntry,
-        se.metadata.name.clone().unwrap_or_default(),
-    );
-    let dr_key = (
-        Kind::DestinationRule,
-        dr.metadata.name.clone().unwrap_or_default(),
-    );
-    into.insert(se_key, Rendered::ServiceEntry(Box::new(se), se_desired));
-    into.insert(dr_key, Rendered::DestinationRule(Box::new(dr), dr_desired));
-}
-
-fn existing_of<K: Resource + HasSpec>(object: &K) -> Existing
-where
-    K::Spec: Serialize,
-{
-    Existing::new(object.meta(), object.spec())
-}
-
-fn read(registry: &RwLock<Registry>) -> std::sync::RwLockReadGuard<'_, Registry> {
-    registry
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -157,9 +157,14 @@ pub struct Federator {
 }
 
 impl Federator {
-    /// Starts federator with test-friendly timings; `stale_after` as given.
+    /// Starts federator with test-friendly timings; clusters unreachable for `stale_after`
+    /// are withdrawn (`--on-unreachable withdraw`).
     pub async fn start(env: &TestEnv, stale_after: Duration) -> Self {
-        Self::start_with(env, |o| o.stale_after = stale_after).await
+        Self::start_with(env, |o| {
+            o.stale_after = stale_after;
+            o.on_unreachable = federator::clusters::health::OnUnreachable::Withdraw;
+        })
+        .await
     }
 
     /// Starts federator with test-friendly timings, changed by `configure`.
@@ -174,10 +179,13 @@ impl Federator {
         federator
     }
 
-    /// Test-friendly settings: fast probes, no resync or stale-after within a test.
+    /// Test-friendly settings: fast probes, no resync or stale-after within a test, a
+    /// cluster removed as soon as its Secret is gone.
     pub fn options() -> RunOptions {
         RunOptions {
             namespace: NAMESPACE.into(),
+            removal_grace: Duration::ZERO,
+            instance: format!("{NAMESPACE}.federator"),
             stale_after: Duration::from_secs(600),
             initial_sync_timeout: Duration::from_secs(20),
             probe_interval: Duration::from_millis(250),

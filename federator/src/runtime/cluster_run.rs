@@ -1,0 +1,315 @@
+//! What runs for one registered cluster, and how it is started, stopped and restarted: a
+//! client, its watchers, its writer, its probe, and a task that reports when its lists are
+//! in. A cluster without a client (connecting failed) is registered all the same: its health
+//! counts it, so its hosts are held rather than forgotten.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{Instrument, info, info_span};
+
+use super::manager::{ClusterEvent, Manager};
+use crate::clusters::ClusterEntry;
+use crate::clusters::health::{ClusterHealth, Observation};
+use crate::model::{ClusterInfo, ClusterName};
+use crate::registry::Delta;
+use crate::sync::{Gates, WorkQueue, WriterContext, spawn_writer};
+use crate::watch::{ClusterWatch, WatchState, watch_cluster};
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A registered cluster.
+pub(super) struct ClusterHandle {
+    /// The Secret that registers it (Events about it go there).
+    pub(super) secret: ObjectReference,
+    /// What its Secret says.
+    pub(super) entry: ClusterEntry,
+    /// Its health machine.
+    pub(super) health: ClusterHealth,
+    /// Its writer's queue: kept across restarts, so no change is lost.
+    pub(super) queue: Arc<WorkQueue>,
+    /// What its watchers reported: kept across reconnects, reset on withdrawal.
+    watch_state: Arc<Mutex<WatchState>>,
+    /// What the registry holds of it (the last UpsertCluster sent), unless withdrawn.
+    registered: Option<ClusterInfo>,
+    /// The tasks, once connected.
+    pub(super) running: Option<Running>,
+}
+
+impl ClusterHandle {
+    /// A cluster just registered by `secret`, not connected yet.
+    pub(super) fn new(secret: ObjectReference, entry: ClusterEntry, health: ClusterHealth) -> Self {
+        let watch_state = WatchState::new(entry.info.name.clone());
+        Self {
+            secret,
+            entry,
+            health,
+            queue: Arc::default(),
+            watch_state,
+            registered: None,
+            running: None,
+        }
+    }
+
+    /// Which start its tasks belong to.
+    pub(super) fn generation(&self) -> Option<u64> {
+        self.running.as_ref().map(|r| r.generation)
+    }
+}
+
+/// The tasks of a connected cluster; they stop when dropped.
+pub(super) struct Running {
+    pub(super) client: Client,
+    generation: u64,
+    watch: Option<ClusterWatch>,
+    writer: Option<JoinHandle<()>>,
+    probe: JoinHandle<()>,
+    listed: JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(writer) = &self.writer {
+            writer.abort();
+        }
+        self.probe.abort();
+        self.listed.abort();
+    }
+}
+
+impl Manager {
+    /// Builds a client for `name` and starts it; a failure is an observation (retried).
+    pub(super) async fn connect(&mut self, name: &ClusterName, live: bool) {
+        let Some(entry) = self.clusters.get(name).map(|h| h.entry.clone()) else {
+            return;
+        };
+        match crate::connect::connect(&entry, &self.options.connect).await {
+            Ok(client) => {
+                self.start(name, client, live).await;
+                self.observe(name, Observation::Connected).await;
+            }
+            Err(err) => {
+                self.observe(name, Observation::ConnectFailed(err.to_string()))
+                    .await;
+            }
+        }
+    }
+
+    /// Starts (or restarts, with a new client or after a withdrawal) everything of a
+    /// cluster. A `live` start (after start-up) writes only once its own objects are listed,
+    /// so its first pass cannot delete what only it serves.
+    pub(super) async fn start(&mut self, name: &ClusterName, client: Client, live: bool) {
+        self.generation += 1;
+        let generation = self.generation;
+        let Some(handle) = self.clusters.get_mut(name) else {
+            return;
+        };
+        // Stop the old tasks first: one writer per cluster at a time.
+        handle.running = None;
+        // Registered again whenever the registry lacks it or its Secret's settings changed:
+        // a withdrawn cluster must come back with its network, region and zone.
+        let upsert = (handle.registered.as_ref() != Some(&handle.entry.info))
+            .then(|| handle.entry.info.clone());
+        handle.registered = Some(handle.entry.info.clone());
+        let (state, queue) = (handle.watch_state.clone(), handle.queue.clone());
+        if let Some(info) = upsert {
+            self.send(Delta::UpsertCluster(info)).await;
+        }
+        let watch = watch_cluster(
+            state,
+            client.clone(),
+            self.options.settings.ingest.clone(),
+            self.updates.clone(),
+        );
+        let synced = watch.synced.clone();
+        let listed = spawn_listed(
+            name.clone(),
+            generation,
+            synced.clone(),
+            self.events_tx.clone(),
+        );
+        let writer_ready = self.writer_ready(synced, live);
+        let ctx = WriterContext {
+            registry: self.registry.clone(),
+            render: self.options.settings.render.clone(),
+            instance: self.options.instance.clone(),
+            metrics: self.metrics.clone(),
+            gates: Gates {
+                ready: writer_ready,
+                deletes: self.deletes.subscribe(),
+                unlisted: self.unlisted.subscribe(),
+            },
+            resync_period: self.options.resync_period,
+        };
+        let writer = spawn_writer(name.clone(), client.clone(), queue.clone(), ctx);
+        let probe = spawn_probe(
+            name.clone(),
+            generation,
+            client.clone(),
+            self.options.probe_interval,
+            self.events_tx.clone(),
+        );
+        self.queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.clone(), queue);
+        if let Some(handle) = self.clusters.get_mut(name) {
+            handle.running = Some(Running {
+                client,
+                generation,
+                watch: Some(watch),
+                writer: Some(writer),
+                probe,
+                listed,
+            });
+        }
+        info!(cluster = %name, live, "cluster started");
+    }
+
+    /// When a writer may begin: after the initial sync, and for a live start once its own
+    /// lists are in.
+    fn writer_ready(&self, synced: watch::Receiver<bool>, live: bool) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(false);
+        let mut global = self.ready.subscribe();
+        let live = live && *self.ready.borrow();
+        tokio::spawn(async move {
+            if global.wait_for(|r| *r).await.is_err() {
+                return;
+            }
+            if live {
+                let mut synced = synced;
+                if synced.wait_for(|s| *s).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(true);
+        });
+        rx
+    }
+
+    /// Withdraws a cluster's backends: its watchers and writer stop (its probe goes on, to
+    /// notice when it answers again) and the registry forgets it.
+    pub(super) async fn withdraw(&mut self, name: &ClusterName) {
+        let Some(handle) = self.clusters.get_mut(name) else {
+            return;
+        };
+        if let Some(running) = handle.running.as_mut() {
+            running.watch = None;
+            if let Some(writer) = running.writer.take() {
+                writer.abort();
+            }
+        }
+        handle.watch_state = WatchState::new(name.clone());
+        if handle.registered.take().is_some() {
+            self.send(Delta::RemoveCluster(name.clone())).await;
+        }
+    }
+
+    /// A withdrawn cluster answers again: registered again with its Secret's settings,
+    /// listed anew, written to once those lists are in.
+    pub(super) async fn restart(&mut self, name: &ClusterName) {
+        let client = self
+            .clusters
+            .get(name)
+            .and_then(|h| h.running.as_ref())
+            .map(|r| r.client.clone());
+        if let Some(client) = client {
+            info!(cluster = %name, "cluster back; listing it again before writing to it");
+            self.start(name, client, true).await;
+        }
+    }
+
+    /// Unregisters a cluster whose Secret stayed gone: stops it, withdraws its backends,
+    /// and with `--cleanup-on-remove` deletes what this installation wrote in it.
+    pub(super) async fn remove(&mut self, name: &ClusterName) {
+        let Some(mut handle) = self.clusters.remove(name) else {
+            return;
+        };
+        self.queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
+        let client = handle.running.take().map(|r| r.client.clone());
+        info!(cluster = %name, secret = handle.secret.name.as_deref().unwrap_or_default(), "cluster unregistered; its backends are withdrawn everywhere");
+        let note = format!("cluster {name} is unregistered: no Secret registers it any more");
+        self.publish(
+            &handle.secret,
+            kube::runtime::events::EventType::Normal,
+            "ClusterRemoved",
+            &note,
+        )
+        .await;
+        if handle.registered.is_some() {
+            self.send(Delta::RemoveCluster(name.clone())).await;
+        }
+        if let (true, Some(client)) = (self.options.cleanup_on_remove, client) {
+            let namespace = self.options.settings.render.namespace.clone();
+            let instance = self.options.instance.clone();
+            let span = info_span!("cleanup", cluster = %name);
+            tokio::spawn(
+                async move { crate::sync::cleanup(client, &namespace, &instance).await }
+                    .instrument(span),
+            );
+        }
+    }
+}
+
+/// Reports when a cluster's lists are in the registry.
+fn spawn_listed(
+    cluster: ClusterName,
+    generation: u64,
+    mut synced: watch::Receiver<bool>,
+    tx: mpsc::Sender<ClusterEvent>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if synced.wait_for(|s| *s).await.is_ok() {
+            let _ = tx
+                .send(ClusterEvent {
+                    cluster,
+                    generation,
+                    observation: Observation::Listed,
+                })
+                .await;
+        }
+    })
+}
+
+fn spawn_probe(
+    cluster: ClusterName,
+    generation: u64,
+    client: Client,
+    interval: Duration,
+    tx: mpsc::Sender<ClusterEvent>,
+) -> JoinHandle<()> {
+    let span = info_span!("probe", cluster = %cluster);
+    tokio::spawn(
+        async move {
+            loop {
+                let observation =
+                    match tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version()).await {
+                        Ok(Ok(_)) => Observation::Answered,
+                        Ok(Err(err)) => {
+                            Observation::NoAnswer(crate::connect::describe::kube_error(&err))
+                        }
+                        Err(_) => {
+                            Observation::NoAnswer(format!("no answer within {PROBE_TIMEOUT:?}"))
+                        }
+                    };
+                let event = ClusterEvent {
+                    cluster: cluster.clone(),
+                    generation,
+                    observation,
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(interval).await;
+            }
+        }
+        .instrument(span),
+    )
+}

@@ -1,0 +1,111 @@
+//! Carries out one planned write against the API server and says how it went. Creates are
+//! POSTs (they fail when the name was taken since the last read), updates are PUTs at the
+//! resourceVersion ownership was confirmed at, deletes carry uid and resourceVersion
+//! preconditions: a write never lands on an object federator has not just seen as its own.
+
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams, Preconditions};
+
+use super::objects::{Wanted, existing, update_body};
+use super::plan::{Existing, Write};
+
+/// Field manager of every write.
+pub const FIELD_MANAGER: &str = "federator";
+
+/// How one write went.
+pub(super) enum Outcome {
+    /// Written; the object as stored.
+    Written(Existing),
+    /// Deleted (or already gone).
+    Deleted,
+    /// The object changed since it was read (taken, modified, deleted): re-read it and
+    /// plan again.
+    Stale,
+    /// The API server refused this object (admission, validation, authorization): it rests
+    /// on its own while the rest flows.
+    Rejected {
+        /// HTTP status code.
+        code: u16,
+        /// The API's reason (`Forbidden`, `Invalid`, ...).
+        reason: String,
+        /// The API's message (an admission policy's words).
+        message: String,
+    },
+    /// The request failed for reasons not about this object (connection, overload): the
+    /// pass is retried.
+    Failed(kube::Error),
+}
+
+/// Carries out `write` with `api` (the kind's API in the sync namespace). `wanted` is the
+/// object for creates and updates; `current` what was last read of it.
+pub(super) async fn carry_out(
+    api: &Api<DynamicObject>,
+    write: &Write,
+    wanted: Option<&Wanted>,
+    current: Option<&Existing>,
+    instance: &str,
+) -> Outcome {
+    let kind = write.key().0;
+    let result = match (write, wanted) {
+        (Write::Create(_), Some(wanted)) => api
+            .create(&post_params(), &wanted.body)
+            .await
+            .map(|stored| Outcome::Written(existing(kind, &stored, instance))),
+        (
+            Write::Update {
+                key,
+                resource_version,
+            },
+            Some(wanted),
+        ) => {
+            let body = update_body(&wanted.body, current, resource_version.as_ref());
+            api.replace(&key.1, &post_params(), &body)
+                .await
+                .map(|stored| Outcome::Written(existing(kind, &stored, instance)))
+        }
+        (
+            Write::Delete {
+                key,
+                uid,
+                resource_version,
+            },
+            _,
+        ) => {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: uid.clone(),
+                    resource_version: resource_version.clone(),
+                }),
+                ..DeleteParams::default()
+            };
+            match api.delete(&key.1, &params).await {
+                Ok(_) => Ok(Outcome::Deleted),
+                Err(kube::Error::Api(status)) if status.code == 404 => Ok(Outcome::Deleted),
+                Err(err) => Err(err),
+            }
+        }
+        // A create or update always comes with its object; without, nothing to send.
+        (Write::Create(_) | Write::Update { .. }, None) => Ok(Outcome::Stale),
+    };
+    result.unwrap_or_else(classify)
+}
+
+fn post_params() -> PostParams {
+    PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+    }
+}
+
+/// Sorts a failed request: a conflict or a vanished object means stale knowledge; a refusal
+/// of this object rests it; anything else retries the pass.
+fn classify(err: kube::Error) -> Outcome {
+    match err {
+        kube::Error::Api(status) if matches!(status.code, 404 | 409) => Outcome::Stale,
+        kube::Error::Api(status) if matches!(status.code, 400 | 403 | 422) => Outcome::Rejected {
+            code: status.code,
+            reason: status.reason.clone(),
+            message: status.message.clone(),
+        },
+        other => Outcome::Failed(other),
+    }
+}

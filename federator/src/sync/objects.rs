@@ -1,0 +1,155 @@
+//! The writer's objects as the API sees them: rendered objects turned into request bodies
+//! that carry the installation's ownership, and listed objects read into what the plan
+//! compares.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::object::HasSpec;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::plan::{CLUSTERS_ANNOTATION, Desired, Existing, INSTANCE_LABEL, Key, Kind, Owner};
+use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec};
+use crate::model::{ClusterName, Host};
+use crate::render::RenderedHost;
+
+/// The API resource of a kind.
+pub(super) fn api_resource(kind: Kind) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "networking.istio.io",
+        "v1",
+        kind.name(),
+    ))
+}
+
+/// An object federator wants: what the plan compares, and the body to send.
+pub(super) struct Wanted {
+    /// What the plan compares.
+    pub(super) desired: Desired,
+    /// The request body (no resourceVersion: added per write).
+    pub(super) body: DynamicObject,
+    /// The host it serves (none for the gateway), for retrying just that host.
+    pub(super) host: Option<Host>,
+}
+
+/// Turns a rendered object into a wanted one: the installation's instance label and the
+/// clusters its backends come from are added to what render set.
+pub(super) fn wanted<S: Serialize>(
+    kind: Kind,
+    meta: &ObjectMeta,
+    spec: &S,
+    instance: &str,
+    clusters: &[&ClusterName],
+    host: Option<Host>,
+) -> Wanted {
+    let mut labels = meta.labels.clone().unwrap_or_default();
+    labels.insert(INSTANCE_LABEL.to_owned(), instance.to_owned());
+    let mut annotations = meta.annotations.clone().unwrap_or_default();
+    let names: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
+    annotations.insert(CLUSTERS_ANNOTATION.to_owned(), names.join(","));
+    let resource = api_resource(kind);
+    let mut body = DynamicObject::new(meta.name.as_deref().unwrap_or_default(), &resource);
+    body.metadata.namespace = meta.namespace.clone();
+    body.metadata.labels = Some(labels.clone());
+    body.metadata.annotations = Some(annotations.clone());
+    body.data = serde_json::json!({ "spec": spec });
+    Wanted {
+        desired: Desired {
+            spec: super::plan::fingerprint(spec),
+            labels,
+            annotations,
+        },
+        body,
+        host,
+    }
+}
+
+/// The two objects of a rendered host, keyed.
+pub(super) fn wanted_host(
+    rendered: &RenderedHost,
+    host: &Host,
+    instance: &str,
+    clusters: &[&ClusterName],
+) -> [(Key, Wanted); 2] {
+    let se = &rendered.service_entry;
+    let dr = &rendered.destination_rule;
+    let name = |meta: &ObjectMeta| meta.name.clone().unwrap_or_default();
+    [
+        (
+            (Kind::ServiceEntry, name(&se.metadata)),
+            wanted(
+                Kind::ServiceEntry,
+                &se.metadata,
+                se.spec(),
+                instance,
+                clusters,
+                Some(host.clone()),
+            ),
+        ),
+        (
+            (Kind::DestinationRule, name(&dr.metadata)),
+            wanted(
+                Kind::DestinationRule,
+                &dr.metadata,
+                dr.spec(),
+                instance,
+                clusters,
+                Some(host.clone()),
+            ),
+        ),
+    ]
+}
+
+/// Reads a listed (or just written) object. Its spec is fingerprinted as federator's types
+/// read it, so fields federator does not model cause no rewrite; a spec those types cannot
+/// read (a user's DestinationRule with `tls.mode: SIMPLE`) counts raw, and only conflicts on
+/// its own name.
+pub(super) fn existing(kind: Kind, object: &DynamicObject, instance: &str) -> Existing {
+    let raw = object.data.get("spec").cloned().unwrap_or_default();
+    let spec = match kind {
+        Kind::ServiceEntry => typed_fingerprint::<ServiceEntrySpec>(&raw),
+        Kind::DestinationRule => typed_fingerprint::<DestinationRuleSpec>(&raw),
+        Kind::Gateway => typed_fingerprint::<GatewaySpec>(&raw),
+    };
+    let labels = object.metadata.labels.clone().unwrap_or_default();
+    Existing {
+        owner: Owner::of(&labels, instance),
+        spec,
+        labels,
+        annotations: object.metadata.annotations.clone().unwrap_or_default(),
+        uid: object.metadata.uid.clone(),
+        resource_version: object.metadata.resource_version.clone(),
+    }
+}
+
+fn typed_fingerprint<S: Serialize + DeserializeOwned>(raw: &serde_json::Value) -> u64 {
+    match serde_json::from_value::<S>(raw.clone()) {
+        Ok(spec) => super::plan::fingerprint(&spec),
+        Err(_) => super::plan::fingerprint(raw),
+    }
+}
+
+/// The body of an update: the wanted object over the existing one's labels and annotations
+/// (others may add their own), at the resourceVersion ownership was confirmed at.
+pub(super) fn update_body(
+    wanted: &DynamicObject,
+    existing: Option<&Existing>,
+    resource_version: Option<&String>,
+) -> DynamicObject {
+    let merge = |theirs: Option<&BTreeMap<String, String>>,
+                 ours: &Option<BTreeMap<String, String>>| {
+        let mut out = theirs.cloned().unwrap_or_default();
+        out.extend(ours.clone().unwrap_or_default());
+        Some(out)
+    };
+    let mut body = wanted.clone();
+    body.metadata.labels = merge(existing.map(|e| &e.labels), &wanted.metadata.labels);
+    body.metadata.annotations = merge(
+        existing.map(|e| &e.annotations),
+        &wanted.metadata.annotations,
+    );
+    body.metadata.resource_version = resource_version.cloned();
+    body
+}

@@ -1,0 +1,346 @@
+//! One writer pass: render, read (everything, or the cache for some hosts), plan, carry out,
+//! and re-plan the objects found changed since they were read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use futures::{StreamExt, stream};
+use kube::api::{Api, DynamicObject, ListParams};
+use tracing::{debug, info};
+
+use super::execute::{Outcome, carry_out};
+use super::objects::{Wanted, api_resource, existing, wanted, wanted_host};
+use super::plan::{Desired, Existing, Gates, Key, Kind, Plan, Write, plan};
+use super::report::Reporter;
+use super::writer::Writer;
+use crate::model::Host;
+use crate::registry::Registry;
+use crate::render::{eastwest_gateway, render_host};
+
+/// Writes in flight at once per cluster: enough to hide round trips, few enough not to
+/// swamp an API server.
+const WRITE_CONCURRENCY: usize = 16;
+
+/// Rounds of re-reading objects found changed, per pass; what is still changing after that
+/// waits for the next pass.
+const STALE_ROUNDS: usize = 3;
+
+impl Writer {
+    /// Reads the sync namespace, renders every host and converges; removes this
+    /// installation's objects that are no longer rendered.
+    pub(super) async fn reconcile_all(&mut self) -> Result<usize, kube::Error> {
+        self.ensure_namespace().await?;
+        let mut listed = BTreeMap::new();
+        for kind in [Kind::ServiceEntry, Kind::DestinationRule, Kind::Gateway] {
+            for object in super::paged::list_all(&self.api(kind), &ListParams::default()).await? {
+                let name = object.metadata.name.clone().unwrap_or_default();
+                listed.insert((kind, name), existing(kind, &object, &self.ctx.instance));
+            }
+        }
+        self.existing = listed;
+        let (wanted, findings) = {
+            let registry = read(&self.ctx.registry);
+            (
+                self.render_all(&registry),
+                registry.cluster_findings(&self.cluster),
+            )
+        };
+        self.findings.report(findings).await;
+        let objects = wanted.len();
+        let scope: BTreeSet<Key> = wanted.keys().chain(self.existing.keys()).cloned().collect();
+        let writes = self.converge(wanted, scope).await?;
+        self.ctx
+            .metrics
+            .full_reconciles
+            .get_or_create(&self.labels())
+            .inc();
+        info!(
+            objects,
+            writes,
+            held = self.held.len(),
+            "full reconcile done"
+        );
+        Ok(writes)
+    }
+
+    /// Re-renders `hosts` and converges just their objects.
+    pub(super) async fn reconcile_hosts(
+        &mut self,
+        hosts: &BTreeSet<Host>,
+    ) -> Result<usize, kube::Error> {
+        let wanted = {
+            let registry = read(&self.ctx.registry);
+            let mut out = BTreeMap::new();
+            for host in hosts {
+                out.extend(self.render_one(&registry, host));
+            }
+            out
+        };
+        let scope = hosts
+            .iter()
+            .flat_map(|h| {
+                [Kind::ServiceEntry, Kind::DestinationRule].map(|k| (k, h.as_str().to_owned()))
+            })
+            .collect();
+        let writes = self.converge(wanted, scope).await?;
+        debug!(hosts = hosts.len(), writes, "hosts reconciled");
+        Ok(writes)
+    }
+
+    fn render_all(&self, registry: &Registry) -> BTreeMap<Key, Wanted> {
+        let options = &self.ctx.render;
+        let mut out = BTreeMap::new();
+        for service in registry.services() {
+            if let Some(rendered) = render_host(registry, service, &self.cluster, options) {
+                out.extend(self.wanted_of(registry, &service.host, &rendered));
+            }
+        }
+        if let Some(gateway) = eastwest_gateway(registry, &self.cluster, options) {
+            let name = gateway.metadata.name.clone().unwrap_or_default();
+            let object = wanted(
+                Kind::Gateway,
+                &gateway.metadata,
+                &gateway.spec,
+                &self.ctx.instance,
+                &[&self.cluster],
+                None,
+            );
+            out.insert((Kind::Gateway, name), object);
+        }
+        out
+    }
+
+    fn render_one(&self, registry: &Registry, host: &Host) -> Vec<(Key, Wanted)> {
+        registry
+            .get(host)
+            .and_then(|s| render_host(registry, s, &self.cluster, &self.ctx.render))
+            .map(|rendered| self.wanted_of(registry, host, &rendered).into())
+            .unwrap_or_default()
+    }
+
+    fn wanted_of(
+        &self,
+        registry: &Registry,
+        host: &Host,
+        rendered: &crate::render::RenderedHost,
+    ) -> [(Key, Wanted); 2] {
+        let clusters: Vec<_> = registry
+            .get(host)
+            .map(|s| s.backends.keys().collect())
+            .unwrap_or_default();
+        wanted_host(rendered, host, &self.ctx.instance, &clusters)
+    }
+
+    /// Plans and carries out the writes for `scope`; objects found changed since they were
+    /// read are read again and planned again, a few rounds at most.
+    async fn converge(
+        &mut self,
+        wanted: BTreeMap<Key, Wanted>,
+        mut scope: BTreeSet<Key>,
+    ) -> Result<usize, kube::Error> {
+        let desired: BTreeMap<Key, Desired> = wanted
+            .iter()
+            .map(|(k, w)| (k.clone(), w.desired.clone()))
+            .collect();
+        let mut writes = 0;
+        for _ in 0..STALE_ROUNDS {
+            let in_scope = |k: &Key| scope.contains(k);
+            let want: BTreeMap<Key, Desired> = desired
+                .iter()
+                .filter(|(k, _)| in_scope(k))
+                .map(|(k, d)| (k.clone(), d.clone()))
+                .collect();
+            let have: BTreeMap<Key, Existing> = self
+                .existing
+                .iter()
+                .filter(|(k, _)| in_scope(k))
+                .map(|(k, e)| (k.clone(), e.clone()))
+                .collect();
+            let planned = plan(&want, &have, &self.gates());
+            self.note(&planned, &scope).await;
+            let (done, stale) = self.execute(planned.writes, &wanted).await?;
+            writes += done;
+            if stale.is_empty() {
+                break;
+            }
+            for key in &stale {
+                self.refresh(key).await?;
+            }
+            scope = stale;
+        }
+        Ok(writes)
+    }
+
+    fn gates(&self) -> Gates {
+        Gates {
+            deletes: *self.ctx.gates.deletes.borrow(),
+            unlisted: self
+                .ctx
+                .gates
+                .unlisted
+                .borrow()
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
+            resting: self.rejections.resting(Instant::now()),
+        }
+    }
+
+    /// Records what the plan left out: new conflicts are reported, held writes remembered.
+    async fn note(&mut self, planned: &Plan, scope: &BTreeSet<Key>) {
+        self.held.retain(|k, _| !scope.contains(k));
+        self.held.extend(planned.held.iter().cloned());
+        for key in &planned.settled {
+            self.rejections.cleared(key);
+        }
+        let now: BTreeMap<&Key, _> = planned.conflicts.iter().map(|(k, c)| (k, c)).collect();
+        self.conflicts
+            .retain(|k, _| !scope.contains(k) || now.contains_key(k));
+        for (key, conflict) in now {
+            if self.conflicts.get(key) == Some(conflict) {
+                continue;
+            }
+            let uid = self.existing.get(key).and_then(|e| e.uid.clone());
+            self.reporter().conflict(key, conflict, uid).await;
+            self.conflicts.insert(key.clone(), conflict.clone());
+        }
+    }
+
+    /// Carries out `writes`, several at a time. Returns how many were made and which
+    /// objects turned out changed since read; a failure not about one object is returned
+    /// (after the successful writes are recorded) so the pass is retried.
+    async fn execute(
+        &mut self,
+        writes: Vec<Write>,
+        wanted: &BTreeMap<Key, Wanted>,
+    ) -> Result<(usize, BTreeSet<Key>), kube::Error> {
+        let instance = self.ctx.instance.clone();
+        let jobs: Vec<_> = writes
+            .into_iter()
+            .map(|write| {
+                let api = self.api(write.key().0);
+                let current = self.existing.get(write.key()).cloned();
+                (write, api, current)
+            })
+            .collect();
+        let outcomes: Vec<(Write, Outcome)> = stream::iter(jobs)
+            .map(|(write, api, current)| {
+                let instance = &instance;
+                async move {
+                    let wanted = wanted.get(write.key());
+                    let outcome = carry_out(&api, &write, wanted, current.as_ref(), instance).await;
+                    (write, outcome)
+                }
+            })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut done = 0;
+        let mut stale = BTreeSet::new();
+        let mut failed = None;
+        for (write, outcome) in outcomes {
+            let key = write.key().clone();
+            let (kind, operation) = (key.0.name(), operation(&write));
+            match outcome {
+                Outcome::Written(stored) => {
+                    info!(kind, name = key.1, operation, "written");
+                    self.existing.insert(key.clone(), stored);
+                    self.rejections.cleared(&key);
+                    self.ctx
+                        .metrics
+                        .wrote(self.cluster.as_str(), operation, kind);
+                    done += 1;
+                }
+                Outcome::Deleted => {
+                    info!(kind, name = key.1, operation, "deleted");
+                    self.existing.remove(&key);
+                    self.rejections.cleared(&key);
+                    self.ctx
+                        .metrics
+                        .wrote(self.cluster.as_str(), operation, kind);
+                    done += 1;
+                }
+                Outcome::Stale => {
+                    debug!(kind, name = key.1, "changed since read; reading it again");
+                    stale.insert(key);
+                }
+                Outcome::Rejected {
+                    code,
+                    reason,
+                    message,
+                } => {
+                    let host = wanted.get(&key).and_then(|w| w.host.clone());
+                    let rest = self.rejections.refused(&key, host, Instant::now());
+                    self.held.insert(key.clone(), super::plan::Hold::Resting);
+                    let labels = crate::metrics::RejectionLabels {
+                        cluster: self.cluster.to_string(),
+                        kind,
+                        reason: reason.clone(),
+                    };
+                    self.ctx
+                        .metrics
+                        .write_rejections
+                        .get_or_create(&labels)
+                        .inc();
+                    let uid = self.existing.get(&key).and_then(|e| e.uid.clone());
+                    self.reporter()
+                        .rejected(&key, uid, code, &reason, &message, rest)
+                        .await;
+                }
+                Outcome::Failed(err) => {
+                    debug!(kind, name = key.1, error = %err, "write failed");
+                    failed.get_or_insert(err);
+                }
+            }
+        }
+        match failed {
+            Some(err) => Err(err),
+            None => Ok((done, stale)),
+        }
+    }
+
+    /// Reads one object again (after a write found it changed).
+    async fn refresh(&mut self, key: &Key) -> Result<(), kube::Error> {
+        match self.api(key.0).get_opt(&key.1).await? {
+            Some(object) => {
+                let read = existing(key.0, &object, &self.ctx.instance);
+                self.existing.insert(key.clone(), read);
+            }
+            None => {
+                self.existing.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn api(&self, kind: Kind) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            &self.ctx.render.namespace,
+            &api_resource(kind),
+        )
+    }
+
+    fn reporter(&self) -> Reporter<'_> {
+        Reporter {
+            cluster: &self.cluster,
+            recorder: &self.recorder,
+            namespace: &self.ctx.render.namespace,
+            instance: &self.ctx.instance,
+        }
+    }
+}
+
+fn operation(write: &Write) -> &'static str {
+    match write {
+        Write::Create(_) => "create",
+        Write::Update { .. } => "update",
+        Write::Delete { .. } => "delete",
+    }
+}
+
+fn read(registry: &std::sync::RwLock<Registry>) -> std::sync::RwLockReadGuard<'_, Registry> {
+    registry
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -9,59 +9,10 @@ mod support;
 use std::time::Duration;
 
 use federator::istio::ServiceEntry;
-use futures::StreamExt;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, WatchEvent, WatchParams};
+use kube::api::DeleteParams;
 use support::live::*;
-use testenv::TestCluster;
-
-/// Writes seen by a watch: `(type, name)` of each event.
-type Writes = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
-
-/// The resourceVersion of a cluster's sync namespace's ServiceEntries now.
-async fn sync_version(cluster: &TestCluster) -> String {
-    let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
-    api.list(&ListParams::default())
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap()
-}
-
-/// Every watch event on the ServiceEntries of a cluster's sync namespace from now on,
-/// collected in the background.
-async fn record_writes(cluster: &TestCluster) -> Writes {
-    let version = sync_version(cluster).await;
-    record_writes_since(cluster, &version).await
-}
-
-/// Every watch event on the ServiceEntries of a cluster's sync namespace after `version`
-/// (replayed from the API server's history), collected in the background.
-async fn record_writes_since(cluster: &TestCluster, version: &str) -> Writes {
-    let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
-    let mut stream = api
-        .watch(&WatchParams::default(), version)
-        .await
-        .unwrap()
-        .boxed();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    tokio::spawn(async move {
-        while let Some(Ok(event)) = stream.next().await {
-            let entry = match event {
-                WatchEvent::Added(o) => ("ADDED", o.metadata.name),
-                WatchEvent::Modified(o) => ("MODIFIED", o.metadata.name),
-                WatchEvent::Deleted(o) => ("DELETED", o.metadata.name),
-                WatchEvent::Bookmark(_) | WatchEvent::Error(_) => continue,
-            };
-            sink.lock()
-                .unwrap()
-                .push((entry.0.to_owned(), entry.1.unwrap_or_default()));
-        }
-    });
-    seen
-}
+use support::writes::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_moved_to_another_secret_withdraws_nothing() {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod live;
+pub mod writes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

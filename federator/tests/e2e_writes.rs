@@ -1,0 +1,254 @@
+//! The fault suite (issue 10), writes: what others put in the sync namespace (an admission
+//! policy, a user's object made after federator read, another installation) must never make
+//! federator overwrite, take over or delete something that is not its own, nor stall the rest.
+//! Each test watches what the API servers saw.
+
+// A failed fixture or assertion should stop a test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use federator::istio::ServiceEntry;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use support::live::*;
+use support::writes::*;
+
+const SYNC: &str = "federator-sync";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_name_refused_by_an_admission_policy_stalls_nothing_else() {
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    let east = env.cluster("east");
+    east.apply_json(&json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "reserved-hosts"},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["networking.istio.io"], "apiVersions": ["*"],
+                "operations": ["CREATE", "UPDATE"], "resources": ["serviceentries"],
+            }]},
+            "validations": [{
+                "expression": "object.metadata.name != 'prod.blocked.global'",
+                "message": "prod.blocked.global is reserved by the platform team",
+            }],
+        },
+    }))
+    .await
+    .unwrap();
+    east.apply_json(&json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "reserved-hosts"},
+        "spec": {"policyName": "reserved-hosts", "validationActions": ["Deny"]},
+    }))
+    .await
+    .unwrap();
+    east.create_namespace(SYNC).await.unwrap();
+    let probe = json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+        "metadata": {"name": "prod.blocked.global", "namespace": SYNC},
+        "spec": {"hosts": ["prod.blocked.global"]},
+    });
+    eventually("the policy is in force", || async {
+        east.dry_run_create(&probe).await.is_err()
+    })
+    .await;
+
+    let west = env.cluster("west");
+    deploy(west, "blocked", 1, 0).await;
+    deploy(west, "greeting", 1, 0).await;
+    let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    eventually("the other host flows into east", || async {
+        service_entry(east, "prod.greeting.global").await.is_some()
+    })
+    .await;
+    // An object that does not exist gets its Event on the sync namespace (a cluster-scoped
+    // object: its Events are in `default`).
+    eventually("the refusal reported on the sync namespace", || {
+        has_event(
+            east,
+            "default",
+            SYNC,
+            "WriteRejected",
+            "reserved by the platform team",
+        )
+    })
+    .await;
+    eventually("and counted by reason", || async {
+        federator
+            .metric(
+                "federator_write_rejections_total",
+                &[("cluster", "east"), ("kind", "ServiceEntry")],
+            )
+            .await
+            >= 1.0
+    })
+    .await;
+    assert!(service_entry(east, "prod.blocked.global").await.is_none());
+    // Later changes still flow while the refused object keeps resting.
+    let weight = || async {
+        service_entry(east, "prod.greeting.global")
+            .await
+            .and_then(|se| se.spec.endpoints.first().and_then(|e| e.weight))
+    };
+    assert_eq!(weight().await, Some(1));
+    let (region, _) = topology("west");
+    scale(west, "greeting", 2, 0, region).await;
+    eventually("a change after the refusal reaches east", || async {
+        weight().await == Some(2)
+            && federator
+                .metric("federator_writes_held", &[("cluster", "east")])
+                .await
+                >= 1.0
+    })
+    .await;
+    // The other cluster, with no policy, has both.
+    eventually("west has both hosts", || async {
+        service_entry(west, "prod.blocked.global").await.is_some()
+            && service_entry(west, "prod.greeting.global").await.is_some()
+    })
+    .await;
+    federator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_made_or_relabelled_after_the_last_read_is_never_taken_over_or_deleted() {
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    let (east, west) = (env.cluster("east"), env.cluster("west"));
+    deploy(west, "greeting", 1, 0).await;
+    let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    eventually("east gets west's host", || async {
+        service_entry(east, "prod.greeting.global").await.is_some()
+    })
+    .await;
+
+    // A user's object, made after federator's last full read, under a name federator is
+    // about to want.
+    let theirs = json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+        "metadata": {"name": "prod.latecomer.global", "namespace": SYNC,
+                     "labels": {"team": "payments"}},
+        "spec": {"hosts": ["prod.latecomer.global"], "location": "MESH_EXTERNAL",
+                 "resolution": "DNS"},
+    });
+    let stored = east.apply_json(&theirs).await.unwrap();
+    let events = record_objects(east).await;
+    deploy(west, "latecomer", 1, 0).await;
+    eventually("the conflict reported on the user's object", || {
+        has_event(
+            east,
+            SYNC,
+            "prod.latecomer.global",
+            "OwnershipConflict",
+            "not labelled",
+        )
+    })
+    .await;
+
+    // federator's own object, relabelled by a user since federator read it, then no
+    // longer wanted: a conflict too, never a delete.
+    let api: Api<ServiceEntry> = Api::namespaced(east.client(), SYNC);
+    let relabel =
+        json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "platform-team"}}});
+    api.patch(
+        "prod.greeting.global",
+        &PatchParams::default(),
+        &Patch::Merge(&relabel),
+    )
+    .await
+    .unwrap();
+    let (region, _) = topology("west");
+    scale(west, "greeting", 0, 0, region).await;
+    // West keeps serving latecomer, so east's writer is busy and would have acted by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = east.get_json(&theirs).await.unwrap().unwrap();
+    assert_eq!(
+        now["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"],
+        "the user's object was written to"
+    );
+    assert!(
+        api.get_opt("prod.greeting.global").await.unwrap().is_some(),
+        "the relabelled object was deleted"
+    );
+    let seen = events.lock().unwrap().clone();
+    let touched: Vec<_> = seen
+        .iter()
+        .filter(|(_, o)| {
+            let name = o.metadata.name.as_deref();
+            name == Some("prod.latecomer.global")
+                || (name == Some("prod.greeting.global")
+                    && label(o, "app.kubernetes.io/managed-by").as_deref() != Some("platform-team"))
+        })
+        .map(|(t, o)| (t.clone(), o.metadata.name.clone()))
+        .collect();
+    assert!(touched.is_empty(), "federator wrote: {touched:?}");
+    federator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_installations_on_the_same_clusters_never_touch_each_others_objects() {
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    let (east, west) = (env.cluster("east"), env.cluster("west"));
+    deploy(west, "greeting", 1, 0).await;
+    let production =
+        Federator::start_with(&env, |o| o.instance = "federator.production".into()).await;
+    eventually("production writes east", || async {
+        service_entry(east, "prod.greeting.global")
+            .await
+            .is_some_and(|se| {
+                label(&se, "federator.io/instance").as_deref() == Some("federator.production")
+            })
+    })
+    .await;
+    let events = record_objects(east).await;
+    // A staging installation pointed at the same clusters, with the same Secrets.
+    let staging = Federator::start_with(&env, |o| o.instance = "federator.staging".into()).await;
+    eventually("staging reports the name as production's", || {
+        has_event(
+            east,
+            SYNC,
+            "prod.greeting.global",
+            "OwnershipConflict",
+            "federator.production",
+        )
+    })
+    .await;
+    // A change both want to write: only production writes it.
+    deploy(west, "second", 1, 0).await;
+    eventually("production writes the new host", || async {
+        service_entry(east, "prod.second.global").await.is_some()
+    })
+    .await;
+    // Production goes away for good; staging must not take over or delete its objects.
+    production.stop().await;
+    let (region, _) = topology("west");
+    scale(west, "greeting", 2, 0, region).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let seen = events.lock().unwrap().clone();
+    let by_staging: Vec<_> = seen
+        .iter()
+        .filter(|(kind, o)| {
+            kind == "DELETED"
+                || label(o, "federator.io/instance").as_deref() != Some("federator.production")
+        })
+        .map(|(t, o)| (t.clone(), o.metadata.name.clone()))
+        .collect();
+    assert!(
+        by_staging.is_empty(),
+        "staging touched production's objects: {by_staging:?}"
+    );
+    for host in ["prod.greeting.global", "prod.second.global"] {
+        let se = service_entry(east, host).await.unwrap();
+        assert_eq!(
+            label(&se, "federator.io/instance").as_deref(),
+            Some("federator.production")
+        );
+    }
+    staging.stop().await;
+}

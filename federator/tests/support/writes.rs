@@ -1,0 +1,92 @@
+//! What an API server saw: every watch event on federator's sync namespace, recorded in the
+//! background, so tests assert on writes (a wrong DELETE fails a test even when federator
+//! believes it was right).
+
+use futures::StreamExt;
+use kube::Api;
+use kube::api::{ListParams, WatchEvent, WatchParams};
+use testenv::TestCluster;
+
+use federator::istio::ServiceEntry;
+
+/// Writes seen by a watch: `(type, name)` of each event.
+pub type Writes = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// The resourceVersion of a cluster's sync namespace's ServiceEntries now.
+pub async fn sync_version(cluster: &TestCluster) -> String {
+    let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap()
+}
+
+/// Every watch event on the ServiceEntries of a cluster's sync namespace from now on,
+/// collected in the background.
+pub async fn record_writes(cluster: &TestCluster) -> Writes {
+    let version = sync_version(cluster).await;
+    record_writes_since(cluster, &version).await
+}
+
+/// Every watch event on the ServiceEntries of a cluster's sync namespace after `version`
+/// (replayed from the API server's history), collected in the background.
+pub async fn record_writes_since(cluster: &TestCluster, version: &str) -> Writes {
+    let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
+    let mut stream = api
+        .watch(&WatchParams::default(), version)
+        .await
+        .unwrap()
+        .boxed();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(event)) = stream.next().await {
+            let entry = match event {
+                WatchEvent::Added(o) => ("ADDED", o.metadata.name),
+                WatchEvent::Modified(o) => ("MODIFIED", o.metadata.name),
+                WatchEvent::Deleted(o) => ("DELETED", o.metadata.name),
+                WatchEvent::Bookmark(_) | WatchEvent::Error(_) => continue,
+            };
+            sink.lock()
+                .unwrap()
+                .push((entry.0.to_owned(), entry.1.unwrap_or_default()));
+        }
+    });
+    seen
+}
+
+/// Every watch event on the ServiceEntries of a cluster's sync namespace from now on, with
+/// the object as stored, collected in the background.
+pub type Events = std::sync::Arc<std::sync::Mutex<Vec<(String, ServiceEntry)>>>;
+
+/// Records whole objects (see [`Events`]).
+pub async fn record_objects(cluster: &TestCluster) -> Events {
+    let version = sync_version(cluster).await;
+    let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
+    let mut stream = api
+        .watch(&WatchParams::default(), &version)
+        .await
+        .unwrap()
+        .boxed();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(event)) = stream.next().await {
+            let entry = match event {
+                WatchEvent::Added(o) => ("ADDED", o),
+                WatchEvent::Modified(o) => ("MODIFIED", o),
+                WatchEvent::Deleted(o) => ("DELETED", o),
+                WatchEvent::Bookmark(_) | WatchEvent::Error(_) => continue,
+            };
+            sink.lock().unwrap().push((entry.0.to_owned(), entry.1));
+        }
+    });
+    seen
+}
+
+/// The value of label `key` on an object.
+pub fn label(object: &ServiceEntry, key: &str) -> Option<String> {
+    object.metadata.labels.as_ref()?.get(key).cloned()
+}

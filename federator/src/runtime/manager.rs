@@ -32,6 +32,16 @@ pub(super) struct ClusterEvent {
     pub(super) observation: Observation,
 }
 
+/// How the manager talks to the rest of the runtime.
+pub(super) struct Channels {
+    /// Deltas to the registry loop (cluster registrations and withdrawals).
+    pub(super) updates: mpsc::Sender<WatchMessage>,
+    /// Commands to the registry loop (VIP restore and prune).
+    pub(super) commands: mpsc::Sender<super::RegistryCommand>,
+    /// The start-up gate.
+    pub(super) ready: watch::Sender<bool>,
+}
+
 pub(super) struct Manager {
     pub(super) options: RunOptions,
     config: Client,
@@ -39,6 +49,7 @@ pub(super) struct Manager {
     pub(super) queues: Queues,
     pub(super) metrics: Arc<Metrics>,
     pub(super) updates: mpsc::Sender<WatchMessage>,
+    pub(super) commands: mpsc::Sender<super::RegistryCommand>,
     pub(super) ready: watch::Sender<bool>,
     pub(super) deletes: watch::Sender<bool>,
     pub(super) unlisted: watch::Sender<BTreeSet<ClusterName>>,
@@ -62,8 +73,7 @@ impl Manager {
         registry: Arc<RwLock<Registry>>,
         queues: Queues,
         metrics: Arc<Metrics>,
-        updates: mpsc::Sender<WatchMessage>,
-        ready: watch::Sender<bool>,
+        channels: Channels,
     ) -> Self {
         let recorder = Recorder::new(
             config.clone(),
@@ -79,8 +89,9 @@ impl Manager {
             registry,
             queues,
             metrics,
-            updates,
-            ready,
+            updates: channels.updates,
+            commands: channels.commands,
+            ready: channels.ready,
             deletes: watch::channel(false).0,
             unlisted: watch::channel(BTreeSet::new()).0,
             recorder,
@@ -118,7 +129,7 @@ impl Manager {
         self.start_initial_clusters().await;
         let waited: BTreeSet<ClusterName> = self.clusters.keys().cloned().collect();
         self.startup = Some((waited, Instant::now() + self.options.initial_sync_timeout));
-        self.after_change();
+        self.after_change().await;
 
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut relisted: Option<Vec<Secret>> = None;
@@ -157,13 +168,13 @@ impl Manager {
                     self.report_quotas().await;
                 }
             }
-            self.after_change();
+            self.after_change().await;
         }
     }
 
     /// Publishes what writers need after any change: the clusters not listed yet, and the
     /// start-up gate once every cluster present at start-up listed (or the timeout passed).
-    fn after_change(&mut self) {
+    async fn after_change(&mut self) {
         let unlisted: BTreeSet<ClusterName> = self
             .clusters
             .iter()
@@ -183,10 +194,7 @@ impl Manager {
                 if !pending.is_empty() {
                     warn!(clusters = ?pending, timeout = ?self.options.initial_sync_timeout, "starting without clusters that have not listed their objects yet; nothing drops their backends until they do");
                 }
-                self.registry
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .prune_vips();
+                let _ = self.commands.send(super::RegistryCommand::PruneVips).await;
                 let _ = self.ready.send(true);
                 let _ = self.deletes.send(true);
                 info!("initial sync done; writing");

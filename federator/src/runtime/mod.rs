@@ -28,7 +28,7 @@ pub use options::RunOptions;
 use crate::dns::DnsSettings;
 use crate::metrics::Metrics;
 use crate::model::ClusterName;
-use crate::registry::Registry;
+use crate::registry::{ChangeSet, Registry};
 use crate::sync::{Work, WorkQueue};
 use crate::watch::WatchMessage;
 
@@ -59,6 +59,16 @@ pub struct Listeners {
     pub dns: Option<federator_dns::Sockets>,
 }
 
+/// Changes to the registry that do not come from a cluster's watchers. The registry loop is
+/// the registry's only mutator: the manager asks it, in order with the deltas.
+#[derive(Debug)]
+pub(crate) enum RegistryCommand {
+    /// Reserve the VIPs federator gave out before (read back at start-up).
+    RestoreVips(std::collections::BTreeMap<crate::model::Host, std::net::IpAddr>),
+    /// Free the restored VIPs no cluster claimed (once every cluster listed).
+    PruneVips,
+}
+
 /// The writers' queues, by cluster; the registry loop fans changes out to them.
 pub(crate) type Queues = Arc<Mutex<HashMap<ClusterName, Arc<WorkQueue>>>>;
 
@@ -76,6 +86,7 @@ pub async fn run(
     )));
     let (ready_tx, ready_rx) = watch::channel(false);
     let (updates_tx, updates_rx) = mpsc::channel::<WatchMessage>(4096);
+    let (commands_tx, commands_rx) = mpsc::channel::<RegistryCommand>(16);
     let queues: Queues = Arc::default();
 
     // Whether the DNS server is still serving (true when there is none to watch).
@@ -117,6 +128,7 @@ pub async fn run(
         ))
     });
     let registry_task = tokio::spawn(registry_loop(
+        commands_rx,
         updates_rx,
         registry.clone(),
         queues.clone(),
@@ -124,7 +136,16 @@ pub async fn run(
         dns_dirty,
     ));
     let manager = manager::Manager::new(
-        options, config, registry, queues, metrics, updates_tx, ready_tx,
+        options,
+        config,
+        registry,
+        queues,
+        metrics,
+        manager::Channels {
+            updates: updates_tx,
+            commands: commands_tx,
+            ready: ready_tx,
+        },
     );
     let result = tokio::select! {
         result = manager.run() => result,
@@ -152,9 +173,10 @@ pub async fn run(
     result
 }
 
-/// Folds every delta into the registry, tells each writer which hosts changed, and marks the
-/// DNS snapshot stale.
+/// The registry's only mutator: folds every delta (and the manager's commands, first) into
+/// the registry, tells each writer which hosts changed, and marks the DNS snapshot stale.
 async fn registry_loop(
+    mut commands: mpsc::Receiver<RegistryCommand>,
     mut updates: mpsc::Receiver<WatchMessage>,
     registry: Arc<RwLock<Registry>>,
     queues: Queues,
@@ -162,7 +184,24 @@ async fn registry_loop(
     dns_dirty: watch::Sender<()>,
 ) {
     let mut batch = Vec::new();
-    while updates.recv_many(&mut batch, 512).await > 0 {
+    loop {
+        let command = tokio::select! {
+            // Commands first: a VIP restore sent before a cluster's watchers start is applied
+            // before any of their deltas.
+            biased;
+            Some(command) = commands.recv() => Some(command),
+            received = updates.recv_many(&mut batch, 512) => {
+                if received == 0 {
+                    return;
+                }
+                None
+            }
+        };
+        if let Some(command) = command {
+            let changes = run_command(&registry, command);
+            fan_out(&queues, &changes, None, &dns_dirty);
+            continue;
+        }
         let since = batch
             .iter()
             .filter_map(|m| match m {
@@ -170,7 +209,7 @@ async fn registry_loop(
                 WatchMessage::Listed(_) => None,
             })
             .min();
-        let mut changes = crate::registry::ChangeSet::default();
+        let mut changes = ChangeSet::default();
         let mut listed = Vec::new();
         {
             let mut registry = registry
@@ -193,22 +232,55 @@ async fn registry_loop(
         for synced in listed {
             let _ = synced.send(true);
         }
-        if changes.is_empty() {
-            continue;
+        fan_out(&queues, &changes, since, &dns_dirty);
+    }
+}
+
+/// Carries out a manager's command on the registry.
+fn run_command(registry: &RwLock<Registry>, command: RegistryCommand) -> ChangeSet {
+    let mut registry = registry
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match command {
+        RegistryCommand::RestoreVips(table) => {
+            let count = table.len();
+            let errors = registry.restore_vips(table);
+            for err in &errors {
+                tracing::warn!(error = %err, "saved VIP not restored");
+            }
+            info!(
+                restored = count - errors.len(),
+                "VIPs restored from existing ServiceEntries"
+            );
+            ChangeSet::default()
         }
-        let queues = queues
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (cluster, queue) in queues.iter() {
-            queue.push(Work {
-                hosts: changes.hosts.clone(),
-                full: changes.clusters.contains(cluster),
-                since,
-            });
-        }
-        if !changes.hosts.is_empty() {
-            dns_dirty.send_replace(());
-        }
+        RegistryCommand::PruneVips => registry.prune_vips(),
+    }
+}
+
+/// Tells each writer which hosts changed (and which clusters need a full pass), and marks the
+/// DNS snapshot stale.
+fn fan_out(
+    queues: &Queues,
+    changes: &ChangeSet,
+    since: Option<std::time::Instant>,
+    dns_dirty: &watch::Sender<()>,
+) {
+    if changes.is_empty() {
+        return;
+    }
+    let queues = queues
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (cluster, queue) in queues.iter() {
+        queue.push(Work {
+            hosts: changes.hosts.clone(),
+            full: changes.clusters.contains(cluster),
+            since,
+        });
+    }
+    if !changes.hosts.is_empty() {
+        dns_dirty.send_replace(());
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use futures::future::join_all;
 use kube::api::ListParams;
 use kube::{Api, Client};
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 use super::manager::Manager;
 use crate::istio::ServiceEntry;
@@ -67,19 +67,11 @@ impl Manager {
                 }
             }
         }
-        let count = table.len();
-        let errors = self
-            .registry
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .restore_vips(table);
-        for err in &errors {
-            warn!(error = %err, "saved VIP not restored");
-        }
-        info!(
-            restored = count - errors.len(),
-            "VIPs restored from existing ServiceEntries"
-        );
+        // Through the registry loop, ahead of any delta of the clusters started after.
+        let _ = self
+            .commands
+            .send(super::RegistryCommand::RestoreVips(table))
+            .await;
     }
 }
 

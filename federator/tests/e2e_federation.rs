@@ -167,7 +167,7 @@ async fn a_restart_against_unchanged_clusters_writes_nothing() {
     .await;
     eventually("first run wrote everything", || async {
         first
-            .metric("federator_writes_total", &[("operation", "apply")])
+            .metric("federator_writes_total", &[("operation", "create")])
             .await
             >= 8.0
     })

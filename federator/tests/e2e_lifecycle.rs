@@ -233,3 +233,37 @@ async fn a_secret_gone_past_the_grace_period_withdraws_the_cluster() {
     );
     federator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_on_remove_deletes_only_this_installations_objects_in_the_removed_cluster() {
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    let (east, west) = (env.cluster("east"), env.cluster("west"));
+    deploy(east, "hello", 1, 0).await;
+    west.create_namespace("federator-sync").await.unwrap();
+    let users = serde_json::json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+        "metadata": {"name": "payments.example.com", "namespace": "federator-sync"},
+        "spec": {"hosts": ["payments.example.com"], "location": "MESH_EXTERNAL", "resolution": "DNS"},
+    });
+    west.apply_json(&users).await.unwrap();
+    let federator = Federator::start_with(&env, |o| o.cleanup_on_remove = true).await;
+    eventually("west gets east's host", || async {
+        service_entry(west, "prod.hello.global").await.is_some()
+    })
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(env.cluster("config").client(), NAMESPACE);
+    secrets
+        .delete("cluster-west", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("what federator wrote in west is deleted", || async {
+        service_entry(west, "prod.hello.global").await.is_none()
+    })
+    .await;
+    assert!(
+        west.get_json(&users).await.unwrap().is_some(),
+        "a user's object in the sync namespace was deleted"
+    );
+    assert!(service_entry(east, "prod.hello.global").await.is_some());
+    federator.stop().await;
+}

@@ -18,10 +18,11 @@ pub mod fixtures;
 pub mod ingest;
 pub mod istio;
 pub mod metrics;
-pub mod model;
 pub mod offline;
 pub mod registry;
 pub mod render;
 pub mod runtime;
 pub mod sync;
 pub mod watch;
+
+pub use federator_core::model;

@@ -13,16 +13,15 @@ pub mod connect;
 pub mod crd;
 pub mod dns;
 pub mod events;
-#[cfg(any(test, feature = "fixtures"))]
-pub mod fixtures;
 pub mod ingest;
 pub mod istio;
 pub mod metrics;
 pub mod offline;
-pub mod registry;
 pub mod render;
 pub mod runtime;
 pub mod sync;
 pub mod watch;
 
-pub use federator_core::model;
+#[cfg(any(test, feature = "fixtures"))]
+pub use federator_core::fixtures;
+pub use federator_core::{model, registry};

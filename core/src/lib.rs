@@ -13,4 +13,6 @@
 pub mod fixtures;
 pub mod istio;
 pub mod model;
+pub mod planner;
 pub mod registry;
+pub mod render;

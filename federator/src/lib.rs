@@ -17,11 +17,10 @@ pub mod ingest;
 pub mod istio;
 pub mod metrics;
 pub mod offline;
-pub mod render;
 pub mod runtime;
 pub mod sync;
 pub mod watch;
 
 #[cfg(any(test, feature = "fixtures"))]
 pub use federator_core::fixtures;
-pub use federator_core::{model, registry};
+pub use federator_core::{model, registry, render};

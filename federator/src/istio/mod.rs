@@ -7,6 +7,9 @@
 //! the core keeps free of kube, so `istio_resource!` writes what the derive would: the same
 //! struct, the same impls and the same serialized form.
 
+use std::collections::BTreeMap;
+
+use federator_core::render::{Metadata, Rendered};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::object::HasSpec;
 use kube::core::{NamespaceResourceScope, Resource};
@@ -86,6 +89,16 @@ macro_rules! istio_resource {
             }
         }
 
+        /// The Kubernetes object of a rendered one, ready to apply or print.
+        impl From<Rendered<$spec>> for $kind {
+            fn from(rendered: Rendered<$spec>) -> Self {
+                Self {
+                    metadata: object_meta(rendered.metadata),
+                    spec: rendered.spec,
+                }
+            }
+        }
+
         /// `apiVersion` and `kind` first, then `metadata` and `spec`: the field order of the
         /// rendered YAML, as kube's derive writes it.
         impl Serialize for $kind {
@@ -108,6 +121,19 @@ const GROUP: &str = "networking.istio.io";
 const VERSION: &str = "v1";
 /// `group/version`, as `apiVersion` spells it.
 const API_VERSION: &str = "networking.istio.io/v1";
+
+/// Kubernetes metadata of a rendered object: an empty label or annotation map is left out,
+/// as render never sets one.
+fn object_meta(metadata: Metadata) -> ObjectMeta {
+    let non_empty = |map: BTreeMap<String, String>| (!map.is_empty()).then_some(map);
+    ObjectMeta {
+        name: Some(metadata.name),
+        namespace: Some(metadata.namespace),
+        labels: non_empty(metadata.labels),
+        annotations: non_empty(metadata.annotations),
+        ..Default::default()
+    }
+}
 
 istio_resource! {
     /// A ServiceEntry object: what the writer applies for each global host, and what it reads
@@ -163,5 +189,34 @@ mod tests {
             })
         );
         assert_eq!(serde_json::from_value::<Gateway>(json).unwrap(), gateway);
+    }
+
+    #[test]
+    fn rendered_objects_keep_their_metadata_and_leave_out_empty_maps() {
+        let rendered = Rendered {
+            metadata: Metadata {
+                name: "federator-eastwest".into(),
+                namespace: "federator-sync".into(),
+                labels: [(
+                    "app.kubernetes.io/managed-by".to_owned(),
+                    "federator".to_owned(),
+                )]
+                .into(),
+                annotations: BTreeMap::new(),
+            },
+            spec: GatewaySpec {
+                selector: BTreeMap::new(),
+                servers: Vec::new(),
+            },
+        };
+        let gateway = Gateway::from(rendered.clone());
+        assert_eq!(gateway.metadata.name.as_deref(), Some("federator-eastwest"));
+        assert_eq!(
+            gateway.metadata.namespace.as_deref(),
+            Some("federator-sync")
+        );
+        assert_eq!(gateway.metadata.labels, Some(rendered.metadata.labels));
+        assert_eq!(gateway.metadata.annotations, None);
+        assert_eq!(gateway.spec, rendered.spec);
     }
 }

@@ -3,12 +3,11 @@
 //! Writes are server-side applies of what differs; only objects carrying federator's
 //! ownership label are ever changed or deleted.
 
-mod diff;
 mod findings;
 pub mod paged;
 mod queue;
 mod writer;
 
-pub use diff::{Action, Desired, Existing, decide, fingerprint};
+pub use federator_core::planner::{Action, Desired, Existing, decide, fingerprint};
 pub use queue::{Work, WorkQueue};
 pub use writer::{FIELD_MANAGER, Gates, WriterContext, spawn_writer};

@@ -8,6 +8,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::{StreamExt, stream};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
 };
@@ -20,9 +21,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::diff::{Action, Desired, Existing, decide};
 use super::findings::FindingReporter;
 use super::queue::{Work, WorkQueue};
+use super::{Action, Desired, Existing, decide};
 use crate::istio::{DestinationRule, Gateway, ServiceEntry};
 use crate::metrics::{ClusterLabels, Metrics};
 use crate::model::{ClusterName, Host};
@@ -247,12 +248,9 @@ impl Writer {
             insert_rendered(&mut desired, host);
         }
         if let Some(gateway) = gateway {
-            let wanted = Desired::new(&gateway.metadata, gateway.spec());
-            let key = (
-                Kind::Gateway,
-                gateway.metadata.name.clone().unwrap_or_default(),
-            );
-            desired.insert(key, Rendered::Gateway(Box::new(gateway), wanted));
+            let wanted = Desired::new(&gateway.metadata, &gateway.spec);
+            let key = (Kind::Gateway, gateway.metadata.name.clone());
+            desired.insert(key, Rendered::Gateway(Box::new(gateway.into()), wanted));
         }
         self.findings.report(findings).await;
         let objects = desired.len();
@@ -435,13 +433,13 @@ impl Writer {
             let name = object.metadata.name.clone().unwrap_or_default();
             let raw = object.data.get("spec").cloned().unwrap_or_default();
             let existing = match serde_json::from_value::<K::Spec>(raw.clone()) {
-                Ok(spec) => Existing::new(&object.metadata, &spec),
+                Ok(spec) => existing(&object.metadata, &spec),
                 Err(_) => {
                     debug!(
                         kind = kind.name(),
                         name, "a spec federator's types do not read"
                     );
-                    Existing::new(&object.metadata, &raw)
+                    existing(&object.metadata, &raw)
                 }
             };
             self.existing.insert((kind, name), existing);
@@ -561,25 +559,35 @@ where
 fn insert_rendered(into: &mut HashMap<Key, Rendered>, host: RenderedHost) {
     let se = host.service_entry;
     let dr = host.destination_rule;
-    let se_desired = Desired::new(&se.metadata, se.spec());
-    let dr_desired = Desired::new(&dr.metadata, dr.spec());
-    let se_key = (
-        Kind::ServiceEntry,
-        se.metadata.name.clone().unwrap_or_default(),
+    let se_desired = Desired::new(&se.metadata, &se.spec);
+    let dr_desired = Desired::new(&dr.metadata, &dr.spec);
+    let se_key = (Kind::ServiceEntry, se.metadata.name.clone());
+    let dr_key = (Kind::DestinationRule, dr.metadata.name.clone());
+    into.insert(
+        se_key,
+        Rendered::ServiceEntry(Box::new(se.into()), se_desired),
     );
-    let dr_key = (
-        Kind::DestinationRule,
-        dr.metadata.name.clone().unwrap_or_default(),
+    into.insert(
+        dr_key,
+        Rendered::DestinationRule(Box::new(dr.into()), dr_desired),
     );
-    into.insert(se_key, Rendered::ServiceEntry(Box::new(se), se_desired));
-    into.insert(dr_key, Rendered::DestinationRule(Box::new(dr), dr_desired));
 }
 
 fn existing_of<K: Resource + HasSpec>(object: &K) -> Existing
 where
     K::Spec: Serialize,
 {
-    Existing::new(object.meta(), object.spec())
+    existing(object.meta(), object.spec())
+}
+
+/// What the planner compares of an object read from (or written to) a cluster.
+fn existing(meta: &ObjectMeta, spec: &impl Serialize) -> Existing {
+    Existing::new(
+        meta.labels.clone().unwrap_or_default(),
+        meta.annotations.clone().unwrap_or_default(),
+        meta.uid.clone(),
+        spec,
+    )
 }
 
 fn read(registry: &RwLock<Registry>) -> std::sync::RwLockReadGuard<'_, Registry> {

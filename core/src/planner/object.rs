@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Metadata};
 
 /// A fingerprint of a spec: equal specs give equal fingerprints (within one process). The
 /// writer caches fingerprints, not specs, to stay small with thousands of objects.
@@ -35,15 +34,20 @@ pub struct Existing {
 }
 
 impl Existing {
-    /// Reads an object's metadata and spec.
-    pub fn new(meta: &ObjectMeta, spec: &impl Serialize) -> Self {
-        let labels = meta.labels.clone().unwrap_or_default();
+    /// Reads an object from its labels, annotations, uid and spec (the edge takes them from
+    /// the Kubernetes object's metadata).
+    pub fn new(
+        labels: BTreeMap<String, String>,
+        annotations: BTreeMap<String, String>,
+        uid: Option<String>,
+        spec: &impl Serialize,
+    ) -> Self {
         Self {
             owned: labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE),
             spec: fingerprint(spec),
             labels,
-            annotations: meta.annotations.clone().unwrap_or_default(),
-            uid: meta.uid.clone(),
+            annotations,
+            uid,
         }
     }
 }
@@ -61,11 +65,11 @@ pub struct Desired {
 
 impl Desired {
     /// Reads a rendered object's metadata and spec.
-    pub fn new(meta: &ObjectMeta, spec: &impl Serialize) -> Self {
+    pub fn new(meta: &Metadata, spec: &impl Serialize) -> Self {
         Self {
             spec: fingerprint(spec),
-            labels: meta.labels.clone().unwrap_or_default(),
-            annotations: meta.annotations.clone().unwrap_or_default(),
+            labels: meta.labels.clone(),
+            annotations: meta.annotations.clone(),
         }
     }
 }

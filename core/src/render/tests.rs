@@ -76,8 +76,8 @@ fn three_clusters() -> Vec<Delta> {
 fn local_pods_one_by_one_and_remote_clusters_through_their_gateways() {
     let r = build(three_clusters());
     let se = render(&r, "east").unwrap().service_entry;
-    assert_eq!(se.metadata.name.as_deref(), Some("prod.greeting.global"));
-    assert_eq!(se.metadata.namespace.as_deref(), Some("federator-sync"));
+    assert_eq!(se.metadata.name, "prod.greeting.global");
+    assert_eq!(se.metadata.namespace, "federator-sync");
     let spec = &se.spec;
     assert_eq!(spec.hosts, ["prod.greeting.global"]);
     assert_eq!(
@@ -326,7 +326,7 @@ fn nothing_is_rendered_where_no_endpoint_is_reachable() {
 fn destination_rule_defaults_to_mtls_topology_and_outlier_detection() {
     let r = build(three_clusters());
     let dr = render(&r, "east").unwrap().destination_rule;
-    assert_eq!(dr.metadata.name.as_deref(), Some("prod.greeting.global"));
+    assert_eq!(dr.metadata.name, "prod.greeting.global");
     assert_eq!(dr.spec.host, "prod.greeting.global");
     let tp = dr.spec.traffic_policy.unwrap();
     assert_eq!(tp.tls.unwrap().mode, TlsMode::IstioMutual);
@@ -428,7 +428,7 @@ fn objects_carry_ownership_labels_and_host_annotation() {
         &rendered.service_entry.metadata,
         &rendered.destination_rule.metadata,
     ] {
-        let labels = meta.labels.as_ref().unwrap();
+        let labels = &meta.labels;
         assert_eq!(
             labels.get(MANAGED_BY_LABEL).map(String::as_str),
             Some(MANAGED_BY_VALUE)
@@ -442,11 +442,7 @@ fn objects_carry_ownership_labels_and_host_annotation() {
             Some("prod")
         );
         assert_eq!(
-            meta.annotations
-                .as_ref()
-                .unwrap()
-                .get(HOST_ANNOTATION)
-                .map(String::as_str),
+            meta.annotations.get(HOST_ANNOTATION).map(String::as_str),
             Some("prod.greeting.global")
         );
     }

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::fixtures::*;
-use crate::model::{LocalityMode, ObjectKey, PolicyInfo, TrafficPolicy, WorkloadKind};
+use crate::model::{LocalityMode, ObjectKey, ObjectRef, PolicyInfo, TrafficPolicy, WorkloadKind};
 
 fn host(s: &str) -> Host {
     let mut parts = s.splitn(2, '.');

@@ -247,8 +247,9 @@ async fn cleanup_on_remove_deletes_only_this_installations_objects_in_the_remove
     });
     west.apply_json(&users).await.unwrap();
     let federator = Federator::start_with(&env, |o| o.cleanup_on_remove = true).await;
-    eventually("west gets east's host", || async {
+    eventually("both clusters get east's host", || async {
         service_entry(west, "prod.hello.global").await.is_some()
+            && service_entry(east, "prod.hello.global").await.is_some()
     })
     .await;
     let secrets: Api<Secret> = Api::namespaced(env.cluster("config").client(), NAMESPACE);

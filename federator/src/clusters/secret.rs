@@ -49,6 +49,15 @@ pub struct ClusterEntry {
     pub fingerprint: u64,
 }
 
+impl federator_core::planner::clusters::Candidate for ClusterEntry {
+    fn name(&self) -> &crate::model::ClusterName {
+        &self.info.name
+    }
+    fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+}
+
 impl std::fmt::Debug for ClusterEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterEntry")

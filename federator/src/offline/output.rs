@@ -6,9 +6,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::istio::Gateway;
+use crate::istio::{DestinationRule, Gateway, GatewaySpec, ServiceEntry};
 use crate::model::ClusterName;
-use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, RenderedHost};
+use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Rendered, RenderedHost};
 
 /// The objects rendered for one cluster.
 #[derive(Debug, Clone)]
@@ -18,32 +18,27 @@ pub struct ClusterOutput {
     /// Its objects, by host.
     pub hosts: Vec<RenderedHost>,
     /// The Gateway for its east-west gateway, when it gets one.
-    pub gateway: Option<Gateway>,
+    pub gateway: Option<Rendered<GatewaySpec>>,
 }
 
 impl ClusterOutput {
     /// `(file name, YAML)` per object: the Gateway, then ServiceEntry and DestinationRule
-    /// of each host.
+    /// of each host, each as the Kubernetes object the cluster would receive.
     pub fn files(&self) -> Result<Vec<(String, String)>, serde_saphyr::ser::Error> {
         let mut out = Vec::new();
         if let Some(gateway) = &self.gateway {
-            let name = gateway.metadata.name.as_deref().unwrap_or_default();
-            out.push((format!("gateway-{name}.yaml"), yaml(gateway)?));
+            let name = &gateway.metadata.name;
+            let object = Gateway::from(gateway.clone());
+            out.push((format!("gateway-{name}.yaml"), yaml(&object)?));
         }
         for host in &self.hosts {
-            let name = host
-                .service_entry
-                .metadata
-                .name
-                .as_deref()
-                .unwrap_or_default();
-            out.push((
-                format!("serviceentry-{name}.yaml"),
-                yaml(&host.service_entry)?,
-            ));
+            let name = &host.service_entry.metadata.name;
+            let service_entry = ServiceEntry::from(host.service_entry.clone());
+            let destination_rule = DestinationRule::from(host.destination_rule.clone());
+            out.push((format!("serviceentry-{name}.yaml"), yaml(&service_entry)?));
             out.push((
                 format!("destinationrule-{name}.yaml"),
-                yaml(&host.destination_rule)?,
+                yaml(&destination_rule)?,
             ));
         }
         Ok(out)

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use tokio::sync::{mpsc, watch};
@@ -21,6 +22,18 @@ use crate::sync::{Gates, WorkQueue, WriterContext, spawn_writer};
 use crate::watch::{ClusterWatch, WatchState, watch_cluster};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// First and longest wait between connection attempts of a cluster.
+const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(1);
+const LONGEST_CONNECT_WAIT: Duration = Duration::from_secs(60);
+
+fn connect_backoff() -> ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(FIRST_CONNECT_WAIT)
+        .with_max_delay(LONGEST_CONNECT_WAIT)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
 
 /// A registered cluster.
 pub(super) struct ClusterHandle {
@@ -38,6 +51,8 @@ pub(super) struct ClusterHandle {
     registered: Option<ClusterInfo>,
     /// The tasks, once connected.
     pub(super) running: Option<Running>,
+    /// Waits between connection attempts.
+    connect_retry: ExponentialBackoff,
 }
 
 impl ClusterHandle {
@@ -52,7 +67,14 @@ impl ClusterHandle {
             watch_state,
             registered: None,
             running: None,
+            connect_retry: connect_backoff(),
         }
+    }
+
+    /// The observation of a failed connection attempt, with the wait before the next one.
+    pub(super) fn connect_failed(&mut self, reason: String) -> Observation {
+        let wait = self.connect_retry.next().unwrap_or(LONGEST_CONNECT_WAIT);
+        Observation::ConnectFailed(reason, wait)
     }
 
     /// Which start its tasks belong to.
@@ -89,12 +111,17 @@ impl Manager {
         };
         match crate::connect::connect(&entry, &self.options.connect).await {
             Ok(client) => {
+                if let Some(handle) = self.clusters.get_mut(name) {
+                    handle.connect_retry = connect_backoff();
+                }
                 self.start(name, client, live).await;
                 self.observe(name, Observation::Connected).await;
             }
             Err(err) => {
-                self.observe(name, Observation::ConnectFailed(err.to_string()))
-                    .await;
+                if let Some(handle) = self.clusters.get_mut(name) {
+                    let failed = handle.connect_failed(err.to_string());
+                    self.observe(name, failed).await;
+                }
             }
         }
     }

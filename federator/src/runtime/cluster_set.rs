@@ -56,7 +56,11 @@ impl Manager {
         let stored = StoredSecret {
             name: name.clone(),
             created: crate::ingest::created(&secret.metadata),
-            keys: parsed.keys,
+            keys: parsed
+                .keys
+                .into_iter()
+                .map(|k| k.map_err(|problem| problem.key))
+                .collect(),
         };
         self.store.secrets.insert(
             name,
@@ -184,8 +188,10 @@ impl Manager {
             match crate::connect::connect(&entry, &self.options.connect).await {
                 Ok(client) => connected.push((name, client)),
                 Err(err) => {
-                    self.observe(&name, Observation::ConnectFailed(err.to_string()))
-                        .await;
+                    if let Some(handle) = self.clusters.get_mut(&name) {
+                        let failed = handle.connect_failed(err.to_string());
+                        self.observe(&name, failed).await;
+                    }
                 }
             }
         }

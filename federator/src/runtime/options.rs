@@ -76,7 +76,6 @@ impl RunOptions {
             stale_after: self.stale_after,
             on_unreachable: self.on_unreachable,
             removal_grace: self.removal_grace,
-            connect_retry: (Duration::from_secs(1), Duration::from_secs(60)),
         }
     }
 }

@@ -9,7 +9,6 @@ mod findings;
 mod objects;
 pub mod paged;
 mod pass;
-pub mod plan;
 mod queue;
 mod rejections;
 mod report;
@@ -17,5 +16,6 @@ mod writer;
 
 pub use cleanup::cleanup;
 pub use execute::FIELD_MANAGER;
+pub use federator_core::planner::write as plan;
 pub use queue::{Work, WorkQueue};
 pub use writer::{Gates, WriterContext, spawn_writer};

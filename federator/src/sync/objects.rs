@@ -4,16 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::core::object::HasSpec;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::plan::{CLUSTERS_ANNOTATION, Desired, Existing, INSTANCE_LABEL, Key, Kind, Owner};
 use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec};
 use crate::model::{ClusterName, Host};
-use crate::render::RenderedHost;
+use crate::render::{Rendered, RenderedHost};
 
 /// The API resource of a kind.
 pub(super) fn api_resource(kind: Kind) -> ApiResource {
@@ -38,26 +36,26 @@ pub(super) struct Wanted {
 /// clusters its backends come from are added to what render set.
 pub(super) fn wanted<S: Serialize>(
     kind: Kind,
-    meta: &ObjectMeta,
-    spec: &S,
+    rendered: &Rendered<S>,
     instance: &str,
     clusters: &[&ClusterName],
     host: Option<Host>,
 ) -> Wanted {
-    let mut labels = meta.labels.clone().unwrap_or_default();
+    let meta = &rendered.metadata;
+    let mut labels = meta.labels.clone();
     labels.insert(INSTANCE_LABEL.to_owned(), instance.to_owned());
-    let mut annotations = meta.annotations.clone().unwrap_or_default();
+    let mut annotations = meta.annotations.clone();
     let names: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
     annotations.insert(CLUSTERS_ANNOTATION.to_owned(), names.join(","));
     let resource = api_resource(kind);
-    let mut body = DynamicObject::new(meta.name.as_deref().unwrap_or_default(), &resource);
-    body.metadata.namespace = meta.namespace.clone();
+    let mut body = DynamicObject::new(&meta.name, &resource);
+    body.metadata.namespace = Some(meta.namespace.clone());
     body.metadata.labels = Some(labels.clone());
     body.metadata.annotations = Some(annotations.clone());
-    body.data = serde_json::json!({ "spec": spec });
+    body.data = serde_json::json!({ "spec": rendered.spec });
     Wanted {
         desired: Desired {
-            spec: super::plan::fingerprint(spec),
+            spec: super::plan::fingerprint(&rendered.spec),
             labels,
             annotations,
         },
@@ -73,31 +71,16 @@ pub(super) fn wanted_host(
     instance: &str,
     clusters: &[&ClusterName],
 ) -> [(Key, Wanted); 2] {
-    let se = &rendered.service_entry;
-    let dr = &rendered.destination_rule;
-    let name = |meta: &ObjectMeta| meta.name.clone().unwrap_or_default();
+    let (se, dr) = (&rendered.service_entry, &rendered.destination_rule);
+    let host = || Some(host.clone());
     [
         (
-            (Kind::ServiceEntry, name(&se.metadata)),
-            wanted(
-                Kind::ServiceEntry,
-                &se.metadata,
-                se.spec(),
-                instance,
-                clusters,
-                Some(host.clone()),
-            ),
+            (Kind::ServiceEntry, se.metadata.name.clone()),
+            wanted(Kind::ServiceEntry, se, instance, clusters, host()),
         ),
         (
-            (Kind::DestinationRule, name(&dr.metadata)),
-            wanted(
-                Kind::DestinationRule,
-                &dr.metadata,
-                dr.spec(),
-                instance,
-                clusters,
-                Some(host.clone()),
-            ),
+            (Kind::DestinationRule, dr.metadata.name.clone()),
+            wanted(Kind::DestinationRule, dr, instance, clusters, host()),
         ),
     ]
 }

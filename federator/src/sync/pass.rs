@@ -96,11 +96,10 @@ impl Writer {
             }
         }
         if let Some(gateway) = eastwest_gateway(registry, &self.cluster, options) {
-            let name = gateway.metadata.name.clone().unwrap_or_default();
+            let name = gateway.metadata.name.clone();
             let object = wanted(
                 Kind::Gateway,
-                &gateway.metadata,
-                &gateway.spec,
+                &gateway,
                 &self.ctx.instance,
                 &[&self.cluster],
                 None,

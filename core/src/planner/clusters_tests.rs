@@ -1,21 +1,33 @@
 //! The cluster-set plan: moves, duplicates, invalid keys, and independence from order.
 
-use kube::config::Kubeconfig;
 use proptest::prelude::*;
 
 use super::*;
-use crate::clusters::ProblemKind;
-use crate::model::ClusterInfo;
 
-fn entry(name: &str, fingerprint: u64) -> ClusterEntry {
-    ClusterEntry {
-        info: ClusterInfo::new(name),
-        kubeconfig: Kubeconfig::default(),
+/// A cluster a key registers, as the plan sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    name: ClusterName,
+    fingerprint: u64,
+}
+
+impl Candidate for Entry {
+    fn name(&self) -> &ClusterName {
+        &self.name
+    }
+    fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+}
+
+fn entry(name: &str, fingerprint: u64) -> Entry {
+    Entry {
+        name: ClusterName::new(name),
         fingerprint,
     }
 }
 
-fn stored(name: &str, created: i64, keys: &[(&str, u64)]) -> StoredSecret {
+fn stored(name: &str, created: i64, keys: &[(&str, u64)]) -> StoredSecret<Entry> {
     StoredSecret {
         name: name.into(),
         created: Some(created),
@@ -23,13 +35,8 @@ fn stored(name: &str, created: i64, keys: &[(&str, u64)]) -> StoredSecret {
     }
 }
 
-fn invalid(secret: &str, key: &str) -> Result<ClusterEntry, SecretProblem> {
-    Err(SecretProblem {
-        secret: format!("federator/{secret}"),
-        key: key.into(),
-        kind: ProblemKind::Invalid,
-        reason: "broken".into(),
-    })
+fn invalid(_secret: &str, key: &str) -> Result<Entry, String> {
+    Err(key.to_owned())
 }
 
 fn running(list: &[(&str, &str, u64)]) -> BTreeMap<ClusterName, Running> {
@@ -46,9 +53,9 @@ fn running(list: &[(&str, &str, u64)]) -> BTreeMap<ClusterName, Running> {
         .collect()
 }
 
-fn names(list: &[(String, ClusterEntry)]) -> Vec<(String, String)> {
+fn names(list: &[(String, Entry)]) -> Vec<(String, String)> {
     list.iter()
-        .map(|(s, e)| (s.clone(), e.info.name.to_string()))
+        .map(|(s, e)| (s.clone(), e.name.to_string()))
         .collect()
 }
 
@@ -135,7 +142,7 @@ fn store_strategy() -> impl Strategy<Value = Vec<SecretSpec>> {
     })
 }
 
-fn build(spec: &[SecretSpec]) -> Vec<StoredSecret> {
+fn build(spec: &[SecretSpec]) -> Vec<StoredSecret<Entry>> {
     spec.iter()
         .map(|(name, created, keys)| StoredSecret {
             name: name.clone(),
@@ -147,7 +154,7 @@ fn build(spec: &[SecretSpec]) -> Vec<StoredSecret> {
 
 /// What runs after carrying out `p` on `now`.
 fn carry_out(
-    p: &ClusterPlan,
+    p: &ClusterPlan<Entry>,
     now: &BTreeMap<ClusterName, Running>,
 ) -> BTreeMap<ClusterName, Running> {
     let mut next = now.clone();
@@ -156,7 +163,7 @@ fn carry_out(
     }
     for (secret, entry) in p.add.iter().chain(&p.reconnect) {
         next.insert(
-            entry.info.name.clone(),
+            entry.name.clone(),
             Running {
                 secret: secret.clone(),
                 fingerprint: entry.fingerprint,

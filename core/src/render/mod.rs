@@ -3,19 +3,22 @@
 //! For every host with a ready backend somewhere, a cluster gets a ServiceEntry (the host's
 //! VIP and ports; its own backends by Service name, other clusters' through their east-west
 //! gateways) and a DestinationRule (mTLS, locality load balancing, outlier detection).
-//! Output is deterministic: same registry, same bytes.
+//! Output is deterministic: same registry, same bytes. Objects come out as plain
+//! [`Rendered`] specs with their [`Metadata`]; the edge wraps them in Kubernetes objects.
 
 mod destination_rule;
 mod gateway;
 mod metadata;
+mod object;
 mod service_entry;
 
-use crate::istio::{DestinationRule, OutlierDetection, ServiceEntry};
+use crate::istio::{DestinationRuleSpec, OutlierDetection, ServiceEntrySpec};
 use crate::model::ClusterName;
 use crate::registry::{GlobalService, Registry};
 
 pub use gateway::{EASTWEST_GATEWAY_NAME, EastWestGateway, eastwest_gateway};
 pub use metadata::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownership_labels};
+pub use object::{Metadata, Rendered};
 
 /// Settings for rendering.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,9 +51,9 @@ impl Default for RenderOptions {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RenderedHost {
     /// Registers the host with its endpoints.
-    pub service_entry: ServiceEntry,
+    pub service_entry: Rendered<ServiceEntrySpec>,
     /// How clients reach those endpoints.
-    pub destination_rule: DestinationRule,
+    pub destination_rule: Rendered<DestinationRuleSpec>,
 }
 
 /// The objects `host` needs in cluster `destination`, or `None` when the cluster should have

@@ -2,10 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-use super::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, RenderOptions};
-use crate::istio::{Gateway, GatewayPort, GatewayServer, GatewaySpec, ServerTls, ServerTlsMode};
+use super::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Metadata, RenderOptions, Rendered};
+use crate::istio::{GatewayPort, GatewayServer, GatewaySpec, ServerTls, ServerTlsMode};
 use crate::model::ClusterName;
 use crate::registry::Registry;
 
@@ -39,19 +37,16 @@ pub fn eastwest_gateway(
     registry: &Registry,
     destination: &ClusterName,
     options: &RenderOptions,
-) -> Option<Gateway> {
+) -> Option<Rendered<GatewaySpec>> {
     let settings = options.eastwest_gateway.as_ref()?;
     if !registry.has_gateway(destination) || !registry.passthrough_claims(destination).is_empty() {
         return None;
     }
-    let metadata = ObjectMeta {
-        name: Some(EASTWEST_GATEWAY_NAME.to_owned()),
-        namespace: Some(options.namespace.clone()),
-        labels: Some(BTreeMap::from([(
-            MANAGED_BY_LABEL.to_owned(),
-            MANAGED_BY_VALUE.to_owned(),
-        )])),
-        ..Default::default()
+    let metadata = Metadata {
+        name: EASTWEST_GATEWAY_NAME.to_owned(),
+        namespace: options.namespace.clone(),
+        labels: BTreeMap::from([(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned())]),
+        annotations: BTreeMap::new(),
     };
     let spec = GatewaySpec {
         selector: settings.selector.clone(),
@@ -67,7 +62,7 @@ pub fn eastwest_gateway(
             }),
         }],
     };
-    Some(Gateway { metadata, spec })
+    Some(Rendered { metadata, spec })
 }
 
 #[cfg(test)]
@@ -95,7 +90,7 @@ mod tests {
         )
     }
 
-    fn render(r: &Registry, options: &RenderOptions) -> Option<Gateway> {
+    fn render(r: &Registry, options: &RenderOptions) -> Option<Rendered<GatewaySpec>> {
         eastwest_gateway(r, &ClusterName::new("east"), options)
     }
 
@@ -103,14 +98,10 @@ mod tests {
     fn passes_global_hosts_through_the_eastwest_gateway() {
         let r = registry([cluster("east"), upsert("east", gateway(&["203.0.113.1"]))]);
         let gw = render(&r, &RenderOptions::default()).unwrap();
-        assert_eq!(gw.metadata.name.as_deref(), Some(EASTWEST_GATEWAY_NAME));
-        assert_eq!(gw.metadata.namespace.as_deref(), Some("federator-sync"));
+        assert_eq!(gw.metadata.name, EASTWEST_GATEWAY_NAME);
+        assert_eq!(gw.metadata.namespace, "federator-sync");
         assert_eq!(
-            gw.metadata
-                .labels
-                .unwrap()
-                .get(MANAGED_BY_LABEL)
-                .map(String::as_str),
+            gw.metadata.labels.get(MANAGED_BY_LABEL).map(String::as_str),
             Some(MANAGED_BY_VALUE)
         );
         let yaml = serde_json::to_value(&gw.spec).unwrap();

@@ -7,7 +7,8 @@ use super::cluster::ClusterState;
 use super::{ChangeSet, Registry};
 
 impl Registry {
-    /// The Istio network of `cluster`'s endpoints (see [`ClusterInfo::network`]).
+    /// The Istio network of `cluster`'s endpoints (see
+    /// [`ClusterInfo::network`](crate::model::ClusterInfo::network)).
     pub fn network<'a>(&'a self, cluster: &'a ClusterName) -> &'a str {
         self.clusters
             .get(cluster)

@@ -17,8 +17,6 @@
 
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
-
 /// What to do with the backends of a cluster unreachable for longer than stale-after.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnUnreachable {
@@ -38,8 +36,6 @@ pub struct HealthPolicy {
     pub on_unreachable: OnUnreachable,
     /// How long a cluster outlives its Secret.
     pub removal_grace: Duration,
-    /// First and longest wait between connection attempts.
-    pub connect_retry: (Duration, Duration),
 }
 
 /// Where a cluster is in its life.
@@ -75,8 +71,9 @@ impl State {
 pub enum Observation {
     /// A client was built and its watchers started.
     Connected,
-    /// No client could be built; the reason, safe to show.
-    ConnectFailed(String),
+    /// No client could be built: the reason (safe to show), and how long to wait before the
+    /// next attempt (the edge's backoff).
+    ConnectFailed(String, Duration),
     /// Every kind is listed and in the registry.
     Listed,
     /// Its API server answered a probe.
@@ -161,7 +158,6 @@ pub struct ClusterHealth {
     failing_since: Option<Instant>,
     /// The outage policy already applied for this failure.
     outage_handled: bool,
-    connect_backoff: ExponentialBackoff,
     next_connect: Option<Instant>,
     connect_reported: bool,
     /// Since when its Secret is gone.
@@ -178,7 +174,6 @@ impl ClusterHealth {
             answering: None,
             failing_since: None,
             outage_handled: false,
-            connect_backoff: backoff(&policy),
             next_connect: None,
             connect_reported: false,
             gone_since: None,
@@ -211,7 +206,6 @@ impl ClusterHealth {
         let mut out = Vec::new();
         match observation {
             Observation::Connected => {
-                self.connect_backoff = backoff(&self.policy);
                 self.next_connect = None;
                 self.connect_reported = false;
                 // A first connection, or one after a withdrawal, starts afresh; a running
@@ -225,14 +219,10 @@ impl ClusterHealth {
                     self.outage_handled = false;
                 }
             }
-            Observation::ConnectFailed(reason) => {
+            Observation::ConnectFailed(reason, wait) => {
                 if matches!(self.state, State::Connecting | State::Withdrawn) {
                     self.failing_since.get_or_insert(now);
                 }
-                let wait = self
-                    .connect_backoff
-                    .next()
-                    .unwrap_or(self.policy.connect_retry.1);
                 self.next_connect = Some(now + wait);
                 if !self.connect_reported {
                     self.connect_reported = true;
@@ -322,15 +312,6 @@ impl ClusterHealth {
         }
         out
     }
-}
-
-fn backoff(policy: &HealthPolicy) -> ExponentialBackoff {
-    ExponentialBuilder::default()
-        .with_min_delay(policy.connect_retry.0)
-        .with_max_delay(policy.connect_retry.1)
-        .with_jitter()
-        .without_max_times()
-        .build()
 }
 
 #[cfg(test)]

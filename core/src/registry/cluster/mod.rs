@@ -1,29 +1,27 @@
 //! Everything the registry knows of one cluster, indexed so that a change touches only what
 //! depends on it.
+//!
+//! This module stores the cluster's objects and their indexes; `dependents` finds the hosts
+//! a change touches, `topology` works out localities and gateway addresses, and `backends`
+//! computes the cluster's backends for a host.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    ClusterInfo, EndpointSliceInfo, GatewayInfo, Host, Locality, MeshNamespaceInfo, NodeInfo,
-    ObjectKey, PassthroughClaimInfo, PolicyInfo, ServiceInfo, WorkloadInfo, WorkloadKind,
+    ClusterInfo, EndpointSliceInfo, GatewayInfo, Host, MeshNamespaceInfo, NodeInfo, ObjectKey,
+    PassthroughClaimInfo, PolicyInfo, ServiceInfo, WorkloadInfo, WorkloadKind,
 };
 
-use super::global::{BackendEndpoint, LocalBackend};
+use super::global::LocalBackend;
 
-/// How many nodes serve as gateway addresses when the gateway has only a NodePort.
-pub(crate) const NODEPORT_GATEWAY_NODES: usize = 3;
+mod backends;
+mod dependents;
+mod topology;
+
+pub use topology::GatewayAddress;
 
 /// Identifies a workload within a cluster.
 pub(crate) type WorkloadId = (WorkloadKind, ObjectKey);
-
-/// An address (and port) through which other clusters reach this one.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GatewayAddress {
-    /// IP or hostname.
-    pub address: String,
-    /// Port that accepts mTLS passthrough (15443, or a NodePort).
-    pub port: u16,
-}
 
 #[derive(Debug, Default)]
 struct NamespaceIndex {
@@ -200,47 +198,6 @@ impl ClusterState {
         }
     }
 
-    /// Hosts of the workloads in `namespace` that `selector` selects.
-    pub(crate) fn hosts_selected_by(
-        &self,
-        namespace: &str,
-        selector: &BTreeMap<String, String>,
-        suffix: &str,
-        out: &mut BTreeSet<Host>,
-    ) {
-        let Some(ns) = self.namespaces.get(namespace) else {
-            return;
-        };
-        for id in &ns.workloads {
-            if let Some(w) = self.workloads.get(id)
-                && selects(selector, &w.pod_labels)
-                && let Ok(host) = Host::build(&w.env, &w.identity, suffix)
-            {
-                out.insert(host);
-            }
-        }
-    }
-
-    /// Hosts that depend on the Service `key` (through workloads it selects).
-    pub(crate) fn hosts_of_service(&self, key: &ObjectKey, suffix: &str, out: &mut BTreeSet<Host>) {
-        if let Some(service) = self.services.get(key) {
-            self.hosts_selected_by(&key.namespace, &service.selector, suffix, out);
-        }
-    }
-
-    /// Hosts with endpoints on `node`.
-    pub(crate) fn hosts_on_node(&self, node: &str, suffix: &str, out: &mut BTreeSet<Host>) {
-        let Some(slices) = self.slices_by_node.get(node) else {
-            return;
-        };
-        for key in slices {
-            if let Some(slice) = self.slices.get(key) {
-                let service = ObjectKey::new(&key.namespace, &slice.service);
-                self.hosts_of_service(&service, suffix, out);
-            }
-        }
-    }
-
     // ---- Nodes and locality ----
 
     pub(crate) fn upsert_node(&mut self, node: NodeInfo) -> Option<NodeInfo> {
@@ -249,148 +206,6 @@ impl ClusterState {
 
     pub(crate) fn remove_node(&mut self, name: &str) -> Option<NodeInfo> {
         self.nodes.remove(name)
-    }
-
-    /// Recomputes the region most nodes are in; returns whether it changed.
-    pub(crate) fn refresh_derived_region(&mut self) -> bool {
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for node in self.nodes.values() {
-            if let Some(region) = node.locality.region.as_deref() {
-                *counts.entry(region).or_default() += 1;
-            }
-        }
-        // Most nodes win; among equals the alphabetically first, so the result does not
-        // depend on the order nodes arrived in.
-        let region = counts
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-            .map(|(region, _)| (*region).to_owned());
-        let changed = region != self.derived_region;
-        self.derived_region = region;
-        changed
-    }
-
-    fn endpoint_locality(&self, node: Option<&str>, zone: Option<&str>) -> Locality {
-        let node = node.and_then(|n| self.nodes.get(n));
-        let region = self
-            .info
-            .region
-            .as_deref()
-            .or_else(|| node.and_then(|n| n.locality.region.as_deref()))
-            .or(self.derived_region.as_deref());
-        let zone = zone
-            .or_else(|| node.and_then(|n| n.locality.zone.as_deref()))
-            .or(self.info.zone.as_deref());
-        Locality {
-            region: region.map(str::to_owned),
-            zone: zone.map(str::to_owned),
-        }
-    }
-
-    // ---- Gateways ----
-
-    /// Recomputes the addresses other clusters reach this one through; returns whether they
-    /// changed. Published addresses (load balancer, external IPs) win; without any, the
-    /// first few nodes' addresses with the NodePort serve.
-    pub(crate) fn refresh_gateway_addresses(&mut self) -> bool {
-        let mut addresses: BTreeSet<GatewayAddress> = self
-            .gateways
-            .values()
-            .flat_map(|gw| {
-                gw.addresses.iter().map(|a| GatewayAddress {
-                    address: a.clone(),
-                    port: gw.port,
-                })
-            })
-            .collect();
-        if addresses.is_empty() {
-            let mut node_names: Vec<&String> = self.nodes.keys().collect();
-            node_names.sort();
-            for gw in self.gateways.values() {
-                let Some(node_port) = gw.node_port else {
-                    continue;
-                };
-                let node_addresses = node_names
-                    .iter()
-                    .filter_map(|n| self.nodes.get(*n)?.addresses.first())
-                    .take(NODEPORT_GATEWAY_NODES);
-                addresses.extend(node_addresses.map(|a| GatewayAddress {
-                    address: a.clone(),
-                    port: node_port,
-                }));
-            }
-        }
-        let addresses: Vec<_> = addresses.into_iter().collect();
-        let changed = addresses != self.gateway_addresses;
-        self.gateway_addresses = addresses;
-        changed
-    }
-
-    // ---- Backends ----
-
-    /// The backends this cluster has for `host`: the Services selecting its workloads (a
-    /// headless Service only when no regular one does), with ready endpoints per locality.
-    pub(crate) fn compute_backends(&self, host: &Host) -> Vec<LocalBackend> {
-        let mut services: BTreeSet<&ObjectKey> = BTreeSet::new();
-        for id in self.host_workloads.get(host).into_iter().flatten() {
-            let Some(workload) = self.workloads.get(id) else {
-                continue;
-            };
-            let matched = self.services_selecting(workload);
-            let any_regular = matched.iter().any(|s| !s.headless);
-            services.extend(
-                matched
-                    .into_iter()
-                    .filter(|s| !(any_regular && s.headless))
-                    .map(|s| &s.key),
-            );
-        }
-        services
-            .into_iter()
-            .filter_map(|key| self.services.get(key))
-            .map(|service| LocalBackend {
-                service: service.key.clone(),
-                ports: service.ports.clone(),
-                created: service.created,
-                endpoints: self.ready_endpoints(&service.key),
-            })
-            .collect()
-    }
-
-    /// Services in the workload's namespace that select its pods and offer mesh ports.
-    pub(crate) fn services_selecting(&self, workload: &WorkloadInfo) -> Vec<&ServiceInfo> {
-        let Some(ns) = self.namespaces.get(&workload.key.namespace) else {
-            return Vec::new();
-        };
-        ns.services
-            .iter()
-            .filter_map(|name| {
-                self.services
-                    .get(&ObjectKey::new(&workload.key.namespace, name))
-            })
-            .filter(|s| !s.ports.is_empty() && selects(&s.selector, &workload.pod_labels))
-            .collect()
-    }
-
-    /// The Service's ready endpoints over all its slices, sorted by address; an address in
-    /// several slices (during a slice rollover) counts once.
-    fn ready_endpoints(&self, service: &ObjectKey) -> Vec<BackendEndpoint> {
-        let mut ready = Vec::new();
-        for name in self.slices_by_service.get(service).into_iter().flatten() {
-            let Some(slice) = self.slices.get(&ObjectKey::new(&service.namespace, name)) else {
-                continue;
-            };
-            for ep in &slice.ready {
-                ready.push(BackendEndpoint {
-                    address: ep.address.clone(),
-                    locality: self.endpoint_locality(ep.node.as_deref(), ep.zone.as_deref()),
-                    target_ports: slice.ports.clone(),
-                });
-            }
-        }
-        ready.sort();
-        ready.dedup_by(|a, b| a.address == b.address);
-        ready
     }
 
     fn namespace(&mut self, namespace: &str) -> &mut NamespaceIndex {

@@ -8,18 +8,26 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{ClusterEntry, SecretProblem};
 use crate::model::ClusterName;
+
+/// What the plan needs of a cluster a Secret key registers (the edge's entry holds the
+/// kubeconfig; the plan only compares names and fingerprints).
+pub trait Candidate: Clone {
+    /// The cluster's name.
+    fn name(&self) -> &ClusterName;
+    /// Changes whenever its credentials, server or settings change.
+    fn fingerprint(&self) -> u64;
+}
 
 /// One Secret of the store, parsed.
 #[derive(Debug)]
-pub struct StoredSecret {
+pub struct StoredSecret<E> {
     /// The Secret's name (its namespace is federator's).
     pub name: String,
     /// Creation time, Unix seconds: the oldest Secret keeps a contested cluster name.
     pub created: Option<i64>,
-    /// One result per key, as [`super::parse_secret`] gives them.
-    pub keys: Vec<Result<ClusterEntry, SecretProblem>>,
+    /// One result per key: the cluster it registers, or the name of a key that is invalid.
+    pub keys: Vec<Result<E, String>>,
 }
 
 /// What runs now for a cluster: the Secret it came from and its fingerprint.
@@ -27,17 +35,17 @@ pub struct StoredSecret {
 pub struct Running {
     /// The Secret that registered it.
     pub secret: String,
-    /// [`ClusterEntry::fingerprint`] of what it runs with.
+    /// [`Candidate::fingerprint`] of what it runs with.
     pub fingerprint: u64,
 }
 
 /// What to do so that the running clusters match the store.
-#[derive(Debug, Default)]
-pub struct ClusterPlan {
+#[derive(Debug)]
+pub struct ClusterPlan<E> {
     /// Clusters to connect and start.
-    pub add: Vec<(String, ClusterEntry)>,
+    pub add: Vec<(String, E)>,
     /// Running clusters whose credentials, server or settings changed: reconnect.
-    pub reconnect: Vec<(String, ClusterEntry)>,
+    pub reconnect: Vec<(String, E)>,
     /// Running clusters now registered by another Secret with the same settings: only the
     /// Secret they report on changes.
     pub moved: Vec<(ClusterName, String)>,
@@ -51,22 +59,28 @@ pub struct ClusterPlan {
 ///
 /// A key that turned invalid keeps its cluster running as it was (its last good settings):
 /// a typo in a Secret never withdraws a cluster.
-pub fn plan<'a>(
-    store: impl IntoIterator<Item = &'a StoredSecret>,
+pub fn plan<'a, E: Candidate + 'a>(
+    store: impl IntoIterator<Item = &'a StoredSecret<E>>,
     running: &BTreeMap<ClusterName, Running>,
-) -> ClusterPlan {
-    let mut order: Vec<&StoredSecret> = store.into_iter().collect();
+) -> ClusterPlan<E> {
+    let mut order: Vec<&StoredSecret<E>> = store.into_iter().collect();
     order.sort_by(|a, b| {
         (a.created.unwrap_or(i64::MAX), &a.name).cmp(&(b.created.unwrap_or(i64::MAX), &b.name))
     });
-    let mut winners: BTreeMap<ClusterName, (&str, &ClusterEntry)> = BTreeMap::new();
+    let mut winners: BTreeMap<ClusterName, (&str, &E)> = BTreeMap::new();
     let mut kept_invalid: BTreeSet<ClusterName> = BTreeSet::new();
-    let mut out = ClusterPlan::default();
+    let mut out = ClusterPlan {
+        add: Vec::new(),
+        reconnect: Vec::new(),
+        moved: Vec::new(),
+        remove: Vec::new(),
+        duplicates: Vec::new(),
+    };
     for secret in &order {
         for key in &secret.keys {
             match key {
                 Ok(entry) => {
-                    let name = &entry.info.name;
+                    let name = entry.name();
                     match winners.get(name) {
                         Some((winner, _)) => out.duplicates.push((
                             secret.name.clone(),
@@ -78,8 +92,8 @@ pub fn plan<'a>(
                         }
                     }
                 }
-                Err(problem) => {
-                    let name = ClusterName::new(&problem.key);
+                Err(key) => {
+                    let name = ClusterName::new(key);
                     if running.get(&name).is_some_and(|r| r.secret == secret.name) {
                         kept_invalid.insert(name);
                     }
@@ -90,7 +104,7 @@ pub fn plan<'a>(
     for (name, (secret, entry)) in &winners {
         match running.get(name) {
             None => out.add.push(((*secret).to_owned(), (*entry).clone())),
-            Some(now) if now.fingerprint != entry.fingerprint => {
+            Some(now) if now.fingerprint != entry.fingerprint() => {
                 out.reconnect.push(((*secret).to_owned(), (*entry).clone()));
             }
             Some(now) if now.secret != *secret => {
@@ -108,5 +122,5 @@ pub fn plan<'a>(
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
+#[path = "clusters_tests.rs"]
 mod tests;

@@ -299,5 +299,5 @@ fn hold(
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
+#[path = "write_tests.rs"]
 mod tests;

@@ -1,24 +1,16 @@
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Opens a port on gateway pods: here, the east-west gateway's mTLS passthrough port for the
-/// global hosts (Istio's own cross-network sample passes only `*.local`, so without it
-/// every cross-cluster connection to a global host is reset at the remote gateway).
+/// Spec of a Gateway, which opens a port on gateway pods: here, the east-west gateway's mTLS
+/// passthrough port for the global hosts (Istio's own cross-network sample passes only
+/// `*.local`, so without it every cross-cluster connection to a global host is reset at the
+/// remote gateway).
 ///
 /// The same type reads users' Gateways, so every field the writer does not need is
 /// optional and unknown TLS modes are accepted.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[kube(
-    group = "networking.istio.io",
-    version = "v1",
-    kind = "Gateway",
-    namespaced,
-    shortname = "gw",
-    derive = "PartialEq"
-)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewaySpec {
     /// Labels of the gateway pods the servers run on.

@@ -1,8 +1,7 @@
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
 use super::RenderOptions;
+use super::object::Metadata;
 use crate::registry::GlobalService;
 
 /// Label that marks an object as federator's: sync only ever changes or deletes objects
@@ -24,15 +23,14 @@ pub fn ownership_labels(service: &GlobalService) -> BTreeMap<String, String> {
 }
 
 /// Metadata of a rendered object: named after its host, in the sync namespace.
-pub(super) fn object_meta(service: &GlobalService, options: &RenderOptions) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(service.host.as_str().to_owned()),
-        namespace: Some(options.namespace.clone()),
-        labels: Some(ownership_labels(service)),
-        annotations: Some(BTreeMap::from([(
+pub(super) fn object_meta(service: &GlobalService, options: &RenderOptions) -> Metadata {
+    Metadata {
+        name: service.host.as_str().to_owned(),
+        namespace: options.namespace.clone(),
+        labels: ownership_labels(service),
+        annotations: BTreeMap::from([(
             HOST_ANNOTATION.to_owned(),
             service.host.as_str().to_owned(),
-        )])),
-        ..Default::default()
+        )]),
     }
 }

@@ -1,8 +1,8 @@
-use super::RenderOptions;
 use super::metadata::object_meta;
+use super::{RenderOptions, Rendered};
 use crate::istio::{
-    ClientTls, DestinationRule, DestinationRuleSpec, Distribute, Failover, LoadBalancer,
-    LocalityLbSetting, OutlierDetection, TlsMode, TrafficPolicy,
+    ClientTls, DestinationRuleSpec, Distribute, Failover, LoadBalancer, LocalityLbSetting,
+    OutlierDetection, TlsMode, TrafficPolicy,
 };
 use crate::model::LocalityMode;
 use crate::registry::GlobalService;
@@ -10,7 +10,10 @@ use crate::registry::GlobalService;
 /// The DestinationRule of `service`: Istio mTLS (whose SNI the remote gateways route on),
 /// locality load balancing as its policy asks, and always outlier detection, without which
 /// Istio never fails over.
-pub(super) fn render(service: &GlobalService, options: &RenderOptions) -> DestinationRule {
+pub(super) fn render(
+    service: &GlobalService,
+    options: &RenderOptions,
+) -> Rendered<DestinationRuleSpec> {
     let policy = service.policy.as_ref().map(|p| &p.info.policy);
     let mode = policy.map(|p| &p.mode).unwrap_or(&LocalityMode::Topology);
     let locality = match mode {
@@ -56,7 +59,7 @@ pub(super) fn render(service: &GlobalService, options: &RenderOptions) -> Destin
             .max_ejection_percent
             .or(defaults.max_ejection_percent),
     };
-    DestinationRule {
+    Rendered {
         metadata: object_meta(service, options),
         spec: DestinationRuleSpec {
             host: service.host.as_str().to_owned(),

@@ -1,19 +1,11 @@
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// How clients talk to a host: mTLS, locality load balancing and outlier detection.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[kube(
-    group = "networking.istio.io",
-    version = "v1",
-    kind = "DestinationRule",
-    namespaced,
-    shortname = "dr",
-    derive = "PartialEq"
-)]
+/// Spec of a DestinationRule: how clients talk to a host (mTLS, locality load balancing and
+/// outlier detection).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationRuleSpec {
     /// The host the rule applies to.

@@ -1,11 +1,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::RenderOptions;
 use super::metadata::object_meta;
-use crate::istio::{
-    Location, Resolution, ServiceEntry, ServiceEntrySpec, ServicePort, WorkloadEntry,
-};
+use super::{RenderOptions, Rendered};
+use crate::istio::{Location, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry};
 use crate::model::{ClusterName, Locality};
 use crate::registry::{GlobalService, Registry};
 
@@ -31,7 +29,7 @@ pub(super) fn render(
     service: &GlobalService,
     destination: &ClusterName,
     options: &RenderOptions,
-) -> Option<ServiceEntry> {
+) -> Option<Rendered<ServiceEntrySpec>> {
     let vip = service.vip?;
     let mut endpoints = pod_endpoints(registry, service, destination);
     let network = registry.network(destination);
@@ -71,7 +69,7 @@ pub(super) fn render(
         endpoints,
         export_to: vec!["*".into()],
     };
-    Some(ServiceEntry {
+    Some(Rendered {
         metadata: object_meta(service, options),
         spec,
     })

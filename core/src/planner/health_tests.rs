@@ -8,7 +8,6 @@ fn policy(on_unreachable: OnUnreachable) -> HealthPolicy {
         stale_after: STALE,
         on_unreachable,
         removal_grace: GRACE,
-        connect_retry: (Duration::from_secs(1), Duration::from_secs(60)),
     }
 }
 
@@ -47,34 +46,31 @@ fn reasons(actions: &[Action]) -> Vec<&'static str> {
 }
 
 #[test]
-fn connect_failures_are_retried_with_growing_waits_and_count_as_unlisted() {
+fn connect_failures_are_retried_when_their_wait_ends_and_count_as_unlisted() {
     let clock = Clock(Instant::now());
     let mut h = ClusterHealth::new(policy(OnUnreachable::Keep));
-    let first = h.observe(Observation::ConnectFailed("bad CA".into()), clock.at(0));
+    let failed = |wait| Observation::ConnectFailed("bad CA".into(), Duration::from_secs(wait));
+    let first = h.observe(failed(2), clock.at(0));
     assert_eq!(reasons(&first), ["InvalidClusterKubeconfig"]);
     assert!(h.unlisted(), "never absent: its hosts are held");
-    assert!(h.tick(clock.at(0)).is_empty(), "not before the backoff");
-    assert_eq!(h.tick(clock.at(3)), [Action::Connect]);
+    assert!(h.tick(clock.at(1)).is_empty(), "not before the wait ends");
+    assert_eq!(h.tick(clock.at(2)), [Action::Connect]);
     assert!(h.tick(clock.at(3)).is_empty(), "one attempt at a time");
-    // The second failure is not reported again, and waits longer.
-    assert!(
-        h.observe(Observation::ConnectFailed("bad CA".into()), clock.at(3))
-            .is_empty()
-    );
-    let mut waits = Vec::new();
-    let mut now = 3;
-    for _ in 0..10 {
-        let start = now;
-        while !h.tick(clock.at(now)).contains(&Action::Connect) {
-            now += 1;
-        }
-        waits.push(now - start);
-        h.observe(Observation::ConnectFailed("bad CA".into()), clock.at(now));
-    }
-    assert!(waits.last() > waits.first(), "backs off: {waits:?}");
-    assert!(waits.iter().all(|w| *w <= 121), "capped: {waits:?}");
-    h.observe(Observation::Connected, clock.at(now));
+    // The next failure is not reported again; its own wait applies.
+    assert!(h.observe(failed(10), clock.at(3)).is_empty());
+    assert!(h.tick(clock.at(12)).is_empty());
+    assert_eq!(h.tick(clock.at(13)), [Action::Connect]);
+    h.observe(Observation::Connected, clock.at(13));
     assert_eq!(h.state(), State::Listing);
+    assert!(
+        h.tick(clock.at(100)).is_empty(),
+        "connected: no more attempts"
+    );
+    // A later failure (a rotation to bad credentials) is reported again.
+    assert_eq!(
+        reasons(&h.observe(failed(1), clock.at(200))),
+        ["InvalidClusterKubeconfig"]
+    );
 }
 
 #[test]
@@ -130,17 +126,26 @@ fn withdraw_policy_withdraws_after_stale_after_and_restarts_when_back() {
 fn a_cluster_that_never_connects_is_withdrawn_only_under_withdraw() {
     let clock = Clock(Instant::now());
     let mut keep = ClusterHealth::new(policy(OnUnreachable::Keep));
-    keep.observe(Observation::ConnectFailed("x".into()), clock.at(0));
+    keep.observe(
+        Observation::ConnectFailed("x".into(), Duration::from_secs(5)),
+        clock.at(0),
+    );
     let actions = keep.tick(clock.at(200));
     assert!(actions.contains(&Action::Report(Report::Outage)));
     assert!(keep.unlisted(), "keep: still held");
     let mut withdraw = ClusterHealth::new(policy(OnUnreachable::Withdraw));
-    withdraw.observe(Observation::ConnectFailed("x".into()), clock.at(0));
+    withdraw.observe(
+        Observation::ConnectFailed("x".into(), Duration::from_secs(5)),
+        clock.at(0),
+    );
     let actions = withdraw.tick(clock.at(200));
     assert!(actions.contains(&Action::Withdraw));
     assert!(!withdraw.unlisted(), "withdraw: no longer holds deletes");
     // Connecting still retried, and a later connection starts afresh.
-    withdraw.observe(Observation::ConnectFailed("x".into()), clock.at(201));
+    withdraw.observe(
+        Observation::ConnectFailed("x".into(), Duration::from_secs(5)),
+        clock.at(201),
+    );
     assert!(withdraw.tick(clock.at(400)).contains(&Action::Connect));
     withdraw.observe(Observation::Connected, clock.at(400));
     assert_eq!(withdraw.state(), State::Listing);

@@ -1,20 +1,11 @@
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Adds a host to Istio's service registry: here, one global host with its VIP, ports and
-/// the endpoints (local Services, remote gateways) that serve it.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[kube(
-    group = "networking.istio.io",
-    version = "v1",
-    kind = "ServiceEntry",
-    namespaced,
-    shortname = "se",
-    derive = "PartialEq"
-)]
+/// Spec of a ServiceEntry, which adds a host to Istio's service registry: here, one global
+/// host with its VIP, ports and the endpoints (local Services, remote gateways) that serve it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceEntrySpec {
     /// Host names the entry is reachable under.

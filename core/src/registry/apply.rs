@@ -1,0 +1,261 @@
+//! Folding one delta into the registry: each kind of object updates its cluster's state
+//! and indexes, and collects the hosts whose backends must be recomputed.
+
+use std::collections::BTreeSet;
+
+use super::cluster::ClusterState;
+use super::{ChangeSet, Delta, Registry, mesh};
+use crate::model::{ClusterName, Host, Object, ObjectRef};
+
+impl Registry {
+    /// Folds one delta into the model and reports what it changed.
+    pub fn apply(&mut self, delta: Delta) -> ChangeSet {
+        let mut changes = ChangeSet::default();
+        // (cluster, host) pairs whose backends must be recomputed.
+        let mut recompute: BTreeSet<Host> = BTreeSet::new();
+        let mut dirty_cluster: Option<ClusterName> = None;
+        match delta {
+            Delta::UpsertCluster(info) => {
+                let name = info.name.clone();
+                let state = self
+                    .clusters
+                    .entry(name.clone())
+                    .or_insert_with(|| ClusterState::new(info.clone(), false));
+                if !state.registered || state.info != info {
+                    state.registered = true;
+                    state.info = info;
+                    state.refresh_derived_region();
+                    recompute.extend(state.hosts().cloned());
+                    changes.hosts.extend(state.hosts().cloned());
+                    changes.clusters.insert(name.clone());
+                    dirty_cluster = Some(name);
+                }
+            }
+            Delta::RemoveCluster(name) => {
+                self.unlink_all_workloads(&name, &mut changes);
+                if let Some(state) = self.clusters.remove(&name) {
+                    changes.clusters.insert(name.clone());
+                    let hosts: Vec<Host> = state.hosts().cloned().collect();
+                    for host in hosts {
+                        if let Some(entry) = self.hosts.get_mut(&host) {
+                            entry.clusters.remove(&name);
+                        }
+                        self.rebuild_host(&host, &mut changes);
+                    }
+                    // Its policies may have governed hosts elsewhere.
+                    for policy in state.policies.values() {
+                        self.unindex_policy(&name, policy);
+                        self.rebuild_identity(&policy.identity, &mut changes);
+                    }
+                }
+            }
+            Delta::Upsert(cluster, object) => {
+                self.upsert_object(&cluster, object, &mut recompute, &mut changes);
+                dirty_cluster = Some(cluster);
+            }
+            Delta::Remove(cluster, object) => {
+                self.remove_object(&cluster, &object, &mut recompute, &mut changes);
+                dirty_cluster = Some(cluster);
+            }
+        }
+        if let Some(cluster) = dirty_cluster {
+            for host in recompute {
+                self.recompute_backends(&cluster, &host, &mut changes);
+            }
+            if self
+                .clusters
+                .get(&cluster)
+                .is_some_and(ClusterState::is_empty)
+            {
+                self.clusters.remove(&cluster);
+            }
+        }
+        changes
+    }
+
+    /// Folds a new or changed object of `cluster`.
+    fn upsert_object(
+        &mut self,
+        cluster: &ClusterName,
+        object: Object,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let suffix = self.config.host_suffix.clone();
+        match object {
+            Object::Service(service) => {
+                let state = self.state(cluster);
+                let key = service.key.clone();
+                state.hosts_of_service(&key, &suffix, recompute);
+                state.upsert_service(service);
+                state.hosts_of_service(&key, &suffix, recompute);
+            }
+            Object::EndpointSlice(slice) => {
+                let state = self.state(cluster);
+                let new_service =
+                    crate::model::ObjectKey::new(&slice.key.namespace, &slice.service);
+                if let Some(old) = state.upsert_slice(slice) {
+                    let old_service =
+                        crate::model::ObjectKey::new(&old.key.namespace, &old.service);
+                    state.hosts_of_service(&old_service, &suffix, recompute);
+                }
+                state.hosts_of_service(&new_service, &suffix, recompute);
+            }
+            Object::Workload(workload) => {
+                let id = (workload.kind, workload.key.clone());
+                let state = self.state(cluster);
+                let same_host = state.workloads.get(&id).is_some_and(|old| {
+                    old.identity == workload.identity
+                        && old.env == workload.env
+                        && old.spelling == workload.spelling
+                }) && !state.invalid_workloads.contains_key(&id)
+                    && !state.held.contains_key(&id);
+                if same_host {
+                    // Only labels changed: keep the host (and its VIP), recompute backends.
+                    if let Ok(host) = Host::build(&workload.env, &workload.identity, &suffix) {
+                        recompute.insert(host);
+                    }
+                    state.upsert_workload(workload);
+                } else {
+                    self.unlink_workload(cluster, &id, recompute, changes);
+                    self.link_workload(cluster, workload, recompute, changes);
+                }
+            }
+            Object::Node(node) => {
+                let state = self.state(cluster);
+                let name = node.name.clone();
+                state.upsert_node(node);
+                self.node_changed(cluster, &name, recompute, changes);
+            }
+            Object::Gateway(gateway) => {
+                let state = self.state(cluster);
+                let unchanged = state.gateways.get(&gateway.key) == Some(&gateway);
+                state.gateways.insert(gateway.key.clone(), gateway);
+                if state.refresh_gateway_addresses() {
+                    changes.hosts.extend(state.hosts().cloned());
+                }
+                if !unchanged {
+                    // The cluster's own Gateway resource and findings follow its gateway.
+                    changes.clusters.insert(cluster.clone());
+                }
+            }
+            Object::MeshNamespace(namespace) => {
+                mesh::set_mesh_namespace(self.state(cluster), Some(namespace), changes);
+            }
+            Object::PassthroughClaim(claim) => {
+                let claims = &mut self.state(cluster).passthrough_claims;
+                if claims.get(&claim.key) != Some(&claim) {
+                    claims.insert(claim.key.clone(), claim);
+                    changes.clusters.insert(cluster.clone());
+                }
+            }
+            Object::Policy(policy) => {
+                let mut identities = BTreeSet::from([policy.identity.clone()]);
+                self.policies_by_identity
+                    .entry(policy.identity.clone())
+                    .or_default()
+                    .insert((cluster.clone(), policy.key.clone()));
+                let state = self.state(cluster);
+                let new_identity = policy.identity.clone();
+                if let Some(old) = state.policies.insert(policy.key.clone(), policy)
+                    && old.identity != new_identity
+                {
+                    // The policy moved to another identity: the old one loses it.
+                    self.unindex_policy(cluster, &old);
+                    identities.insert(old.identity);
+                }
+                for identity in identities {
+                    self.rebuild_identity(&identity, changes);
+                }
+            }
+        }
+    }
+
+    /// Folds the removal of an object of `cluster`.
+    fn remove_object(
+        &mut self,
+        cluster: &ClusterName,
+        object: &ObjectRef,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let suffix = self.config.host_suffix.clone();
+        let Some(state) = self.clusters.get_mut(cluster) else {
+            return;
+        };
+        match object {
+            ObjectRef::Service(key) => {
+                state.hosts_of_service(key, &suffix, recompute);
+                state.remove_service(key);
+            }
+            ObjectRef::EndpointSlice(key) => {
+                if let Some(old) = state.remove_slice(key) {
+                    let service = crate::model::ObjectKey::new(&key.namespace, &old.service);
+                    state.hosts_of_service(&service, &suffix, recompute);
+                }
+            }
+            ObjectRef::Workload(kind, key) => {
+                let id = (*kind, key.clone());
+                self.unlink_workload(cluster, &id, recompute, changes);
+            }
+            ObjectRef::Node(name) => {
+                state.hosts_on_node(name, &suffix, recompute);
+                if state.remove_node(name).is_some() {
+                    self.node_changed(cluster, name, recompute, changes);
+                }
+            }
+            ObjectRef::Gateway(key) => {
+                if state.gateways.remove(key).is_some() {
+                    if state.refresh_gateway_addresses() {
+                        changes.hosts.extend(state.hosts().cloned());
+                    }
+                    changes.clusters.insert(cluster.clone());
+                }
+            }
+            ObjectRef::MeshNamespace(name) => {
+                if state
+                    .mesh_namespace
+                    .as_ref()
+                    .is_some_and(|n| &n.name == name)
+                {
+                    mesh::set_mesh_namespace(state, None, changes);
+                }
+            }
+            ObjectRef::PassthroughClaim(key) => {
+                if state.passthrough_claims.remove(key).is_some() {
+                    changes.clusters.insert(cluster.clone());
+                }
+            }
+            ObjectRef::Policy(key) => {
+                if let Some(old) = state.policies.remove(key) {
+                    self.unindex_policy(cluster, &old);
+                    self.rebuild_identity(&old.identity, changes);
+                }
+            }
+        }
+    }
+
+    /// A node appeared, changed or went: endpoints on it may have moved locality, the
+    /// cluster's region may have changed, and a NodePort gateway may have new addresses.
+    fn node_changed(
+        &mut self,
+        cluster: &ClusterName,
+        node: &str,
+        recompute: &mut BTreeSet<Host>,
+        changes: &mut ChangeSet,
+    ) {
+        let suffix = self.config.host_suffix.clone();
+        let state = self.state(cluster);
+        state.hosts_on_node(node, &suffix, recompute);
+        if state.refresh_derived_region() {
+            // Endpoints without a region of their own and the gateway's locality move.
+            recompute.extend(state.hosts().cloned());
+            changes.hosts.extend(state.hosts().cloned());
+        }
+        if state.refresh_gateway_addresses() {
+            changes.hosts.extend(state.hosts().cloned());
+            // A NodePort gateway's addresses moved: its findings may have too.
+            changes.clusters.insert(cluster.clone());
+        }
+    }
+}

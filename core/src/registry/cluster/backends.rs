@@ -1,0 +1,75 @@
+//! A cluster's backends for a host: the Services that select the host's workloads and their
+//! ready endpoints.
+
+use std::collections::BTreeSet;
+
+use super::{ClusterState, selects};
+use crate::model::{Host, ObjectKey, ServiceInfo, WorkloadInfo};
+use crate::registry::global::{BackendEndpoint, LocalBackend};
+
+impl ClusterState {
+    /// The backends this cluster has for `host`: the Services selecting its workloads (a
+    /// headless Service only when no regular one does), with ready endpoints per locality.
+    pub(crate) fn compute_backends(&self, host: &Host) -> Vec<LocalBackend> {
+        let mut services: BTreeSet<&ObjectKey> = BTreeSet::new();
+        for id in self.host_workloads.get(host).into_iter().flatten() {
+            let Some(workload) = self.workloads.get(id) else {
+                continue;
+            };
+            let matched = self.services_selecting(workload);
+            let any_regular = matched.iter().any(|s| !s.headless);
+            services.extend(
+                matched
+                    .into_iter()
+                    .filter(|s| !(any_regular && s.headless))
+                    .map(|s| &s.key),
+            );
+        }
+        services
+            .into_iter()
+            .filter_map(|key| self.services.get(key))
+            .map(|service| LocalBackend {
+                service: service.key.clone(),
+                ports: service.ports.clone(),
+                created: service.created,
+                endpoints: self.ready_endpoints(&service.key),
+            })
+            .collect()
+    }
+
+    /// Services in the workload's namespace that select its pods and offer mesh ports.
+    pub(crate) fn services_selecting(&self, workload: &WorkloadInfo) -> Vec<&ServiceInfo> {
+        let Some(ns) = self.namespaces.get(&workload.key.namespace) else {
+            return Vec::new();
+        };
+        ns.services
+            .iter()
+            .filter_map(|name| {
+                self.services
+                    .get(&ObjectKey::new(&workload.key.namespace, name))
+            })
+            .filter(|s| !s.ports.is_empty() && selects(&s.selector, &workload.pod_labels))
+            .collect()
+    }
+
+    /// The Service's ready endpoints over all its slices, sorted by address; an address in
+    /// several slices (during a slice rollover) counts once.
+    fn ready_endpoints(&self, service: &ObjectKey) -> Vec<BackendEndpoint> {
+        let mut ready = Vec::new();
+        for name in self.slices_by_service.get(service).into_iter().flatten() {
+            let Some(slice) = self.slices.get(&ObjectKey::new(&service.namespace, name)) else {
+                continue;
+            };
+            for ep in &slice.ready {
+                ready.push(BackendEndpoint {
+                    address: ep.address.clone(),
+                    locality: self.endpoint_locality(ep.node.as_deref(), ep.zone.as_deref()),
+                    target_ports: slice.ports.clone(),
+                });
+            }
+        }
+        ready.sort();
+        ready.dedup_by(|a, b| a.address == b.address);
+        ready
+    }
+}

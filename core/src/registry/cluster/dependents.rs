@@ -1,0 +1,50 @@
+//! Which hosts a change in a cluster touches: the hosts of the workloads a Service selects,
+//! or that have endpoints on a node.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{ClusterState, selects};
+use crate::model::{Host, ObjectKey};
+
+impl ClusterState {
+    /// Hosts of the workloads in `namespace` that `selector` selects.
+    pub(crate) fn hosts_selected_by(
+        &self,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+        suffix: &str,
+        out: &mut BTreeSet<Host>,
+    ) {
+        let Some(ns) = self.namespaces.get(namespace) else {
+            return;
+        };
+        for id in &ns.workloads {
+            if let Some(w) = self.workloads.get(id)
+                && selects(selector, &w.pod_labels)
+                && let Ok(host) = Host::build(&w.env, &w.identity, suffix)
+            {
+                out.insert(host);
+            }
+        }
+    }
+
+    /// Hosts that depend on the Service `key` (through workloads it selects).
+    pub(crate) fn hosts_of_service(&self, key: &ObjectKey, suffix: &str, out: &mut BTreeSet<Host>) {
+        if let Some(service) = self.services.get(key) {
+            self.hosts_selected_by(&key.namespace, &service.selector, suffix, out);
+        }
+    }
+
+    /// Hosts with endpoints on `node`.
+    pub(crate) fn hosts_on_node(&self, node: &str, suffix: &str, out: &mut BTreeSet<Host>) {
+        let Some(slices) = self.slices_by_node.get(node) else {
+            return;
+        };
+        for key in slices {
+            if let Some(slice) = self.slices.get(key) {
+                let service = ObjectKey::new(&key.namespace, &slice.service);
+                self.hosts_of_service(&service, suffix, out);
+            }
+        }
+    }
+}

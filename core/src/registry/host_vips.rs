@@ -1,0 +1,74 @@
+//! The registry's side of VIPs: handing each host its address, keeping hosts waiting while
+//! the range is full, and the table that is persisted and restored across restarts.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use super::{ChangeSet, Registry, VipError};
+use crate::model::Host;
+
+impl Registry {
+    /// The VIP table, to persist.
+    pub fn vip_table(&self) -> BTreeMap<Host, IpAddr> {
+        self.vips.table()
+    }
+
+    /// Restores a saved VIP table before any host exists, so hosts get their old addresses
+    /// back. Entries for hosts that never show up keep their address reserved until
+    /// [`Registry::prune_vips`].
+    pub fn restore_vips(
+        &mut self,
+        table: impl IntoIterator<Item = (Host, IpAddr)>,
+    ) -> Vec<VipError> {
+        self.vips.restore(table)
+    }
+
+    /// Frees addresses held for hosts that do not exist (call once the initial sync is done).
+    pub fn prune_vips(&mut self) -> ChangeSet {
+        let stale: Vec<Host> = self
+            .vips
+            .table()
+            .into_keys()
+            .filter(|h| !self.hosts.contains_key(h))
+            .collect();
+        for host in &stale {
+            self.vips.release(host);
+        }
+        let mut changes = ChangeSet::default();
+        if !stale.is_empty() {
+            self.retry_waiting_vips(&mut changes);
+        }
+        changes
+    }
+
+    /// Gives `host` a VIP, or puts it on the waiting list when the range is full.
+    pub(super) fn assign_vip(&mut self, host: &Host) {
+        let result = self.vips.allocate(host);
+        if let Some(entry) = self.hosts.get_mut(host) {
+            match result {
+                Ok(vip) => {
+                    entry.service.vip = Some(vip);
+                    entry.vip_error = None;
+                    self.vip_waiting.remove(host);
+                }
+                Err(err) => {
+                    entry.service.vip = None;
+                    entry.vip_error = Some(err);
+                    self.vip_waiting.insert(host.clone());
+                }
+            }
+        }
+    }
+
+    /// Hands freed addresses to waiting hosts, in host order, until the range is full again.
+    pub(super) fn retry_waiting_vips(&mut self, changes: &mut ChangeSet) {
+        let waiting: Vec<Host> = self.vip_waiting.iter().cloned().collect();
+        for host in waiting {
+            self.assign_vip(&host);
+            if self.vip_waiting.contains(&host) {
+                break;
+            }
+            changes.hosts.insert(host);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The global registry: the pure heart of federator.
+//!
+//! It folds [`Delta`]s from every cluster into one [`GlobalService`] per global host and says
+//! which hosts each delta changed. It does no I/O and reads no clock; the result depends only
+//! on the set of objects it has seen, not on the order they arrived in (VIPs excepted: they
+//! keep the address first handed out). A delta costs what it touches: indexes lead from the
+//! changed object to the hosts that depend on it.
+
+mod admission;
+mod apply;
+mod cluster;
+mod delta;
+mod diagnostics;
+mod findings;
+mod global;
+mod host_vips;
+mod mesh;
+mod policies;
+mod rebuild;
+mod vip;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ipnet::IpNet;
+
+use crate::model::{ClusterInfo, ClusterName, Host};
+
+pub use admission::Held;
+use cluster::ClusterState;
+pub use cluster::GatewayAddress;
+pub use delta::{ChangeSet, Delta};
+pub use diagnostics::{Diagnostic, Severity};
+pub use findings::{ClusterFinding, FindingObject};
+pub use global::{AppliedPolicy, BackendEndpoint, GlobalService, LocalBackend, RejectedBackend};
+pub use vip::{VipAllocator, VipError};
+
+/// Settings that shape the global model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// Suffix of global hosts (`global` gives `<env>.<identity>.global`).
+    pub host_suffix: String,
+    /// Range VIPs are allocated from.
+    pub vip_range: IpNet,
+    /// Most hosts one cluster may contribute; past it, new hosts of that cluster are held
+    /// back (and reported), so one runaway cluster cannot fill the VIP range or flood every
+    /// other cluster with objects.
+    pub max_hosts_per_cluster: usize,
+}
+
+/// Default of [`RegistryConfig::max_hosts_per_cluster`]: more global hosts than any one
+/// cluster of today's fleets exports, far fewer than the 65,536 VIPs of the default range.
+pub const DEFAULT_MAX_HOSTS_PER_CLUSTER: usize = 10_000;
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            host_suffix: "global".into(),
+            vip_range: IpNet::V4(ipnet::Ipv4Net::new_assert([240, 0, 0, 0].into(), 16)),
+            max_hosts_per_cluster: DEFAULT_MAX_HOSTS_PER_CLUSTER,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct HostEntry {
+    service: GlobalService,
+    /// Clusters that have workloads for this host.
+    clusters: BTreeSet<ClusterName>,
+    vip_error: Option<VipError>,
+}
+
+/// The global model of every cluster's services.
+#[derive(Debug)]
+pub struct Registry {
+    config: RegistryConfig,
+    clusters: BTreeMap<ClusterName, ClusterState>,
+    hosts: HashMap<Host, HostEntry>,
+    hosts_by_identity: HashMap<String, BTreeSet<Host>>,
+    /// Where each identity's GlobalTrafficPolicies are, so finding a host's policy costs what
+    /// that identity has, not what every cluster has.
+    policies_by_identity: HashMap<String, BTreeSet<(ClusterName, crate::model::ObjectKey)>>,
+    vips: VipAllocator,
+    /// Hosts waiting for a VIP to free up.
+    vip_waiting: BTreeSet<Host>,
+    /// Every workload of a host by how its env and identity were written (`""` for
+    /// lower-case, which sorts first): only the first spelling is exported.
+    spellings: HashMap<Host, admission::Spellings>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(config: RegistryConfig) -> Self {
+        let vips = VipAllocator::new(config.vip_range);
+        Self {
+            config,
+            clusters: BTreeMap::new(),
+            hosts: HashMap::new(),
+            hosts_by_identity: HashMap::new(),
+            policies_by_identity: HashMap::new(),
+            vips,
+            vip_waiting: BTreeSet::new(),
+            spellings: HashMap::new(),
+        }
+    }
+
+    /// The settings the registry was built with.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// One global host, if it exists.
+    pub fn get(&self, host: &Host) -> Option<&GlobalService> {
+        self.hosts.get(host).map(|e| &e.service)
+    }
+
+    /// Every global host, sorted by name.
+    pub fn services(&self) -> Vec<&GlobalService> {
+        let mut out: Vec<_> = self.hosts.values().map(|e| &e.service).collect();
+        out.sort_by(|a, b| a.host.cmp(&b.host));
+        out
+    }
+
+    /// Number of global hosts.
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Whether there are no global hosts.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// Registered clusters, sorted by name.
+    pub fn clusters(&self) -> Vec<&ClusterInfo> {
+        self.clusters
+            .values()
+            .filter(|c| c.registered)
+            .map(|c| &c.info)
+            .collect()
+    }
+
+    /// A registered cluster's settings.
+    pub fn cluster(&self, name: &ClusterName) -> Option<&ClusterInfo> {
+        self.clusters
+            .get(name)
+            .filter(|c| c.registered)
+            .map(|c| &c.info)
+    }
+
+    /// Where other clusters reach `cluster` (its east-west gateway), sorted.
+    pub fn gateway_addresses(&self, cluster: &ClusterName) -> &[GatewayAddress] {
+        self.clusters
+            .get(cluster)
+            .map(|c| &c.gateway_addresses[..])
+            .unwrap_or_default()
+    }
+
+    /// The state of `cluster`, created on first sight (objects may arrive before the cluster).
+    fn state(&mut self, cluster: &ClusterName) -> &mut ClusterState {
+        self.clusters
+            .entry(cluster.clone())
+            .or_insert_with(|| ClusterState::new(ClusterInfo::new(cluster.clone()), false))
+    }
+}
+
+#[cfg(test)]
+mod tests;

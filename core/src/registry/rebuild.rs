@@ -1,0 +1,84 @@
+//! Rebuilding global hosts: a cluster's backends for a host are recomputed, and the host is
+//! folded again from every cluster's backends and the policy in force.
+
+use super::{ChangeSet, LocalBackend, Registry, global};
+use crate::model::{ClusterName, Host};
+
+impl Registry {
+    /// Recomputes one cluster's backends for `host` and, if they changed, the host.
+    pub(super) fn recompute_backends(
+        &mut self,
+        cluster: &ClusterName,
+        host: &Host,
+        changes: &mut ChangeSet,
+    ) {
+        let Some(state) = self.clusters.get_mut(cluster) else {
+            return;
+        };
+        if !state.host_workloads.contains_key(host) {
+            return;
+        }
+        let backends = state.compute_backends(host);
+        if state.host_backends.get(host) != Some(&backends) {
+            state.host_backends.insert(host.clone(), backends);
+            self.rebuild_host(host, changes);
+        }
+    }
+
+    /// Rebuilds a host from its clusters' backends and policies; drops it when no cluster
+    /// has a workload for it any more.
+    pub(super) fn rebuild_host(&mut self, host: &Host, changes: &mut ChangeSet) {
+        let Some(entry) = self.hosts.get(host) else {
+            return;
+        };
+        if entry.clusters.is_empty() {
+            let identity = entry.service.identity.clone();
+            self.hosts.remove(host);
+            if let Some(hosts) = self.hosts_by_identity.get_mut(&identity) {
+                hosts.remove(host);
+                if hosts.is_empty() {
+                    self.hosts_by_identity.remove(&identity);
+                }
+            }
+            self.vip_waiting.remove(host);
+            if self.vips.release(host).is_some() {
+                self.retry_waiting_vips(changes);
+            }
+            changes.hosts.insert(host.clone());
+            return;
+        }
+        let mut candidates: Vec<(ClusterName, LocalBackend)> = Vec::new();
+        for cluster in &entry.clusters {
+            let backends = self
+                .clusters
+                .get(cluster)
+                .and_then(|s| s.host_backends.get(host));
+            for backend in backends.into_iter().flatten() {
+                candidates.push((cluster.clone(), backend.clone()));
+            }
+        }
+        let policy = self.effective_policy(&entry.service.identity, &entry.service.env);
+        let Some(entry) = self.hosts.get_mut(host) else {
+            return;
+        };
+        let rebuilt = global::fold_backends(&entry.service, candidates, policy);
+        if rebuilt != entry.service {
+            entry.service = rebuilt;
+            changes.hosts.insert(host.clone());
+        }
+    }
+
+    /// Rebuilds every host of `identity` (its policies changed).
+    pub(super) fn rebuild_identity(&mut self, identity: &str, changes: &mut ChangeSet) {
+        let hosts: Vec<Host> = self
+            .hosts_by_identity
+            .get(identity)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for host in hosts {
+            self.rebuild_host(&host, changes);
+        }
+    }
+}

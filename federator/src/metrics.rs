@@ -36,6 +36,13 @@ pub struct RejectionLabels {
     pub reason: String,
 }
 
+/// Labels naming a reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// The reason (`PortConflict`, `VipRangeExhausted`, ...).
+    pub reason: &'static str,
+}
+
 /// Labels of a cluster's lifecycle state.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClusterStateLabels {
@@ -75,6 +82,8 @@ pub struct Metrics {
     pub writes_held: Family<ClusterLabels, Gauge>,
     /// Each cluster's lifecycle state: 1 for the state it is in.
     pub cluster_state: Family<ClusterStateLabels, Gauge>,
+    /// Problems the registry sees in the combined state of all clusters, by reason.
+    pub registry_problems: Family<ReasonLabels, Gauge>,
     /// DNS queries and answer latency.
     pub dns: federator_dns::DnsMetrics,
 }
@@ -95,6 +104,7 @@ impl Default for Metrics {
             write_rejections: Family::default(),
             writes_held: Family::default(),
             cluster_state: Family::default(),
+            registry_problems: Family::default(),
             propagation_seconds: Histogram::new([
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
@@ -162,6 +172,11 @@ impl Default for Metrics {
             "cluster_state",
             "Lifecycle state of each registered cluster (1 for its current state)",
             m.cluster_state.clone(),
+        );
+        registry.register(
+            "registry_problems",
+            "Problems the registry sees across clusters (port conflicts, VIP exhaustion, ...)",
+            m.registry_problems.clone(),
         );
         Self { registry, ..m }
     }

@@ -267,3 +267,48 @@ async fn a_foreign_object_federator_cannot_read_blocks_nothing_else() {
     );
     federator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_problems_are_reported_live_on_the_object_to_fix() {
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    deploy(env.cluster("east"), "greeting", 1, 0).await;
+    // The oldest Service decides a host's ports (creation times count in seconds).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let west = env.cluster("west");
+    deploy(west, "greeting", 1, 0).await;
+    west.apply(&testenv::objects::service(
+        "sample",
+        "greeting",
+        &[("grpc", 9090)],
+    ))
+    .await
+    .unwrap();
+    let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    eventually("the conflict reported on west's Service, in west", || {
+        has_event(west, "sample", "greeting", "PortConflict", "left out")
+    })
+    .await;
+    eventually("and counted", || async {
+        federator
+            .metric("federator_registry_problems", &[("reason", "PortConflict")])
+            .await
+            == 1.0
+    })
+    .await;
+    // Fixed: the count goes back to zero.
+    west.apply(&testenv::objects::service(
+        "sample",
+        "greeting",
+        &[("http", 8080)],
+    ))
+    .await
+    .unwrap();
+    eventually("the count follows the fix", || async {
+        federator
+            .metric("federator_registry_problems", &[("reason", "PortConflict")])
+            .await
+            == 0.0
+    })
+    .await;
+    federator.stop().await;
+}

@@ -4,9 +4,10 @@
 
 use std::fmt;
 
-use crate::model::ClusterName;
+use crate::model::{ClusterName, ObjectKey, WorkloadKind};
 
 use super::Registry;
+use super::findings::FindingObject;
 
 /// How bad a problem is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,11 +29,19 @@ pub struct Diagnostic {
     pub object: String,
     /// What is wrong and what it causes.
     pub message: String,
+    /// A short CamelCase reason (an Event reason, a metric label).
+    pub reason: &'static str,
+    /// The Kubernetes object to fix, in `cluster`, when there is one.
+    pub subject: Option<FindingObject>,
+    /// Already reported live elsewhere (the writers' setup findings, the host quota), so the
+    /// diagnostics reporter only counts it.
+    pub reported_elsewhere: bool,
 }
 
 impl Diagnostic {
     fn new(
         severity: Severity,
+        reason: &'static str,
         cluster: Option<&ClusterName>,
         object: impl Into<String>,
         message: impl Into<String>,
@@ -42,7 +51,29 @@ impl Diagnostic {
             cluster: cluster.cloned(),
             object: object.into(),
             message: message.into(),
+            reason,
+            subject: None,
+            reported_elsewhere: false,
         }
+    }
+
+    fn about(mut self, subject: FindingObject) -> Self {
+        self.subject = Some(subject);
+        self
+    }
+
+    fn elsewhere(mut self) -> Self {
+        self.reported_elsewhere = true;
+        self
+    }
+}
+
+fn namespaced(api_version: &'static str, kind: &'static str, key: &ObjectKey) -> FindingObject {
+    FindingObject {
+        api_version,
+        kind,
+        namespace: Some(key.namespace.clone()),
+        name: key.name.clone(),
     }
 }
 
@@ -67,6 +98,7 @@ impl Registry {
                 let message = format!("{err}; the host is not rendered until one frees up");
                 out.push(Diagnostic::new(
                     Warning,
+                    "VipRangeExhausted",
                     None,
                     format!("host {host}"),
                     message,
@@ -80,12 +112,17 @@ impl Registry {
                     port_list(&rejected.backend.ports),
                 );
                 let object = format!("Service {}", rejected.backend.service);
-                out.push(Diagnostic::new(
-                    Warning,
-                    Some(&rejected.cluster),
-                    object,
-                    message,
-                ));
+                let subject = namespaced("v1", "Service", &rejected.backend.service);
+                out.push(
+                    Diagnostic::new(
+                        Warning,
+                        "PortConflict",
+                        Some(&rejected.cluster),
+                        object,
+                        message,
+                    )
+                    .about(subject),
+                );
             }
             if let Some(applied) = &service.policy {
                 let candidates = self.policy_candidates(&service.identity, &service.env);
@@ -96,12 +133,21 @@ impl Registry {
                         applied.info.key, applied.cluster
                     );
                     let object = format!("GlobalTrafficPolicy {}", shadowed.info.key);
-                    out.push(Diagnostic::new(
-                        Warning,
-                        Some(&shadowed.cluster),
-                        object,
-                        message,
-                    ));
+                    let subject = namespaced(
+                        "federator.io/v1alpha1",
+                        "GlobalTrafficPolicy",
+                        &shadowed.info.key,
+                    );
+                    out.push(
+                        Diagnostic::new(
+                            Warning,
+                            "PolicyShadowed",
+                            Some(&shadowed.cluster),
+                            object,
+                            message,
+                        )
+                        .about(subject),
+                    );
                 }
             }
         }
@@ -117,7 +163,18 @@ impl Registry {
                         workload.identity, workload.env
                     );
                     let object = format!("{} {}", workload.kind, workload.key);
-                    out.push(Diagnostic::new(Info, cluster, object, message));
+                    let subject = match workload.kind {
+                        WorkloadKind::Deployment => {
+                            namespaced("apps/v1", "Deployment", &workload.key)
+                        }
+                        WorkloadKind::Rollout => {
+                            namespaced("argoproj.io/v1alpha1", "Rollout", &workload.key)
+                        }
+                    };
+                    out.push(
+                        Diagnostic::new(Info, "NoMeshService", cluster, object, message)
+                            .about(subject),
+                    );
                 }
             }
             let over = self.hosts_over_quota(name);
@@ -127,16 +184,22 @@ impl Registry {
                      --max-hosts-per-cluster={}",
                     self.config.max_hosts_per_cluster
                 );
-                out.push(Diagnostic::new(Warning, cluster, "host quota", message));
+                out.push(
+                    Diagnostic::new(Warning, "HostQuotaExceeded", cluster, "host quota", message)
+                        .elsewhere(),
+                );
             }
             for finding in self.cluster_findings(name) {
-                let object = finding.object().to_string();
-                out.push(Diagnostic::new(
+                let subject = finding.object();
+                let object = subject.to_string();
+                let diagnostic = Diagnostic::new(
                     Warning,
+                    finding.reason(),
                     cluster,
                     object,
                     finding.to_string(),
-                ));
+                );
+                out.push(diagnostic.about(subject).elsewhere());
             }
             if state.gateway_addresses.is_empty() {
                 let serving = state
@@ -149,6 +212,7 @@ impl Registry {
                         this cluster's backends are not offered to other clusters";
                     out.push(Diagnostic::new(
                         Warning,
+                        "NoGatewayAddress",
                         cluster,
                         "east-west gateway",
                         message,

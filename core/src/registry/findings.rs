@@ -59,7 +59,7 @@ pub enum ClusterFinding {
 }
 
 /// The Kubernetes object a finding is about.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FindingObject {
     /// `apiVersion`.
     pub api_version: &'static str,

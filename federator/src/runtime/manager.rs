@@ -64,6 +64,8 @@ pub(super) struct Manager {
     startup: Option<(BTreeSet<ClusterName>, Instant)>,
     /// Hosts each cluster is held back from exporting by its quota, as last reported.
     pub(super) over_quota: BTreeMap<ClusterName, usize>,
+    /// Registry diagnostics as last reported.
+    pub(super) diagnostics: super::diagnostics_report::DiagnosticsState,
 }
 
 impl Manager {
@@ -102,6 +104,7 @@ impl Manager {
             generation: 0,
             startup: None,
             over_quota: BTreeMap::new(),
+            diagnostics: Default::default(),
         }
     }
 
@@ -166,6 +169,10 @@ impl Manager {
                 _ = tick.tick() => {
                     self.tick_all().await;
                     self.report_quotas().await;
+                    // Diagnostics of a registry still filling up would be noise.
+                    if *self.ready.borrow() {
+                        self.report_diagnostics().await;
+                    }
                 }
             }
             self.after_change().await;

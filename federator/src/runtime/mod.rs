@@ -8,6 +8,7 @@
 
 mod cluster_run;
 mod cluster_set;
+mod diagnostics_report;
 mod health_driver;
 mod http;
 mod manager;

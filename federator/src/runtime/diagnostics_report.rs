@@ -1,0 +1,148 @@
+//! Live registry diagnostics: what `federator render` prints (port conflicts, VIP range
+//! exhaustion, shadowed GlobalTrafficPolicies, workloads no Service selects, clusters
+//! without a gateway address) is reported by `federator run` too. Each new problem gets a
+//! log line and an Event on the object to fix in its cluster (or on the cluster's Secret),
+//! once; every problem is counted in `federator_registry_problems{reason}`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{EventType, Recorder, Reporter};
+use tracing::{info, warn};
+
+use super::manager::Manager;
+use crate::metrics::ReasonLabels;
+use crate::registry::{Diagnostic, Severity};
+
+/// How often the diagnostics are recomputed at most (they read the whole registry).
+const EVERY: Duration = Duration::from_secs(5);
+/// Most Events published per round: a fleet-wide mistake is a count, not a flood.
+const MOST_EVENTS: usize = 50;
+
+/// What was reported, and when the registry was last looked at.
+#[derive(Default)]
+pub(super) struct DiagnosticsState {
+    reported: BTreeSet<Diagnostic>,
+    counted: BTreeSet<&'static str>,
+    last: Option<(Instant, u64)>,
+}
+
+impl Manager {
+    /// Recomputes the registry's diagnostics when it changed (at most every few seconds)
+    /// and reports what is new.
+    pub(super) async fn report_diagnostics(&mut self) {
+        let deltas = self.metrics.deltas.get();
+        if self
+            .diagnostics
+            .last
+            .is_some_and(|(at, seen)| seen == deltas || at.elapsed() < EVERY)
+        {
+            return;
+        }
+        self.diagnostics.last = Some((Instant::now(), deltas));
+        let current: BTreeSet<Diagnostic> = self
+            .registry
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .diagnostics()
+            .into_iter()
+            .collect();
+        self.count(&current);
+        let new: Vec<Diagnostic> = current
+            .difference(&self.diagnostics.reported)
+            .filter(|d| !d.reported_elsewhere)
+            .cloned()
+            .collect();
+        for resolved in self.diagnostics.reported.difference(&current) {
+            if !resolved.reported_elsewhere {
+                info!(reason = resolved.reason, cluster = ?resolved.cluster, object = resolved.object, "resolved: {}", resolved.message);
+            }
+        }
+        let mut published = 0;
+        for diagnostic in &new {
+            if diagnostic.severity == Severity::Warning {
+                warn!(reason = diagnostic.reason, cluster = ?diagnostic.cluster, object = diagnostic.object, "{}", diagnostic.message);
+            } else {
+                info!(reason = diagnostic.reason, cluster = ?diagnostic.cluster, object = diagnostic.object, "{}", diagnostic.message);
+            }
+            if published < MOST_EVENTS && self.publish_diagnostic(diagnostic).await {
+                published += 1;
+            }
+        }
+        if new.len() > published {
+            info!(
+                new = new.len(),
+                published, "more new registry problems than Events published this round"
+            );
+        }
+        self.diagnostics.reported = current;
+    }
+
+    fn count(&mut self, current: &BTreeSet<Diagnostic>) {
+        let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
+        for diagnostic in current {
+            *counts.entry(diagnostic.reason).or_default() += 1;
+        }
+        for reason in self.diagnostics.counted.iter().chain(counts.keys()) {
+            let labels = ReasonLabels { reason };
+            let value = counts.get(reason).copied().unwrap_or(0);
+            self.metrics
+                .registry_problems
+                .get_or_create(&labels)
+                .set(value);
+        }
+        self.diagnostics.counted.extend(counts.keys());
+    }
+
+    /// An Event on the object to fix in its cluster, or on the cluster's Secret when the
+    /// problem is the cluster's as a whole. Returns whether one was published.
+    async fn publish_diagnostic(&self, diagnostic: &Diagnostic) -> bool {
+        let Some(cluster) = &diagnostic.cluster else {
+            return false;
+        };
+        let Some(handle) = self.clusters.get(cluster) else {
+            return false;
+        };
+        let type_ = match diagnostic.severity {
+            Severity::Warning => EventType::Warning,
+            Severity::Info => EventType::Normal,
+        };
+        let note = diagnostic.message.clone();
+        match (&diagnostic.subject, &handle.running) {
+            (Some(subject), Some(running)) => {
+                let recorder = Recorder::new(
+                    running.client.clone(),
+                    Reporter {
+                        controller: "federator".into(),
+                        instance: None,
+                    },
+                );
+                let reference = ObjectReference {
+                    api_version: Some(subject.api_version.into()),
+                    kind: Some(subject.kind.into()),
+                    namespace: subject.namespace.clone(),
+                    name: Some(subject.name.clone()),
+                    ..Default::default()
+                };
+                crate::events::publish(
+                    &recorder,
+                    &reference,
+                    type_,
+                    diagnostic.reason,
+                    "Federate",
+                    &note,
+                )
+                .await;
+                true
+            }
+            (Some(_), None) => false,
+            (None, _) => {
+                let note = format!("cluster {cluster}: {}: {note}", diagnostic.object);
+                self.publish(&handle.secret, type_, diagnostic.reason, &note)
+                    .await;
+                true
+            }
+        }
+    }
+}

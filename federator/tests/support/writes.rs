@@ -33,6 +33,29 @@ pub async fn record_writes(cluster: &TestCluster) -> Writes {
 /// Every watch event on the ServiceEntries of a cluster's sync namespace after `version`
 /// (replayed from the API server's history), collected in the background.
 pub async fn record_writes_since(cluster: &TestCluster, version: &str) -> Writes {
+    record(cluster, version, |kind, o| {
+        (kind.to_owned(), o.metadata.name.unwrap_or_default())
+    })
+    .await
+}
+
+/// Every watch event on the ServiceEntries of a cluster's sync namespace from now on, with
+/// the object as stored, collected in the background.
+pub type Events = std::sync::Arc<std::sync::Mutex<Vec<(String, ServiceEntry)>>>;
+
+/// Records whole objects (see [`Events`]).
+pub async fn record_objects(cluster: &TestCluster) -> Events {
+    let version = sync_version(cluster).await;
+    record(cluster, &version, |kind, o| (kind.to_owned(), o)).await
+}
+
+/// Watches the sync namespace's ServiceEntries after `version`, keeping `entry(type,
+/// object)` of each event.
+async fn record<T: Send + 'static>(
+    cluster: &TestCluster,
+    version: &str,
+    entry: fn(&str, ServiceEntry) -> T,
+) -> std::sync::Arc<std::sync::Mutex<Vec<T>>> {
     let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
     let mut stream = api
         .watch(&WatchParams::default(), version)
@@ -43,44 +66,13 @@ pub async fn record_writes_since(cluster: &TestCluster, version: &str) -> Writes
     let sink = seen.clone();
     tokio::spawn(async move {
         while let Some(Ok(event)) = stream.next().await {
-            let entry = match event {
-                WatchEvent::Added(o) => ("ADDED", o.metadata.name),
-                WatchEvent::Modified(o) => ("MODIFIED", o.metadata.name),
-                WatchEvent::Deleted(o) => ("DELETED", o.metadata.name),
-                WatchEvent::Bookmark(_) | WatchEvent::Error(_) => continue,
-            };
-            sink.lock()
-                .unwrap()
-                .push((entry.0.to_owned(), entry.1.unwrap_or_default()));
-        }
-    });
-    seen
-}
-
-/// Every watch event on the ServiceEntries of a cluster's sync namespace from now on, with
-/// the object as stored, collected in the background.
-pub type Events = std::sync::Arc<std::sync::Mutex<Vec<(String, ServiceEntry)>>>;
-
-/// Records whole objects (see [`Events`]).
-pub async fn record_objects(cluster: &TestCluster) -> Events {
-    let version = sync_version(cluster).await;
-    let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
-    let mut stream = api
-        .watch(&WatchParams::default(), &version)
-        .await
-        .unwrap()
-        .boxed();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    tokio::spawn(async move {
-        while let Some(Ok(event)) = stream.next().await {
-            let entry = match event {
+            let (kind, object) = match event {
                 WatchEvent::Added(o) => ("ADDED", o),
                 WatchEvent::Modified(o) => ("MODIFIED", o),
                 WatchEvent::Deleted(o) => ("DELETED", o),
                 WatchEvent::Bookmark(_) | WatchEvent::Error(_) => continue,
             };
-            sink.lock().unwrap().push((entry.0.to_owned(), entry.1));
+            sink.lock().unwrap().push(entry(kind, object));
         }
     });
     seen

@@ -32,8 +32,8 @@ pub struct RejectionLabels {
     pub cluster: String,
     /// The object's kind.
     pub kind: &'static str,
-    /// The API's reason (`Forbidden`, `Invalid`, ...).
-    pub reason: String,
+    /// The API's reason: `Forbidden`, `Invalid`, `BadRequest` or `Other`.
+    pub reason: &'static str,
 }
 
 /// Labels naming a reason.

@@ -37,6 +37,7 @@ async fn an_outage_past_stale_after_keeps_the_backends_by_default_and_alerts() {
             .is_some()
     })
     .await;
+    federator.settled("east").await;
     let writes = record_writes(env.cluster("east")).await;
 
     env.cluster_mut("west").stop();
@@ -153,6 +154,7 @@ async fn a_secret_replaced_within_the_grace_period_withdraws_nothing() {
         service_entry(east, "prod.greeting.global").await.is_some()
     })
     .await;
+    federator.settled("east").await;
     let writes = record_writes(east).await;
 
     // `kubectl replace --force`: delete, then create the same Secret.
@@ -246,6 +248,15 @@ async fn cleanup_on_remove_deletes_only_this_installations_objects_in_the_remove
         "spec": {"hosts": ["payments.example.com"], "location": "MESH_EXTERNAL", "resolution": "DNS"},
     });
     west.apply_json(&users).await.unwrap();
+    // Another installation's object, in the same namespace.
+    let staging = serde_json::json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+        "metadata": {"name": "prod.other.global", "namespace": "federator-sync",
+                     "labels": {"app.kubernetes.io/managed-by": "federator",
+                                "federator.io/instance": "federator.staging"}},
+        "spec": {"hosts": ["prod.other.global"], "location": "MESH_EXTERNAL", "resolution": "DNS"},
+    });
+    west.apply_json(&staging).await.unwrap();
     let federator = Federator::start_with(&env, |o| o.cleanup_on_remove = true).await;
     eventually("both clusters get east's host", || async {
         service_entry(west, "prod.hello.global").await.is_some()
@@ -264,6 +275,10 @@ async fn cleanup_on_remove_deletes_only_this_installations_objects_in_the_remove
     assert!(
         west.get_json(&users).await.unwrap().is_some(),
         "a user's object in the sync namespace was deleted"
+    );
+    assert!(
+        west.get_json(&staging).await.unwrap().is_some(),
+        "another installation's object was deleted"
     );
     assert!(service_entry(east, "prod.hello.global").await.is_some());
     federator.stop().await;

@@ -36,6 +36,7 @@ async fn one_name_refused_by_an_admission_policy_stalls_nothing_else() {
             "validations": [{
                 "expression": "object.metadata.name != 'prod.blocked.global'",
                 "message": "prod.blocked.global is reserved by the platform team",
+                "reason": "Forbidden",
             }],
         },
     }))
@@ -84,7 +85,11 @@ async fn one_name_refused_by_an_admission_policy_stalls_nothing_else() {
         federator
             .metric(
                 "federator_write_rejections_total",
-                &[("cluster", "east"), ("kind", "ServiceEntry")],
+                &[
+                    ("cluster", "east"),
+                    ("kind", "ServiceEntry"),
+                    ("reason", "Forbidden"),
+                ],
             )
             .await
             >= 1.0
@@ -122,14 +127,16 @@ async fn an_object_made_or_relabelled_after_the_last_read_is_never_taken_over_or
     let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
     let (east, west) = (env.cluster("east"), env.cluster("west"));
     deploy(west, "greeting", 1, 0).await;
+    deploy(west, "leaving", 1, 0).await;
     let federator = Federator::start(&env, Duration::from_secs(600)).await;
-    eventually("east gets west's host", || async {
+    eventually("east gets west's hosts", || async {
         service_entry(east, "prod.greeting.global").await.is_some()
+            && service_entry(east, "prod.leaving.global").await.is_some()
     })
     .await;
 
     // A user's object, made after federator's last full read, under a name federator is
-    // about to want.
+    // about to want: the create fails, and it is a conflict.
     let theirs = json!({
         "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
         "metadata": {"name": "prod.latecomer.global", "namespace": SYNC,
@@ -151,39 +158,66 @@ async fn an_object_made_or_relabelled_after_the_last_read_is_never_taken_over_or
     })
     .await;
 
-    // federator's own object, relabelled by a user since federator read it, then no
-    // longer wanted: a conflict too, never a delete.
+    // federator's own objects, relabelled by a user since federator read them: one it now
+    // wants to update, one it no longer wants. Neither is written nor deleted.
     let api: Api<ServiceEntry> = Api::namespaced(east.client(), SYNC);
     let relabel =
         json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "platform-team"}}});
-    api.patch(
-        "prod.greeting.global",
-        &PatchParams::default(),
-        &Patch::Merge(&relabel),
-    )
-    .await
-    .unwrap();
+    for name in ["prod.greeting.global", "prod.leaving.global"] {
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&relabel))
+            .await
+            .unwrap();
+    }
     let (region, _) = topology("west");
-    scale(west, "greeting", 0, 0, region).await;
-    // West keeps serving latecomer, so east's writer is busy and would have acted by now.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    scale(west, "greeting", 2, 0, region).await;
+    scale(west, "leaving", 0, 0, region).await;
+    // The update was tried at the version read, refused, read again and found not ours.
+    eventually("the relabelled object reported as a conflict", || {
+        has_event(
+            east,
+            SYNC,
+            "prod.greeting.global",
+            "OwnershipConflict",
+            "not labelled",
+        )
+    })
+    .await;
+    // The delete went out in the same pass as the (still federator's) DestinationRule's.
+    let leaving_rule = json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+        "metadata": {"name": "prod.leaving.global", "namespace": SYNC},
+    });
+    eventually("leaving's DestinationRule deleted", || async {
+        east.get_json(&leaving_rule).await.unwrap().is_none()
+    })
+    .await;
     let now = east.get_json(&theirs).await.unwrap().unwrap();
     assert_eq!(
         now["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"],
         "the user's object was written to"
     );
-    assert!(
-        api.get_opt("prod.greeting.global").await.unwrap().is_some(),
-        "the relabelled object was deleted"
-    );
+    for name in ["prod.greeting.global", "prod.leaving.global"] {
+        let se = api.get_opt(name).await.unwrap();
+        assert!(se.is_some(), "{name} was deleted");
+        let se = se.unwrap();
+        assert_eq!(
+            label(&se, "app.kubernetes.io/managed-by").as_deref(),
+            Some("platform-team")
+        );
+        assert_eq!(se.spec.endpoints[0].weight, Some(1), "{name} was updated");
+    }
     let seen = events.lock().unwrap().clone();
     let touched: Vec<_> = seen
         .iter()
-        .filter(|(_, o)| {
-            let name = o.metadata.name.as_deref();
-            name == Some("prod.latecomer.global")
-                || (name == Some("prod.greeting.global")
-                    && label(o, "app.kubernetes.io/managed-by").as_deref() != Some("platform-team"))
+        .filter(|(kind, o)| {
+            let name = o.metadata.name.as_deref().unwrap_or_default();
+            let ours_now =
+                label(o, "app.kubernetes.io/managed-by").as_deref() != Some("platform-team");
+            match name {
+                "prod.latecomer.global" => true,
+                "prod.greeting.global" | "prod.leaving.global" => kind == "DELETED" || ours_now,
+                _ => false,
+            }
         })
         .map(|(t, o)| (t.clone(), o.metadata.name.clone()))
         .collect();
@@ -225,17 +259,27 @@ async fn two_installations_on_the_same_clusters_never_touch_each_others_objects(
         service_entry(east, "prod.second.global").await.is_some()
     })
     .await;
-    // Production goes away for good; staging must not take over or delete its objects.
+    // Production goes away for good; staging must not take over or delete its objects,
+    // while it writes the names that are free.
     production.stop().await;
     let (region, _) = topology("west");
     scale(west, "greeting", 2, 0, region).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    deploy(west, "third", 1, 0).await;
+    eventually("staging writes a free name", || async {
+        service_entry(east, "prod.third.global")
+            .await
+            .is_some_and(|se| {
+                label(&se, "federator.io/instance").as_deref() == Some("federator.staging")
+            })
+    })
+    .await;
     let seen = events.lock().unwrap().clone();
     let by_staging: Vec<_> = seen
         .iter()
         .filter(|(kind, o)| {
-            kind == "DELETED"
-                || label(o, "federator.io/instance").as_deref() != Some("federator.production")
+            o.metadata.name.as_deref() != Some("prod.third.global")
+                && (kind == "DELETED"
+                    || label(o, "federator.io/instance").as_deref() != Some("federator.production"))
         })
         .map(|(t, o)| (t.clone(), o.metadata.name.clone()))
         .collect();

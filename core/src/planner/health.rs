@@ -229,12 +229,15 @@ impl ClusterHealth {
                     out.push(Action::Report(Report::ConnectFailed(reason)));
                 }
             }
-            Observation::Listed => {
-                if self.state == State::Listing {
+            Observation::Listed => match self.state {
+                State::Listing => {
                     self.listed = true;
                     self.state = State::Synced;
                 }
-            }
+                // Lists completed while a probe failed: they count (it is reported once).
+                State::Unreachable => self.listed = true,
+                State::Connecting | State::Synced | State::Withdrawn => {}
+            },
             Observation::Answered => self.answered(&mut out),
             Observation::NoAnswer(reason) => {
                 if self.answering != Some(false) {

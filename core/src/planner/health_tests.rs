@@ -213,3 +213,19 @@ fn listed_before_connected_or_while_withdrawn_counts_for_nothing() {
     h.observe(Observation::Listed, clock.at(201));
     assert_eq!(h.state(), State::Withdrawn);
 }
+
+#[test]
+fn lists_completed_while_a_probe_failed_still_count() {
+    let clock = Clock(Instant::now());
+    let mut h = ClusterHealth::new(policy(OnUnreachable::Keep));
+    h.observe(Observation::Connected, clock.at(0));
+    h.observe(Observation::NoAnswer("timeout".into()), clock.at(1));
+    assert_eq!(h.state(), State::Unreachable);
+    assert!(h.unlisted());
+    // The lists finish (reported once) while the cluster counts as unreachable.
+    h.observe(Observation::Listed, clock.at(2));
+    assert!(!h.unlisted());
+    h.observe(Observation::Answered, clock.at(3));
+    assert_eq!(h.state(), State::Synced);
+    assert!(!h.unlisted());
+}

@@ -71,15 +71,27 @@ pub enum Owner {
     Foreign,
 }
 
-impl Owner {
-    /// Reads ownership from an object's labels for installation `instance`.
-    pub fn of(labels: &BTreeMap<String, String>, instance: &str) -> Self {
+/// Who this installation is, for telling its objects from others'.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Installation {
+    /// Its [`INSTANCE_LABEL`] value.
+    pub instance: String,
+    /// Whether federator objects without an instance label (written before the label
+    /// existed) are taken as this installation's, to be relabelled on their next write: an
+    /// upgrade of a single installation, never to be set when two ran without the label.
+    pub adopt_unlabelled: bool,
+}
+
+impl Installation {
+    /// Whose an object with these labels is.
+    pub fn owner(&self, labels: &BTreeMap<String, String>) -> Owner {
         if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY_VALUE) {
-            return Self::Foreign;
+            return Owner::Foreign;
         }
         match labels.get(INSTANCE_LABEL) {
-            Some(value) if value == instance => Self::Us,
-            other => Self::OtherInstallation(other.cloned()),
+            Some(value) if *value == self.instance => Owner::Us,
+            None if self.adopt_unlabelled => Owner::Us,
+            other => Owner::OtherInstallation(other.cloned()),
         }
     }
 }
@@ -128,8 +140,8 @@ pub struct Desired {
 pub enum Write {
     /// Create: the name is free as far as federator knows.
     Create(Key),
-    /// Server-side apply, forced, on condition the object still has this resourceVersion
-    /// (ownership was confirmed at that version).
+    /// Update spec, labels and annotations, on condition the object still has this
+    /// resourceVersion (ownership was confirmed at that version).
     Update {
         /// The object.
         key: Key,

@@ -65,18 +65,32 @@ fn one(d: Option<Desired>, e: Option<Existing>, gates: &Gates) -> Plan {
     )
 }
 
+fn installation(instance: &str, adopt_unlabelled: bool) -> Installation {
+    Installation {
+        instance: instance.into(),
+        adopt_unlabelled,
+    }
+}
+
 #[test]
 fn ownership_needs_both_labels() {
-    assert_eq!(Owner::of(&labels(&Owner::Us), US), Owner::Us);
-    assert_eq!(Owner::of(&labels(&Owner::Foreign), US), Owner::Foreign);
+    let us = installation(US, false);
+    assert_eq!(us.owner(&labels(&Owner::Us)), Owner::Us);
+    assert_eq!(us.owner(&labels(&Owner::Foreign)), Owner::Foreign);
     assert_eq!(
-        Owner::of(&labels(&Owner::Us), "staging.federator"),
+        installation("staging.federator", false).owner(&labels(&Owner::Us)),
         Owner::OtherInstallation(Some(US.into()))
     );
+    let unlabelled = labels(&Owner::OtherInstallation(None));
+    assert_eq!(us.owner(&unlabelled), Owner::OtherInstallation(None));
+    // An upgrade adopts objects written before the instance label, and only those.
+    let adopting = installation(US, true);
+    assert_eq!(adopting.owner(&unlabelled), Owner::Us);
     assert_eq!(
-        Owner::of(&labels(&Owner::OtherInstallation(None)), US),
-        Owner::OtherInstallation(None)
+        installation("staging.federator", true).owner(&labels(&Owner::Us)),
+        Owner::OtherInstallation(Some(US.into()))
     );
+    assert_eq!(adopting.owner(&labels(&Owner::Foreign)), Owner::Foreign);
 }
 
 #[test]

@@ -58,6 +58,11 @@ pub(super) struct RunArgs {
     /// writes; objects of another instance are never touched (default: <namespace>.federator).
     #[arg(long, env = "FEDERATOR_INSTANCE")]
     instance: Option<String>,
+    /// Take federator objects without a federator.io/instance label (written by a federator
+    /// older than the label) as this installation's, and label them on their next write.
+    /// For upgrading a single installation; never when two ran against the same clusters.
+    #[arg(long)]
+    adopt_unlabelled: bool,
     /// How long start-up waits for every cluster to list its objects before writing.
     #[arg(long, default_value = "30s", value_parser = super::duration_at_least::<1000>)]
     initial_sync_timeout: Duration,
@@ -127,6 +132,7 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         removal_grace: args.removal_grace,
         cleanup_on_remove: args.cleanup_on_remove,
         instance,
+        adopt_unlabelled: args.adopt_unlabelled,
         namespace: args.namespace,
         secret_selector: args.secret_selector,
         stale_after: args.stale_after,

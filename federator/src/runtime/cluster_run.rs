@@ -163,7 +163,7 @@ impl Manager {
         let ctx = WriterContext {
             registry: self.registry.clone(),
             render: self.options.settings.render.clone(),
-            instance: self.options.instance.clone(),
+            installation: self.options.installation(),
             metrics: self.metrics.clone(),
             gates: Gates {
                 ready: writer_ready,
@@ -260,7 +260,19 @@ impl Manager {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(name);
-        let client = handle.running.take().map(|r| r.client.clone());
+        let (client, writer) = match handle.running.as_mut() {
+            Some(running) => (Some(running.client.clone()), running.writer.take()),
+            None => (None, None),
+        };
+        handle.running = None;
+        if let Some(writer) = &writer {
+            writer.abort();
+        }
+        let labels = crate::metrics::ClusterLabels {
+            cluster: name.to_string(),
+        };
+        self.metrics.conflicts.remove(&labels);
+        self.metrics.writes_held.remove(&labels);
         info!(cluster = %name, secret = handle.secret.name.as_deref().unwrap_or_default(), "cluster unregistered; its backends are withdrawn everywhere");
         let note = format!("cluster {name} is unregistered: no Secret registers it any more");
         self.publish(
@@ -278,8 +290,15 @@ impl Manager {
             let instance = self.options.instance.clone();
             let span = info_span!("cleanup", cluster = %name);
             tokio::spawn(
-                async move { crate::sync::cleanup(client, &namespace, &instance).await }
-                    .instrument(span),
+                async move {
+                    // The writer is stopped before the cleanup lists: a write still in
+                    // flight must not recreate an object after it.
+                    if let Some(writer) = writer {
+                        let _ = writer.await;
+                    }
+                    crate::sync::cleanup(client, &namespace, &instance).await
+                }
+                .instrument(span),
             );
         }
     }

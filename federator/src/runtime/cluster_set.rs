@@ -136,6 +136,17 @@ impl Manager {
     /// grace period (and one registered again within it just carries on); moved clusters
     /// change the Secret they report on; new and changed ones connect.
     pub(super) async fn apply_cluster_plan(&mut self, planned: ClusterPlan) {
+        // A Secret recreated under the same name has a new uid: Events go to the live one.
+        for handle in self.clusters.values_mut() {
+            let current = handle
+                .secret
+                .name
+                .as_deref()
+                .and_then(|n| self.store.secrets.get(n));
+            if let Some(entry) = current {
+                handle.secret = entry.reference.clone();
+            }
+        }
         let gone: BTreeSet<&ClusterName> = planned.remove.iter().collect();
         let back: Vec<ClusterName> = self
             .clusters

@@ -19,6 +19,8 @@ use crate::registry::{Diagnostic, Severity};
 const EVERY: Duration = Duration::from_secs(5);
 /// Most Events published per round: a fleet-wide mistake is a count, not a flood.
 const MOST_EVENTS: usize = 50;
+/// How long one Event may take to publish.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What was reported, and when the registry was last looked at.
 #[derive(Default)]
@@ -26,6 +28,8 @@ pub(super) struct DiagnosticsState {
     reported: BTreeSet<Diagnostic>,
     counted: BTreeSet<&'static str>,
     last: Option<(Instant, u64)>,
+    /// Some new problems were left for a later round.
+    pending: bool,
 }
 
 impl Manager {
@@ -33,11 +37,9 @@ impl Manager {
     /// and reports what is new.
     pub(super) async fn report_diagnostics(&mut self) {
         let deltas = self.metrics.deltas.get();
-        if self
-            .diagnostics
-            .last
-            .is_some_and(|(at, seen)| seen == deltas || at.elapsed() < EVERY)
-        {
+        if self.diagnostics.last.is_some_and(|(at, seen)| {
+            (seen == deltas && !self.diagnostics.pending) || at.elapsed() < EVERY
+        }) {
             return;
         }
         self.diagnostics.last = Some((Instant::now(), deltas));
@@ -49,34 +51,46 @@ impl Manager {
             .into_iter()
             .collect();
         self.count(&current);
-        let new: Vec<Diagnostic> = current
-            .difference(&self.diagnostics.reported)
-            .filter(|d| !d.reported_elsewhere)
-            .cloned()
-            .collect();
         for resolved in self.diagnostics.reported.difference(&current) {
             if !resolved.reported_elsewhere {
                 info!(reason = resolved.reason, cluster = ?resolved.cluster, object = resolved.object, "resolved: {}", resolved.message);
             }
         }
-        let mut published = 0;
-        for diagnostic in &new {
+        self.diagnostics.reported.retain(|d| current.contains(d));
+        let new: Vec<Diagnostic> = current
+            .difference(&self.diagnostics.reported)
+            .filter(|d| !d.reported_elsewhere)
+            .cloned()
+            .collect();
+        let mut events = Vec::new();
+        self.diagnostics.pending = false;
+        for diagnostic in new {
+            if events.len() >= MOST_EVENTS {
+                // The rest waits for the next round: a fleet-wide mistake is not a flood.
+                self.diagnostics.pending = true;
+                break;
+            }
+            let Some(event) = self.event_for(&diagnostic) else {
+                // Its cluster is not connected yet: reported once it is.
+                self.diagnostics.pending = true;
+                continue;
+            };
             if diagnostic.severity == Severity::Warning {
                 warn!(reason = diagnostic.reason, cluster = ?diagnostic.cluster, object = diagnostic.object, "{}", diagnostic.message);
             } else {
                 info!(reason = diagnostic.reason, cluster = ?diagnostic.cluster, object = diagnostic.object, "{}", diagnostic.message);
             }
-            if published < MOST_EVENTS && self.publish_diagnostic(diagnostic).await {
-                published += 1;
+            events.extend(event);
+            self.diagnostics.reported.insert(diagnostic);
+        }
+        // Off the manager's loop: a slow cluster must not hold up the others' lifecycle.
+        tokio::spawn(async move {
+            for (recorder, reference, type_, reason, note) in events {
+                let publish =
+                    crate::events::publish(&recorder, &reference, type_, reason, "Federate", &note);
+                let _ = tokio::time::timeout(EVENT_TIMEOUT, publish).await;
             }
-        }
-        if new.len() > published {
-            info!(
-                new = new.len(),
-                published, "more new registry problems than Events published this round"
-            );
-        }
-        self.diagnostics.reported = current;
+        });
     }
 
     fn count(&mut self, current: &BTreeSet<Diagnostic>) {
@@ -95,54 +109,53 @@ impl Manager {
         self.diagnostics.counted.extend(counts.keys());
     }
 
-    /// An Event on the object to fix in its cluster, or on the cluster's Secret when the
-    /// problem is the cluster's as a whole. Returns whether one was published.
-    async fn publish_diagnostic(&self, diagnostic: &Diagnostic) -> bool {
+    /// The Event for a diagnostic: on the object to fix in its cluster, or on the cluster's
+    /// Secret when the problem is the cluster's as a whole. `None` when its cluster is not
+    /// connected yet; `Some(None)` when there is nowhere to put one (only logged).
+    fn event_for(&self, diagnostic: &Diagnostic) -> Option<Option<DiagnosticEvent>> {
         let Some(cluster) = &diagnostic.cluster else {
-            return false;
+            return Some(None);
         };
         let Some(handle) = self.clusters.get(cluster) else {
-            return false;
+            return Some(None);
         };
         let type_ = match diagnostic.severity {
             Severity::Warning => EventType::Warning,
             Severity::Info => EventType::Normal,
         };
+        let Some(subject) = &diagnostic.subject else {
+            let note = format!(
+                "cluster {cluster}: {}: {}",
+                diagnostic.object, diagnostic.message
+            );
+            let event = (
+                self.recorder.clone(),
+                handle.secret.clone(),
+                type_,
+                diagnostic.reason,
+                note,
+            );
+            return Some(Some(event));
+        };
+        let running = handle.running.as_ref()?;
+        let recorder = Recorder::new(
+            running.client.clone(),
+            Reporter {
+                controller: "federator".into(),
+                instance: None,
+            },
+        );
+        let reference = ObjectReference {
+            api_version: Some(subject.api_version.into()),
+            kind: Some(subject.kind.into()),
+            namespace: subject.namespace.clone(),
+            name: Some(subject.name.clone()),
+            ..Default::default()
+        };
         let note = diagnostic.message.clone();
-        match (&diagnostic.subject, &handle.running) {
-            (Some(subject), Some(running)) => {
-                let recorder = Recorder::new(
-                    running.client.clone(),
-                    Reporter {
-                        controller: "federator".into(),
-                        instance: None,
-                    },
-                );
-                let reference = ObjectReference {
-                    api_version: Some(subject.api_version.into()),
-                    kind: Some(subject.kind.into()),
-                    namespace: subject.namespace.clone(),
-                    name: Some(subject.name.clone()),
-                    ..Default::default()
-                };
-                crate::events::publish(
-                    &recorder,
-                    &reference,
-                    type_,
-                    diagnostic.reason,
-                    "Federate",
-                    &note,
-                )
-                .await;
-                true
-            }
-            (Some(_), None) => false,
-            (None, _) => {
-                let note = format!("cluster {cluster}: {}: {note}", diagnostic.object);
-                self.publish(&handle.secret, type_, diagnostic.reason, &note)
-                    .await;
-                true
-            }
-        }
+        Some(Some((recorder, reference, type_, diagnostic.reason, note)))
     }
 }
+
+/// One Event to publish: where, on what, and what it says.
+type DiagnosticEvent = (Recorder, ObjectReference, EventType, &'static str, String);

@@ -53,7 +53,7 @@ pub(super) struct Manager {
     pub(super) ready: watch::Sender<bool>,
     pub(super) deletes: watch::Sender<bool>,
     pub(super) unlisted: watch::Sender<BTreeSet<ClusterName>>,
-    recorder: Recorder,
+    pub(super) recorder: Recorder,
     pub(super) clusters: BTreeMap<ClusterName, ClusterHandle>,
     /// The cluster Secrets, parsed.
     pub(super) store: super::cluster_set::SecretStore,
@@ -62,6 +62,10 @@ pub(super) struct Manager {
     pub(super) generation: u64,
     /// Clusters the start-up gate waits for, and until when.
     startup: Option<(BTreeSet<ClusterName>, Instant)>,
+    /// The VIPs restored at start-up are not pruned yet: that waits until no cluster is
+    /// unlisted, or a host only such a cluster serves would lose its address while its
+    /// objects are held.
+    prune_pending: bool,
     /// Hosts each cluster is held back from exporting by its quota, as last reported.
     pub(super) over_quota: BTreeMap<ClusterName, usize>,
     /// Registry diagnostics as last reported.
@@ -103,6 +107,7 @@ impl Manager {
             events_rx,
             generation: 0,
             startup: None,
+            prune_pending: true,
             over_quota: BTreeMap::new(),
             diagnostics: Default::default(),
         }
@@ -201,12 +206,15 @@ impl Manager {
                 if !pending.is_empty() {
                     warn!(clusters = ?pending, timeout = ?self.options.initial_sync_timeout, "starting without clusters that have not listed their objects yet; nothing drops their backends until they do");
                 }
-                let _ = self.commands.send(super::RegistryCommand::PruneVips).await;
                 let _ = self.ready.send(true);
                 let _ = self.deletes.send(true);
                 info!("initial sync done; writing");
                 self.startup = None;
             }
+        }
+        if self.startup.is_none() && self.prune_pending && unlisted.is_empty() {
+            self.prune_pending = false;
+            let _ = self.commands.send(super::RegistryCommand::PruneVips).await;
         }
         self.update_gauges();
     }

@@ -5,6 +5,7 @@ use crate::clusters::health::{HealthPolicy, OnUnreachable};
 use crate::config::Settings;
 use crate::connect::ConnectSettings;
 use crate::dns::DnsSettings;
+use crate::sync::plan::Installation;
 
 /// Everything `federator run` can be told.
 #[derive(Clone, Debug)]
@@ -28,6 +29,9 @@ pub struct RunOptions {
     /// This installation's name on the objects it writes (`federator.io/instance`): objects
     /// of another installation are never touched.
     pub instance: String,
+    /// Whether federator objects without an instance label (written by a federator before
+    /// it set one) are taken as this installation's: for upgrading a single installation.
+    pub adopt_unlabelled: bool,
     /// How long start-up waits for clusters to list their objects before the first write.
     pub initial_sync_timeout: Duration,
     /// How often each cluster's API server is probed.
@@ -55,6 +59,7 @@ impl Default for RunOptions {
             removal_grace: Duration::from_secs(120),
             cleanup_on_remove: false,
             instance: "federator.federator".into(),
+            adopt_unlabelled: false,
             initial_sync_timeout: Duration::from_secs(30),
             probe_interval: Duration::from_secs(5),
             resync_period: Duration::from_secs(600),
@@ -70,6 +75,14 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
+    /// This installation, as the write plan tells its objects from others'.
+    pub fn installation(&self) -> Installation {
+        Installation {
+            instance: self.instance.clone(),
+            adopt_unlabelled: self.adopt_unlabelled,
+        }
+    }
+
     /// The cluster health machine's policy.
     pub fn health_policy(&self) -> HealthPolicy {
         HealthPolicy {

@@ -13,7 +13,7 @@ use super::manager::Manager;
 use crate::istio::ServiceEntry;
 use crate::model::{ClusterName, Host};
 use crate::render::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use crate::sync::plan::INSTANCE_LABEL;
+use crate::sync::plan::Owner;
 
 impl Manager {
     /// Reads the VIPs federator gave out before (the ServiceEntries it owns in every
@@ -23,11 +23,7 @@ impl Manager {
         let timeout = self.options.initial_sync_timeout;
         let reads = entries.iter().map(|(name, client)| {
             let api: Api<ServiceEntry> = Api::namespaced(client.clone(), &namespace);
-            // This installation's only: another one's VIPs are its own business.
-            let selector = format!(
-                "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{INSTANCE_LABEL}={}",
-                self.options.instance
-            );
+            let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
             let name = name.clone();
             async move {
                 let params = ListParams::default().labels(&selector);
@@ -37,7 +33,8 @@ impl Manager {
                 match listed {
                     Ok(Ok(items)) => items,
                     Ok(Err(err)) => {
-                        debug!(cluster = %name, error = %err, "no VIPs read");
+                        let error = crate::connect::describe::kube_error(&err);
+                        debug!(cluster = %name, error, "no VIPs read");
                         Vec::new()
                     }
                     Err(_) => Vec::new(),
@@ -46,8 +43,14 @@ impl Manager {
         });
         let mut table: BTreeMap<Host, IpAddr> = BTreeMap::new();
         let suffix = self.options.settings.registry.host_suffix.clone();
+        // This installation's only: another one's VIPs are its own business.
+        let us = self.options.installation();
         for items in join_all(reads).await {
             for se in items {
+                let labels = se.metadata.labels.clone().unwrap_or_default();
+                if us.owner(&labels) != Owner::Us {
+                    continue;
+                }
                 let host = se
                     .metadata
                     .annotations

@@ -1,12 +1,13 @@
 //! Carries out one planned write against the API server and says how it went. Creates are
-//! POSTs (they fail when the name was taken since the last read), updates are PUTs at the
-//! resourceVersion ownership was confirmed at, deletes carry uid and resourceVersion
-//! preconditions: a write never lands on an object federator has not just seen as its own.
+//! POSTs (they fail when the name was taken since the last read), updates are JSON patches of
+//! spec, labels and annotations at the resourceVersion ownership was confirmed at, deletes
+//! carry uid and resourceVersion preconditions: a write never lands on an object federator
+//! has not just seen as its own.
 
-use kube::api::{Api, DeleteParams, DynamicObject, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
 
-use super::objects::{Wanted, existing, update_body};
-use super::plan::{Existing, Write};
+use super::objects::{Wanted, existing, update_patch};
+use super::plan::{Existing, Installation, Write};
 
 /// Field manager of every write.
 pub const FIELD_MANAGER: &str = "federator";
@@ -42,14 +43,14 @@ pub(super) async fn carry_out(
     write: &Write,
     wanted: Option<&Wanted>,
     current: Option<&Existing>,
-    instance: &str,
+    us: &Installation,
 ) -> Outcome {
     let kind = write.key().0;
     let result = match (write, wanted) {
         (Write::Create(_), Some(wanted)) => api
             .create(&post_params(), &wanted.body)
             .await
-            .map(|stored| Outcome::Written(existing(kind, &stored, instance))),
+            .map(|stored| Outcome::Written(existing(kind, &stored, us))),
         (
             Write::Update {
                 key,
@@ -57,10 +58,19 @@ pub(super) async fn carry_out(
             },
             Some(wanted),
         ) => {
-            let body = update_body(&wanted.body, current, resource_version.as_ref());
-            api.replace(&key.1, &post_params(), &body)
-                .await
-                .map(|stored| Outcome::Written(existing(kind, &stored, instance)))
+            match update_patch(&wanted.body, current, resource_version.as_ref()) {
+                Ok(patch) => {
+                    let params = PatchParams {
+                        field_manager: Some(FIELD_MANAGER.to_owned()),
+                        ..PatchParams::default()
+                    };
+                    api.patch(&key.1, &params, &Patch::<()>::Json(patch))
+                        .await
+                        .map(|stored| Outcome::Written(existing(kind, &stored, us)))
+                }
+                // Only a bug could make the patch unreadable; nothing is sent.
+                Err(_) => Ok(Outcome::Stale),
+            }
         }
         (
             Write::Delete {

@@ -8,7 +8,9 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::plan::{CLUSTERS_ANNOTATION, Desired, Existing, INSTANCE_LABEL, Key, Kind, Owner};
+use super::plan::{
+    CLUSTERS_ANNOTATION, Desired, Existing, INSTANCE_LABEL, Installation, Key, Kind,
+};
 use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec};
 use crate::model::{ClusterName, Host};
 use crate::render::{Rendered, RenderedHost};
@@ -89,7 +91,7 @@ pub(super) fn wanted_host(
 /// read it, so fields federator does not model cause no rewrite; a spec those types cannot
 /// read (a user's DestinationRule with `tls.mode: SIMPLE`) counts raw, and only conflicts on
 /// its own name.
-pub(super) fn existing(kind: Kind, object: &DynamicObject, instance: &str) -> Existing {
+pub(super) fn existing(kind: Kind, object: &DynamicObject, us: &Installation) -> Existing {
     let raw = object.data.get("spec").cloned().unwrap_or_default();
     let spec = match kind {
         Kind::ServiceEntry => typed_fingerprint::<ServiceEntrySpec>(&raw),
@@ -98,7 +100,7 @@ pub(super) fn existing(kind: Kind, object: &DynamicObject, instance: &str) -> Ex
     };
     let labels = object.metadata.labels.clone().unwrap_or_default();
     Existing {
-        owner: Owner::of(&labels, instance),
+        owner: us.owner(&labels),
         spec,
         labels,
         annotations: object.metadata.annotations.clone().unwrap_or_default(),
@@ -114,25 +116,35 @@ fn typed_fingerprint<S: Serialize + DeserializeOwned>(raw: &serde_json::Value) -
     }
 }
 
-/// The body of an update: the wanted object over the existing one's labels and annotations
-/// (others may add their own), at the resourceVersion ownership was confirmed at.
-pub(super) fn update_body(
+/// The update of an object: a JSON patch that sets the wanted spec, labels and annotations
+/// (over the existing ones: others may add their own) and nothing else, so what others keep
+/// in the metadata (finalizers, owner references) stays. It carries the resourceVersion
+/// ownership was confirmed at: the API server refuses it (409) if the object changed since.
+pub(super) fn update_patch(
     wanted: &DynamicObject,
     existing: Option<&Existing>,
     resource_version: Option<&String>,
-) -> DynamicObject {
+) -> Result<json_patch::Patch, serde_json::Error> {
     let merge = |theirs: Option<&BTreeMap<String, String>>,
                  ours: &Option<BTreeMap<String, String>>| {
         let mut out = theirs.cloned().unwrap_or_default();
         out.extend(ours.clone().unwrap_or_default());
-        Some(out)
+        out
     };
-    let mut body = wanted.clone();
-    body.metadata.labels = merge(existing.map(|e| &e.labels), &wanted.metadata.labels);
-    body.metadata.annotations = merge(
+    let labels = merge(existing.map(|e| &e.labels), &wanted.metadata.labels);
+    let annotations = merge(
         existing.map(|e| &e.annotations),
         &wanted.metadata.annotations,
     );
-    body.metadata.resource_version = resource_version.cloned();
-    body
+    let spec = wanted.data.get("spec").cloned().unwrap_or_default();
+    let mut ops = Vec::new();
+    if let Some(version) = resource_version {
+        ops.push(serde_json::json!({"op": "replace", "path": "/metadata/resourceVersion", "value": version}));
+    }
+    ops.push(serde_json::json!({"op": "add", "path": "/metadata/labels", "value": labels}));
+    ops.push(
+        serde_json::json!({"op": "add", "path": "/metadata/annotations", "value": annotations}),
+    );
+    ops.push(serde_json::json!({"op": "add", "path": "/spec", "value": spec}));
+    serde_json::from_value(serde_json::Value::Array(ops))
 }

@@ -34,10 +34,16 @@ impl Writer {
         for kind in [Kind::ServiceEntry, Kind::DestinationRule, Kind::Gateway] {
             for object in super::paged::list_all(&self.api(kind), &ListParams::default()).await? {
                 let name = object.metadata.name.clone().unwrap_or_default();
-                listed.insert((kind, name), existing(kind, &object, &self.ctx.instance));
+                listed.insert(
+                    (kind, name),
+                    existing(kind, &object, &self.ctx.installation),
+                );
             }
         }
         self.existing = listed;
+        // Read before the registry: a cluster leaves `unlisted` only once the registry holds
+        // its lists, so what is rendered next is never newer than these gates.
+        let gates = self.gates();
         let (wanted, findings) = {
             let registry = read(&self.ctx.registry);
             (
@@ -48,7 +54,11 @@ impl Writer {
         self.findings.report(findings).await;
         let objects = wanted.len();
         let scope: BTreeSet<Key> = wanted.keys().chain(self.existing.keys()).cloned().collect();
-        let writes = self.converge(wanted, scope).await?;
+        // Names neither wanted nor present any more: nothing left to hold, report or retry.
+        self.held.retain(|k, _| scope.contains(k));
+        self.conflicts.retain(|k, _| scope.contains(k));
+        self.rejections.retain(|k| scope.contains(k));
+        let writes = self.converge(wanted, scope, &gates).await?;
         self.ctx
             .metrics
             .full_reconciles
@@ -68,6 +78,7 @@ impl Writer {
         &mut self,
         hosts: &BTreeSet<Host>,
     ) -> Result<usize, kube::Error> {
+        let gates = self.gates();
         let wanted = {
             let registry = read(&self.ctx.registry);
             let mut out = BTreeMap::new();
@@ -82,7 +93,7 @@ impl Writer {
                 [Kind::ServiceEntry, Kind::DestinationRule].map(|k| (k, h.as_str().to_owned()))
             })
             .collect();
-        let writes = self.converge(wanted, scope).await?;
+        let writes = self.converge(wanted, scope, &gates).await?;
         debug!(hosts = hosts.len(), writes, "hosts reconciled");
         Ok(writes)
     }
@@ -100,7 +111,7 @@ impl Writer {
             let object = wanted(
                 Kind::Gateway,
                 &gateway,
-                &self.ctx.instance,
+                &self.ctx.installation.instance,
                 &[&self.cluster],
                 None,
             );
@@ -127,7 +138,7 @@ impl Writer {
             .get(host)
             .map(|s| s.backends.keys().collect())
             .unwrap_or_default();
-        wanted_host(rendered, host, &self.ctx.instance, &clusters)
+        wanted_host(rendered, host, &self.ctx.installation.instance, &clusters)
     }
 
     /// Plans and carries out the writes for `scope`; objects found changed since they were
@@ -136,6 +147,7 @@ impl Writer {
         &mut self,
         wanted: BTreeMap<Key, Wanted>,
         mut scope: BTreeSet<Key>,
+        gates: &Gates,
     ) -> Result<usize, kube::Error> {
         let desired: BTreeMap<Key, Desired> = wanted
             .iter()
@@ -155,7 +167,7 @@ impl Writer {
                 .filter(|(k, _)| in_scope(k))
                 .map(|(k, e)| (k.clone(), e.clone()))
                 .collect();
-            let planned = plan(&want, &have, &self.gates());
+            let planned = plan(&want, &have, gates);
             self.note(&planned, &scope).await;
             let (done, stale) = self.execute(planned.writes, &wanted).await?;
             writes += done;
@@ -213,7 +225,7 @@ impl Writer {
         writes: Vec<Write>,
         wanted: &BTreeMap<Key, Wanted>,
     ) -> Result<(usize, BTreeSet<Key>), kube::Error> {
-        let instance = self.ctx.instance.clone();
+        let us = self.ctx.installation.clone();
         let jobs: Vec<_> = writes
             .into_iter()
             .map(|write| {
@@ -224,10 +236,10 @@ impl Writer {
             .collect();
         let outcomes: Vec<(Write, Outcome)> = stream::iter(jobs)
             .map(|(write, api, current)| {
-                let instance = &instance;
+                let us = &us;
                 async move {
                     let wanted = wanted.get(write.key());
-                    let outcome = carry_out(&api, &write, wanted, current.as_ref(), instance).await;
+                    let outcome = carry_out(&api, &write, wanted, current.as_ref(), us).await;
                     (write, outcome)
                 }
             })
@@ -274,7 +286,7 @@ impl Writer {
                     let labels = crate::metrics::RejectionLabels {
                         cluster: self.cluster.to_string(),
                         kind,
-                        reason: reason.clone(),
+                        reason: known_reason(&reason),
                     };
                     self.ctx
                         .metrics
@@ -287,7 +299,8 @@ impl Writer {
                         .await;
                 }
                 Outcome::Failed(err) => {
-                    debug!(kind, name = key.1, error = %err, "write failed");
+                    let error = crate::connect::describe::kube_error(&err);
+                    debug!(kind, name = key.1, error, "write failed");
                     failed.get_or_insert(err);
                 }
             }
@@ -302,7 +315,7 @@ impl Writer {
     async fn refresh(&mut self, key: &Key) -> Result<(), kube::Error> {
         match self.api(key.0).get_opt(&key.1).await? {
             Some(object) => {
-                let read = existing(key.0, &object, &self.ctx.instance);
+                let read = existing(key.0, &object, &self.ctx.installation);
                 self.existing.insert(key.clone(), read);
             }
             None => {
@@ -325,8 +338,19 @@ impl Writer {
             cluster: &self.cluster,
             recorder: &self.recorder,
             namespace: &self.ctx.render.namespace,
-            instance: &self.ctx.instance,
+            instance: &self.ctx.installation.instance,
         }
+    }
+}
+
+/// The API's reason as a metric label: one of the reasons a refusal has, else `Other` (a
+/// webhook may set any string, and a label must not grow without bound).
+fn known_reason(reason: &str) -> &'static str {
+    match reason {
+        "Forbidden" => "Forbidden",
+        "Invalid" => "Invalid",
+        "BadRequest" => "BadRequest",
+        _ => "Other",
     }
 }
 

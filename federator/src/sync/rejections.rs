@@ -48,6 +48,11 @@ impl Rejections {
         self.resting.remove(key).is_some()
     }
 
+    /// Forgets the objects `keep` says no.
+    pub(super) fn retain(&mut self, keep: impl Fn(&Key) -> bool) {
+        self.resting.retain(|k, _| keep(k));
+    }
+
     /// Keys still resting at `now`.
     pub(super) fn resting(&self, now: Instant) -> BTreeSet<Key> {
         self.resting

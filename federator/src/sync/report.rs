@@ -9,6 +9,9 @@ use tracing::warn;
 use super::plan::{Conflict, INSTANCE_LABEL, Key, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::model::ClusterName;
 
+/// Most characters of an API server's message repeated in a log line or an Event.
+const MAX_MESSAGE: usize = 300;
+
 /// Who reports, and where.
 pub(super) struct Reporter<'a> {
     pub(super) cluster: &'a ClusterName,
@@ -32,7 +35,8 @@ impl Reporter<'_> {
             ),
             Conflict::OtherInstallation(None) => format!(
                 "it was written by a federator without the {INSTANCE_LABEL} label (this \
-                 installation is {}); it is left untouched: label it to adopt it",
+                 installation is {}); it is left untouched: label it, or start federator with \
+                 --adopt-unlabelled when this installation wrote it",
                 self.instance
             ),
         };
@@ -60,6 +64,14 @@ impl Reporter<'_> {
         rest: std::time::Duration,
     ) {
         let (kind, name) = (key.0.name(), &key.1);
+        // The API server's words (an admission policy's message) are what the user needs,
+        // on one line and short: a multi-line message must not forge log lines.
+        let message: String = message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(MAX_MESSAGE)
+            .collect();
+        let message = message.as_str();
         warn!(
             cluster = %self.cluster,
             kind,

@@ -43,8 +43,8 @@ pub struct WriterContext {
     pub registry: Arc<RwLock<Registry>>,
     /// How to render.
     pub render: RenderOptions,
-    /// This installation's instance label value: objects with another are never touched.
-    pub instance: String,
+    /// This installation: objects of another are never touched.
+    pub installation: crate::sync::plan::Installation,
     /// Metrics to update.
     pub metrics: Arc<Metrics>,
     /// When to act.
@@ -152,7 +152,8 @@ impl Writer {
                 }
                 Err(err) => {
                     let wait = backoff.next().unwrap_or(Duration::from_secs(30));
-                    warn!(error = %err, retry_in = ?wait, "sync failed; will retry");
+                    let error = crate::connect::describe::kube_error(&err);
+                    warn!(error, retry_in = ?wait, "sync failed; will retry");
                     self.ctx
                         .metrics
                         .write_errors

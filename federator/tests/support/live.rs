@@ -258,6 +258,26 @@ impl Federator {
             .sum()
     }
 
+    /// Waits until federator has stopped writing to `cluster` (its write count holds still
+    /// for a second), so a test that records writes from now on sees only what follows.
+    pub async fn settled(&self, cluster: &str) {
+        let writes = || self.metric("federator_writes_total", &[("cluster", cluster)]);
+        let mut last = writes().await;
+        let start = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = writes().await;
+            if now == last {
+                return;
+            }
+            last = now;
+            assert!(
+                start.elapsed() < DEADLINE,
+                "writes to {cluster} never settled"
+            );
+        }
+    }
+
     /// Stops federator and waits for it.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -261,7 +261,8 @@ impl Federator {
     /// Waits until federator has stopped writing to `cluster` (its write count holds still
     /// for a second), so a test that records writes from now on sees only what follows.
     pub async fn settled(&self, cluster: &str) {
-        let writes = || self.metric("federator_writes_total", &[("cluster", cluster)]);
+        let labels = [("cluster", cluster)];
+        let writes = || self.metric("federator_writes_total", &labels);
         let mut last = writes().await;
         let start = Instant::now();
         loop {

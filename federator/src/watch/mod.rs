@@ -2,6 +2,8 @@
 //! objects into registry deltas, and say when the first full list of every kind is in.
 
 mod cluster;
+mod steps;
+mod streams;
 mod tracker;
 
 pub use cluster::{ClusterWatch, Update, WatchMessage, WatchState, watch_cluster};

@@ -12,7 +12,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::steps::handle;
 use super::streams::{self, Kind, Opened, is_forbidden};
-use super::tracker::Tracker;
+use super::tracker::{Step, Tracker};
 use crate::ingest::IngestConfig;
 use crate::model::ClusterName;
 use crate::registry::Delta;
@@ -136,18 +136,9 @@ async fn run(
                 continue;
             }
         };
-        let (deltas, done) = {
-            let mut state = lock(&state);
-            handle(&cluster, &config, state.tracker(kind), event)
-        };
-        for delta in deltas {
-            if tx
-                .send(WatchMessage::Delta(Update { delta, received }))
-                .await
-                .is_err()
-            {
-                return;
-            }
+        let (step, done) = handle(&cluster, &config, lock(&state).tracker(kind), event);
+        if send_step(&state, kind, step, &tx, received).await.is_err() {
+            return;
         }
         if done && pending.remove(&kind) && pending.is_empty() {
             info!("initial list complete");
@@ -155,5 +146,77 @@ async fn run(
                 return;
             }
         }
+    }
+}
+
+/// The registry loop is gone.
+#[derive(Debug)]
+struct Closed;
+
+/// Sends a step's deltas, then commits it to the kind's tracker: an abort while waiting for
+/// room in the channel then loses nothing (see [`Step`]).
+async fn send_step(
+    state: &Mutex<WatchState>,
+    kind: Kind,
+    step: Step,
+    tx: &mpsc::Sender<WatchMessage>,
+    received: Instant,
+) -> Result<(), Closed> {
+    let Step { deltas, commit } = step;
+    for delta in deltas {
+        tx.send(WatchMessage::Delta(Update { delta, received }))
+            .await
+            .map_err(|_| Closed)?;
+    }
+    lock(state).tracker(kind).commit(commit);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::fixtures::service;
+    use crate::model::Object;
+
+    fn key() -> crate::watch::ApiKey {
+        ("Service", "ns".into(), "a".into())
+    }
+
+    /// A reconnect aborts the task while it waits for room to send a Remove: the next relist
+    /// (same watch state) still sends that Remove.
+    #[test]
+    fn a_remove_survives_an_abort_while_the_channel_is_full() {
+        let state = WatchState::new("east".into());
+        let (tx, mut rx) = mpsc::channel(1);
+        let object = Object::Service(service("ns", "a").port("http", 80));
+        let step = lock(&state)
+            .tracker(Kind::Service)
+            .apply(key(), Some(object));
+        let sent = send_step(&state, Kind::Service, step, &tx, Instant::now());
+        assert!(sent.now_or_never().is_some_and(|r| r.is_ok()));
+        assert!(rx.try_recv().is_ok(), "the Upsert went out");
+
+        // The channel is full when the Service is deleted.
+        tx.try_send(WatchMessage::Listed(watch::channel(false).0))
+            .unwrap();
+        let step = lock(&state).tracker(Kind::Service).delete(key());
+        let blocked = send_step(&state, Kind::Service, step, &tx, Instant::now());
+        assert!(
+            blocked.now_or_never().is_none(),
+            "waits for room, then is aborted"
+        );
+
+        // The new task relists; the Service is gone.
+        let mut state = lock(&state);
+        let tracker = state.tracker(Kind::Service);
+        let init = tracker.init();
+        tracker.commit(init.commit);
+        let removed = tracker.init_done().deltas;
+        assert!(
+            matches!(removed.as_slice(), [Delta::Remove(_, r)] if r.to_string() == "Service ns/a"),
+            "{removed:?}"
+        );
     }
 }

@@ -7,4 +7,4 @@ mod streams;
 mod tracker;
 
 pub use cluster::{ClusterWatch, Update, WatchMessage, WatchState, watch_cluster};
-pub use tracker::{ApiKey, Tracker};
+pub use tracker::{ApiKey, Commit, Step, Tracker};

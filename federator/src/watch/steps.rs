@@ -1,36 +1,33 @@
 //! From one watch event to what it means for the registry: the object converted by
-//! `ingest`, and the tracker's deltas.
+//! `ingest`, and the tracker's step (deltas to send, then commit).
 
 use kube::Resource;
 use kube::runtime::watcher::Event;
 use tracing::warn;
 
 use super::streams::Watched;
-use super::tracker::{ApiKey, Tracker};
+use super::tracker::{ApiKey, Step, Tracker};
 use crate::ingest::{self, IngestConfig, IngestError, Ingested};
 use crate::model::ClusterName;
-use crate::registry::Delta;
 
-/// Applies one event to its tracker; returns the deltas and whether a full list finished.
+/// What one event means to its tracker, and whether a full list finished; the tracker does
+/// not change until the step is committed.
 pub(super) fn handle(
     cluster: &ClusterName,
     config: &IngestConfig,
-    tracker: &mut Tracker,
+    tracker: &Tracker,
     event: Watched,
-) -> (Vec<Delta>, bool) {
+) -> (Step, bool) {
     macro_rules! dispatch {
         ($event:expr, $kind:literal, $convert:expr) => {
             match $event {
-                Event::Init => {
-                    tracker.init();
-                    (Vec::new(), false)
-                }
+                Event::Init => (tracker.init(), false),
                 Event::InitApply(obj) | Event::Apply(obj) => {
                     let key = api_key($kind, &obj);
                     let object = report(cluster, $convert(&obj));
                     (tracker.apply(key, object), false)
                 }
-                Event::Delete(obj) => (tracker.delete(&api_key($kind, &obj)), false),
+                Event::Delete(obj) => (tracker.delete(api_key($kind, &obj)), false),
                 Event::InitDone => (tracker.init_done(), true),
             }
         };

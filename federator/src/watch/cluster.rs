@@ -1,8 +1,10 @@
 //! One cluster's watch task: reads the merged watch streams, sends the deltas they mean to
-//! the registry loop in order, and says when every kind has been listed.
+//! the registry loop in order, says when every kind has been listed, and which kinds keep
+//! failing.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::Client;
@@ -10,9 +12,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info, info_span, warn};
 
+use super::health::{KindHealth, WatchHealth};
 use super::steps::handle;
 use super::streams::{self, Kind, Opened, is_forbidden};
 use super::tracker::{Step, Tracker};
+use crate::connect::describe;
 use crate::ingest::IngestConfig;
 use crate::model::ClusterName;
 use crate::registry::Delta;
@@ -26,13 +30,18 @@ pub struct Update {
     pub received: Instant,
 }
 
+/// How often the watch task looks for kinds whose failures stopped without news.
+const HEALTH_TICK: Duration = Duration::from_secs(5);
+
 /// What a cluster's watchers have reported so far. It outlives a reconnect (rotated
 /// credentials), so the new connection's first list removes exactly what vanished in
-/// between instead of withdrawing the cluster.
+/// between instead of withdrawing the cluster, and a kind degraded before the reconnect
+/// stays so until it is read again (rather than reported recovered, then degraded again).
 #[derive(Debug)]
 pub struct WatchState {
     cluster: ClusterName,
-    trackers: std::collections::BTreeMap<Kind, Tracker>,
+    trackers: BTreeMap<Kind, Tracker>,
+    health: BTreeMap<Kind, KindHealth>,
 }
 
 impl WatchState {
@@ -40,7 +49,8 @@ impl WatchState {
     pub fn new(cluster: ClusterName) -> Arc<Mutex<Self>> {
         Arc::new(Mutex::new(Self {
             cluster,
-            trackers: std::collections::BTreeMap::new(),
+            trackers: BTreeMap::new(),
+            health: BTreeMap::new(),
         }))
     }
 
@@ -49,6 +59,34 @@ impl WatchState {
         self.trackers
             .entry(kind)
             .or_insert_with(|| Tracker::new(cluster))
+    }
+
+    /// Records the outcome of an attempt to read `kind`; whether the report may have changed
+    /// (on a failure it may, even without a transition: the reason of a degraded kind).
+    fn observe(&mut self, kind: Kind, outcome: Result<(), String>, now: Instant) -> bool {
+        let failed = outcome.is_err();
+        let transition = self.health.entry(kind).or_default().observe(outcome, now);
+        transition.is_some() || failed
+    }
+
+    /// Time passes: kinds whose failures stopped long enough ago recover. Whether any did.
+    fn tick(&mut self, kinds: &BTreeSet<Kind>, now: Instant) -> bool {
+        kinds.iter().fold(false, |changed, kind| {
+            let health = self.health.entry(*kind).or_default();
+            health.tick(now).is_some() || changed
+        })
+    }
+
+    /// The health of `kinds`, for the runtime.
+    fn report(&self, kinds: &BTreeSet<Kind>) -> WatchHealth {
+        let kinds = kinds
+            .iter()
+            .map(|kind| {
+                let reason = self.health.get(kind).and_then(KindHealth::degraded);
+                (kind.name(), reason.map(str::to_owned))
+            })
+            .collect();
+        WatchHealth { kinds }
     }
 }
 
@@ -72,6 +110,8 @@ pub struct ClusterWatch {
     /// Turns true once every kind has been listed completely at least once and the registry
     /// has applied those lists.
     pub synced: watch::Receiver<bool>,
+    /// Which kinds are degraded (their list or watch keeps failing) and why.
+    pub health: watch::Receiver<WatchHealth>,
     task: JoinHandle<()>,
 }
 
@@ -89,10 +129,17 @@ pub fn watch_cluster(
     tx: mpsc::Sender<WatchMessage>,
 ) -> ClusterWatch {
     let (synced_tx, synced) = watch::channel(false);
+    let (health_tx, health) = watch::channel(WatchHealth::default());
     let cluster = lock(&state).cluster.clone();
     let span = info_span!("watch", cluster = %cluster);
-    let task = tokio::spawn(run(cluster, state, client, config, tx, synced_tx).instrument(span));
-    ClusterWatch { synced, task }
+    let task = tokio::spawn(
+        run(cluster, state, client, config, tx, synced_tx, health_tx).instrument(span),
+    );
+    ClusterWatch {
+        synced,
+        health,
+        task,
+    }
 }
 
 fn lock(state: &Mutex<WatchState>) -> std::sync::MutexGuard<'_, WatchState> {
@@ -108,17 +155,56 @@ async fn run(
     config: IngestConfig,
     tx: mpsc::Sender<WatchMessage>,
     synced: watch::Sender<bool>,
+    health: watch::Sender<WatchHealth>,
 ) {
     let Opened {
         events: mut streams,
-        kinds: mut pending,
+        kinds,
     } = streams::open(&client, &config).await;
-    while let Some((kind, event)) = streams.next().await {
+    let mut pending = kinds.clone();
+    let publish = || {
+        let report = lock(&state).report(&kinds);
+        health.send_if_modified(|current| {
+            let changed = *current != report;
+            if changed {
+                *current = report;
+            }
+            changed
+        });
+    };
+    publish();
+    let mut tick = tokio::time::interval(HEALTH_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let (kind, event) = tokio::select! {
+            next = streams.next() => match next {
+                Some(next) => next,
+                None => return,
+            },
+            _ = tick.tick() => {
+                if lock(&state).tick(&kinds, Instant::now()) {
+                    publish();
+                }
+                continue;
+            }
+        };
         let received = Instant::now();
         let event = match event {
-            Ok(event) => event,
+            Ok(event) => {
+                if lock(&state).observe(kind, Ok(()), received) {
+                    publish();
+                }
+                event
+            }
             Err(err) => {
-                warn!(kind = ?kind, error = %err, "watch failed; retrying with backoff");
+                let reason = describe::watch_error(&err, kind.resource());
+                warn!(
+                    kind = kind.name(),
+                    reason, "watch failed; retrying with backoff"
+                );
+                if lock(&state).observe(kind, Err(reason), received) {
+                    publish();
+                }
                 // Istio's namespace and Gateways refine what federator writes; without read
                 // access to them (an older RBAC) the cluster still federates, with the
                 // network from its Secret or its name.
@@ -126,7 +212,10 @@ async fn run(
                     && is_forbidden(&err)
                     && pending.remove(&kind)
                 {
-                    warn!(kind = ?kind, "no read access: not waiting for this kind; grant list and watch on it");
+                    warn!(
+                        kind = kind.name(),
+                        "no read access: not waiting for this kind; grant list and watch on it"
+                    );
                     if pending.is_empty()
                         && tx.send(WatchMessage::Listed(synced.clone())).await.is_err()
                     {
@@ -218,5 +307,33 @@ mod tests {
             matches!(removed.as_slice(), [Delta::Remove(_, r)] if r.to_string() == "Service ns/a"),
             "{removed:?}"
         );
+    }
+
+    #[test]
+    fn the_report_names_every_kind_and_why_the_degraded_ones_are() {
+        let state = WatchState::new("east".into());
+        let mut state = lock(&state);
+        let kinds = BTreeSet::from([Kind::Service, Kind::EndpointSlice]);
+        let t0 = Instant::now();
+        for s in [0, 10, 20, 40] {
+            let at = t0 + Duration::from_secs(s);
+            assert!(state.observe(Kind::EndpointSlice, Err("forbidden".into()), at));
+            assert!(!state.observe(Kind::Service, Ok(()), at));
+        }
+        let report = state.report(&kinds);
+        assert_eq!(
+            report.kinds,
+            BTreeMap::from([
+                ("EndpointSlice", Some("forbidden".into())),
+                ("Service", None)
+            ])
+        );
+        // A new task (after a reconnect) starts from the same state: still degraded.
+        assert_eq!(state.report(&kinds), report);
+        assert!(state.tick(
+            &kinds,
+            t0 + Duration::from_secs(40) + crate::watch::health::QUIET * 2
+        ));
+        assert_eq!(state.report(&kinds).degraded().count(), 0);
     }
 }

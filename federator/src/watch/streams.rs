@@ -31,6 +31,36 @@ pub(super) enum Kind {
     IstioGateway,
 }
 
+impl Kind {
+    /// The API kind, as users read it in `/readyz`, Events and metric labels.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Self::Service => "Service",
+            Self::EndpointSlice => "EndpointSlice",
+            Self::Deployment => "Deployment",
+            Self::Node => "Node",
+            Self::Rollout => "Rollout",
+            Self::GlobalTrafficPolicy => "GlobalTrafficPolicy",
+            Self::MeshNamespace => "Namespace",
+            Self::IstioGateway => "Gateway",
+        }
+    }
+
+    /// The resource as an RBAC rule names it (group, then plural), for "grant ... on".
+    pub(super) fn resource(self) -> &'static str {
+        match self {
+            Self::Service => "services",
+            Self::EndpointSlice => "discovery.k8s.io endpointslices",
+            Self::Deployment => "apps deployments",
+            Self::Node => "nodes",
+            Self::Rollout => "argoproj.io rollouts",
+            Self::GlobalTrafficPolicy => "federator.io globaltrafficpolicies",
+            Self::MeshNamespace => "namespaces",
+            Self::IstioGateway => "networking.istio.io gateways",
+        }
+    }
+}
+
 /// One event of any watched kind. Boxed: the objects are large and events move through a
 /// merged stream.
 pub(super) enum Watched {

@@ -41,7 +41,7 @@ pub(super) struct ClusterHandle {
     client: Client,
     generation: u64,
     state: Arc<Mutex<WatchState>>,
-    watch: Option<ClusterWatch>,
+    pub(super) watch: Option<ClusterWatch>,
     queue: Arc<WorkQueue>,
     writer: JoinHandle<()>,
     probe: JoinHandle<()>,
@@ -75,6 +75,8 @@ pub(super) struct Manager {
     generation: u64,
     /// Hosts each cluster is held back from exporting by its quota, as last reported.
     pub(super) over_quota: BTreeMap<ClusterName, usize>,
+    /// Each cluster's watch health as last reported, shared with `/readyz` (watch_report.rs).
+    pub(super) watch_health: watch::Sender<super::watch_report::WatchHealths>,
 }
 
 impl Manager {
@@ -112,6 +114,7 @@ impl Manager {
             probes_rx,
             generation: 0,
             over_quota: BTreeMap::new(),
+            watch_health: watch::Sender::new(Default::default()),
         }
     }
 
@@ -170,6 +173,7 @@ impl Manager {
                 _ = tick.tick() => {
                     self.withdraw_stale().await;
                     self.report_quotas().await;
+                    self.report_watch_health().await;
                 }
             }
         }

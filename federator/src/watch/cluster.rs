@@ -10,7 +10,7 @@ use futures::StreamExt;
 use kube::Client;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::health::{KindHealth, WatchHealth};
 use super::steps::handle;
@@ -67,6 +67,12 @@ impl WatchState {
         let failed = outcome.is_err();
         let transition = self.health.entry(kind).or_default().observe(outcome, now);
         transition.is_some() || failed
+    }
+
+    fn is_degraded(&self, kind: Kind) -> bool {
+        self.health
+            .get(&kind)
+            .is_some_and(|h| h.degraded().is_some())
     }
 
     /// Time passes: kinds whose failures stopped long enough ago recover. Whether any did.
@@ -191,17 +197,21 @@ async fn run(
         let received = Instant::now();
         let event = match event {
             Ok(event) => {
-                if lock(&state).observe(kind, Ok(()), received) {
+                // Anything but the announcement of a list shows the kind is read.
+                if !event.is_init() && lock(&state).observe(kind, Ok(()), received) {
                     publish();
                 }
                 event
             }
             Err(err) => {
                 let reason = describe::watch_error(&err, kind.resource());
-                warn!(
-                    kind = kind.name(),
-                    reason, "watch failed; retrying with backoff"
-                );
+                // Once degraded, the failure has been reported (Event, warning) and a failed
+                // list is retried about once a second: no warning for each retry.
+                if lock(&state).is_degraded(kind) {
+                    debug!(kind = kind.name(), reason, "watch failed again");
+                } else {
+                    warn!(kind = kind.name(), reason, "watch failed; retrying");
+                }
                 if lock(&state).observe(kind, Err(reason), received) {
                     publish();
                 }

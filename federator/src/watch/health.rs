@@ -1,22 +1,25 @@
 //! Whether a watched kind is degraded: its list or watch keeps failing, so its objects in the
 //! registry are frozen while the cluster otherwise looks fine.
 //!
-//! kube-runtime retries a failed list or watch forever, waiting 0.8 s, doubling up to 30 s,
-//! plus a random jitter of up to as much again (so at most 60 s between attempts). One
-//! failure means little: a watch the API server ends (a restart, an expired resource
-//! version) fails once and the next attempt succeeds. A 403 (the credentials lack RBAC on
-//! that kind) or a broken conversion fails every attempt. So a kind is degraded once
+//! kube-runtime retries a failed list or watch forever: a failed list about once a second
+//! (each new list is announced by an Init event, which resets the watcher's backoff), a
+//! failed watch after 0.8 s doubling up to 30 s, plus a random jitter of up to as much again
+//! (so at most 60 s between attempts). One failure means little: a watch the API server ends
+//! (a restart, an expired resource version) fails once and the next attempt succeeds. A 403
+//! (the credentials lack RBAC on that kind) or a broken conversion fails every attempt. So a
+//! kind is degraded once
 //!
 //! - it failed at least [`MIN_FAILURES`] times in a row (one restart of the API server makes
 //!   one or two failures), and
 //! - the failures have lasted [`DEGRADED_AFTER`] (a rolling restart of the API servers fails
-//!   a few attempts for some seconds), each within [`QUIET`] of the one before.
+//!   attempts for some seconds), each within [`QUIET`] of the one before.
 //!
-//! A persistent failure therefore shows within 30 to 80 s. The kind is healthy again on the
-//! first event or list of that kind, or once no attempt has failed for [`QUIET`]: a watch
-//! that resumes from its resource version delivers nothing until something changes, so on a
-//! quiet kind the absence of failures is the only sign of recovery, and a failing kind fails
-//! again well within `QUIET`.
+//! A persistent failure therefore shows after 30 s (a list) to 80 s (a watch). The kind is
+//! healthy again on its first object or completed list (the Init that merely announces a
+//! list does not count), or once no attempt has failed for [`QUIET`]: a watch that resumes
+//! from its resource version delivers nothing until something changes, so on a quiet kind
+//! the absence of failures is the only sign of recovery, and a failing kind fails again well
+//! within `QUIET`.
 //!
 //! Pure and clock-free: the caller passes `now`.
 

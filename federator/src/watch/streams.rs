@@ -74,6 +74,27 @@ pub(super) enum Watched {
     IstioGateway(Box<Event<Gateway>>),
 }
 
+impl Watched {
+    /// Whether this announces a (re)list. kube-runtime sends it before listing, so it says
+    /// nothing about whether the list works: a list that fails with a 403 repeats Init, error,
+    /// Init, error, ... (the Init also resets the watcher's backoff, so about once a second).
+    pub(super) fn is_init(&self) -> bool {
+        fn init<K>(event: &Event<K>) -> bool {
+            matches!(event, Event::Init)
+        }
+        match self {
+            Self::Service(e) => init(e),
+            Self::EndpointSlice(e) => init(e),
+            Self::Deployment(e) => init(e),
+            Self::Node(e) => init(e),
+            Self::Rollout(e) => init(e),
+            Self::GlobalTrafficPolicy(e) => init(e),
+            Self::MeshNamespace(e) => init(e),
+            Self::IstioGateway(e) => init(e),
+        }
+    }
+}
+
 /// The events of every watched kind, merged.
 pub(super) type Events = SelectAll<BoxStream<'static, (Kind, Result<Watched, watcher::Error>)>>;
 
@@ -218,5 +239,18 @@ async fn serves(client: &Client, group_version: &str, plural: &str) -> Result<bo
         Ok(list) => Ok(list.resources.iter().any(|r| r.name == plural)),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
         Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_announcement_of_a_list_is_init() {
+        let slice = |event| Watched::EndpointSlice(Box::new(event));
+        assert!(slice(Event::Init).is_init());
+        assert!(!slice(Event::InitDone).is_init());
+        assert!(!slice(Event::Apply(EndpointSlice::default())).is_init());
     }
 }

@@ -69,6 +69,7 @@ impl WatchState {
         transition.is_some() || failed
     }
 
+    /// Whether `kind`'s failures have already been reported.
     fn is_degraded(&self, kind: Kind) -> bool {
         self.health
             .get(&kind)

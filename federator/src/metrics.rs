@@ -52,6 +52,15 @@ pub struct ClusterStateLabels {
     pub state: &'static str,
 }
 
+/// Labels of a kind federator watches in a cluster.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The cluster.
+    pub cluster: String,
+    /// The API kind (`EndpointSlice`).
+    pub kind: &'static str,
+}
+
 /// Every metric federator exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -74,6 +83,9 @@ pub struct Metrics {
     pub conflicts: Family<ClusterLabels, Gauge>,
     /// Hosts a cluster is held back from exporting by `--max-hosts-per-cluster`.
     pub hosts_over_quota: Family<ClusterLabels, Gauge>,
+    /// 1 while a cluster's list or watch of a kind keeps failing (its objects of that kind
+    /// are frozen), else 0: a cluster can answer its probe and still not be read.
+    pub watch_degraded: Family<KindLabels, Gauge>,
     /// Seconds from a watch event to the last write it caused in a cluster.
     pub propagation_seconds: Histogram,
     /// Object writes the API server refused, per cluster, kind and reason.
@@ -105,6 +117,7 @@ impl Default for Metrics {
             writes_held: Family::default(),
             cluster_state: Family::default(),
             registry_problems: Family::default(),
+            watch_degraded: Family::default(),
             propagation_seconds: Histogram::new([
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
@@ -152,6 +165,11 @@ impl Default for Metrics {
             "cluster_hosts_over_quota",
             "Hosts of a cluster not exported because it is past --max-hosts-per-cluster",
             m.hosts_over_quota.clone(),
+        );
+        registry.register(
+            "cluster_watch_degraded",
+            "1 while a cluster's list or watch of a kind keeps failing (its objects of that kind are frozen), else 0",
+            m.watch_degraded.clone(),
         );
         registry.register(
             "propagation_seconds",

@@ -312,3 +312,105 @@ async fn registry_problems_are_reported_live_on_the_object_to_fix() {
     .await;
     federator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_that_may_not_list_endpoint_slices_are_reported_while_the_rest_flows() {
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    let west = env.cluster("west");
+    deploy(west, "greeting", 2, 0).await;
+    let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    let east = env.cluster("east");
+    // What east's ServiceEntry for west's host says: west's gateway and its weight.
+    let in_east = || async {
+        service_entry(east, "prod.greeting.global")
+            .await
+            .map(|se| {
+                se.spec
+                    .endpoints
+                    .into_iter()
+                    .map(|e| (e.address, e.weight))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let gateway = |address: &str, weight| vec![(address.to_owned(), Some(weight))];
+    eventually("west's gateway in east, weighted by its 2 pods", || async {
+        in_east().await == gateway("198.51.100.2", 2)
+    })
+    .await;
+
+    // west's credentials are rotated to a least-privilege user that forgot EndpointSlices.
+    let config = env.cluster("config");
+    let kubeconfig = kubeconfig_without_endpoint_slices(west).await;
+    config
+        .apply(&cluster_secret("cluster-west", &[("west", kubeconfig)]))
+        .await
+        .unwrap();
+    let reason = "EndpointSlice: list forbidden (403): grant list and watch on discovery.k8s.io endpointslices";
+    let note = format!("cannot read {reason}");
+    // A list that keeps failing (retried about once a second) shows after 30 s.
+    eventually("west reported degraded on its Secret", || {
+        has_event(
+            config,
+            NAMESPACE,
+            "cluster-west",
+            "ClusterWatchDegraded",
+            &note,
+        )
+    })
+    .await;
+    let (status, body) = federator.get("/readyz").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            format!("ok\ndegraded: cluster west: {reason}\n").as_str()
+        ),
+        "degraded, but still ready"
+    );
+    let running = &federator;
+    let degraded = |cluster: &'static str, kind: &'static str| async move {
+        let labels = [("cluster", cluster), ("kind", kind)];
+        running
+            .metric("federator_cluster_watch_degraded", &labels)
+            .await
+    };
+    assert_eq!(degraded("west", "EndpointSlice").await, 1.0);
+    assert_eq!(degraded("west", "Service").await, 0.0);
+    assert_eq!(degraded("east", "EndpointSlice").await, 0.0);
+    let (_, metrics) = federator.get("/metrics").await;
+    assert!(
+        metrics.contains("federator_cluster_watch_degraded{cluster=\"west\",kind=\"Service\"} 0"),
+        "healthy kinds are exported as 0"
+    );
+
+    // Its EndpointSlices stay as last read (a third pod is not seen), its other kinds still
+    // flow: its gateway Service's new address reaches east.
+    scale(west, "greeting", 3, 0, topology("west").0).await;
+    west.set_gateway_address("198.51.100.22").await.unwrap();
+    eventually("west's new gateway address in east", || async {
+        in_east().await.iter().any(|(a, _)| a == "198.51.100.22")
+    })
+    .await;
+    assert_eq!(in_east().await, gateway("198.51.100.22", 2));
+
+    // The RBAC is fixed: the next retry lists the EndpointSlices.
+    grant_endpoint_slices(west).await;
+    eventually("west reported recovered on its Secret", || {
+        has_event(
+            config,
+            NAMESPACE,
+            "cluster-west",
+            "ClusterWatchRecovered",
+            "reads EndpointSlice again",
+        )
+    })
+    .await;
+    eventually("the third pod counts in east", || async {
+        in_east().await == gateway("198.51.100.22", 3)
+    })
+    .await;
+    assert_eq!(federator.get("/readyz").await, (200, "ok".to_owned()));
+    assert_eq!(degraded("west", "EndpointSlice").await, 0.0);
+    federator.stop().await;
+}

@@ -310,8 +310,9 @@ async fn a_cluster_past_its_host_quota_changes_nothing_anywhere_else() {
     })
     .await;
     let west = env.cluster("west");
-    eventually("west has every host", || async {
-        ses(west).await.len() == 4
+    // Both: their writers run at once, and east's first pass may end after west's.
+    eventually("west and east have every host", || async {
+        ses(west).await.len() == 4 && ses(env.cluster("east")).await.len() == 4
     })
     .await;
 

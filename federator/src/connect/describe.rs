@@ -8,6 +8,7 @@
 use std::error::Error as _;
 
 use kube::config::KubeconfigError;
+use kube::runtime::watcher;
 
 use super::exec::ExecError;
 
@@ -66,6 +67,35 @@ pub fn kube_error(error: &kube::Error) -> String {
     }
 }
 
+/// Why a list or watch of `resource` (as RBAC names it: `discovery.k8s.io endpointslices`)
+/// failed, in words safe for an Event: what failed, the status code and what to do about it.
+/// [`kube_error`]'s words for a 403 are about the probe's version request, not a watch.
+pub fn watch_error(error: &watcher::Error, resource: &str) -> String {
+    let (verb, error) = match error {
+        watcher::Error::InitialListFailed(e) => ("list", e),
+        watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => ("watch", e),
+        watcher::Error::WatchError(status) => return status_words("watch", status, resource),
+        watcher::Error::NoResourceVersion => {
+            return "watch impossible: the API server sent no resourceVersion".into();
+        }
+    };
+    match error {
+        kube::Error::Api(status) => status_words(verb, status, resource),
+        other => format!("{verb} failed: {}", kube_error(other)),
+    }
+}
+
+fn status_words(verb: &str, status: &kube::core::Status, resource: &str) -> String {
+    match status.code {
+        403 => format!("{verb} forbidden (403): grant list and watch on {resource}"),
+        401 => format!("{verb} unauthorized (401): the API server rejects the credentials"),
+        code => format!(
+            "{verb} failed: the API server answered {code} {}",
+            safe_word(&status.reason)
+        ),
+    }
+}
+
 /// A transport failure: our own exec error if that is the cause, else the innermost I/O or
 /// TLS error's message (these name errno values and certificate problems, never request
 /// contents).
@@ -121,6 +151,34 @@ mod tests {
             kube::core::Status::failure("token s3cret echoed", "TooManyRequests").with_code(429);
         let text = kube_error(&kube::Error::Api(Box::new(status)));
         assert_eq!(text, "the API server answered 429 TooManyRequests");
+    }
+
+    #[test]
+    fn watch_errors_say_what_failed_and_what_to_grant() {
+        let status = |code, reason: &str| {
+            Box::new(kube::core::Status::failure("user s3cret cannot list", reason).with_code(code))
+        };
+        let resource = "discovery.k8s.io endpointslices";
+        let forbidden =
+            watcher::Error::InitialListFailed(kube::Error::Api(status(403, "Forbidden")));
+        assert_eq!(
+            watch_error(&forbidden, resource),
+            "list forbidden (403): grant list and watch on discovery.k8s.io endpointslices"
+        );
+        let expired = watcher::Error::WatchError(status(410, "Expired"));
+        assert_eq!(
+            watch_error(&expired, resource),
+            "watch failed: the API server answered 410 Expired"
+        );
+        let exec = ExecError::TimedOut(std::time::Duration::from_secs(3));
+        let transport = watcher::Error::WatchFailed(kube::Error::Service(Box::new(exec.clone())));
+        assert_eq!(
+            watch_error(&transport, resource),
+            format!("watch failed: {exec}")
+        );
+        for error in [forbidden, expired, transport] {
+            assert!(!watch_error(&error, resource).contains("s3cret"));
+        }
     }
 
     #[test]

@@ -77,6 +77,12 @@ impl ClusterHandle {
         Observation::ConnectFailed(reason, wait)
     }
 
+    /// What its watchers report of their health, while they run.
+    pub(super) fn watch_health(&self) -> Option<crate::watch::WatchHealth> {
+        let watch = self.running.as_ref()?.watch.as_ref()?;
+        Some(watch.health.borrow().clone())
+    }
+
     /// Which start its tasks belong to.
     pub(super) fn generation(&self) -> Option<u64> {
         self.running.as_ref().map(|r| r.generation)

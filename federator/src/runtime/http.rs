@@ -9,6 +9,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::watch_report::{WatchHealths, degraded_lines};
 use crate::metrics::Metrics;
 
 /// What `/readyz` checks.
@@ -18,6 +19,8 @@ pub(crate) struct Health {
     pub(crate) ready: watch::Receiver<bool>,
     /// The DNS server (if any) still serves.
     pub(crate) dns_alive: watch::Receiver<bool>,
+    /// Kinds clusters cannot read: shown, but they do not make the process unready.
+    pub(crate) watch_health: watch::Receiver<WatchHealths>,
 }
 
 #[derive(Clone)]
@@ -40,13 +43,28 @@ pub(crate) async fn serve(
     axum::serve(listener, app).await
 }
 
-async fn readyz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
+/// 200 once the initial sync is done, unless the DNS server stopped. Degraded clusters are
+/// listed after `ok` but keep the process ready: their other kinds and every other cluster
+/// still federate.
+async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
     if !*state.health.dns_alive.borrow() {
-        (StatusCode::SERVICE_UNAVAILABLE, "the DNS server stopped")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the DNS server stopped".into(),
+        )
     } else if *state.health.ready.borrow() {
-        (StatusCode::OK, "ok")
+        let degraded = degraded_lines(&state.health.watch_health.borrow());
+        let body = if degraded.is_empty() {
+            "ok".to_owned()
+        } else {
+            format!("ok\n{degraded}")
+        };
+        (StatusCode::OK, body)
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "initial sync in progress")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "initial sync in progress".into(),
+        )
     }
 }
 
@@ -70,8 +88,13 @@ mod tests {
     async fn readyz_fails_once_dns_stopped_even_after_the_sync() {
         let (ready_tx, ready) = watch::channel(false);
         let (dns_tx, dns_alive) = watch::channel(true);
+        let (_, watch_health) = watch::channel(WatchHealths::new());
         let state = HttpState {
-            health: Health { ready, dns_alive },
+            health: Health {
+                ready,
+                dns_alive,
+                watch_health,
+            },
             metrics: Arc::new(Metrics::default()),
         };
         assert_eq!(
@@ -83,8 +106,44 @@ mod tests {
         dns_tx.send_replace(false);
         let (code, body) = readyz(State(state)).await;
         assert_eq!(
-            (code, body),
+            (code, body.as_str()),
             (StatusCode::SERVICE_UNAVAILABLE, "the DNS server stopped")
+        );
+    }
+
+    #[tokio::test]
+    async fn readyz_lists_degraded_clusters_and_stays_ready() {
+        let (_, ready) = watch::channel(true);
+        let (_, dns_alive) = watch::channel(true);
+        let (health_tx, watch_health) = watch::channel(WatchHealths::new());
+        let state = HttpState {
+            health: Health {
+                ready,
+                dns_alive,
+                watch_health,
+            },
+            metrics: Arc::new(Metrics::default()),
+        };
+        assert_eq!(
+            readyz(State(state.clone())).await,
+            (StatusCode::OK, "ok".to_owned())
+        );
+        let reason =
+            "list forbidden (403): grant list and watch on discovery.k8s.io endpointslices";
+        let east = crate::watch::WatchHealth {
+            kinds: [
+                ("EndpointSlice", Some(reason.to_owned())),
+                ("Service", None),
+            ]
+            .into(),
+        };
+        health_tx.send_replace([(crate::model::ClusterName::new("east"), east)].into());
+        assert_eq!(
+            readyz(State(state)).await,
+            (
+                StatusCode::OK,
+                format!("ok\ndegraded: cluster east: EndpointSlice: {reason}\n")
+            )
         );
     }
 }

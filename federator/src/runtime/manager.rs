@@ -70,6 +70,8 @@ pub(super) struct Manager {
     pub(super) over_quota: BTreeMap<ClusterName, usize>,
     /// Registry diagnostics as last reported.
     pub(super) diagnostics: super::diagnostics_report::DiagnosticsState,
+    /// Each cluster's watch health as last reported, shared with `/readyz` (watch_report.rs).
+    pub(super) watch_health: watch::Sender<super::watch_report::WatchHealths>,
 }
 
 impl Manager {
@@ -110,6 +112,7 @@ impl Manager {
             prune_pending: true,
             over_quota: BTreeMap::new(),
             diagnostics: Default::default(),
+            watch_health: watch::Sender::new(Default::default()),
         }
     }
 
@@ -178,6 +181,7 @@ impl Manager {
                     if *self.ready.borrow() {
                         self.report_diagnostics().await;
                     }
+                    self.report_watch_health().await;
                 }
             }
             self.after_change().await;

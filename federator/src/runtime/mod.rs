@@ -15,6 +15,7 @@ mod manager;
 mod options;
 mod quota_report;
 mod vip_restore;
+mod watch_report;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -92,11 +93,13 @@ pub async fn run(
 
     // Whether the DNS server is still serving (true when there is none to watch).
     let (dns_alive_tx, dns_alive) = watch::channel(true);
+    let (watch_health_tx, watch_health) = watch::channel(watch_report::WatchHealths::new());
     let mut http_task = tokio::spawn(http::serve(
         listeners.http,
         http::Health {
             ready: ready_rx.clone(),
             dns_alive,
+            watch_health,
         },
         metrics.clone(),
     ));
@@ -147,7 +150,8 @@ pub async fn run(
             commands: commands_tx,
             ready: ready_tx,
         },
-    );
+    )
+    .reporting_watch_health(watch_health_tx);
     let result = tokio::select! {
         result = manager.run() => result,
         result = &mut http_task => Err(RunError::Http(match result {

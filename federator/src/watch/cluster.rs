@@ -1,23 +1,23 @@
-use std::collections::BTreeSet;
+//! One cluster's watch task: reads the merged watch streams, sends the deltas they mean to
+//! the registry loop in order, says when every kind has been listed, and which kinds keep
+//! failing.
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::stream::{BoxStream, SelectAll};
-use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Node, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client, Resource};
+use futures::StreamExt;
+use kube::Client;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::tracker::{ApiKey, Tracker};
-use crate::crd::GlobalTrafficPolicy;
-use crate::ingest::{self, IngestConfig, IngestError, Ingested, Rollout};
-use crate::istio::Gateway;
+use super::health::{KindHealth, WatchHealth};
+use super::steps::handle;
+use super::streams::{self, Kind, Opened, is_forbidden};
+use super::tracker::{Step, Tracker};
+use crate::connect::describe;
+use crate::ingest::IngestConfig;
 use crate::model::ClusterName;
 use crate::registry::Delta;
 
@@ -30,13 +30,18 @@ pub struct Update {
     pub received: Instant,
 }
 
+/// How often the watch task looks for kinds whose failures stopped without news.
+const HEALTH_TICK: Duration = Duration::from_secs(5);
+
 /// What a cluster's watchers have reported so far. It outlives a reconnect (rotated
 /// credentials), so the new connection's first list removes exactly what vanished in
-/// between instead of withdrawing the cluster.
+/// between instead of withdrawing the cluster, and a kind degraded before the reconnect
+/// stays so until it is read again (rather than reported recovered, then degraded again).
 #[derive(Debug)]
 pub struct WatchState {
     cluster: ClusterName,
-    trackers: std::collections::BTreeMap<Kind, Tracker>,
+    trackers: BTreeMap<Kind, Tracker>,
+    health: BTreeMap<Kind, KindHealth>,
 }
 
 impl WatchState {
@@ -44,7 +49,8 @@ impl WatchState {
     pub fn new(cluster: ClusterName) -> Arc<Mutex<Self>> {
         Arc::new(Mutex::new(Self {
             cluster,
-            trackers: std::collections::BTreeMap::new(),
+            trackers: BTreeMap::new(),
+            health: BTreeMap::new(),
         }))
     }
 
@@ -53,6 +59,41 @@ impl WatchState {
         self.trackers
             .entry(kind)
             .or_insert_with(|| Tracker::new(cluster))
+    }
+
+    /// Records the outcome of an attempt to read `kind`; whether the report may have changed
+    /// (on a failure it may, even without a transition: the reason of a degraded kind).
+    fn observe(&mut self, kind: Kind, outcome: Result<(), String>, now: Instant) -> bool {
+        let failed = outcome.is_err();
+        let transition = self.health.entry(kind).or_default().observe(outcome, now);
+        transition.is_some() || failed
+    }
+
+    /// Whether `kind`'s failures have already been reported.
+    fn is_degraded(&self, kind: Kind) -> bool {
+        self.health
+            .get(&kind)
+            .is_some_and(|h| h.degraded().is_some())
+    }
+
+    /// Time passes: kinds whose failures stopped long enough ago recover. Whether any did.
+    fn tick(&mut self, kinds: &BTreeSet<Kind>, now: Instant) -> bool {
+        kinds.iter().fold(false, |changed, kind| {
+            let health = self.health.entry(*kind).or_default();
+            health.tick(now).is_some() || changed
+        })
+    }
+
+    /// The health of `kinds`, for the runtime.
+    fn report(&self, kinds: &BTreeSet<Kind>) -> WatchHealth {
+        let kinds = kinds
+            .iter()
+            .map(|kind| {
+                let reason = self.health.get(kind).and_then(KindHealth::degraded);
+                (kind.name(), reason.map(str::to_owned))
+            })
+            .collect();
+        WatchHealth { kinds }
     }
 }
 
@@ -76,6 +117,8 @@ pub struct ClusterWatch {
     /// Turns true once every kind has been listed completely at least once and the registry
     /// has applied those lists.
     pub synced: watch::Receiver<bool>,
+    /// Which kinds are degraded (their list or watch keeps failing) and why.
+    pub health: watch::Receiver<WatchHealth>,
     task: JoinHandle<()>,
 }
 
@@ -83,32 +126,6 @@ impl Drop for ClusterWatch {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// The kinds watched in every cluster, plus the optional ones found installed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
-    Service,
-    EndpointSlice,
-    Deployment,
-    Node,
-    Rollout,
-    GlobalTrafficPolicy,
-    MeshNamespace,
-    IstioGateway,
-}
-
-/// One event of any watched kind. Boxed: the objects are large and events move through a
-/// merged stream.
-enum Watched {
-    Service(Box<Event<Service>>),
-    EndpointSlice(Box<Event<EndpointSlice>>),
-    Deployment(Box<Event<Deployment>>),
-    Node(Box<Event<Node>>),
-    Rollout(Box<Event<Rollout>>),
-    GlobalTrafficPolicy(Box<Event<GlobalTrafficPolicy>>),
-    MeshNamespace(Box<Event<Namespace>>),
-    IstioGateway(Box<Event<Gateway>>),
 }
 
 /// Starts watching `cluster`, sending deltas to `tx`.
@@ -119,10 +136,17 @@ pub fn watch_cluster(
     tx: mpsc::Sender<WatchMessage>,
 ) -> ClusterWatch {
     let (synced_tx, synced) = watch::channel(false);
+    let (health_tx, health) = watch::channel(WatchHealth::default());
     let cluster = lock(&state).cluster.clone();
     let span = info_span!("watch", cluster = %cluster);
-    let task = tokio::spawn(run(cluster, state, client, config, tx, synced_tx).instrument(span));
-    ClusterWatch { synced, task }
+    let task = tokio::spawn(
+        run(cluster, state, client, config, tx, synced_tx, health_tx).instrument(span),
+    );
+    ClusterWatch {
+        synced,
+        health,
+        task,
+    }
 }
 
 fn lock(state: &Mutex<WatchState>) -> std::sync::MutexGuard<'_, WatchState> {
@@ -138,75 +162,60 @@ async fn run(
     config: IngestConfig,
     tx: mpsc::Sender<WatchMessage>,
     synced: watch::Sender<bool>,
+    health: watch::Sender<WatchHealth>,
 ) {
-    let optional = discover_optional(&client).await;
-    let mut streams: SelectAll<BoxStream<'static, (Kind, Result<Watched, watcher::Error>)>> =
-        SelectAll::new();
-    let all = watcher::Config::default;
-    streams.push(stream(&client, Kind::Service, Watched::Service, all()));
-    streams.push(stream(
-        &client,
-        Kind::EndpointSlice,
-        Watched::EndpointSlice,
-        all(),
-    ));
-    streams.push(stream(
-        &client,
-        Kind::Deployment,
-        Watched::Deployment,
-        all(),
-    ));
-    streams.push(stream(&client, Kind::Node, Watched::Node, all()));
-    // Only Istio's namespace: its network label.
-    let mesh_namespace = all().fields(&format!("metadata.name={}", config.mesh_namespace));
-    streams.push(stream(
-        &client,
-        Kind::MeshNamespace,
-        Watched::MeshNamespace,
-        mesh_namespace,
-    ));
-    let mut pending: BTreeSet<Kind> = [
-        Kind::Service,
-        Kind::EndpointSlice,
-        Kind::Deployment,
-        Kind::Node,
-        Kind::MeshNamespace,
-    ]
-    .into();
-    if optional.rollouts {
-        streams.push(stream(&client, Kind::Rollout, Watched::Rollout, all()));
-        pending.insert(Kind::Rollout);
-    }
-    if optional.policies {
-        streams.push(stream(
-            &client,
-            Kind::GlobalTrafficPolicy,
-            Watched::GlobalTrafficPolicy,
-            all(),
-        ));
-        pending.insert(Kind::GlobalTrafficPolicy);
-    }
-    if optional.gateways {
-        streams.push(stream(
-            &client,
-            Kind::IstioGateway,
-            Watched::IstioGateway,
-            all(),
-        ));
-        pending.insert(Kind::IstioGateway);
-    }
-    info!(
-        rollouts = optional.rollouts,
-        policies = optional.policies,
-        gateways = optional.gateways,
-        "watching"
-    );
-    while let Some((kind, event)) = streams.next().await {
+    let Opened {
+        events: mut streams,
+        kinds,
+    } = streams::open(&client, &config).await;
+    let mut pending = kinds.clone();
+    let publish = || {
+        let report = lock(&state).report(&kinds);
+        health.send_if_modified(|current| {
+            let changed = *current != report;
+            if changed {
+                *current = report;
+            }
+            changed
+        });
+    };
+    publish();
+    let mut tick = tokio::time::interval(HEALTH_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let (kind, event) = tokio::select! {
+            next = streams.next() => match next {
+                Some(next) => next,
+                None => return,
+            },
+            _ = tick.tick() => {
+                if lock(&state).tick(&kinds, Instant::now()) {
+                    publish();
+                }
+                continue;
+            }
+        };
         let received = Instant::now();
         let event = match event {
-            Ok(event) => event,
+            Ok(event) => {
+                // Anything but the announcement of a list shows the kind is read.
+                if !event.is_init() && lock(&state).observe(kind, Ok(()), received) {
+                    publish();
+                }
+                event
+            }
             Err(err) => {
-                warn!(kind = ?kind, error = %err, "watch failed; retrying with backoff");
+                let reason = describe::watch_error(&err, kind.resource());
+                // Once degraded, the failure has been reported (Event, warning) and a failed
+                // list is retried about once a second: no warning for each retry.
+                if lock(&state).is_degraded(kind) {
+                    debug!(kind = kind.name(), reason, "watch failed again");
+                } else {
+                    warn!(kind = kind.name(), reason, "watch failed; retrying");
+                }
+                if lock(&state).observe(kind, Err(reason), received) {
+                    publish();
+                }
                 // Istio's namespace and Gateways refine what federator writes; without read
                 // access to them (an older RBAC) the cluster still federates, with the
                 // network from its Secret or its name.
@@ -214,7 +223,10 @@ async fn run(
                     && is_forbidden(&err)
                     && pending.remove(&kind)
                 {
-                    warn!(kind = ?kind, "no read access: not waiting for this kind; grant list and watch on it");
+                    warn!(
+                        kind = kind.name(),
+                        "no read access: not waiting for this kind; grant list and watch on it"
+                    );
                     if pending.is_empty()
                         && tx.send(WatchMessage::Listed(synced.clone())).await.is_err()
                     {
@@ -224,18 +236,9 @@ async fn run(
                 continue;
             }
         };
-        let (deltas, done) = {
-            let mut state = lock(&state);
-            handle(&cluster, &config, state.tracker(kind), event)
-        };
-        for delta in deltas {
-            if tx
-                .send(WatchMessage::Delta(Update { delta, received }))
-                .await
-                .is_err()
-            {
-                return;
-            }
+        let (step, done) = handle(&cluster, &config, lock(&state).tracker(kind), event);
+        if send_step(&state, kind, step, &tx, received).await.is_err() {
+            return;
         }
         if done && pending.remove(&kind) && pending.is_empty() {
             info!("initial list complete");
@@ -246,151 +249,102 @@ async fn run(
     }
 }
 
-fn stream<K>(
-    client: &Client,
+/// The registry loop is gone.
+#[derive(Debug)]
+struct Closed;
+
+/// Sends a step's deltas, then commits it to the kind's tracker: an abort while waiting for
+/// room in the channel then loses nothing (see [`Step`]).
+async fn send_step(
+    state: &Mutex<WatchState>,
     kind: Kind,
-    wrap: fn(Box<Event<K>>) -> Watched,
-    config: watcher::Config,
-) -> BoxStream<'static, (Kind, Result<Watched, watcher::Error>)>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + 'static,
-{
-    let api: Api<K> = Api::all(client.clone());
-    watcher::watcher(api, config)
-        .default_backoff()
-        .map_ok(move |e| wrap(Box::new(e)))
-        .map(move |r| (kind, r))
-        .boxed()
-}
-
-/// Applies one event to its tracker; returns the deltas and whether a full list finished.
-fn handle(
-    cluster: &ClusterName,
-    config: &IngestConfig,
-    tracker: &mut Tracker,
-    event: Watched,
-) -> (Vec<Delta>, bool) {
-    macro_rules! dispatch {
-        ($event:expr, $kind:literal, $convert:expr) => {
-            match $event {
-                Event::Init => {
-                    tracker.init();
-                    (Vec::new(), false)
-                }
-                Event::InitApply(obj) | Event::Apply(obj) => {
-                    let key = api_key($kind, &obj);
-                    let object = report(cluster, $convert(&obj));
-                    (tracker.apply(key, object), false)
-                }
-                Event::Delete(obj) => (tracker.delete(&api_key($kind, &obj)), false),
-                Event::InitDone => (tracker.init_done(), true),
-            }
-        };
+    step: Step,
+    tx: &mpsc::Sender<WatchMessage>,
+    received: Instant,
+) -> Result<(), Closed> {
+    let Step { deltas, commit } = step;
+    for delta in deltas {
+        tx.send(WatchMessage::Delta(Update { delta, received }))
+            .await
+            .map_err(|_| Closed)?;
     }
-    match event {
-        Watched::Service(e) => dispatch!(*e, "Service", |s| ingest::service(s, config).map(Some)),
-        Watched::EndpointSlice(e) => {
-            dispatch!(*e, "EndpointSlice", |s| ingest::endpoint_slice(s).map(Some))
-        }
-        Watched::Deployment(e) => dispatch!(*e, "Deployment", |d| ingest::deployment(d, config)),
-        Watched::Node(e) => dispatch!(*e, "Node", |n| ingest::node(n).map(Some)),
-        Watched::Rollout(e) => dispatch!(*e, "Rollout", |r| ingest::rollout(r, config)),
-        Watched::GlobalTrafficPolicy(e) => {
-            dispatch!(*e, "GlobalTrafficPolicy", |p| ingest::policy(p).map(Some))
-        }
-        Watched::MeshNamespace(e) => {
-            dispatch!(*e, "Namespace", |n| ingest::mesh_namespace(n, config))
-        }
-        Watched::IstioGateway(e) => {
-            dispatch!(*e, "Gateway", |g| ingest::passthrough_claim(g, config))
-        }
+    lock(state).tracker(kind).commit(commit);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::fixtures::service;
+    use crate::model::Object;
+
+    fn key() -> crate::watch::ApiKey {
+        ("Service", "ns".into(), "a".into())
     }
-}
 
-/// Whether a watch failed because the credentials may not read that kind.
-fn is_forbidden(err: &watcher::Error) -> bool {
-    match err {
-        watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code == 403,
-        watcher::Error::WatchError(status) => status.code == 403,
-        _ => false,
+    /// A reconnect aborts the task while it waits for room to send a Remove: the next relist
+    /// (same watch state) still sends that Remove.
+    #[test]
+    fn a_remove_survives_an_abort_while_the_channel_is_full() {
+        let state = WatchState::new("east".into());
+        let (tx, mut rx) = mpsc::channel(1);
+        let object = Object::Service(service("ns", "a").port("http", 80));
+        let step = lock(&state)
+            .tracker(Kind::Service)
+            .apply(key(), Some(object));
+        let sent = send_step(&state, Kind::Service, step, &tx, Instant::now());
+        assert!(sent.now_or_never().is_some_and(|r| r.is_ok()));
+        assert!(rx.try_recv().is_ok(), "the Upsert went out");
+
+        // The channel is full when the Service is deleted.
+        tx.try_send(WatchMessage::Listed(watch::channel(false).0))
+            .unwrap();
+        let step = lock(&state).tracker(Kind::Service).delete(key());
+        let blocked = send_step(&state, Kind::Service, step, &tx, Instant::now());
+        assert!(
+            blocked.now_or_never().is_none(),
+            "waits for room, then is aborted"
+        );
+
+        // The new task relists; the Service is gone.
+        let mut state = lock(&state);
+        let tracker = state.tracker(Kind::Service);
+        let init = tracker.init();
+        tracker.commit(init.commit);
+        let removed = tracker.init_done().deltas;
+        assert!(
+            matches!(removed.as_slice(), [Delta::Remove(_, r)] if r.to_string() == "Service ns/a"),
+            "{removed:?}"
+        );
     }
-}
 
-fn api_key<K: Resource>(kind: &'static str, obj: &K) -> ApiKey {
-    let meta = obj.meta();
-    (
-        kind,
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
-    )
-}
-
-/// Logs what ingest left out or rejected, naming the cluster and object.
-fn report(
-    cluster: &ClusterName,
-    result: Result<Option<Ingested>, IngestError>,
-) -> Option<crate::model::Object> {
-    match result {
-        Ok(Some(ingested)) => {
-            for warning in &ingested.warnings {
-                warn!(cluster = %cluster, object = %ingested.object.reference(), "{warning}");
-            }
-            Some(ingested.object)
+    #[test]
+    fn the_report_names_every_kind_and_why_the_degraded_ones_are() {
+        let state = WatchState::new("east".into());
+        let mut state = lock(&state);
+        let kinds = BTreeSet::from([Kind::Service, Kind::EndpointSlice]);
+        let t0 = Instant::now();
+        for s in [0, 10, 20, 40] {
+            let at = t0 + Duration::from_secs(s);
+            assert!(state.observe(Kind::EndpointSlice, Err("forbidden".into()), at));
+            assert!(!state.observe(Kind::Service, Ok(()), at));
         }
-        Ok(None) => None,
-        Err(err) => {
-            warn!(cluster = %cluster, kind = err.kind, object = err.key, reason = err.reason, "object ignored");
-            None
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Optional {
-    rollouts: bool,
-    policies: bool,
-    gateways: bool,
-}
-
-/// Which optional CRDs the cluster serves. Retries until the cluster answers: an
-/// unreachable cluster must not be mistaken for one without Argo.
-async fn discover_optional(client: &Client) -> Optional {
-    use backon::{ExponentialBuilder, Retryable};
-    let discover = || async {
-        let rollouts = serves(client, "argoproj.io/v1alpha1", "rollouts").await?;
-        let policies = serves(client, "federator.io/v1alpha1", "globaltrafficpolicies").await?;
-        let gateways = serves(client, "networking.istio.io/v1", "gateways").await?;
-        Ok::<_, kube::Error>(Optional {
-            rollouts,
-            policies,
-            gateways,
-        })
-    };
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(10))
-        .with_jitter()
-        .without_max_times();
-    // The retry has no limit: an unreachable cluster must not be mistaken for one without
-    // Argo, so this only returns once the cluster answered.
-    discover
-        .retry(backoff)
-        .notify(|err, after| debug!(error = %crate::connect::describe::kube_error(err), retry_in = ?after, "discovery failed; retrying"))
-        .await
-        .unwrap_or_default()
-}
-
-async fn serves(client: &Client, group_version: &str, plural: &str) -> Result<bool, kube::Error> {
-    match client.list_api_group_resources(group_version).await {
-        Ok(list) => Ok(list.resources.iter().any(|r| r.name == plural)),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-        Err(err) => Err(err),
+        let report = state.report(&kinds);
+        assert_eq!(
+            report.kinds,
+            BTreeMap::from([
+                ("EndpointSlice", Some("forbidden".into())),
+                ("Service", None)
+            ])
+        );
+        // A new task (after a reconnect) starts from the same state: still degraded.
+        assert_eq!(state.report(&kinds), report);
+        assert!(state.tick(
+            &kinds,
+            t0 + Duration::from_secs(40) + crate::watch::health::QUIET * 2
+        ));
+        assert_eq!(state.report(&kinds).degraded().count(), 0);
     }
 }

@@ -15,11 +15,56 @@ use crate::registry::Delta;
 pub type ApiKey = (&'static str, String, String);
 
 /// What one watch stream has reported, for computing removals after a relist.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tracker {
     cluster: ClusterName,
     known: HashMap<ApiKey, ObjectRef>,
     relisting: Option<HashSet<ApiKey>>,
+}
+
+/// What one watch event means: the deltas to send, and the tracker's own change, which
+/// [`Tracker::commit`] applies once every delta has been sent.
+///
+/// The watch task may be aborted while it waits to send (a reconnect while the registry's
+/// channel is full), and the tracker outlives it. Committing last loses nothing wherever the
+/// task stops: before the first delta is sent, the tracker is as it was and nothing happened.
+/// After some were sent, those were Removes (an Upsert is always a step's last delta, and the
+/// commit follows the last send with no await in between): the tracker still knows those
+/// objects, so the next relist removes them again, and the registry ignores a Remove of an
+/// object it no longer holds. Had the tracker forgotten them first, their Removes would be
+/// lost for good: the next relist cannot remove what the tracker does not know.
+#[derive(Debug)]
+#[must_use = "a step changes nothing until its deltas are sent and it is committed"]
+pub struct Step {
+    /// The deltas, in order.
+    pub deltas: Vec<Delta>,
+    /// The tracker's change, for [`Tracker::commit`] once `deltas` are sent.
+    pub commit: Commit,
+}
+
+/// The change a [`Step`] makes to its tracker, kept aside until its deltas are sent.
+#[derive(Debug)]
+#[must_use = "the tracker does not change until this is committed"]
+pub struct Commit(Change);
+
+#[derive(Debug)]
+enum Change {
+    Init,
+    Apply {
+        key: ApiKey,
+        reference: Option<ObjectRef>,
+    },
+    Delete(ApiKey),
+    InitDone(Vec<ApiKey>),
+}
+
+impl Step {
+    fn new(deltas: Vec<Delta>, change: Change) -> Self {
+        Self {
+            deltas,
+            commit: Commit(change),
+        }
+    }
 }
 
 impl Tracker {
@@ -33,132 +78,83 @@ impl Tracker {
     }
 
     /// A relist starts.
-    pub fn init(&mut self) {
-        self.relisting = Some(HashSet::new());
+    pub fn init(&self) -> Step {
+        Step::new(Vec::new(), Change::Init)
     }
 
     /// An object was listed or changed; `object` is `None` when it is not (or no longer)
     /// something the registry wants (no identity, invalid).
-    pub fn apply(&mut self, key: ApiKey, object: Option<Object>) -> Vec<Delta> {
-        if let Some(seen) = self.relisting.as_mut() {
-            seen.insert(key.clone());
-        }
-        let mut out = Vec::new();
-        let new_ref = object.as_ref().map(Object::reference);
-        let old_ref = match &new_ref {
-            Some(r) => self.known.insert(key, r.clone()),
-            None => self.known.remove(&key),
-        };
-        if let Some(old) = old_ref
-            && Some(&old) != new_ref.as_ref()
+    pub fn apply(&self, key: ApiKey, object: Option<Object>) -> Step {
+        let reference = object.as_ref().map(Object::reference);
+        let mut deltas = Vec::new();
+        if let Some(old) = self.known.get(&key)
+            && Some(old) != reference.as_ref()
         {
-            out.push(Delta::Remove(self.cluster.clone(), old));
+            deltas.push(Delta::Remove(self.cluster.clone(), old.clone()));
         }
+        // Last, so that a step cut short has sent Removes only (see `Step`).
         if let Some(object) = object {
-            out.push(Delta::Upsert(self.cluster.clone(), object));
+            deltas.push(Delta::Upsert(self.cluster.clone(), object));
         }
-        out
+        Step::new(deltas, Change::Apply { key, reference })
     }
 
     /// An object was deleted.
-    pub fn delete(&mut self, key: &ApiKey) -> Vec<Delta> {
-        if let Some(seen) = self.relisting.as_mut() {
-            seen.remove(key);
-        }
-        self.known
-            .remove(key)
-            .map(|old| Delta::Remove(self.cluster.clone(), old))
-            .into_iter()
-            .collect()
+    pub fn delete(&self, key: ApiKey) -> Step {
+        let deltas = self.removal(&key).into_iter().collect();
+        Step::new(deltas, Change::Delete(key))
     }
 
     /// The relist is complete: whatever it did not list is gone.
-    pub fn init_done(&mut self) -> Vec<Delta> {
-        let Some(seen) = self.relisting.take() else {
-            return Vec::new();
+    pub fn init_done(&self) -> Step {
+        let gone: Vec<ApiKey> = match &self.relisting {
+            Some(seen) => self
+                .known
+                .keys()
+                .filter(|k| !seen.contains(*k))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
         };
-        let gone: Vec<ApiKey> = self
-            .known
-            .keys()
-            .filter(|k| !seen.contains(*k))
-            .cloned()
-            .collect();
-        gone.iter().flat_map(|k| self.delete(k)).collect()
+        let deltas = gone.iter().filter_map(|k| self.removal(k)).collect();
+        Step::new(deltas, Change::InitDone(gone))
+    }
+
+    /// Records a step whose deltas have all been sent.
+    pub fn commit(&mut self, commit: Commit) {
+        match commit.0 {
+            Change::Init => self.relisting = Some(HashSet::new()),
+            Change::Apply { key, reference } => {
+                if let Some(seen) = self.relisting.as_mut() {
+                    seen.insert(key.clone());
+                }
+                match reference {
+                    Some(reference) => self.known.insert(key, reference),
+                    None => self.known.remove(&key),
+                };
+            }
+            Change::Delete(key) => {
+                if let Some(seen) = self.relisting.as_mut() {
+                    seen.remove(&key);
+                }
+                self.known.remove(&key);
+            }
+            Change::InitDone(gone) => {
+                self.relisting = None;
+                for key in gone {
+                    self.known.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn removal(&self, key: &ApiKey) -> Option<Delta> {
+        self.known
+            .get(key)
+            .map(|old| Delta::Remove(self.cluster.clone(), old.clone()))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fixtures::{gateway, service};
-    use crate::model::ObjectKey;
-
-    fn key(name: &str) -> ApiKey {
-        ("Service", "ns".into(), name.into())
-    }
-
-    fn svc(name: &str) -> Object {
-        Object::Service(service("ns", name).port("http", 80))
-    }
-
-    fn removed(deltas: &[Delta]) -> Vec<String> {
-        deltas
-            .iter()
-            .filter_map(|d| match d {
-                Delta::Remove(_, r) => Some(r.to_string()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn relist_removes_what_vanished_while_disconnected() {
-        let mut t = Tracker::new("east".into());
-        t.init();
-        t.apply(key("a"), Some(svc("a")));
-        t.apply(key("b"), Some(svc("b")));
-        assert!(t.init_done().is_empty());
-        // The stream restarts; only "a" is listed again.
-        t.init();
-        let upserts = t.apply(key("a"), Some(svc("a")));
-        assert_eq!(upserts.len(), 1);
-        assert_eq!(removed(&t.init_done()), ["Service ns/b"]);
-        // A second relist with the same content removes nothing.
-        t.init();
-        t.apply(key("a"), Some(svc("a")));
-        assert!(t.init_done().is_empty());
-    }
-
-    #[test]
-    fn an_object_that_stops_qualifying_is_removed() {
-        let mut t = Tracker::new("east".into());
-        t.apply(key("a"), Some(svc("a")));
-        let deltas = t.apply(key("a"), None);
-        assert_eq!(removed(&deltas), ["Service ns/a"]);
-        assert!(t.delete(&key("a")).is_empty(), "already forgotten");
-    }
-
-    #[test]
-    fn a_service_turning_into_the_gateway_swaps_its_reference() {
-        let mut t = Tracker::new("east".into());
-        t.apply(key("gw"), Some(svc("gw")));
-        let mut gw = gateway(&["192.0.2.1"]);
-        gw.key = ObjectKey::new("ns", "gw");
-        let deltas = t.apply(key("gw"), Some(Object::Gateway(gw)));
-        assert_eq!(removed(&deltas), ["Service ns/gw"]);
-        assert!(matches!(
-            deltas.last(),
-            Some(Delta::Upsert(_, Object::Gateway(_)))
-        ));
-    }
-
-    #[test]
-    fn deletes_during_a_relist_are_not_removed_twice() {
-        let mut t = Tracker::new("east".into());
-        t.apply(key("a"), Some(svc("a")));
-        t.init();
-        t.apply(key("a"), Some(svc("a")));
-        assert_eq!(removed(&t.delete(&key("a"))), ["Service ns/a"]);
-        assert!(t.init_done().is_empty());
-    }
-}
+#[path = "tracker_tests.rs"]
+mod tests;

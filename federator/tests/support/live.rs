@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use federator::istio::ServiceEntry;
 use federator::runtime::{Listeners, RunOptions, run};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use testenv::objects::{self, Ep};
@@ -68,6 +70,98 @@ pub fn cluster_secret(name: &str, clusters: &[(&str, String)]) -> Secret {
         ),
         ..Default::default()
     }
+}
+
+/// Name of the least-privilege user of [`kubeconfig_without_endpoint_slices`] (a
+/// ServiceAccount in `default`), of its ClusterRole and of their binding.
+const READER: &str = "federator-reader";
+
+/// The reader's ClusterRole: every verb on every resource of the API groups federator reads
+/// and writes (core, apps, Argo, its own, Istio's), and `discovery.k8s.io` only `with_slices`.
+fn reader_role(with_slices: bool) -> ClusterRole {
+    let mut groups = vec![
+        "",
+        "apps",
+        "argoproj.io",
+        "federator.io",
+        "networking.istio.io",
+    ];
+    if with_slices {
+        groups.push("discovery.k8s.io");
+    }
+    ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(READER.into()),
+            ..Default::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(groups.into_iter().map(String::from).collect()),
+            resources: Some(vec!["*".into()]),
+            verbs: vec!["*".into()],
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
+}
+
+/// A kubeconfig for `cluster` whose user may do everything federator does there except read
+/// EndpointSlices (a least-privilege role that forgot them): a ServiceAccount bound to
+/// [`reader_role`], with a real token from the TokenRequest API.
+pub async fn kubeconfig_without_endpoint_slices(cluster: &TestCluster) -> String {
+    let account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(READER.into()),
+            namespace: Some("default".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    cluster.apply(&account).await.unwrap();
+    cluster.apply(&reader_role(false)).await.unwrap();
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(READER.into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: READER.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: READER.into(),
+            namespace: Some("default".into()),
+            ..Default::default()
+        }]),
+    };
+    cluster.apply(&binding).await.unwrap();
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client(), "default");
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let token = accounts
+        .create_token_request(READER, &Default::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let admin = cluster.kubeconfig_text().unwrap();
+    let admin_token = admin
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .unwrap();
+    admin.replace(&format!("token: {admin_token}"), &format!("token: {token}"))
+}
+
+/// Lets the user of [`kubeconfig_without_endpoint_slices`] read EndpointSlices after all.
+pub async fn grant_endpoint_slices(cluster: &TestCluster) {
+    cluster.apply(&reader_role(true)).await.unwrap();
 }
 
 /// Registers each named cluster of `env` through its own Secret in the config cluster.

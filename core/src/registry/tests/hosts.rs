@@ -237,3 +237,28 @@ fn relabelling_pods_out_of_their_service_drops_the_backend() {
     assert!(r.get(&h).unwrap().backends.is_empty());
     assert!(!r.get(&h).unwrap().is_serving());
 }
+
+#[test]
+fn an_upsert_or_remove_sent_again_changes_nothing() {
+    // The watch tracker sends a step again when its task was aborted before committing it.
+    let mut r = registry([cluster("east")]);
+    let mut deltas = vec![
+        upsert("east", node("n1", "us-east-1", "us-east-1a", "10.0.0.1")),
+        upsert("east", gateway(&["192.0.2.1"])),
+    ];
+    deltas.extend(greeting("east", &[("n1", "us-east-1a")]));
+    for d in &deltas {
+        r.apply(d.clone());
+        assert!(r.apply(d.clone()).is_empty(), "{d:?} again");
+    }
+    assert!(r.get(&host("prod.greeting")).is_some());
+    for d in deltas.iter().rev() {
+        let Delta::Upsert(cluster, object) = d else {
+            continue;
+        };
+        let remove = Delta::Remove(cluster.clone(), object.reference());
+        r.apply(remove.clone());
+        assert!(r.apply(remove).is_empty(), "{d:?} removed again");
+    }
+    assert!(r.get(&host("prod.greeting")).is_none());
+}

@@ -84,11 +84,18 @@ async fn metrics_text(
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn readyz_fails_once_dns_stopped_even_after_the_sync() {
-        let (ready_tx, ready) = watch::channel(false);
+    /// The HTTP state with the given sync and DNS state, and the senders that change them.
+    fn state(
+        ready: bool,
+    ) -> (
+        HttpState,
+        watch::Sender<bool>,
+        watch::Sender<bool>,
+        watch::Sender<WatchHealths>,
+    ) {
+        let (ready_tx, ready) = watch::channel(ready);
         let (dns_tx, dns_alive) = watch::channel(true);
-        let (_, watch_health) = watch::channel(WatchHealths::new());
+        let (health_tx, watch_health) = watch::channel(WatchHealths::new());
         let state = HttpState {
             health: Health {
                 ready,
@@ -97,6 +104,12 @@ mod tests {
             },
             metrics: Arc::new(Metrics::default()),
         };
+        (state, ready_tx, dns_tx, health_tx)
+    }
+
+    #[tokio::test]
+    async fn readyz_fails_once_dns_stopped_even_after_the_sync() {
+        let (state, ready_tx, dns_tx, _health_tx) = state(false);
         assert_eq!(
             readyz(State(state.clone())).await.0,
             StatusCode::SERVICE_UNAVAILABLE
@@ -113,17 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn readyz_lists_degraded_clusters_and_stays_ready() {
-        let (_, ready) = watch::channel(true);
-        let (_, dns_alive) = watch::channel(true);
-        let (health_tx, watch_health) = watch::channel(WatchHealths::new());
-        let state = HttpState {
-            health: Health {
-                ready,
-                dns_alive,
-                watch_health,
-            },
-            metrics: Arc::new(Metrics::default()),
-        };
+        let (state, _ready_tx, _dns_tx, health_tx) = state(true);
         assert_eq!(
             readyz(State(state.clone())).await,
             (StatusCode::OK, "ok".to_owned())

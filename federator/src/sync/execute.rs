@@ -6,7 +6,7 @@
 
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
 
-use super::objects::{Wanted, existing, update_patch};
+use super::objects::{Wanted, existing};
 use super::plan::{Existing, Installation, Write};
 
 /// Field manager of every write.
@@ -36,50 +36,45 @@ pub(super) enum Outcome {
     Failed(kube::Error),
 }
 
-/// Carries out `write` with `api` (the kind's API in the sync namespace). `wanted` is the
-/// object for creates and updates; `current` what was last read of it.
+/// Carries out `write` with `api` (the kind's API in the sync namespace). `wanted` holds
+/// the object for creates and updates; `current` is what was last read of it.
 pub(super) async fn carry_out(
     api: &Api<DynamicObject>,
     write: &Write,
-    wanted: Option<&Wanted>,
+    wanted: &Wanted,
     current: Option<&Existing>,
     us: &Installation,
 ) -> Outcome {
     let kind = write.key().0;
-    let result = match (write, wanted) {
-        (Write::Create(_), Some(wanted)) => api
-            .create(&post_params(), &wanted.body)
-            .await
-            .map(|stored| Outcome::Written(existing(kind, &stored, us))),
-        (
-            Write::Update {
-                key,
-                resource_version,
-            },
-            Some(wanted),
-        ) => {
-            match update_patch(&wanted.body, current, resource_version.as_ref()) {
-                Ok(patch) => {
-                    let params = PatchParams {
-                        field_manager: Some(FIELD_MANAGER.to_owned()),
-                        ..PatchParams::default()
-                    };
-                    api.patch(&key.1, &params, &Patch::<()>::Json(patch))
-                        .await
-                        .map(|stored| Outcome::Written(existing(kind, &stored, us)))
-                }
-                // Only a bug could make the patch unreadable; nothing is sent.
-                Err(_) => Ok(Outcome::Stale),
+    let result = match write {
+        Write::Create(key) => match wanted.object(key) {
+            Some(object) => api
+                .create(&post_params(), &object)
+                .await
+                .map(|stored| Outcome::Written(existing(kind, &stored, us))),
+            // A create always comes with its object; without, nothing to send.
+            None => Ok(Outcome::Stale),
+        },
+        Write::Update {
+            key,
+            resource_version,
+        } => match wanted.update_patch(key, current, resource_version.as_ref()) {
+            Some(patch) => {
+                let params = PatchParams {
+                    field_manager: Some(FIELD_MANAGER.to_owned()),
+                    ..PatchParams::default()
+                };
+                api.patch(&key.1, &params, &Patch::<()>::Json(patch))
+                    .await
+                    .map(|stored| Outcome::Written(existing(kind, &stored, us)))
             }
-        }
-        (
-            Write::Delete {
-                key,
-                uid,
-                resource_version,
-            },
-            _,
-        ) => {
+            None => Ok(Outcome::Stale),
+        },
+        Write::Delete {
+            key,
+            uid,
+            resource_version,
+        } => {
             let params = DeleteParams {
                 preconditions: Some(Preconditions {
                     uid: uid.clone(),
@@ -93,8 +88,6 @@ pub(super) async fn carry_out(
                 Err(err) => Err(err),
             }
         }
-        // A create or update always comes with its object; without, nothing to send.
-        (Write::Create(_) | Write::Update { .. }, None) => Ok(Outcome::Stale),
     };
     result.unwrap_or_else(classify)
 }

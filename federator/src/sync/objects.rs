@@ -24,67 +24,151 @@ pub(super) fn api_resource(kind: Kind) -> ApiResource {
     ))
 }
 
-/// An object federator wants: what the plan compares, and the body to send.
-pub(super) struct Wanted {
-    /// What the plan compares.
-    pub(super) desired: Desired,
-    /// The request body (no resourceVersion: added per write).
-    pub(super) body: DynamicObject,
+/// The spec of a wanted object, typed: it becomes JSON only when it is written, so a pass
+/// that writes nothing (a restart against unchanged clusters) builds no request bodies.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(super) enum Spec {
+    /// A ServiceEntry's.
+    ServiceEntry(ServiceEntrySpec),
+    /// A DestinationRule's.
+    DestinationRule(DestinationRuleSpec),
+    /// The east-west Gateway's.
+    Gateway(GatewaySpec),
+}
+
+/// What a write of a wanted object needs besides what the plan compares.
+pub(super) struct Body {
+    /// Name and namespace.
+    name: String,
+    namespace: String,
+    /// The spec.
+    spec: Spec,
     /// The host it serves (none for the gateway), for retrying just that host.
     pub(super) host: Option<Host>,
 }
 
-/// Turns a rendered object into a wanted one: the installation's instance label and the
-/// clusters its backends come from are added to what render set.
-pub(super) fn wanted<S: Serialize>(
-    kind: Kind,
-    rendered: &Rendered<S>,
-    instance: &str,
-    clusters: &[&ClusterName],
-    host: Option<Host>,
-) -> Wanted {
-    let meta = &rendered.metadata;
-    let mut labels = meta.labels.clone();
-    labels.insert(INSTANCE_LABEL.to_owned(), instance.to_owned());
-    let mut annotations = meta.annotations.clone();
-    let names: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
-    annotations.insert(CLUSTERS_ANNOTATION.to_owned(), names.join(","));
-    let resource = api_resource(kind);
-    let mut body = DynamicObject::new(&meta.name, &resource);
-    body.metadata.namespace = Some(meta.namespace.clone());
-    body.metadata.labels = Some(labels.clone());
-    body.metadata.annotations = Some(annotations.clone());
-    body.data = serde_json::json!({ "spec": rendered.spec });
-    Wanted {
-        desired: Desired {
-            spec: super::plan::fingerprint(&rendered.spec),
-            labels,
-            annotations,
-        },
-        body,
-        host,
-    }
+/// What a pass wants in the sync namespace: what the plan compares, and what to send.
+#[derive(Default)]
+pub(super) struct Wanted {
+    /// What the plan compares.
+    pub(super) desired: BTreeMap<Key, Desired>,
+    /// What a write sends.
+    pub(super) bodies: BTreeMap<Key, Body>,
 }
 
-/// The two objects of a rendered host, keyed.
-pub(super) fn wanted_host(
-    rendered: &RenderedHost,
-    host: &Host,
-    instance: &str,
-    clusters: &[&ClusterName],
-) -> [(Key, Wanted); 2] {
-    let (se, dr) = (&rendered.service_entry, &rendered.destination_rule);
-    let host = || Some(host.clone());
-    [
-        (
-            (Kind::ServiceEntry, se.metadata.name.clone()),
-            wanted(Kind::ServiceEntry, se, instance, clusters, host()),
-        ),
-        (
-            (Kind::DestinationRule, dr.metadata.name.clone()),
-            wanted(Kind::DestinationRule, dr, instance, clusters, host()),
-        ),
-    ]
+impl Wanted {
+    /// Adds a rendered object: the installation's instance label and the clusters its
+    /// backends come from are added to what render set.
+    pub(super) fn add<S: Serialize>(
+        &mut self,
+        kind: Kind,
+        rendered: Rendered<S>,
+        wrap: fn(S) -> Spec,
+        instance: &str,
+        clusters: &[&ClusterName],
+        host: Option<Host>,
+    ) {
+        let Rendered { metadata, spec } = rendered;
+        let mut labels = metadata.labels;
+        labels.insert(INSTANCE_LABEL.to_owned(), instance.to_owned());
+        let mut annotations = metadata.annotations;
+        let names: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
+        annotations.insert(CLUSTERS_ANNOTATION.to_owned(), names.join(","));
+        let desired = Desired {
+            spec: super::plan::fingerprint(&spec),
+            labels,
+            annotations,
+        };
+        let key = (kind, metadata.name.clone());
+        self.desired.insert(key.clone(), desired);
+        let body = Body {
+            name: metadata.name,
+            namespace: metadata.namespace,
+            spec: wrap(spec),
+            host,
+        };
+        self.bodies.insert(key, body);
+    }
+
+    /// Adds the two objects of a rendered host.
+    pub(super) fn add_host(
+        &mut self,
+        rendered: RenderedHost,
+        host: &Host,
+        instance: &str,
+        clusters: &[&ClusterName],
+    ) {
+        let RenderedHost {
+            service_entry,
+            destination_rule,
+        } = rendered;
+        let h = || Some(host.clone());
+        let (se, dr) = (Kind::ServiceEntry, Kind::DestinationRule);
+        self.add(
+            se,
+            service_entry,
+            Spec::ServiceEntry,
+            instance,
+            clusters,
+            h(),
+        );
+        self.add(
+            dr,
+            destination_rule,
+            Spec::DestinationRule,
+            instance,
+            clusters,
+            h(),
+        );
+    }
+
+    /// How many objects are wanted.
+    pub(super) fn len(&self) -> usize {
+        self.desired.len()
+    }
+
+    /// The request body of a create of `key`.
+    pub(super) fn object(&self, key: &Key) -> Option<DynamicObject> {
+        let (desired, body) = (self.desired.get(key)?, self.bodies.get(key)?);
+        let mut object = DynamicObject::new(&body.name, &api_resource(key.0));
+        object.metadata.namespace = Some(body.namespace.clone());
+        object.metadata.labels = Some(desired.labels.clone());
+        object.metadata.annotations = Some(desired.annotations.clone());
+        object.data = serde_json::json!({ "spec": body.spec });
+        Some(object)
+    }
+
+    /// The update of `key`: a JSON patch that sets the wanted spec, labels and annotations
+    /// (over the existing ones: others may add their own) and nothing else, so what others
+    /// keep in the metadata (finalizers, owner references) stays. It carries the
+    /// resourceVersion ownership was confirmed at: the API server refuses it (409) if the
+    /// object changed since.
+    pub(super) fn update_patch(
+        &self,
+        key: &Key,
+        existing: Option<&Existing>,
+        resource_version: Option<&String>,
+    ) -> Option<json_patch::Patch> {
+        let (desired, body) = (self.desired.get(key)?, self.bodies.get(key)?);
+        let merge = |theirs: Option<&BTreeMap<String, String>>, ours: &BTreeMap<String, String>| {
+            let mut out = theirs.cloned().unwrap_or_default();
+            out.extend(ours.clone());
+            out
+        };
+        let labels = merge(existing.map(|e| &e.labels), &desired.labels);
+        let annotations = merge(existing.map(|e| &e.annotations), &desired.annotations);
+        let mut ops = Vec::new();
+        if let Some(version) = resource_version {
+            ops.push(serde_json::json!({"op": "replace", "path": "/metadata/resourceVersion", "value": version}));
+        }
+        ops.push(serde_json::json!({"op": "add", "path": "/metadata/labels", "value": labels}));
+        ops.push(
+            serde_json::json!({"op": "add", "path": "/metadata/annotations", "value": annotations}),
+        );
+        ops.push(serde_json::json!({"op": "add", "path": "/spec", "value": body.spec}));
+        serde_json::from_value(serde_json::Value::Array(ops)).ok()
+    }
 }
 
 /// Reads a listed (or just written) object. Its spec is fingerprinted as federator's types
@@ -114,37 +198,4 @@ fn typed_fingerprint<S: Serialize + DeserializeOwned>(raw: &serde_json::Value) -
         Ok(spec) => super::plan::fingerprint(&spec),
         Err(_) => super::plan::fingerprint(raw),
     }
-}
-
-/// The update of an object: a JSON patch that sets the wanted spec, labels and annotations
-/// (over the existing ones: others may add their own) and nothing else, so what others keep
-/// in the metadata (finalizers, owner references) stays. It carries the resourceVersion
-/// ownership was confirmed at: the API server refuses it (409) if the object changed since.
-pub(super) fn update_patch(
-    wanted: &DynamicObject,
-    existing: Option<&Existing>,
-    resource_version: Option<&String>,
-) -> Result<json_patch::Patch, serde_json::Error> {
-    let merge = |theirs: Option<&BTreeMap<String, String>>,
-                 ours: &Option<BTreeMap<String, String>>| {
-        let mut out = theirs.cloned().unwrap_or_default();
-        out.extend(ours.clone().unwrap_or_default());
-        out
-    };
-    let labels = merge(existing.map(|e| &e.labels), &wanted.metadata.labels);
-    let annotations = merge(
-        existing.map(|e| &e.annotations),
-        &wanted.metadata.annotations,
-    );
-    let spec = wanted.data.get("spec").cloned().unwrap_or_default();
-    let mut ops = Vec::new();
-    if let Some(version) = resource_version {
-        ops.push(serde_json::json!({"op": "replace", "path": "/metadata/resourceVersion", "value": version}));
-    }
-    ops.push(serde_json::json!({"op": "add", "path": "/metadata/labels", "value": labels}));
-    ops.push(
-        serde_json::json!({"op": "add", "path": "/metadata/annotations", "value": annotations}),
-    );
-    ops.push(serde_json::json!({"op": "add", "path": "/spec", "value": spec}));
-    serde_json::from_value(serde_json::Value::Array(ops))
 }

@@ -9,13 +9,13 @@ use kube::api::{Api, DynamicObject, ListParams};
 use tracing::{debug, info};
 
 use super::execute::{Outcome, carry_out};
-use super::objects::{Wanted, api_resource, existing, wanted, wanted_host};
-use super::plan::{Desired, Existing, Gates, Key, Kind, Plan, Write, plan};
+use super::objects::{Spec, Wanted, api_resource, existing};
+use super::plan::{Gates, Key, Kind, Plan, Write, plan};
 use super::report::Reporter;
 use super::writer::Writer;
 use crate::model::Host;
 use crate::registry::Registry;
-use crate::render::{eastwest_gateway, render_host};
+use crate::render::{RenderedHost, eastwest_gateway, render_host};
 
 /// Writes in flight at once per cluster: enough to hide round trips, few enough not to
 /// swamp an API server.
@@ -53,12 +53,12 @@ impl Writer {
         };
         self.findings.report(findings).await;
         let objects = wanted.len();
-        let scope: BTreeSet<Key> = wanted.keys().chain(self.existing.keys()).cloned().collect();
         // Names neither wanted nor present any more: nothing left to hold, report or retry.
-        self.held.retain(|k, _| scope.contains(k));
-        self.conflicts.retain(|k, _| scope.contains(k));
-        self.rejections.retain(|k| scope.contains(k));
-        let writes = self.converge(wanted, scope, &gates).await?;
+        let known = |k: &Key| wanted.desired.contains_key(k) || self.existing.contains_key(k);
+        self.held.retain(|k, _| known(k));
+        self.conflicts.retain(|k, _| known(k));
+        self.rejections.retain(known);
+        let writes = self.converge(wanted, None, &gates).await?;
         self.ctx
             .metrics
             .full_reconciles
@@ -81,9 +81,9 @@ impl Writer {
         let gates = self.gates();
         let wanted = {
             let registry = read(&self.ctx.registry);
-            let mut out = BTreeMap::new();
+            let mut out = Wanted::default();
             for host in hosts {
-                out.extend(self.render_one(&registry, host));
+                self.render_one(&registry, host, &mut out);
             }
             out
         };
@@ -93,82 +93,79 @@ impl Writer {
                 [Kind::ServiceEntry, Kind::DestinationRule].map(|k| (k, h.as_str().to_owned()))
             })
             .collect();
-        let writes = self.converge(wanted, scope, &gates).await?;
+        let writes = self.converge(wanted, Some(scope), &gates).await?;
         debug!(hosts = hosts.len(), writes, "hosts reconciled");
         Ok(writes)
     }
 
-    fn render_all(&self, registry: &Registry) -> BTreeMap<Key, Wanted> {
+    fn render_all(&self, registry: &Registry) -> Wanted {
         let options = &self.ctx.render;
-        let mut out = BTreeMap::new();
+        let mut out = Wanted::default();
         for service in registry.services() {
             if let Some(rendered) = render_host(registry, service, &self.cluster, options) {
-                out.extend(self.wanted_of(registry, &service.host, &rendered));
+                self.add_host(&mut out, registry, &service.host, rendered);
             }
         }
         if let Some(gateway) = eastwest_gateway(registry, &self.cluster, options) {
-            let name = gateway.metadata.name.clone();
-            let object = wanted(
+            let instance = &self.ctx.installation.instance;
+            out.add(
                 Kind::Gateway,
-                &gateway,
-                &self.ctx.installation.instance,
+                gateway,
+                Spec::Gateway,
+                instance,
                 &[&self.cluster],
                 None,
             );
-            out.insert((Kind::Gateway, name), object);
         }
         out
     }
 
-    fn render_one(&self, registry: &Registry, host: &Host) -> Vec<(Key, Wanted)> {
-        registry
+    fn render_one(&self, registry: &Registry, host: &Host, into: &mut Wanted) {
+        let rendered = registry
             .get(host)
-            .and_then(|s| render_host(registry, s, &self.cluster, &self.ctx.render))
-            .map(|rendered| self.wanted_of(registry, host, &rendered).into())
-            .unwrap_or_default()
+            .and_then(|s| render_host(registry, s, &self.cluster, &self.ctx.render));
+        if let Some(rendered) = rendered {
+            self.add_host(into, registry, host, rendered);
+        }
     }
 
-    fn wanted_of(
+    fn add_host(
         &self,
+        into: &mut Wanted,
         registry: &Registry,
         host: &Host,
-        rendered: &crate::render::RenderedHost,
-    ) -> [(Key, Wanted); 2] {
+        rendered: RenderedHost,
+    ) {
         let clusters: Vec<_> = registry
             .get(host)
             .map(|s| s.backends.keys().collect())
             .unwrap_or_default();
-        wanted_host(rendered, host, &self.ctx.installation.instance, &clusters)
+        into.add_host(rendered, host, &self.ctx.installation.instance, &clusters);
     }
 
-    /// Plans and carries out the writes for `scope`; objects found changed since they were
-    /// read are read again and planned again, a few rounds at most.
+    /// Plans and carries out the writes for `scope` (`None`: everything wanted or present);
+    /// objects found changed since they were read are read again and planned again, a few
+    /// rounds at most.
     async fn converge(
         &mut self,
-        wanted: BTreeMap<Key, Wanted>,
-        mut scope: BTreeSet<Key>,
+        wanted: Wanted,
+        scope: Option<BTreeSet<Key>>,
         gates: &Gates,
     ) -> Result<usize, kube::Error> {
-        let desired: BTreeMap<Key, Desired> = wanted
-            .iter()
-            .map(|(k, w)| (k.clone(), w.desired.clone()))
-            .collect();
         let mut writes = 0;
+        let mut scope = scope;
         for _ in 0..STALE_ROUNDS {
-            let in_scope = |k: &Key| scope.contains(k);
-            let want: BTreeMap<Key, Desired> = desired
-                .iter()
-                .filter(|(k, _)| in_scope(k))
-                .map(|(k, d)| (k.clone(), d.clone()))
-                .collect();
-            let have: BTreeMap<Key, Existing> = self
-                .existing
-                .iter()
-                .filter(|(k, _)| in_scope(k))
-                .map(|(k, e)| (k.clone(), e.clone()))
-                .collect();
-            let planned = plan(&want, &have, gates);
-            self.note(&planned, &scope).await;
+            let planned = match &scope {
+                // A full pass plans from the maps as they are: no copies of thousands of
+                // entries.
+                None => plan(&wanted.desired, &self.existing, gates),
+                Some(keys) => {
+                    let want = subset(&wanted.desired, keys);
+                    let have = subset(&self.existing, keys);
+                    plan(&want, &have, gates)
+                }
+            };
+            self.note(&planned, scope.as_ref()).await;
             let (done, stale) = self.execute(planned.writes, &wanted).await?;
             writes += done;
             if stale.is_empty() {
@@ -177,7 +174,7 @@ impl Writer {
             for key in &stale {
                 self.refresh(key).await?;
             }
-            scope = stale;
+            scope = Some(stale);
         }
         Ok(writes)
     }
@@ -198,15 +195,16 @@ impl Writer {
     }
 
     /// Records what the plan left out: new conflicts are reported, held writes remembered.
-    async fn note(&mut self, planned: &Plan, scope: &BTreeSet<Key>) {
-        self.held.retain(|k, _| !scope.contains(k));
+    async fn note(&mut self, planned: &Plan, scope: Option<&BTreeSet<Key>>) {
+        let in_scope = |k: &Key| scope.is_none_or(|s| s.contains(k));
+        self.held.retain(|k, _| !in_scope(k));
         self.held.extend(planned.held.iter().cloned());
         for key in &planned.settled {
             self.rejections.cleared(key);
         }
         let now: BTreeMap<&Key, _> = planned.conflicts.iter().map(|(k, c)| (k, c)).collect();
         self.conflicts
-            .retain(|k, _| !scope.contains(k) || now.contains_key(k));
+            .retain(|k, _| !in_scope(k) || now.contains_key(k));
         for (key, conflict) in now {
             if self.conflicts.get(key) == Some(conflict) {
                 continue;
@@ -223,7 +221,7 @@ impl Writer {
     async fn execute(
         &mut self,
         writes: Vec<Write>,
-        wanted: &BTreeMap<Key, Wanted>,
+        wanted: &Wanted,
     ) -> Result<(usize, BTreeSet<Key>), kube::Error> {
         let us = self.ctx.installation.clone();
         let jobs: Vec<_> = writes
@@ -238,7 +236,6 @@ impl Writer {
             .map(|(write, api, current)| {
                 let us = &us;
                 async move {
-                    let wanted = wanted.get(write.key());
                     let outcome = carry_out(&api, &write, wanted, current.as_ref(), us).await;
                     (write, outcome)
                 }
@@ -280,7 +277,7 @@ impl Writer {
                     reason,
                     message,
                 } => {
-                    let host = wanted.get(&key).and_then(|w| w.host.clone());
+                    let host = wanted.bodies.get(&key).and_then(|b| b.host.clone());
                     let rest = self.rejections.refused(&key, host, Instant::now());
                     self.held.insert(key.clone(), super::plan::Hold::Resting);
                     let labels = crate::metrics::RejectionLabels {
@@ -366,4 +363,11 @@ fn read(registry: &std::sync::RwLock<Registry>) -> std::sync::RwLockReadGuard<'_
     registry
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The entries of `map` under `keys`.
+fn subset<V: Clone>(map: &BTreeMap<Key, V>, keys: &BTreeSet<Key>) -> BTreeMap<Key, V> {
+    keys.iter()
+        .filter_map(|k| map.get(k).map(|v| (k.clone(), v.clone())))
+        .collect()
 }

@@ -176,11 +176,12 @@ impl Wanted {
 /// read (a user's DestinationRule with `tls.mode: SIMPLE`) counts raw, and only conflicts on
 /// its own name.
 pub(super) fn existing(kind: Kind, object: &DynamicObject, us: &Installation) -> Existing {
-    let raw = object.data.get("spec").cloned().unwrap_or_default();
+    let none = serde_json::Value::Null;
+    let raw = object.data.get("spec").unwrap_or(&none);
     let spec = match kind {
-        Kind::ServiceEntry => typed_fingerprint::<ServiceEntrySpec>(&raw),
-        Kind::DestinationRule => typed_fingerprint::<DestinationRuleSpec>(&raw),
-        Kind::Gateway => typed_fingerprint::<GatewaySpec>(&raw),
+        Kind::ServiceEntry => typed_fingerprint::<ServiceEntrySpec>(raw),
+        Kind::DestinationRule => typed_fingerprint::<DestinationRuleSpec>(raw),
+        Kind::Gateway => typed_fingerprint::<GatewaySpec>(raw),
     };
     let labels = object.metadata.labels.clone().unwrap_or_default();
     Existing {
@@ -193,8 +194,9 @@ pub(super) fn existing(kind: Kind, object: &DynamicObject, us: &Installation) ->
     }
 }
 
+/// Read straight from the listed JSON, without copying it.
 fn typed_fingerprint<S: Serialize + DeserializeOwned>(raw: &serde_json::Value) -> u64 {
-    match serde_json::from_value::<S>(raw.clone()) {
+    match S::deserialize(raw) {
         Ok(spec) => super::plan::fingerprint(&spec),
         Err(_) => super::plan::fingerprint(raw),
     }

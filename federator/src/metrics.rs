@@ -19,9 +19,9 @@ pub struct ClusterLabels {
 pub struct WriteLabels {
     /// The cluster written to.
     pub cluster: String,
-    /// `apply` or `delete`.
+    /// `create`, `update` or `delete`.
     pub operation: &'static str,
-    /// `ServiceEntry` or `DestinationRule`.
+    /// `ServiceEntry`, `DestinationRule` or `Gateway`.
     pub kind: &'static str,
 }
 

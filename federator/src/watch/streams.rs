@@ -106,20 +106,13 @@ pub(super) struct Opened {
 }
 
 impl Opened {
-    fn add<K>(
+    fn add<K: Watchable>(
         &mut self,
         client: &Client,
         kind: Kind,
         wrap: fn(Box<Event<K>>) -> Watched,
         config: watcher::Config,
-    ) where
-        K: Resource<DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + 'static,
-    {
+    ) {
         self.kinds.insert(kind);
         self.events.push(stream(client, kind, wrap, config));
     }
@@ -166,20 +159,28 @@ pub(super) async fn open(client: &Client, config: &IngestConfig) -> Opened {
     opened
 }
 
-fn stream<K>(
-    client: &Client,
-    kind: Kind,
-    wrap: fn(Box<Event<K>>) -> Watched,
-    config: watcher::Config,
-) -> BoxStream<'static, (Kind, Result<Watched, watcher::Error>)>
-where
+/// What a watched kind must be.
+trait Watchable:
+    Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static
+{
+}
+
+impl<K> Watchable for K where
     K: Resource<DynamicType = ()>
         + Clone
         + std::fmt::Debug
         + serde::de::DeserializeOwned
         + Send
-        + 'static,
+        + 'static
 {
+}
+
+fn stream<K: Watchable>(
+    client: &Client,
+    kind: Kind,
+    wrap: fn(Box<Event<K>>) -> Watched,
+    config: watcher::Config,
+) -> BoxStream<'static, (Kind, Result<Watched, watcher::Error>)> {
     let api: Api<K> = Api::all(client.clone());
     watcher::watcher(api, config)
         .default_backoff()

@@ -89,7 +89,17 @@ impl fmt::Display for Diagnostic {
 impl Registry {
     /// Every problem in the current state, sorted (warnings first).
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
-        use Severity::{Info, Warning};
+        let mut out = self.warnings();
+        out.extend(self.unselected_workloads());
+        out.sort();
+        out
+    }
+
+    /// The problems that leave something out of the config (severity warning), sorted. They
+    /// cost a pass over hosts and clusters; the live reporter recomputes them as the
+    /// registry changes.
+    pub fn warnings(&self) -> Vec<Diagnostic> {
+        use Severity::Warning;
         let mut out = Vec::new();
         for entry in self.hosts.values() {
             let service = &entry.service;
@@ -153,30 +163,6 @@ impl Registry {
         }
         for (name, state) in &self.clusters {
             let cluster = Some(name);
-            for workload in state.workloads.values() {
-                let id = (workload.kind, workload.key.clone());
-                if !state.invalid_workloads.contains_key(&id)
-                    && state.services_selecting(workload).is_empty()
-                {
-                    let message = format!(
-                        "identity {} env {} has no Service with mesh ports selecting its pods",
-                        workload.identity, workload.env
-                    );
-                    let object = format!("{} {}", workload.kind, workload.key);
-                    let subject = match workload.kind {
-                        WorkloadKind::Deployment => {
-                            namespaced("apps/v1", "Deployment", &workload.key)
-                        }
-                        WorkloadKind::Rollout => {
-                            namespaced("argoproj.io/v1alpha1", "Rollout", &workload.key)
-                        }
-                    };
-                    out.push(
-                        Diagnostic::new(Info, "NoMeshService", cluster, object, message)
-                            .about(subject),
-                    );
-                }
-            }
             let over = self.hosts_over_quota(name);
             if over > 0 {
                 let message = format!(
@@ -221,6 +207,41 @@ impl Registry {
             }
         }
         out.sort();
+        out
+    }
+
+    /// Workloads no Service with mesh ports selects (severity info): a check of every
+    /// workload against its namespace's Services, too costly to repeat on every change of a
+    /// large registry, so only `federator render` reports it.
+    fn unselected_workloads(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        for (name, state) in &self.clusters {
+            let cluster = Some(name);
+            for workload in state.workloads.values() {
+                let id = (workload.kind, workload.key.clone());
+                if !state.invalid_workloads.contains_key(&id)
+                    && state.services_selecting(workload).is_empty()
+                {
+                    let message = format!(
+                        "identity {} env {} has no Service with mesh ports selecting its pods",
+                        workload.identity, workload.env
+                    );
+                    let object = format!("{} {}", workload.kind, workload.key);
+                    let subject = match workload.kind {
+                        WorkloadKind::Deployment => {
+                            namespaced("apps/v1", "Deployment", &workload.key)
+                        }
+                        WorkloadKind::Rollout => {
+                            namespaced("argoproj.io/v1alpha1", "Rollout", &workload.key)
+                        }
+                    };
+                    out.push(
+                        Diagnostic::new(Severity::Info, "NoMeshService", cluster, object, message)
+                            .about(subject),
+                    );
+                }
+            }
+        }
         out
     }
 }

@@ -1,6 +1,6 @@
-//! Live registry diagnostics: what `federator render` prints (port conflicts, VIP range
-//! exhaustion, shadowed GlobalTrafficPolicies, workloads no Service selects, clusters
-//! without a gateway address) is reported by `federator run` too. Each new problem gets a
+//! Live registry diagnostics: the warnings `federator render` prints (port conflicts, VIP
+//! range exhaustion, shadowed GlobalTrafficPolicies, clusters without a gateway address) are
+//! reported by `federator run` too. Each new problem gets a
 //! log line and an Event on the object to fix in its cluster (or on the cluster's Secret),
 //! once; every problem is counted in `federator_registry_problems{reason}`.
 
@@ -47,7 +47,7 @@ impl Manager {
             .registry
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .diagnostics()
+            .warnings()
             .into_iter()
             .collect();
         self.count(&current);

@@ -1,6 +1,6 @@
 //! Cost of applying one delta to registries of 1k, 10k and 100k hosts spread over 10
-//! clusters. The target is a flat cost: a delta pays for what it touches, not for the size
-//! of the registry.
+//! clusters, and of publishing the view readers render from. The target is a flat cost: a
+//! delta and its publication pay for what they touch, not for the size of the registry.
 //!
 //! Run: `cargo bench -p federator --bench registry`
 
@@ -124,6 +124,26 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
+
+        // The same, followed by publishing the view writers and DNS read, while the previous
+        // view is still held (as the watch channel holds it); against the floor a registry
+        // without shared maps would pay, a copy of every host per batch.
+        let mut held = r.publish();
+        group.bench_with_input(
+            BenchmarkId::new("endpointslice_update_and_publish", hosts),
+            &hosts,
+            |b, _| {
+                b.iter(|| {
+                    flip ^= 1;
+                    black_box(r.apply(slices[flip].clone()));
+                    held = r.publish();
+                    black_box(&held);
+                })
+            },
+        );
+        group.bench_with_input(BenchmarkId::new("view_full_copy", hosts), &hosts, |b, _| {
+            b.iter(|| black_box(r.snapshot()))
+        });
 
         // A Service changing a port, re-deciding the host's ports across clusters.
         let services = [8080u16, 8081].map(|p| {

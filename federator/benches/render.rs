@@ -48,19 +48,20 @@ fn bench(c: &mut Criterion) {
         }
     }
     let host = Host::build("prod", "greeting", "global").unwrap();
-    let service = r.get(&host).unwrap().clone();
+    let view = r.publish();
+    let service = view.get(&host).unwrap().clone();
     let options = RenderOptions::default();
     let local = ClusterName::new("cluster-00");
     let remote = ClusterName::new("cluster-07");
     c.bench_function("render_host/local_cluster", |b| {
-        b.iter(|| black_box(render_host(&r, &service, &local, &options)))
+        b.iter(|| black_box(render_host(&view, &service, &local, &options)))
     });
     c.bench_function("render_host/remote_cluster", |b| {
-        b.iter(|| black_box(render_host(&r, &service, &remote, &options)))
+        b.iter(|| black_box(render_host(&view, &service, &remote, &options)))
     });
     // The Kubernetes objects as the writer and `federator render` build them, made once: only
     // serialising is measured.
-    let rendered = render_host(&r, &service, &local, &options).unwrap();
+    let rendered = render_host(&view, &service, &local, &options).unwrap();
     let service_entry = ServiceEntry::from(rendered.service_entry);
     let destination_rule = DestinationRule::from(rendered.destination_rule);
     c.bench_function("render_host/to_yaml", |b| {

@@ -3,7 +3,7 @@
 
 use federator_dns::{HostRecord, Snapshot, SnapshotConfig, SnapshotError, Zone};
 
-use crate::registry::Registry;
+use crate::registry::RegistryView;
 
 /// DNS settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,12 +15,10 @@ pub struct DnsSettings {
 }
 
 /// The records to answer: every host with a ready backend somewhere and a VIP (a host whose
-/// backends are all gone is not answered: NXDOMAIN). Cheap; taken under the registry's read
-/// lock, while the snapshot is built from it without any lock.
-pub fn records(registry: &Registry) -> Vec<HostRecord> {
+/// backends are all gone is not answered: NXDOMAIN).
+pub fn records(registry: &RegistryView) -> Vec<HostRecord> {
     registry
         .services()
-        .into_iter()
         .filter(|s| s.is_serving())
         .filter_map(|s| {
             Some(HostRecord {
@@ -34,7 +32,7 @@ pub fn records(registry: &Registry) -> Vec<HostRecord> {
 
 /// The snapshot of `registry`; `serial` becomes the SOA serial.
 pub fn snapshot(
-    registry: &Registry,
+    registry: &RegistryView,
     settings: &DnsSettings,
     serial: u32,
 ) -> (Snapshot, Vec<SnapshotError>) {
@@ -65,7 +63,7 @@ mod tests {
 
     use super::*;
     use crate::fixtures::{cluster, greeting, slice, upsert};
-    use crate::registry::RegistryConfig;
+    use crate::registry::{Registry, RegistryConfig};
 
     fn settings() -> DnsSettings {
         DnsSettings {
@@ -91,7 +89,7 @@ mod tests {
         for d in greeting("east", &[("", "a")]) {
             registry.apply(d);
         }
-        let (snapshot, errors) = super::snapshot(&registry, &settings(), 1);
+        let (snapshot, errors) = super::snapshot(&registry.publish(), &settings(), 1);
         assert!(errors.is_empty());
         assert_eq!(snapshot.hosts(), 1);
         assert_eq!(
@@ -102,7 +100,7 @@ mod tests {
             "east",
             slice("sample", "greeting-1", "greeting", &[]),
         ));
-        let (snapshot, _) = super::snapshot(&registry, &settings(), 2);
+        let (snapshot, _) = super::snapshot(&registry.publish(), &settings(), 2);
         assert_eq!(
             code(&snapshot, "prod.greeting.global."),
             ResponseCode::NXDomain

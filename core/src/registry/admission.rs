@@ -230,8 +230,8 @@ impl Registry {
         state.held.remove(id);
         state.link_host(host, id);
         recompute.insert(host.clone());
-        let entry = self.hosts.entry(host.clone()).or_insert_with(|| HostEntry {
-            service: GlobalService {
+        let entry = self.hosts.get_or_insert_with(host.clone(), || HostEntry {
+            service: std::sync::Arc::new(GlobalService {
                 host: host.clone(),
                 identity: identity.clone(),
                 env,
@@ -240,7 +240,7 @@ impl Registry {
                 backends: BTreeMap::new(),
                 rejected: Vec::new(),
                 policy: None,
-            },
+            }),
             clusters: BTreeSet::new(),
             vip_error: None,
         });

@@ -19,8 +19,7 @@ impl Registry {
                 let name = info.name.clone();
                 let state = self
                     .clusters
-                    .entry(name.clone())
-                    .or_insert_with(|| ClusterState::new(info.clone(), false));
+                    .get_or_insert_with(name.clone(), || ClusterState::new(info.clone(), false));
                 if !state.registered || state.info != info {
                     state.registered = true;
                     state.info = info;

@@ -161,7 +161,7 @@ impl Registry {
                 }
             }
         }
-        for (name, state) in &self.clusters {
+        for (name, state) in self.clusters.iter() {
             let cluster = Some(name);
             let over = self.hosts_over_quota(name);
             if over > 0 {
@@ -215,7 +215,7 @@ impl Registry {
     /// large registry, so only `federator render` reports it.
     fn unselected_workloads(&self) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        for (name, state) in &self.clusters {
+        for (name, state) in self.clusters.iter() {
             let cluster = Some(name);
             for workload in state.workloads.values() {
                 let id = (workload.kind, workload.key.clone());

@@ -47,12 +47,12 @@ impl Registry {
         if let Some(entry) = self.hosts.get_mut(host) {
             match result {
                 Ok(vip) => {
-                    entry.service.vip = Some(vip);
+                    std::sync::Arc::make_mut(&mut entry.service).vip = Some(vip);
                     entry.vip_error = None;
                     self.vip_waiting.remove(host);
                 }
                 Err(err) => {
-                    entry.service.vip = None;
+                    std::sync::Arc::make_mut(&mut entry.service).vip = None;
                     entry.vip_error = Some(err);
                     self.vip_waiting.insert(host.clone());
                 }

@@ -7,30 +7,6 @@ use super::cluster::ClusterState;
 use super::{ChangeSet, Registry};
 
 impl Registry {
-    /// The Istio network of `cluster`'s endpoints (see
-    /// [`ClusterInfo::network`](crate::model::ClusterInfo::network)).
-    pub fn network<'a>(&'a self, cluster: &'a ClusterName) -> &'a str {
-        self.clusters
-            .get(cluster)
-            .map_or(cluster.as_str(), ClusterState::network)
-    }
-
-    /// The locality other clusters see `cluster`'s east-west gateway in.
-    pub fn gateway_locality(&self, cluster: &ClusterName) -> Locality {
-        self.clusters
-            .get(cluster)
-            .map(ClusterState::gateway_locality)
-            .unwrap_or_default()
-    }
-
-    /// Whether `cluster` has an east-west gateway Service (so a Gateway resource for it
-    /// selects something).
-    pub fn has_gateway(&self, cluster: &ClusterName) -> bool {
-        self.clusters
-            .get(cluster)
-            .is_some_and(|c| !c.gateways.is_empty())
-    }
-
     /// Users' Gateways in `cluster` that already pass global hosts through on the gateway
     /// port, sorted, each with just its hosts that cover global hosts.
     pub fn passthrough_claims(&self, cluster: &ClusterName) -> Vec<PassthroughClaimInfo> {

@@ -17,6 +17,8 @@ mod host_vips;
 mod mesh;
 mod policies;
 mod rebuild;
+mod tracked;
+mod view;
 mod vip;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -32,6 +34,8 @@ pub use delta::{ChangeSet, Delta};
 pub use diagnostics::{Diagnostic, Severity};
 pub use findings::{ClusterFinding, FindingObject};
 pub use global::{AppliedPolicy, BackendEndpoint, GlobalService, LocalBackend, RejectedBackend};
+use tracked::Tracked;
+pub use view::{ClusterView, RegistryView};
 pub use vip::{VipAllocator, VipError};
 
 /// Settings that shape the global model.
@@ -63,7 +67,8 @@ impl Default for RegistryConfig {
 
 #[derive(Debug)]
 struct HostEntry {
-    service: GlobalService,
+    /// Shared with the published views until it changes.
+    service: std::sync::Arc<GlobalService>,
     /// Clusters that have workloads for this host.
     clusters: BTreeSet<ClusterName>,
     vip_error: Option<VipError>,
@@ -73,8 +78,8 @@ struct HostEntry {
 #[derive(Debug)]
 pub struct Registry {
     config: RegistryConfig,
-    clusters: BTreeMap<ClusterName, ClusterState>,
-    hosts: HashMap<Host, HostEntry>,
+    clusters: Tracked<BTreeMap<ClusterName, ClusterState>>,
+    hosts: Tracked<HashMap<Host, HostEntry>>,
     hosts_by_identity: HashMap<String, BTreeSet<Host>>,
     /// Where each identity's GlobalTrafficPolicies are, so finding a host's policy costs what
     /// that identity has, not what every cluster has.
@@ -85,6 +90,8 @@ pub struct Registry {
     /// Every workload of a host by how its env and identity were written (`""` for
     /// lower-case, which sorts first): only the first spelling is exported.
     spellings: HashMap<Host, admission::Spellings>,
+    /// The last published view; [`Registry::publish`] refreshes what changed since.
+    view: RegistryView,
 }
 
 impl Registry {
@@ -92,9 +99,10 @@ impl Registry {
     pub fn new(config: RegistryConfig) -> Self {
         let vips = VipAllocator::new(config.vip_range);
         Self {
+            view: Self::empty_view(&config),
             config,
-            clusters: BTreeMap::new(),
-            hosts: HashMap::new(),
+            clusters: Tracked::new(BTreeMap::new()),
+            hosts: Tracked::new(HashMap::new()),
             hosts_by_identity: HashMap::new(),
             policies_by_identity: HashMap::new(),
             vips,
@@ -110,12 +118,12 @@ impl Registry {
 
     /// One global host, if it exists.
     pub fn get(&self, host: &Host) -> Option<&GlobalService> {
-        self.hosts.get(host).map(|e| &e.service)
+        self.hosts.get(host).map(|e| &*e.service)
     }
 
     /// Every global host, sorted by name.
     pub fn services(&self) -> Vec<&GlobalService> {
-        let mut out: Vec<_> = self.hosts.values().map(|e| &e.service).collect();
+        let mut out: Vec<_> = self.hosts.values().map(|e| &*e.service).collect();
         out.sort_by(|a, b| a.host.cmp(&b.host));
         out
     }
@@ -157,9 +165,9 @@ impl Registry {
 
     /// The state of `cluster`, created on first sight (objects may arrive before the cluster).
     fn state(&mut self, cluster: &ClusterName) -> &mut ClusterState {
-        self.clusters
-            .entry(cluster.clone())
-            .or_insert_with(|| ClusterState::new(ClusterInfo::new(cluster.clone()), false))
+        self.clusters.get_or_insert_with(cluster.clone(), || {
+            ClusterState::new(ClusterInfo::new(cluster.clone()), false)
+        })
     }
 }
 

@@ -62,8 +62,8 @@ impl Registry {
             return;
         };
         let rebuilt = global::fold_backends(&entry.service, candidates, policy);
-        if rebuilt != entry.service {
-            entry.service = rebuilt;
+        if rebuilt != *entry.service {
+            entry.service = std::sync::Arc::new(rebuilt);
             changes.hosts.insert(host.clone());
         }
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Metadata, RenderOptions, Rendered};
 use crate::istio::{GatewayPort, GatewayServer, GatewaySpec, ServerTls, ServerTlsMode};
 use crate::model::ClusterName;
-use crate::registry::Registry;
+use crate::registry::RegistryView;
 
 /// Name of the Gateway federator writes into each cluster's sync namespace.
 pub const EASTWEST_GATEWAY_NAME: &str = "federator-eastwest";
@@ -34,7 +34,7 @@ impl Default for EastWestGateway {
 /// Gateway already claims those hosts on that port (federator never fights a user's
 /// Gateway; the claim is reported instead).
 pub fn eastwest_gateway(
-    registry: &Registry,
+    registry: &RegistryView,
     destination: &ClusterName,
     options: &RenderOptions,
 ) -> Option<Rendered<GatewaySpec>> {
@@ -70,7 +70,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{cluster, gateway, upsert};
     use crate::model::{ObjectKey, PassthroughClaimInfo};
-    use crate::registry::{ClusterFinding, Delta, RegistryConfig};
+    use crate::registry::{ClusterFinding, Delta, Registry, RegistryConfig};
 
     fn registry(deltas: impl IntoIterator<Item = Delta>) -> Registry {
         let mut r = Registry::new(RegistryConfig::default());
@@ -91,7 +91,7 @@ mod tests {
     }
 
     fn render(r: &Registry, options: &RenderOptions) -> Option<Rendered<GatewaySpec>> {
-        eastwest_gateway(r, &ClusterName::new("east"), options)
+        eastwest_gateway(&r.snapshot(), &ClusterName::new("east"), options)
     }
 
     #[test]

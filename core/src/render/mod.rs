@@ -14,7 +14,7 @@ mod service_entry;
 
 use crate::istio::{DestinationRuleSpec, OutlierDetection, ServiceEntrySpec};
 use crate::model::ClusterName;
-use crate::registry::{GlobalService, Registry};
+use crate::registry::{GlobalService, RegistryView};
 
 pub use gateway::{EASTWEST_GATEWAY_NAME, EastWestGateway, eastwest_gateway};
 pub use metadata::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownership_labels};
@@ -59,7 +59,7 @@ pub struct RenderedHost {
 /// The objects `host` needs in cluster `destination`, or `None` when the cluster should have
 /// none: no ready backend anywhere, no VIP, or no endpoint reachable from there.
 pub fn render_host(
-    registry: &Registry,
+    registry: &RegistryView,
     service: &GlobalService,
     destination: &ClusterName,
     options: &RenderOptions,
@@ -77,13 +77,12 @@ pub fn render_host(
 
 /// Every host's objects for cluster `destination`, sorted by host.
 pub fn render_cluster(
-    registry: &Registry,
+    registry: &RegistryView,
     destination: &ClusterName,
     options: &RenderOptions,
 ) -> Vec<RenderedHost> {
     registry
         .services()
-        .into_iter()
         .filter_map(|service| render_host(registry, service, destination, options))
         .collect()
 }

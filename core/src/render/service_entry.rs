@@ -5,7 +5,7 @@ use super::metadata::object_meta;
 use super::{RenderOptions, Rendered};
 use crate::istio::{Location, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry};
 use crate::model::{ClusterName, Locality};
-use crate::registry::{GlobalService, Registry};
+use crate::registry::{GlobalService, RegistryView};
 
 /// Label that tells client sidecars to use Istio mTLS (and so the SNI that remote
 /// east-west gateways route on).
@@ -25,7 +25,7 @@ const CLUSTER_LABEL: &str = "federator.io/cluster";
 /// Why each gateway address once: Envoy keeps one host per address, so an address listed in
 /// several localities silently loses all but the first.
 pub(super) fn render(
-    registry: &Registry,
+    registry: &RegistryView,
     service: &GlobalService,
     destination: &ClusterName,
     options: &RenderOptions,
@@ -78,7 +78,7 @@ pub(super) fn render(
 /// One entry per ready pod of `cluster`'s backends (an address shared by two backend
 /// Services counts once), each on its target ports.
 fn pod_endpoints(
-    registry: &Registry,
+    registry: &RegistryView,
     service: &GlobalService,
     cluster: &ClusterName,
 ) -> Vec<WorkloadEntry> {
@@ -114,7 +114,7 @@ fn pod_endpoints(
 /// One entry per gateway address of `cluster`, in the gateway's locality, weighted by the
 /// cluster's ready endpoints (split over its addresses).
 fn remote_endpoints(
-    registry: &Registry,
+    registry: &RegistryView,
     service: &GlobalService,
     cluster: &ClusterName,
 ) -> Vec<WorkloadEntry> {

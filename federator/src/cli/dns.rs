@@ -24,7 +24,8 @@ pub(super) async fn run(args: DnsCommandArgs) -> anyhow::Result<ExitCode> {
     let dns_settings = args.dns.settings(&settings.registry.host_suffix)?;
     let loaded = federator::offline::load_registry(&args.snapshot, &settings)?;
     super::log_load_problems(&loaded.problems);
-    let (snapshot, errors) = federator::dns::snapshot(&loaded.registry, &dns_settings, 1);
+    let (snapshot, errors) =
+        federator::dns::snapshot(&loaded.registry.snapshot(), &dns_settings, 1);
     for err in errors {
         tracing::warn!(error = %err, "not answered");
     }

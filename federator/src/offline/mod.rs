@@ -64,14 +64,15 @@ pub fn render_snapshot(
 ) -> Result<OfflineRender, SnapshotError> {
     let loaded = load_registry(dir, settings)?;
     let registry = &loaded.registry;
+    let view = registry.snapshot();
     let clusters = loaded
         .clusters
         .iter()
         .filter(|c| only.is_none_or(|o| o == *c))
         .map(|cluster| ClusterOutput {
             cluster: cluster.clone(),
-            hosts: render_cluster(registry, cluster, &settings.render),
-            gateway: eastwest_gateway(registry, cluster, &settings.render),
+            hosts: render_cluster(&view, cluster, &settings.render),
+            gateway: eastwest_gateway(&view, cluster, &settings.render),
         })
         .collect();
     Ok(OfflineRender {

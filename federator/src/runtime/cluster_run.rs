@@ -167,13 +167,13 @@ impl Manager {
         );
         let writer_ready = self.writer_ready(synced, live);
         let ctx = WriterContext {
-            registry: self.registry.clone(),
+            views: self.views.clone(),
             render: self.options.settings.render.clone(),
             installation: self.options.installation(),
             metrics: self.metrics.clone(),
             gates: Gates {
                 ready: writer_ready,
-                deletes: self.deletes.subscribe(),
+                deletes: self.ready.subscribe(),
                 unlisted: self.unlisted.subscribe(),
             },
             resync_period: self.options.resync_period,

@@ -43,13 +43,20 @@ impl Manager {
             return;
         }
         self.diagnostics.last = Some((Instant::now(), deltas));
-        let current: BTreeSet<Diagnostic> = self
-            .registry
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .warnings()
-            .into_iter()
-            .collect();
+        // The registry loop works them out between batches: they read more than a view holds.
+        let (reply, warnings) = tokio::sync::oneshot::channel();
+        if self
+            .commands
+            .send(super::RegistryCommand::Warnings(reply))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let Ok(warnings) = warnings.await else {
+            return;
+        };
+        let current: BTreeSet<Diagnostic> = warnings.into_iter().collect();
         self.count(&current);
         for resolved in self.diagnostics.reported.difference(&current) {
             if !resolved.reported_elsewhere {

@@ -4,7 +4,7 @@
 //! completions and the clock, and carries out what they decide.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -21,7 +21,7 @@ use super::{Queues, RunError, RunOptions};
 use crate::clusters::health::Observation;
 use crate::metrics::Metrics;
 use crate::model::ClusterName;
-use crate::registry::{Delta, Registry};
+use crate::registry::{Delta, RegistryView};
 use crate::watch::{Update, WatchMessage};
 
 /// Something observed of one cluster by one of its tasks (probe, list watcher).
@@ -45,13 +45,13 @@ pub(super) struct Channels {
 pub(super) struct Manager {
     pub(super) options: RunOptions,
     config: Client,
-    pub(super) registry: Arc<RwLock<Registry>>,
+    /// The registry as its loop last published it.
+    pub(super) views: watch::Receiver<RegistryView>,
     pub(super) queues: Queues,
     pub(super) metrics: Arc<Metrics>,
     pub(super) updates: mpsc::Sender<WatchMessage>,
     pub(super) commands: mpsc::Sender<super::RegistryCommand>,
     pub(super) ready: watch::Sender<bool>,
-    pub(super) deletes: watch::Sender<bool>,
     pub(super) unlisted: watch::Sender<BTreeSet<ClusterName>>,
     pub(super) recorder: Recorder,
     pub(super) clusters: BTreeMap<ClusterName, ClusterHandle>,
@@ -78,7 +78,7 @@ impl Manager {
     pub(super) fn new(
         options: RunOptions,
         config: Client,
-        registry: Arc<RwLock<Registry>>,
+        views: watch::Receiver<RegistryView>,
         queues: Queues,
         metrics: Arc<Metrics>,
         channels: Channels,
@@ -94,13 +94,12 @@ impl Manager {
         Self {
             options,
             config,
-            registry,
+            views,
             queues,
             metrics,
             updates: channels.updates,
             commands: channels.commands,
             ready: channels.ready,
-            deletes: watch::channel(false).0,
             unlisted: watch::channel(BTreeSet::new()).0,
             recorder,
             clusters: BTreeMap::new(),
@@ -210,8 +209,8 @@ impl Manager {
                 if !pending.is_empty() {
                     warn!(clusters = ?pending, timeout = ?self.options.initial_sync_timeout, "starting without clusters that have not listed their objects yet; nothing drops their backends until they do");
                 }
+                // Deletes open with it (the writers' `deletes` gate is this same channel).
                 let _ = self.ready.send(true);
-                let _ = self.deletes.send(true);
                 info!("initial sync done; writing");
                 self.startup = None;
             }

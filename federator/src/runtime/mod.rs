@@ -9,29 +9,30 @@
 mod cluster_run;
 mod cluster_set;
 mod diagnostics_report;
+mod dns_publisher;
 mod health_driver;
 mod http;
 mod manager;
 mod options;
 mod quota_report;
+mod registry_loop;
 mod vip_restore;
 mod watch_report;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
 
 pub use options::RunOptions;
 
-use crate::dns::DnsSettings;
 use crate::metrics::Metrics;
 use crate::model::ClusterName;
-use crate::registry::{ChangeSet, Registry};
-use crate::sync::{Work, WorkQueue};
+use crate::registry::{Diagnostic, Registry};
+use crate::sync::WorkQueue;
 use crate::watch::WatchMessage;
 
 /// Why the controller stopped.
@@ -69,6 +70,8 @@ pub(crate) enum RegistryCommand {
     RestoreVips(std::collections::BTreeMap<crate::model::Host, std::net::IpAddr>),
     /// Free the restored VIPs no cluster claimed (once every cluster listed).
     PruneVips,
+    /// Work out the registry's warnings (they read more than a view holds) and send them back.
+    Warnings(oneshot::Sender<Vec<Diagnostic>>),
 }
 
 /// The writers' queues, by cluster; the registry loop fans changes out to them.
@@ -83,9 +86,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
-    let registry = Arc::new(RwLock::new(Registry::new(
-        options.settings.registry.clone(),
-    )));
+    // The registry loop owns the registry; everyone else reads the views it publishes.
+    let mut registry = Registry::new(options.settings.registry.clone());
+    let (views_tx, views) = watch::channel(registry.publish());
     let (ready_tx, ready_rx) = watch::channel(false);
     let (updates_tx, updates_rx) = mpsc::channel::<WatchMessage>(4096);
     let (commands_tx, commands_rx) = mpsc::channel::<RegistryCommand>(16);
@@ -121,28 +124,28 @@ pub async fn run(
         });
         (handle, task)
     });
-    let (dns_dirty, dns_changes) = watch::channel(());
     let publisher = dns.as_ref().map(|(handle, _)| {
-        tokio::spawn(publish_dns(
-            dns_changes,
+        tokio::spawn(dns_publisher::publish_dns(
+            views.clone(),
             ready_rx.clone(),
-            registry.clone(),
             handle.clone(),
             options.dns.clone(),
         ))
     });
-    let registry_task = tokio::spawn(registry_loop(
-        commands_rx,
-        updates_rx,
-        registry.clone(),
+    let registry_task = tokio::spawn(registry_loop::registry_loop(
+        registry_loop::Inputs {
+            commands: commands_rx,
+            updates: updates_rx,
+        },
+        registry,
+        views_tx,
         queues.clone(),
         metrics.clone(),
-        dns_dirty,
     ));
     let manager = manager::Manager::new(
         options,
         config,
-        registry,
+        views,
         queues,
         metrics,
         manager::Channels {
@@ -176,147 +179,4 @@ pub async fn run(
         error!(error = %err, "federator stopped");
     }
     result
-}
-
-/// The registry's only mutator: folds every delta (and the manager's commands, first) into
-/// the registry, tells each writer which hosts changed, and marks the DNS snapshot stale.
-async fn registry_loop(
-    mut commands: mpsc::Receiver<RegistryCommand>,
-    mut updates: mpsc::Receiver<WatchMessage>,
-    registry: Arc<RwLock<Registry>>,
-    queues: Queues,
-    metrics: Arc<Metrics>,
-    dns_dirty: watch::Sender<()>,
-) {
-    let mut batch = Vec::new();
-    loop {
-        let command = tokio::select! {
-            // Commands first: a VIP restore sent before a cluster's watchers start is applied
-            // before any of their deltas.
-            biased;
-            Some(command) = commands.recv() => Some(command),
-            received = updates.recv_many(&mut batch, 512) => {
-                if received == 0 {
-                    return;
-                }
-                None
-            }
-        };
-        if let Some(command) = command {
-            let changes = run_command(&registry, command);
-            fan_out(&queues, &changes, None, &dns_dirty);
-            continue;
-        }
-        let since = batch
-            .iter()
-            .filter_map(|m| match m {
-                WatchMessage::Delta(u) => Some(u.received),
-                WatchMessage::Listed(_) => None,
-            })
-            .min();
-        let mut changes = ChangeSet::default();
-        let mut listed = Vec::new();
-        {
-            let mut registry = registry
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for message in batch.drain(..) {
-                match message {
-                    WatchMessage::Delta(update) => {
-                        changes.extend(registry.apply(update.delta));
-                        metrics.deltas.inc();
-                    }
-                    WatchMessage::Listed(synced) => listed.push(synced),
-                }
-            }
-            metrics
-                .registry_hosts
-                .set(i64::try_from(registry.len()).unwrap_or(i64::MAX));
-        }
-        // Everything sent before the markers is in the registry now.
-        for synced in listed {
-            let _ = synced.send(true);
-        }
-        fan_out(&queues, &changes, since, &dns_dirty);
-    }
-}
-
-/// Carries out a manager's command on the registry.
-fn run_command(registry: &RwLock<Registry>, command: RegistryCommand) -> ChangeSet {
-    let mut registry = registry
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match command {
-        RegistryCommand::RestoreVips(table) => {
-            let count = table.len();
-            let errors = registry.restore_vips(table);
-            for err in &errors {
-                tracing::warn!(error = %err, "saved VIP not restored");
-            }
-            info!(
-                restored = count - errors.len(),
-                "VIPs restored from existing ServiceEntries"
-            );
-            ChangeSet::default()
-        }
-        RegistryCommand::PruneVips => registry.prune_vips(),
-    }
-}
-
-/// Tells each writer which hosts changed (and which clusters need a full pass), and marks the
-/// DNS snapshot stale.
-fn fan_out(
-    queues: &Queues,
-    changes: &ChangeSet,
-    since: Option<std::time::Instant>,
-    dns_dirty: &watch::Sender<()>,
-) {
-    if changes.is_empty() {
-        return;
-    }
-    let queues = queues
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (cluster, queue) in queues.iter() {
-        queue.push(Work {
-            hosts: changes.hosts.clone(),
-            full: changes.clusters.contains(cluster),
-            since,
-        });
-    }
-    if !changes.hosts.is_empty() {
-        dns_dirty.send_replace(());
-    }
-}
-
-/// Rebuilds the DNS snapshot once the initial sync is done and then whenever hosts changed:
-/// records taken under the registry's read lock, the snapshot built with no lock held,
-/// bursts coalesced into one rebuild. Off the path of the writers, so DNS never delays the
-/// Istio config.
-async fn publish_dns(
-    mut changes: watch::Receiver<()>,
-    mut ready: watch::Receiver<bool>,
-    registry: Arc<RwLock<Registry>>,
-    handle: federator_dns::SnapshotHandle,
-    settings: DnsSettings,
-) {
-    if ready.wait_for(|r| *r).await.is_err() {
-        return;
-    }
-    changes.mark_changed();
-    let mut serial: u32 = 0;
-    while changes.changed().await.is_ok() {
-        let records = {
-            let registry = registry
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            crate::dns::records(&registry)
-        };
-        serial = serial.wrapping_add(1);
-        let (snapshot, errors) = crate::dns::build(records, &settings, serial);
-        for err in errors {
-            tracing::warn!(error = %err, "not answered in DNS");
-        }
-        handle.store(snapshot);
-    }
 }

@@ -14,13 +14,10 @@ impl Manager {
     /// under; keeps the per-cluster gauge current.
     pub(super) async fn report_quotas(&mut self) {
         let current: BTreeMap<ClusterName, usize> = {
-            let registry = self
-                .registry
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let view = self.views.borrow();
             self.clusters
                 .keys()
-                .map(|name| (name.clone(), registry.hosts_over_quota(name)))
+                .map(|name| (name.clone(), view.hosts_over_quota(name)))
                 .collect()
         };
         let cap = self.options.settings.registry.max_hosts_per_cluster;

@@ -14,7 +14,7 @@ use super::plan::{Gates, Key, Kind, Plan, Write, plan};
 use super::report::Reporter;
 use super::writer::Writer;
 use crate::model::Host;
-use crate::registry::Registry;
+use crate::registry::RegistryView;
 use crate::render::{RenderedHost, eastwest_gateway, render_host};
 
 /// Writes in flight at once per cluster: enough to hide round trips, few enough not to
@@ -26,6 +26,12 @@ const WRITE_CONCURRENCY: usize = 16;
 const STALE_ROUNDS: usize = 3;
 
 impl Writer {
+    /// The registry as last published. Cloning it is cheap (its maps are shared), and no lock
+    /// is held while rendering from it: the registry loop goes on meanwhile.
+    fn view(&self) -> RegistryView {
+        self.ctx.views.borrow().clone()
+    }
+
     /// Reads the sync namespace, renders every host and converges; removes this
     /// installation's objects that are no longer rendered.
     pub(super) async fn reconcile_all(&mut self) -> Result<usize, kube::Error> {
@@ -44,13 +50,10 @@ impl Writer {
         // Read before the registry: a cluster leaves `unlisted` only once the registry holds
         // its lists, so what is rendered next is never newer than these gates.
         let gates = self.gates();
-        let (wanted, findings) = {
-            let registry = read(&self.ctx.registry);
-            (
-                self.render_all(&registry),
-                registry.cluster_findings(&self.cluster),
-            )
-        };
+        let view = self.view();
+        let wanted = self.render_all(&view);
+        let findings = view.cluster_findings(&self.cluster).to_vec();
+        drop(view);
         self.findings.report(findings).await;
         let objects = wanted.len();
         // Names neither wanted nor present any more: nothing left to hold, report or retry.
@@ -79,14 +82,12 @@ impl Writer {
         hosts: &BTreeSet<Host>,
     ) -> Result<usize, kube::Error> {
         let gates = self.gates();
-        let wanted = {
-            let registry = read(&self.ctx.registry);
-            let mut out = Wanted::default();
-            for host in hosts {
-                self.render_one(&registry, host, &mut out);
-            }
-            out
-        };
+        let view = self.view();
+        let mut wanted = Wanted::default();
+        for host in hosts {
+            self.render_one(&view, host, &mut wanted);
+        }
+        drop(view);
         let scope = hosts
             .iter()
             .flat_map(|h| {
@@ -98,7 +99,7 @@ impl Writer {
         Ok(writes)
     }
 
-    fn render_all(&self, registry: &Registry) -> Wanted {
+    fn render_all(&self, registry: &RegistryView) -> Wanted {
         let options = &self.ctx.render;
         let mut out = Wanted::default();
         for service in registry.services() {
@@ -120,7 +121,7 @@ impl Writer {
         out
     }
 
-    fn render_one(&self, registry: &Registry, host: &Host, into: &mut Wanted) {
+    fn render_one(&self, registry: &RegistryView, host: &Host, into: &mut Wanted) {
         let rendered = registry
             .get(host)
             .and_then(|s| render_host(registry, s, &self.cluster, &self.ctx.render));
@@ -132,7 +133,7 @@ impl Writer {
     fn add_host(
         &self,
         into: &mut Wanted,
-        registry: &Registry,
+        registry: &RegistryView,
         host: &Host,
         rendered: RenderedHost,
     ) {
@@ -357,12 +358,6 @@ fn operation(write: &Write) -> &'static str {
         Write::Update { .. } => "update",
         Write::Delete { .. } => "delete",
     }
-}
-
-fn read(registry: &std::sync::RwLock<Registry>) -> std::sync::RwLockReadGuard<'_, Registry> {
-    registry
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The entries of `map` under `keys`.

@@ -3,7 +3,7 @@
 //! when to pass over everything, over some hosts, or over what waited.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -21,7 +21,7 @@ use super::queue::{Work, WorkQueue};
 use super::rejections::Rejections;
 use crate::metrics::{ClusterLabels, Metrics};
 use crate::model::ClusterName;
-use crate::registry::Registry;
+use crate::registry::RegistryView;
 use crate::render::RenderOptions;
 
 /// When a writer may act.
@@ -39,8 +39,8 @@ pub struct Gates {
 /// What a writer needs.
 #[derive(Clone)]
 pub struct WriterContext {
-    /// The shared registry.
-    pub registry: Arc<RwLock<Registry>>,
+    /// The registry as last published by its loop: rendered from without any lock.
+    pub views: watch::Receiver<RegistryView>,
     /// How to render.
     pub render: RenderOptions,
     /// This installation: objects of another are never touched.

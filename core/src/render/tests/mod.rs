@@ -4,7 +4,7 @@ use super::*;
 use crate::fixtures::*;
 use crate::istio::{OutlierDetection, Resolution, TlsMode};
 use crate::model::{ClusterInfo, Host, LocalityMode, ObjectKey, PolicyInfo, TrafficPolicy};
-use crate::registry::{Delta, RegistryConfig};
+use crate::registry::{Delta, Registry, RegistryConfig};
 
 mod destination_rule;
 mod endpoints;
@@ -34,9 +34,10 @@ fn addresses(r: &Registry, cluster: &str) -> Vec<String> {
 }
 
 fn render(r: &Registry, cluster: &str) -> Option<RenderedHost> {
-    let service = r.get(&greeting_host())?;
+    let view = r.snapshot();
+    let service = view.get(&greeting_host())?;
     render_host(
-        r,
+        &view,
         service,
         &ClusterName::new(cluster),
         &RenderOptions::default(),

@@ -41,7 +41,14 @@ fn nothing_is_rendered_without_a_ready_backend_anywhere() {
     for c in ["east", "west", "south"] {
         assert!(render(&r, c).is_none(), "{c}");
     }
-    assert!(render_cluster(&r, &ClusterName::new("east"), &RenderOptions::default()).is_empty());
+    assert!(
+        render_cluster(
+            &r.snapshot(),
+            &ClusterName::new("east"),
+            &RenderOptions::default()
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -94,8 +101,8 @@ fn rendering_is_deterministic() {
         let name = ClusterName::new(c);
         let opts = RenderOptions::default();
         assert_eq!(
-            render_cluster(&a, &name, &opts),
-            render_cluster(&b, &name, &opts)
+            render_cluster(&a.snapshot(), &name, &opts),
+            render_cluster(&b.snapshot(), &name, &opts)
         );
     }
 }

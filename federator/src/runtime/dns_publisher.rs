@@ -1,0 +1,37 @@
+//! Keeps the DNS server's snapshot current: rebuilt from the registry's published views once
+//! the initial sync is done and then whenever a view changed some host; bursts coalesce into
+//! one rebuild. Off the path of the writers, so DNS never delays the Istio config.
+
+use tokio::sync::watch;
+
+use crate::dns::DnsSettings;
+use crate::registry::RegistryView;
+
+/// Runs until the registry loop stops publishing.
+pub(super) async fn publish_dns(
+    mut views: watch::Receiver<RegistryView>,
+    mut ready: watch::Receiver<bool>,
+    handle: federator_dns::SnapshotHandle,
+    settings: DnsSettings,
+) {
+    if ready.wait_for(|r| *r).await.is_err() {
+        return;
+    }
+    let mut built: Option<u64> = None;
+    let mut serial: u32 = 0;
+    loop {
+        let view = views.borrow_and_update().clone();
+        if built != Some(view.hosts_generation()) {
+            built = Some(view.hosts_generation());
+            serial = serial.wrapping_add(1);
+            let (snapshot, errors) = crate::dns::snapshot(&view, &settings, serial);
+            for err in errors {
+                tracing::warn!(error = %err, "not answered in DNS");
+            }
+            handle.store(snapshot);
+        }
+        if views.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -217,6 +217,23 @@ fn removal(delta: &Delta) -> Delta {
     }
 }
 
+/// Every object of `world` arriving, changing and going again: stale versions first, then
+/// the current ones and the noise, then the noise and every object removed.
+fn lifetime(world: &World) -> Vec<Delta> {
+    let mut sequence = world.stale.clone();
+    sequence.extend(world.base.iter().cloned());
+    sequence.extend(world.noise.iter().cloned());
+    sequence.extend(world.noise.iter().map(removal));
+    sequence.extend(
+        world
+            .base
+            .iter()
+            .filter(|d| matches!(d, Delta::Upsert(..)))
+            .map(removal),
+    );
+    sequence
+}
+
 /// Everything observable except VIPs (which keep their first address by design).
 fn observable(
     r: &Registry,
@@ -308,11 +325,7 @@ proptest! {
     #[test]
     fn change_sets_name_every_host_whose_output_changed(world in world_strategy()) {
         let mut r = Registry::new(RegistryConfig::default());
-        let mut sequence = world.stale.clone();
-        sequence.extend(world.base.iter().cloned());
-        sequence.extend(world.noise.iter().cloned());
-        sequence.extend(world.noise.iter().map(removal));
-        sequence.extend(world.base.iter().filter(|d| matches!(d, Delta::Upsert(..))).map(removal));
+        let sequence = lifetime(&world);
         let mut before = rendered(&r);
         for delta in sequence {
             let changes = r.apply(delta.clone());
@@ -340,11 +353,7 @@ proptest! {
         batches in prop::collection::vec(1..8usize, 1..40),
     ) {
         let mut r = Registry::new(RegistryConfig::default());
-        let mut sequence = world.stale.clone();
-        sequence.extend(world.base.iter().cloned());
-        sequence.extend(world.noise.iter().cloned());
-        sequence.extend(world.noise.iter().map(removal));
-        sequence.extend(world.base.iter().filter(|d| matches!(d, Delta::Upsert(..))).map(removal));
+        let sequence = lifetime(&world);
         let mut deltas = sequence.into_iter().peekable();
         let mut sizes = batches.into_iter().cycle();
         let mut before = r.publish();

@@ -142,7 +142,7 @@ fn bench(c: &mut Criterion) {
             },
         );
         group.bench_with_input(BenchmarkId::new("view_full_copy", hosts), &hosts, |b, _| {
-            b.iter(|| black_box(r.snapshot()))
+            b.iter(|| black_box(r.full_view()))
         });
 
         // A Service changing a port, re-deciding the host's ports across clusters.

@@ -16,9 +16,8 @@ pub struct DnsSettings {
 
 /// The records to answer: every host with a ready backend somewhere and a VIP (a host whose
 /// backends are all gone is not answered: NXDOMAIN).
-pub fn records(registry: &RegistryView) -> Vec<HostRecord> {
-    registry
-        .services()
+pub fn records(view: &RegistryView) -> Vec<HostRecord> {
+    view.services()
         .filter(|s| s.is_serving())
         .filter_map(|s| {
             Some(HostRecord {
@@ -32,11 +31,11 @@ pub fn records(registry: &RegistryView) -> Vec<HostRecord> {
 
 /// The snapshot of `registry`; `serial` becomes the SOA serial.
 pub fn snapshot(
-    registry: &RegistryView,
+    view: &RegistryView,
     settings: &DnsSettings,
     serial: u32,
 ) -> (Snapshot, Vec<SnapshotError>) {
-    build(records(registry), settings, serial)
+    build(records(view), settings, serial)
 }
 
 /// The snapshot of `records`.

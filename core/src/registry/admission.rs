@@ -11,6 +11,7 @@
 //!   from the service already behind it; the others are reported as a conflict.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::cluster::WorkloadId;
 use super::{ChangeSet, GlobalService, HostEntry, Registry};
@@ -143,7 +144,7 @@ impl Registry {
             return;
         };
         // Held for the quota, they were never linked: nothing to give back.
-        state.held.retain(|_, (_, why)| *why != Held::OverQuota);
+        state.held.release_over_quota();
         let ids: Vec<WorkloadId> = state.workloads.keys().cloned().collect();
         let mut ignored = BTreeSet::new();
         for id in ids {
@@ -184,7 +185,7 @@ impl Registry {
             exported: exported.to_owned(),
         };
         if let Some(state) = self.clusters.get_mut(cluster) {
-            state.held.insert(id.clone(), (host.clone(), held));
+            state.held.insert(id.clone(), host.clone(), held);
         }
     }
 
@@ -222,16 +223,14 @@ impl Registry {
         };
         let (identity, env) = (workload.identity.clone(), workload.env.clone());
         if !state.host_workloads.contains_key(host) && state.host_workloads.len() >= cap {
-            state
-                .held
-                .insert(id.clone(), (host.clone(), Held::OverQuota));
+            state.held.insert(id.clone(), host.clone(), Held::OverQuota);
             return;
         }
         state.held.remove(id);
         state.link_host(host, id);
         recompute.insert(host.clone());
         let entry = self.hosts.get_or_insert_with(host.clone(), || HostEntry {
-            service: std::sync::Arc::new(GlobalService {
+            service: Arc::new(GlobalService {
                 host: host.clone(),
                 identity: identity.clone(),
                 env,
@@ -297,20 +296,9 @@ impl Registry {
             if state.host_workloads.len() >= cap {
                 return;
             }
-            let Some(host) = state
-                .held
-                .values()
-                .find(|(_, why)| *why == Held::OverQuota)
-                .map(|(host, _)| host.clone())
-            else {
+            let Some((host, ids)) = state.held.first_over_quota() else {
                 return;
             };
-            let ids: Vec<WorkloadId> = state
-                .held
-                .iter()
-                .filter(|(_, (h, why))| *why == Held::OverQuota && *h == host)
-                .map(|(id, _)| id.clone())
-                .collect();
             let mut touched = BTreeSet::new();
             for id in ids {
                 self.admit(cluster, &id, &host, &mut touched, changes);
@@ -321,15 +309,9 @@ impl Registry {
 
     /// How many hosts `cluster` is held back from exporting by its quota.
     pub fn hosts_over_quota(&self, cluster: &ClusterName) -> usize {
-        self.clusters.get(cluster).map_or(0, |state| {
-            state
-                .held
-                .values()
-                .filter(|(_, why)| *why == Held::OverQuota)
-                .map(|(host, _)| host)
-                .collect::<BTreeSet<_>>()
-                .len()
-        })
+        self.clusters
+            .get(cluster)
+            .map_or(0, |state| state.held.hosts_over_quota())
     }
 }
 

@@ -225,23 +225,20 @@ impl Registry {
                 reason: reason.clone(),
             }
         }));
-        out.extend(
-            state
-                .held
-                .iter()
-                .filter_map(|((kind, key), (host, why))| match why {
-                    super::Held::SpellingConflict { spelling, exported } => {
-                        Some(ClusterFinding::SpellingConflict {
-                            kind: *kind,
-                            workload: key.clone(),
-                            host: host.to_string(),
-                            spelling: spelling.clone(),
-                            exported: exported.clone(),
-                        })
-                    }
-                    super::Held::OverQuota => None,
-                }),
-        );
+        out.extend(state.held.spelling_conflicts().filter_map(
+            |((kind, key), host, why)| match why {
+                super::Held::SpellingConflict { spelling, exported } => {
+                    Some(ClusterFinding::SpellingConflict {
+                        kind: *kind,
+                        workload: key.clone(),
+                        host: host.to_string(),
+                        spelling: spelling.clone(),
+                        exported: exported.clone(),
+                    })
+                }
+                super::Held::OverQuota => None,
+            },
+        ));
         out.sort();
         out
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::{ChangeSet, Registry, VipError};
 use crate::model::Host;
@@ -47,12 +48,12 @@ impl Registry {
         if let Some(entry) = self.hosts.get_mut(host) {
             match result {
                 Ok(vip) => {
-                    std::sync::Arc::make_mut(&mut entry.service).vip = Some(vip);
+                    Arc::make_mut(&mut entry.service).vip = Some(vip);
                     entry.vip_error = None;
                     self.vip_waiting.remove(host);
                 }
                 Err(err) => {
-                    std::sync::Arc::make_mut(&mut entry.service).vip = None;
+                    Arc::make_mut(&mut entry.service).vip = None;
                     entry.vip_error = Some(err);
                     self.vip_waiting.insert(host.clone());
                 }

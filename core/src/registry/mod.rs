@@ -22,6 +22,7 @@ mod view;
 mod vip;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -68,7 +69,7 @@ impl Default for RegistryConfig {
 #[derive(Debug)]
 struct HostEntry {
     /// Shared with the published views until it changes.
-    service: std::sync::Arc<GlobalService>,
+    service: Arc<GlobalService>,
     /// Clusters that have workloads for this host.
     clusters: BTreeSet<ClusterName>,
     vip_error: Option<VipError>,

@@ -1,6 +1,8 @@
 //! Rebuilding global hosts: a cluster's backends for a host are recomputed, and the host is
 //! folded again from every cluster's backends and the policy in force.
 
+use std::sync::Arc;
+
 use super::{ChangeSet, LocalBackend, Registry, global};
 use crate::model::{ClusterName, Host};
 
@@ -63,7 +65,7 @@ impl Registry {
         };
         let rebuilt = global::fold_backends(&entry.service, candidates, policy);
         if rebuilt != *entry.service {
-            entry.service = std::sync::Arc::new(rebuilt);
+            entry.service = Arc::new(rebuilt);
             changes.hosts.insert(host.clone());
         }
     }

@@ -4,7 +4,6 @@
 //!
 //! Reads go through `Deref` to the plain map; every way to change an entry marks its key.
 
-use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use std::ops::Deref;
@@ -72,14 +71,9 @@ impl<M: Store> Tracked<M> {
     }
 
     /// The entry under `key`, for writing (marks it).
-    pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut M::Value>
-    where
-        M::Key: Borrow<Q>,
-        Q: ToOwned<Owned = M::Key> + ?Sized,
-    {
-        let key = key.to_owned();
-        let value = self.map.entry_mut(&key)?;
-        self.dirty.insert(key);
+    pub(crate) fn get_mut(&mut self, key: &M::Key) -> Option<&mut M::Value> {
+        let value = self.map.entry_mut(key)?;
+        self.dirty.insert(key.clone());
         Some(value)
     }
 
@@ -125,14 +119,14 @@ mod tests {
         assert_eq!(map.take_dirty(), BTreeSet::from(["a".into(), "b".into()]));
 
         assert_eq!(map.get("a"), Some(&1));
-        assert!(map.get_mut("missing").is_none());
+        assert!(map.get_mut(&"missing".to_owned()).is_none());
         assert!(map.remove(&"missing".to_owned()).is_none());
         assert!(
             map.take_dirty().is_empty(),
             "reads and misses change nothing"
         );
 
-        if let Some(value) = map.get_mut("a") {
+        if let Some(value) = map.get_mut(&"a".to_owned()) {
             *value = 5;
         }
         map.remove(&"b".to_owned());

@@ -89,7 +89,7 @@ impl RegistryView {
         self.hosts.is_empty()
     }
 
-    /// Changes whenever a publication changed some host.
+    /// Moves exactly when a publication changed some host (so DNS rebuilds only then).
     pub fn hosts_generation(&self) -> u64 {
         self.hosts_generation
     }
@@ -161,11 +161,8 @@ impl Registry {
     /// Brings the view up to date with every change since the last publication and returns
     /// it: the cost is what changed, not the registry's size.
     pub fn publish(&mut self) -> RegistryView {
-        let hosts = self.hosts.take_dirty();
-        if !hosts.is_empty() {
-            self.view.hosts_generation += 1;
-        }
-        for host in hosts {
+        let mut changed = false;
+        for host in self.hosts.take_dirty() {
             match self.hosts.get(&host) {
                 Some(entry) => {
                     let unchanged = self
@@ -175,12 +172,14 @@ impl Registry {
                         .is_some_and(|s| Arc::ptr_eq(s, &entry.service));
                     if !unchanged {
                         self.view.hosts.insert(host, entry.service.clone());
+                        changed = true;
                     }
                 }
-                None => {
-                    self.view.hosts.remove(&host);
-                }
+                None => changed |= self.view.hosts.remove(&host).is_some(),
             }
+        }
+        if changed {
+            self.view.hosts_generation += 1;
         }
         for name in self.clusters.take_dirty() {
             match self.clusters.get(&name) {
@@ -198,7 +197,7 @@ impl Registry {
 
     /// A view built from scratch, without touching what is pending for [`Registry::publish`]:
     /// for one-off readers (`federator render`) and to check the published view.
-    pub fn snapshot(&self) -> RegistryView {
+    pub fn full_view(&self) -> RegistryView {
         RegistryView {
             config: self.view.config.clone(),
             hosts: self

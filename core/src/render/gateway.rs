@@ -34,12 +34,12 @@ impl Default for EastWestGateway {
 /// Gateway already claims those hosts on that port (federator never fights a user's
 /// Gateway; the claim is reported instead).
 pub fn eastwest_gateway(
-    registry: &RegistryView,
+    view: &RegistryView,
     destination: &ClusterName,
     options: &RenderOptions,
 ) -> Option<Rendered<GatewaySpec>> {
     let settings = options.eastwest_gateway.as_ref()?;
-    if !registry.has_gateway(destination) || !registry.passthrough_claims(destination).is_empty() {
+    if !view.has_gateway(destination) || !view.passthrough_claims(destination).is_empty() {
         return None;
     }
     let metadata = Metadata {
@@ -56,7 +56,7 @@ pub fn eastwest_gateway(
                 protocol: "TLS".into(),
                 name: "tls-federator".into(),
             },
-            hosts: vec![format!("*.{}", registry.config().host_suffix)],
+            hosts: vec![format!("*.{}", view.config().host_suffix)],
             tls: Some(ServerTls {
                 mode: Some(ServerTlsMode::AutoPassthrough),
             }),
@@ -91,7 +91,7 @@ mod tests {
     }
 
     fn render(r: &Registry, options: &RenderOptions) -> Option<Rendered<GatewaySpec>> {
-        eastwest_gateway(&r.snapshot(), &ClusterName::new("east"), options)
+        eastwest_gateway(&r.full_view(), &ClusterName::new("east"), options)
     }
 
     #[test]

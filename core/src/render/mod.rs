@@ -59,7 +59,7 @@ pub struct RenderedHost {
 /// The objects `host` needs in cluster `destination`, or `None` when the cluster should have
 /// none: no ready backend anywhere, no VIP, or no endpoint reachable from there.
 pub fn render_host(
-    registry: &RegistryView,
+    view: &RegistryView,
     service: &GlobalService,
     destination: &ClusterName,
     options: &RenderOptions,
@@ -67,7 +67,7 @@ pub fn render_host(
     if service.vip.is_none() || !service.is_serving() {
         return None;
     }
-    let service_entry = service_entry::render(registry, service, destination, options)?;
+    let service_entry = service_entry::render(view, service, destination, options)?;
     let destination_rule = destination_rule::render(service, options);
     Some(RenderedHost {
         service_entry,
@@ -77,13 +77,12 @@ pub fn render_host(
 
 /// Every host's objects for cluster `destination`, sorted by host.
 pub fn render_cluster(
-    registry: &RegistryView,
+    view: &RegistryView,
     destination: &ClusterName,
     options: &RenderOptions,
 ) -> Vec<RenderedHost> {
-    registry
-        .services()
-        .filter_map(|service| render_host(registry, service, destination, options))
+    view.services()
+        .filter_map(|service| render_host(view, service, destination, options))
         .collect()
 }
 

@@ -25,21 +25,21 @@ const CLUSTER_LABEL: &str = "federator.io/cluster";
 /// Why each gateway address once: Envoy keeps one host per address, so an address listed in
 /// several localities silently loses all but the first.
 pub(super) fn render(
-    registry: &RegistryView,
+    view: &RegistryView,
     service: &GlobalService,
     destination: &ClusterName,
     options: &RenderOptions,
 ) -> Option<Rendered<ServiceEntrySpec>> {
     let vip = service.vip?;
-    let mut endpoints = pod_endpoints(registry, service, destination);
-    let network = registry.network(destination);
+    let mut endpoints = pod_endpoints(view, service, destination);
+    let network = view.network(destination);
     for cluster in service.backends.keys().filter(|c| *c != destination) {
-        if registry.network(cluster) == network {
+        if view.network(cluster) == network {
             // Never through a gateway on the same network: that gateway's own view (Istio's
             // REQUESTED_NETWORK_VIEW) would include this cluster's gateway again.
-            endpoints.extend(pod_endpoints(registry, service, cluster));
+            endpoints.extend(pod_endpoints(view, service, cluster));
         } else {
-            endpoints.extend(remote_endpoints(registry, service, cluster));
+            endpoints.extend(remote_endpoints(view, service, cluster));
         }
     }
     if endpoints.is_empty() {
@@ -78,11 +78,11 @@ pub(super) fn render(
 /// One entry per ready pod of `cluster`'s backends (an address shared by two backend
 /// Services counts once), each on its target ports.
 fn pod_endpoints(
-    registry: &RegistryView,
+    view: &RegistryView,
     service: &GlobalService,
     cluster: &ClusterName,
 ) -> Vec<WorkloadEntry> {
-    let network = registry.network(cluster);
+    let network = view.network(cluster);
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for backend in service.backends.get(cluster).into_iter().flatten() {
@@ -114,17 +114,17 @@ fn pod_endpoints(
 /// One entry per gateway address of `cluster`, in the gateway's locality, weighted by the
 /// cluster's ready endpoints (split over its addresses).
 fn remote_endpoints(
-    registry: &RegistryView,
+    view: &RegistryView,
     service: &GlobalService,
     cluster: &ClusterName,
 ) -> Vec<WorkloadEntry> {
-    let gateways = registry.gateway_addresses(cluster);
+    let gateways = view.gateway_addresses(cluster);
     let ready: u32 = service.ready_in(cluster).values().sum();
     if gateways.is_empty() || ready == 0 {
         return Vec::new();
     }
-    let network = registry.network(cluster);
-    let locality = registry.gateway_locality(cluster);
+    let network = view.network(cluster);
+    let locality = view.gateway_locality(cluster);
     gateways
         .iter()
         .enumerate()

@@ -25,7 +25,7 @@ pub(super) async fn run(args: DnsCommandArgs) -> anyhow::Result<ExitCode> {
     let loaded = federator::offline::load_registry(&args.snapshot, &settings)?;
     super::log_load_problems(&loaded.problems);
     let (snapshot, errors) =
-        federator::dns::snapshot(&loaded.registry.snapshot(), &dns_settings, 1);
+        federator::dns::snapshot(&loaded.registry.full_view(), &dns_settings, 1);
     for err in errors {
         tracing::warn!(error = %err, "not answered");
     }

@@ -64,7 +64,7 @@ pub fn render_snapshot(
 ) -> Result<OfflineRender, SnapshotError> {
     let loaded = load_registry(dir, settings)?;
     let registry = &loaded.registry;
-    let view = registry.snapshot();
+    let view = registry.full_view();
     let clusters = loaded
         .clusters
         .iter()

@@ -22,20 +22,29 @@ pub(super) async fn publish_dns(
     let mut serial: u32 = 0;
     loop {
         let view = views.borrow_and_update().clone();
-        if built != Some(view.hosts_generation()) {
-            built = Some(view.hosts_generation());
+        let generation = view.hosts_generation();
+        if built != Some(generation) {
             serial = serial.wrapping_add(1);
             // Milliseconds of CPU for thousands of hosts: on a blocking thread, so the tasks
             // that carry the same change to the writers never queue behind it.
             let settings = settings.clone();
             let build = move || crate::dns::snapshot(&view, &settings, serial);
-            let Ok((snapshot, errors)) = tokio::task::spawn_blocking(build).await else {
-                return;
-            };
-            for err in errors {
-                tracing::warn!(error = %err, "not answered in DNS");
+            match tokio::task::spawn_blocking(build).await {
+                Ok((snapshot, errors)) => {
+                    for err in errors {
+                        tracing::warn!(error = %err, "not answered in DNS");
+                    }
+                    handle.store(snapshot);
+                    built = Some(generation);
+                }
+                // A bug, not bad input: said loudly, and tried again on the next change.
+                Err(err) => {
+                    tracing::error!(error = %err, "the DNS snapshot could not be built; answering from the previous one")
+                }
             }
-            handle.store(snapshot);
+        } else {
+            // Not kept while waiting: an old view holds on to what changed since.
+            drop(view);
         }
         if views.changed().await.is_err() {
             return;

@@ -7,6 +7,8 @@
 //! writer busy with a long pass would miss the hosts of the batches in between; the queues
 //! merge them.
 
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
@@ -15,7 +17,6 @@ use crate::metrics::Metrics;
 use crate::registry::{ChangeSet, Registry, RegistryView};
 use crate::sync::Work;
 use crate::watch::WatchMessage;
-use std::sync::Arc;
 
 /// Most messages folded into one batch (one view published per batch).
 const BATCH: usize = 512;
@@ -51,8 +52,9 @@ pub(super) async fn registry_loop(
             }
         };
         if let Some(command) = command {
-            let changes = run_command(&mut registry, command);
-            if !changes.is_empty() {
+            // A command that changed the registry is published whatever its change set says
+            // (publishing what did not change costs microseconds).
+            if let Some(changes) = run_command(&mut registry, command) {
                 views.send_replace(registry.publish());
                 fan_out(&queues, &changes, None);
             }
@@ -89,8 +91,8 @@ pub(super) async fn registry_loop(
     }
 }
 
-/// Carries out a manager's command on the registry.
-fn run_command(registry: &mut Registry, command: RegistryCommand) -> ChangeSet {
+/// Carries out a manager's command on the registry; what it changed, unless it only read.
+fn run_command(registry: &mut Registry, command: RegistryCommand) -> Option<ChangeSet> {
     match command {
         RegistryCommand::RestoreVips(table) => {
             let count = table.len();
@@ -102,12 +104,12 @@ fn run_command(registry: &mut Registry, command: RegistryCommand) -> ChangeSet {
                 restored = count - errors.len(),
                 "VIPs restored from existing ServiceEntries"
             );
-            ChangeSet::default()
+            Some(ChangeSet::default())
         }
-        RegistryCommand::PruneVips => registry.prune_vips(),
+        RegistryCommand::PruneVips => Some(registry.prune_vips()),
         RegistryCommand::Warnings(reply) => {
             let _ = reply.send(registry.warnings());
-            ChangeSet::default()
+            None
         }
     }
 }

@@ -99,15 +99,15 @@ impl Writer {
         Ok(writes)
     }
 
-    fn render_all(&self, registry: &RegistryView) -> Wanted {
+    fn render_all(&self, view: &RegistryView) -> Wanted {
         let options = &self.ctx.render;
         let mut out = Wanted::default();
-        for service in registry.services() {
-            if let Some(rendered) = render_host(registry, service, &self.cluster, options) {
-                self.add_host(&mut out, registry, &service.host, rendered);
+        for service in view.services() {
+            if let Some(rendered) = render_host(view, service, &self.cluster, options) {
+                self.add_host(&mut out, view, &service.host, rendered);
             }
         }
-        if let Some(gateway) = eastwest_gateway(registry, &self.cluster, options) {
+        if let Some(gateway) = eastwest_gateway(view, &self.cluster, options) {
             let instance = &self.ctx.installation.instance;
             out.add(
                 Kind::Gateway,
@@ -121,23 +121,23 @@ impl Writer {
         out
     }
 
-    fn render_one(&self, registry: &RegistryView, host: &Host, into: &mut Wanted) {
-        let rendered = registry
+    fn render_one(&self, view: &RegistryView, host: &Host, into: &mut Wanted) {
+        let rendered = view
             .get(host)
-            .and_then(|s| render_host(registry, s, &self.cluster, &self.ctx.render));
+            .and_then(|s| render_host(view, s, &self.cluster, &self.ctx.render));
         if let Some(rendered) = rendered {
-            self.add_host(into, registry, host, rendered);
+            self.add_host(into, view, host, rendered);
         }
     }
 
     fn add_host(
         &self,
         into: &mut Wanted,
-        registry: &RegistryView,
+        view: &RegistryView,
         host: &Host,
         rendered: RenderedHost,
     ) {
-        let clusters: Vec<_> = registry
+        let clusters: Vec<_> = view
             .get(host)
             .map(|s| s.backends.keys().collect())
             .unwrap_or_default();

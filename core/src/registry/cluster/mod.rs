@@ -16,8 +16,10 @@ use super::global::LocalBackend;
 
 mod backends;
 mod dependents;
+mod held;
 mod topology;
 
+pub(crate) use held::HeldWorkloads;
 pub use topology::GatewayAddress;
 
 /// Identifies a workload within a cluster.
@@ -43,7 +45,7 @@ pub(crate) struct ClusterState {
     /// Workloads whose identity/env do not make a valid host, with the reason.
     pub(crate) invalid_workloads: BTreeMap<WorkloadId, String>,
     /// Workloads with a valid host that is not exported for them, and why.
-    pub(crate) held: BTreeMap<WorkloadId, (Host, super::Held)>,
+    pub(crate) held: HeldWorkloads,
     namespaces: HashMap<String, NamespaceIndex>,
     nodes: HashMap<String, NodeInfo>,
     /// Region most nodes report; used where neither an override nor the node says.
@@ -72,7 +74,7 @@ impl ClusterState {
             slices_by_node: HashMap::new(),
             workloads: HashMap::new(),
             invalid_workloads: BTreeMap::new(),
-            held: BTreeMap::new(),
+            held: HeldWorkloads::default(),
             namespaces: HashMap::new(),
             nodes: HashMap::new(),
             derived_region: None,

@@ -34,7 +34,7 @@ fn addresses(r: &Registry, cluster: &str) -> Vec<String> {
 }
 
 fn render(r: &Registry, cluster: &str) -> Option<RenderedHost> {
-    let view = r.snapshot();
+    let view = r.full_view();
     let service = view.get(&greeting_host())?;
     render_host(
         &view,

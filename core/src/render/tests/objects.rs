@@ -43,7 +43,7 @@ fn nothing_is_rendered_without_a_ready_backend_anywhere() {
     }
     assert!(
         render_cluster(
-            &r.snapshot(),
+            &r.full_view(),
             &ClusterName::new("east"),
             &RenderOptions::default()
         )
@@ -101,8 +101,8 @@ fn rendering_is_deterministic() {
         let name = ClusterName::new(c);
         let opts = RenderOptions::default();
         assert_eq!(
-            render_cluster(&a.snapshot(), &name, &opts),
-            render_cluster(&b.snapshot(), &name, &opts)
+            render_cluster(&a.full_view(), &name, &opts),
+            render_cluster(&b.full_view(), &name, &opts)
         );
     }
 }

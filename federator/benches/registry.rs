@@ -27,8 +27,13 @@ fn cluster_name(c: usize) -> String {
 fn build(hosts: usize) -> Registry {
     // 100k identities over 10 clusters is 20k hosts per cluster, past the default quota:
     // this measures the registry at that size, not the quota.
+    build_with_quota(hosts, usize::MAX)
+}
+
+/// As [`build`], with at most `quota` hosts per cluster: the rest are held back.
+fn build_with_quota(hosts: usize, quota: usize) -> Registry {
     let mut r = Registry::new(RegistryConfig {
-        max_hosts_per_cluster: usize::MAX,
+        max_hosts_per_cluster: quota,
         ..RegistryConfig::default()
     });
     for c in 0..CLUSTERS {
@@ -141,8 +146,14 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
-        group.bench_with_input(BenchmarkId::new("view_full_copy", hosts), &hosts, |b, _| {
-            b.iter(|| black_box(r.full_view()))
+        group.bench_with_input(
+            BenchmarkId::new("view_from_scratch", hosts),
+            &hosts,
+            |b, _| b.iter(|| black_box(r.full_view())),
+        );
+        // The live warnings, which the registry loop works out between batches.
+        group.bench_with_input(BenchmarkId::new("warnings", hosts), &hosts, |b, _| {
+            b.iter(|| black_box(r.warnings()))
         });
 
         // A Service changing a port, re-deciding the host's ports across clusters.
@@ -178,6 +189,40 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     black_box(r.apply(fresh[0].clone()));
                     black_box(r.apply(removal.clone()))
+                })
+            },
+        );
+    }
+    group.finish();
+
+    // Every cluster full, holding back three quarters of its hosts: publishing a changed
+    // cluster's view must not cost what it holds back.
+    let mut group = c.benchmark_group("registry_full_clusters");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50);
+    for hosts in [10_000usize, 100_000] {
+        let per_cluster = hosts * 2 / CLUSTERS;
+        let mut r = build_with_quota(hosts, per_cluster / 4);
+        let slices = [2usize, 3].map(|n| {
+            let eps: Vec<(String, String)> = (0..n)
+                .map(|e| (format!("node-{e}"), format!("zone-{e}")))
+                .collect();
+            let eps: Vec<(&str, &str)> =
+                eps.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            upsert(&cluster_name(0), slice("team-0", "svc-0-1", "svc-0", &eps))
+        });
+        let mut held = r.publish();
+        let mut flip = 0;
+        group.bench_with_input(
+            BenchmarkId::new("endpointslice_update_and_publish", hosts),
+            &hosts,
+            |b, _| {
+                b.iter(|| {
+                    flip ^= 1;
+                    black_box(r.apply(slices[flip].clone()));
+                    held = r.publish();
+                    black_box(&held);
                 })
             },
         );

@@ -114,7 +114,13 @@ impl Registry {
                     message,
                 ));
             }
-            let wanted = port_list(&service.ports);
+            // Worked out only for the few hosts that have a conflict: this loop visits every
+            // host, and the registry loop runs it live.
+            let wanted = if service.rejected.is_empty() {
+                String::new()
+            } else {
+                port_list(&service.ports)
+            };
             for rejected in &service.rejected {
                 let message = format!(
                     "ports [{}] conflict with ports [{wanted}] of host {host} \

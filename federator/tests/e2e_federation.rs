@@ -267,3 +267,152 @@ async fn global_names_resolve_with_dig() {
     );
     federator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_api_answers_what_was_written() {
+    use federator::api::pb::registry_client::RegistryClient;
+    use federator::api::pb::{GetServiceRequest, ListServicesRequest};
+    use tonic::Code;
+
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    let (east, west) = (env.cluster("east"), env.cluster("west"));
+    deploy(west, "greeting", 2, 0).await;
+    eventually("greeting federated to east", || async {
+        service_entry(east, HOST).await.is_some()
+    })
+    .await;
+    let written = service_entry(east, HOST).await.unwrap().spec;
+    let mut client = RegistryClient::connect(format!("http://{}", federator.grpc))
+        .await
+        .unwrap();
+
+    // The service as written into east: same VIP, same ports; its backends are west's pods.
+    let service = client
+        .get_service(GetServiceRequest {
+            host: "Prod.Greeting.GLOBAL.".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(service.host, HOST);
+    assert_eq!(vec![service.vip.clone()], written.addresses);
+    let ports: Vec<(String, u32)> = service
+        .ports
+        .iter()
+        .map(|p| (p.name.clone(), p.number))
+        .collect();
+    let written_ports: Vec<(String, u32)> = written
+        .ports
+        .iter()
+        .map(|p| (p.name.clone(), p.number))
+        .collect();
+    assert_eq!(ports, written_ports);
+    assert!(service.serving);
+    assert_eq!(service.backends.len(), 1, "{service:?}");
+    assert_eq!(service.backends[0].cluster, "west");
+    assert_eq!(service.backends[0].endpoints.len(), 2);
+
+    // Filters: by cluster, identity and namespace; every field set must match.
+    let lister = client.clone();
+    let list = |filter: ListServicesRequest| {
+        let mut client = lister.clone();
+        async move { client.list_services(filter).await }
+    };
+    let hosts = |r: Result<tonic::Response<federator::api::pb::ListServicesResponse>, _>| {
+        let r: tonic::Response<_> = r.unwrap();
+        r.into_inner()
+            .services
+            .into_iter()
+            .map(|s| s.host)
+            .collect::<Vec<_>>()
+    };
+    let all = ListServicesRequest::default();
+    assert_eq!(hosts(list(all.clone()).await), [HOST]);
+    let west_only = ListServicesRequest {
+        cluster: "west".into(),
+        namespace: "sample".into(),
+        identity: "Greeting".into(),
+        ..all.clone()
+    };
+    assert_eq!(hosts(list(west_only).await), [HOST]);
+    let in_east = ListServicesRequest {
+        cluster: "east".into(),
+        ..all.clone()
+    };
+    assert!(hosts(list(in_east).await).is_empty());
+
+    // Unknown hosts and malformed filters are the caller's to fix, and say which field.
+    let missing = client
+        .get_service(GetServiceRequest {
+            host: "prod.nothing.global".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    assert!(
+        missing.message().contains("prod.nothing.global"),
+        "{missing:?}"
+    );
+    let malformed = list(ListServicesRequest {
+        cluster: "east_1".into(),
+        ..all
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(malformed.code(), Code::InvalidArgument);
+    assert!(
+        malformed.message().starts_with("cluster: "),
+        "{malformed:?}"
+    );
+
+    // The standard health service says the API serves; reflection lists it (for grpcurl).
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", federator.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "federator.v1.Registry".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        health.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    assert!(
+        reflected_services(channel)
+            .await
+            .contains(&"federator.v1.Registry".to_owned()),
+        "reflection lists the API"
+    );
+    federator.stop().await;
+}
+
+/// The services a gRPC server lists through reflection.
+async fn reflected_services(channel: tonic::transport::Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer: {other:?}"),
+    }
+}

@@ -96,6 +96,11 @@ pub(super) struct RunArgs {
     /// Do not serve DNS.
     #[arg(long)]
     no_dns: bool,
+    /// Serve the gRPC registry API (federator.v1.Registry, with health and reflection) on
+    /// this address. Plain text, without authentication: bind it where only trusted readers
+    /// reach it. Off unless given.
+    #[arg(long, env = "FEDERATOR_GRPC_ADDR")]
+    grpc_addr: Option<SocketAddr>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -154,9 +159,20 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         let allowed: Vec<&str> = args.allow_kubeconfig.iter().map(|a| a.as_str()).collect();
         tracing::warn!(allowed = ?allowed, "cluster Secrets may use kubeconfig contents beyond inline credentials");
     }
+    let grpc = match args.grpc_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the gRPC API on {addr}"))?;
+            tracing::info!(addr = %listener.local_addr()?, "serving the gRPC registry API");
+            Some(listener)
+        }
+        None => None,
+    };
     let listeners = Listeners {
         http: listener,
         dns,
+        grpc,
     };
     run(options, client, listeners, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

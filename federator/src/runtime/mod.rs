@@ -60,6 +60,8 @@ pub struct Listeners {
     pub http: TcpListener,
     /// The DNS server's UDP and TCP sockets; `None` runs without DNS.
     pub dns: Option<federator_dns::Sockets>,
+    /// The gRPC registry API (`federator.v1.Registry`); `None` runs without it.
+    pub grpc: Option<TcpListener>,
 }
 
 /// Changes to the registry that do not come from a cluster's watchers. The registry loop is
@@ -132,6 +134,15 @@ pub async fn run(
             options.dns.clone(),
         ))
     });
+    let grpc_task = listeners.grpc.map(|listener| {
+        let (views, ready) = (views.clone(), ready_rx.clone());
+        tokio::spawn(async move {
+            // Not fatal: the controller's work does not depend on its readers.
+            if let Err(err) = crate::api::serve(listener, views, ready).await {
+                error!(error = %err, "the gRPC registry API stopped");
+            }
+        })
+    });
     let registry_task = tokio::spawn(registry_loop::registry_loop(
         registry_loop::Inputs {
             commands: commands_rx,
@@ -169,6 +180,9 @@ pub async fn run(
     };
     registry_task.abort();
     http_task.abort();
+    if let Some(task) = grpc_task {
+        task.abort();
+    }
     if let Some((_, task)) = dns {
         task.abort();
     }

@@ -248,6 +248,8 @@ pub struct Federator {
     pub addr: SocketAddr,
     /// Where DNS is served (UDP and TCP).
     pub dns: SocketAddr,
+    /// Where the gRPC registry API is served.
+    pub grpc: SocketAddr,
 }
 
 impl Federator {
@@ -296,9 +298,12 @@ impl Federator {
             .await
             .unwrap();
         let dns = dns_sockets.udp.local_addr().unwrap();
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc_addr = grpc.local_addr().unwrap();
         let listeners = Listeners {
             http: listener,
             dns: Some(dns_sockets),
+            grpc: Some(grpc),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let client = env.cluster("config").client();
@@ -310,6 +315,7 @@ impl Federator {
             stop: Some(stop),
             addr,
             dns,
+            grpc: grpc_addr,
         }
     }
 

@@ -1,0 +1,155 @@
+//! What a request asks for, checked: a host name to look up, or the filters of a listing.
+//! Pure; a wrong value is an error naming its field.
+
+use crate::model::{Host, validate_dns_label, validate_identity};
+use crate::registry::GlobalService;
+
+/// A request field whose value cannot be valid, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub(super) struct BadField {
+    /// The field, as named in the proto.
+    pub(super) field: &'static str,
+    /// Why its value is wrong.
+    pub(super) reason: String,
+}
+
+/// The global host a `GetService` names, or `None` when it cannot be one (not under
+/// `suffix`): such a host does not exist, which is not a malformed request.
+pub(super) fn host(name: &str, suffix: &str) -> Result<Option<Host>, BadField> {
+    let bad = |reason: String| BadField {
+        field: "host",
+        reason,
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(bad("must not be empty".into()));
+    }
+    for label in name.split('.') {
+        validate_dns_label(label).map_err(|why| bad(format!("label {label:?} {why}")))?;
+    }
+    let suffix = suffix.trim_matches('.').to_ascii_lowercase();
+    let Some(rest) = name.strip_suffix(&format!(".{suffix}")) else {
+        return Ok(None);
+    };
+    let Some((env, identity)) = rest.split_once('.') else {
+        return Ok(None);
+    };
+    Ok(Host::build(env, identity, &suffix).ok())
+}
+
+/// The filters of a `ListServices`, checked; an empty field matches everything.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Filter {
+    cluster: Option<String>,
+    identity: Option<String>,
+    env: Option<String>,
+    namespace: Option<String>,
+}
+
+impl Filter {
+    /// Checks each field set: clusters, envs and namespaces are DNS labels, identities one
+    /// or more labels joined by dots (compared lower-case, as hosts are).
+    pub(super) fn parse(
+        cluster: &str,
+        identity: &str,
+        env: &str,
+        namespace: &str,
+    ) -> Result<Self, BadField> {
+        fn field(
+            name: &'static str,
+            value: &str,
+            check: fn(&str) -> Result<(), String>,
+        ) -> Result<Option<String>, BadField> {
+            if value.is_empty() {
+                return Ok(None);
+            }
+            check(value).map_err(|reason| BadField {
+                field: name,
+                reason: format!("{value:?} {reason}"),
+            })?;
+            Ok(Some(value.to_owned()))
+        }
+        Ok(Self {
+            cluster: field("cluster", cluster, validate_dns_label)?,
+            identity: field(
+                "identity",
+                &identity.to_ascii_lowercase(),
+                validate_identity,
+            )?,
+            env: field("env", &env.to_ascii_lowercase(), validate_dns_label)?,
+            namespace: field("namespace", namespace, validate_dns_label)?,
+        })
+    }
+
+    /// Whether `service` matches every field set.
+    pub(super) fn matches(&self, service: &GlobalService) -> bool {
+        let backends = || service.backends.iter();
+        self.identity
+            .as_ref()
+            .is_none_or(|i| *i == service.identity)
+            && self.env.as_ref().is_none_or(|e| *e == service.env)
+            && self
+                .cluster
+                .as_ref()
+                .is_none_or(|c| backends().any(|(name, _)| name.as_str() == c))
+            && self.namespace.as_ref().is_none_or(|ns| {
+                backends()
+                    .flat_map(|(_, list)| list)
+                    .any(|b| b.service.namespace == *ns)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{cluster, greeting};
+    use crate::registry::{Registry, RegistryConfig};
+
+    #[test]
+    fn hosts_are_read_as_dns_names_and_unknown_suffixes_do_not_exist() {
+        let greeting = Host::build("prod", "greeting", "global").unwrap();
+        assert_eq!(host("Prod.Greeting.global.", "global"), Ok(Some(greeting)));
+        assert_eq!(host("prod.greeting.mesh", "global"), Ok(None));
+        assert_eq!(host("global", "global"), Ok(None));
+        let err = host("prod.gr_eeting.global", "global").unwrap_err();
+        assert_eq!(err.field, "host");
+        assert!(err.reason.contains("gr_eeting"), "{err}");
+        assert_eq!(host("", "global").unwrap_err().field, "host");
+    }
+
+    #[test]
+    fn a_malformed_filter_names_its_field() {
+        assert_eq!(Filter::parse("", "", "", ""), Ok(Filter::default()));
+        for (args, field) in [
+            (["east_1", "", "", ""], "cluster"),
+            (["", "a..b", "", ""], "identity"),
+            (["", "", "pr.od", ""], "env"),
+            (["", "", "", "-ns"], "namespace"),
+        ] {
+            let err = Filter::parse(args[0], args[1], args[2], args[3]).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+
+    #[test]
+    fn every_field_set_must_match() {
+        let mut r = Registry::new(RegistryConfig::default());
+        r.apply(cluster("east"));
+        for d in greeting("east", &[("", "a")]) {
+            r.apply(d);
+        }
+        let view = r.publish();
+        let service = view.services().next().unwrap();
+        let matches = |c: &str, i: &str, e: &str, n: &str| {
+            Filter::parse(c, i, e, n).unwrap().matches(service)
+        };
+        assert!(matches("", "", "", ""));
+        assert!(matches("east", "Greeting", "prod", "sample"));
+        assert!(!matches("west", "", "", ""));
+        assert!(!matches("", "other", "", ""));
+        assert!(!matches("", "", "staging", ""));
+        assert!(!matches("", "", "", "elsewhere"));
+    }
+}

@@ -271,7 +271,9 @@ async fn global_names_resolve_with_dig() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registry_api_answers_what_was_written() {
     use federator::api::pb::registry_client::RegistryClient;
-    use federator::api::pb::{GetServiceRequest, ListServicesRequest};
+    use federator::api::pb::{
+        ClusterState, ClusterStatusRequest, GetServiceRequest, ListServicesRequest,
+    };
     use tonic::Code;
 
     let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
@@ -365,6 +367,38 @@ async fn the_registry_api_answers_what_was_written() {
         malformed.message().starts_with("cluster: "),
         "{malformed:?}"
     );
+
+    // Every registered cluster's state, and what federator has of it.
+    let clusters = client
+        .cluster_status(ClusterStatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .clusters;
+    let names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["east", "west"]);
+    for cluster in &clusters {
+        assert_eq!(cluster.state(), ClusterState::Synced, "{cluster:?}");
+        assert!(cluster.last_error.is_empty() && cluster.degraded.is_empty());
+        let (_, gateway) = topology(&cluster.name);
+        assert_eq!(cluster.gateway_addresses, [format!("{gateway}:15443")]);
+    }
+    assert_eq!((clusters[0].hosts, clusters[0].ready_endpoints), (0, 0));
+    assert_eq!((clusters[1].hosts, clusters[1].ready_endpoints), (1, 2));
+    let unknown = client
+        .cluster_status(ClusterStatusRequest {
+            cluster: "north".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let malformed = client
+        .cluster_status(ClusterStatusRequest {
+            cluster: "East".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(malformed.code(), Code::InvalidArgument);
 
     // The standard health service says the API serves; reflection lists it (for grpcurl).
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", federator.grpc))

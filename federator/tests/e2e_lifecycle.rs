@@ -55,6 +55,15 @@ async fn an_outage_past_stale_after_keeps_the_backends_by_default_and_alerts() {
             .await,
         1.0
     );
+    // The gRPC API says the same, with why, and still counts west's kept backends.
+    let west = federator.cluster_status("west").await;
+    assert_eq!(
+        west.state(),
+        federator::api::pb::ClusterState::Unreachable,
+        "{west:?}"
+    );
+    assert!(!west.last_error.is_empty(), "{west:?}");
+    assert_eq!((west.hosts, west.ready_endpoints), (1, 1));
     assert!(
         !endpoints(env.cluster("east"), "prod.greeting.global")
             .await

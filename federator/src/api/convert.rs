@@ -1,8 +1,10 @@
 //! The registry's global services as the API's messages.
 
 use super::pb;
+use crate::clusters::health::State;
 use crate::model::ClusterName;
-use crate::registry::{GlobalService, LocalBackend};
+use crate::registry::{GlobalService, LocalBackend, RegistryView};
+use crate::runtime::ClusterStatus;
 
 /// `service` as a message.
 pub(super) fn service(service: &GlobalService) -> pb::Service {
@@ -55,5 +57,54 @@ fn backend(cluster: &ClusterName, backend: &LocalBackend) -> pb::Backend {
                 zone: e.locality.zone.clone().unwrap_or_default(),
             })
             .collect(),
+    }
+}
+
+/// What the registry view and the manager know of cluster `name`, as a message.
+pub(super) fn cluster(
+    name: &ClusterName,
+    status: &ClusterStatus,
+    view: &RegistryView,
+) -> pb::Cluster {
+    let (mut hosts, mut ready) = (0u32, 0u32);
+    for service in view.services() {
+        if let Some(backends) = service.backends.get(name) {
+            hosts += 1;
+            ready += backends.iter().map(LocalBackend::ready_count).sum::<u32>();
+        }
+    }
+    let since = status
+        .since
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    pb::Cluster {
+        name: name.to_string(),
+        state: state(status.state) as i32,
+        state_since_unix_seconds: since,
+        last_error: status.last_error.clone().unwrap_or_default(),
+        removal_pending: status.removal_pending,
+        degraded: status
+            .degraded
+            .iter()
+            .map(|(kind, why)| format!("{kind}: {why}"))
+            .collect(),
+        network: view.network(name).to_owned(),
+        gateway_addresses: view
+            .gateway_addresses(name)
+            .iter()
+            .map(|g| format!("{}:{}", g.address, g.port))
+            .collect(),
+        hosts,
+        ready_endpoints: ready,
+    }
+}
+
+fn state(state: State) -> pb::ClusterState {
+    match state {
+        State::Connecting => pb::ClusterState::Connecting,
+        State::Listing => pb::ClusterState::Listing,
+        State::Synced => pb::ClusterState::Synced,
+        State::Unreachable => pb::ClusterState::Unreachable,
+        State::Withdrawn => pb::ClusterState::Stale,
     }
 }

@@ -6,7 +6,7 @@ mod convert;
 mod query;
 mod service;
 
-pub use service::serve;
+pub use service::{Sources, serve};
 
 /// The generated messages, server and client.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -1,7 +1,7 @@
 //! What a request asks for, checked: a host name to look up, or the filters of a listing.
 //! Pure; a wrong value is an error naming its field.
 
-use crate::model::{Host, validate_dns_label, validate_identity};
+use crate::model::{ClusterName, Host, validate_dns_label, validate_identity};
 use crate::registry::GlobalService;
 
 /// A request field whose value cannot be valid, and why.
@@ -36,6 +36,18 @@ pub(super) fn host(name: &str, suffix: &str) -> Result<Option<Host>, BadField> {
         return Ok(None);
     };
     Ok(Host::build(env, identity, &suffix).ok())
+}
+
+/// The cluster a `ClusterStatus` asks for; `None` (every cluster) when empty.
+pub(super) fn cluster(name: &str) -> Result<Option<ClusterName>, BadField> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    validate_dns_label(name).map_err(|why| BadField {
+        field: "cluster",
+        reason: format!("{name:?} {why}"),
+    })?;
+    Ok(Some(ClusterName::new(name)))
 }
 
 /// The filters of a `ListServices`, checked; an empty field matches everything.
@@ -117,6 +129,13 @@ mod tests {
         assert_eq!(err.field, "host");
         assert!(err.reason.contains("gr_eeting"), "{err}");
         assert_eq!(host("", "global").unwrap_err().field, "host");
+    }
+
+    #[test]
+    fn a_cluster_is_a_dns_label_or_every_cluster() {
+        assert_eq!(cluster(""), Ok(None));
+        assert_eq!(cluster("east"), Ok(Some(ClusterName::new("east"))));
+        assert_eq!(cluster("East").unwrap_err().field, "cluster");
     }
 
     #[test]

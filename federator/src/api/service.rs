@@ -6,27 +6,41 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use super::pb::registry_server::{Registry, RegistryServer};
-use super::pb::{GetServiceRequest, ListServicesRequest, ListServicesResponse, Service};
+use super::pb::{
+    ClusterStatusRequest, ClusterStatusResponse, GetServiceRequest, ListServicesRequest,
+    ListServicesResponse, Service,
+};
 use super::query::{self, BadField, Filter};
 use super::{DESCRIPTORS, convert};
 use crate::registry::RegistryView;
+use crate::runtime::ClusterStatuses;
+
+/// What the API answers from, each kept current by the controller.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    /// The registry as its loop last published it.
+    pub views: watch::Receiver<RegistryView>,
+    /// Whether the initial sync is done.
+    pub ready: watch::Receiver<bool>,
+    /// Every registered cluster's status.
+    pub clusters: watch::Receiver<ClusterStatuses>,
+}
 
 /// Answers registry reads.
 struct RegistryApi {
-    views: watch::Receiver<RegistryView>,
-    ready: watch::Receiver<bool>,
+    sources: Sources,
 }
 
 impl RegistryApi {
     /// The latest view, once the initial sync is done: before, an absent host may only not
     /// be listed yet, and a client must not take that for an answer.
     fn view(&self) -> Result<RegistryView, Status> {
-        if !*self.ready.borrow() {
+        if !*self.sources.ready.borrow() {
             return Err(Status::unavailable(
                 "the registry is not synced yet: federator is still reading its clusters",
             ));
         }
-        Ok(self.views.borrow().clone())
+        Ok(self.sources.views.borrow().clone())
     }
 }
 
@@ -65,15 +79,36 @@ impl Registry for RegistryApi {
             .collect();
         Ok(Response::new(ListServicesResponse { services }))
     }
+
+    async fn cluster_status(
+        &self,
+        request: Request<ClusterStatusRequest>,
+    ) -> Result<Response<ClusterStatusResponse>, Status> {
+        // Cluster states are known from the start: no wait for the initial sync.
+        let view = self.sources.views.borrow().clone();
+        let statuses = self.sources.clusters.borrow().clone();
+        let wanted = request.into_inner().cluster;
+        let only = query::cluster(&wanted).map_err(invalid)?;
+        if let Some(name) = &only
+            && !statuses.contains_key(name)
+        {
+            return Err(Status::not_found(format!(
+                "cluster {wanted:?} is not registered"
+            )));
+        }
+        let clusters = statuses
+            .iter()
+            .filter(|(name, _)| only.as_ref().is_none_or(|o| o == *name))
+            .map(|(name, status)| convert::cluster(name, status, &view))
+            .collect();
+        Ok(Response::new(ClusterStatusResponse { clusters }))
+    }
 }
 
 /// Serves the registry API, the gRPC health service (`SERVING` once the initial sync is done)
 /// and reflection on `listener` until the task is dropped.
-pub async fn serve(
-    listener: TcpListener,
-    views: watch::Receiver<RegistryView>,
-    mut ready: watch::Receiver<bool>,
-) -> Result<(), tonic::transport::Error> {
+pub async fn serve(listener: TcpListener, sources: Sources) -> Result<(), tonic::transport::Error> {
+    let mut ready = sources.ready.clone();
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_not_serving::<RegistryServer<RegistryApi>>()
@@ -85,10 +120,7 @@ pub async fn serve(
             tracing::error!(error = %err, "gRPC reflection unavailable: the built-in descriptors do not load");
         })
         .ok();
-    let api = RegistryServer::new(RegistryApi {
-        views,
-        ready: ready.clone(),
-    });
+    let api = RegistryServer::new(RegistryApi { sources });
     tokio::spawn(async move {
         if ready.wait_for(|r| *r).await.is_ok() {
             health.set_serving::<RegistryServer<RegistryApi>>().await;

@@ -98,6 +98,7 @@ impl Manager {
                 format!("cluster {name} is registered again; nothing changes")
             }
         };
+        self.status_report(name, report);
         let reason = report.reason();
         let secret = handle.secret.name.as_deref().unwrap_or_default();
         let type_ = if report.is_normal() {
@@ -115,6 +116,7 @@ impl Manager {
             return;
         };
         let current = handle.health.state();
+        self.status_state(name, current);
         for state in STATES {
             let labels = ClusterStateLabels {
                 cluster: name.to_string(),
@@ -126,6 +128,7 @@ impl Manager {
     }
 
     fn clear_state_metric(&self, name: &ClusterName) {
+        self.status_forget(name);
         for state in STATES {
             self.metrics.cluster_state.remove(&ClusterStateLabels {
                 cluster: name.to_string(),

@@ -72,6 +72,8 @@ pub(super) struct Manager {
     pub(super) diagnostics: super::diagnostics_report::DiagnosticsState,
     /// Each cluster's watch health as last reported, shared with `/readyz` (watch_report.rs).
     pub(super) watch_health: watch::Sender<super::watch_report::WatchHealths>,
+    /// Every cluster's status, for the gRPC API (cluster_status.rs).
+    pub(super) statuses: watch::Sender<super::ClusterStatuses>,
 }
 
 impl Manager {
@@ -112,6 +114,7 @@ impl Manager {
             over_quota: BTreeMap::new(),
             diagnostics: Default::default(),
             watch_health: watch::Sender::new(Default::default()),
+            statuses: watch::Sender::new(Default::default()),
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod cluster_run;
 mod cluster_set;
+mod cluster_status;
 mod diagnostics_report;
 mod dns_publisher;
 mod health_driver;
@@ -27,6 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
 
+pub use cluster_status::{ClusterStatus, ClusterStatuses};
 pub use options::RunOptions;
 
 use crate::metrics::Metrics;
@@ -134,11 +136,16 @@ pub async fn run(
             options.dns.clone(),
         ))
     });
+    let (statuses_tx, statuses) = watch::channel(ClusterStatuses::new());
     let grpc_task = listeners.grpc.map(|listener| {
-        let (views, ready) = (views.clone(), ready_rx.clone());
+        let sources = crate::api::Sources {
+            views: views.clone(),
+            ready: ready_rx.clone(),
+            clusters: statuses,
+        };
         tokio::spawn(async move {
             // Not fatal: the controller's work does not depend on its readers.
-            if let Err(err) = crate::api::serve(listener, views, ready).await {
+            if let Err(err) = crate::api::serve(listener, sources).await {
                 error!(error = %err, "the gRPC registry API stopped");
             }
         })
@@ -165,7 +172,8 @@ pub async fn run(
             ready: ready_tx,
         },
     )
-    .reporting_watch_health(watch_health_tx);
+    .reporting_watch_health(watch_health_tx)
+    .reporting_cluster_status(statuses_tx);
     let result = tokio::select! {
         result = manager.run() => result,
         result = &mut http_task => Err(RunError::Http(match result {

@@ -62,6 +62,15 @@ impl Manager {
         self
     }
 
+    /// Publishes every cluster's status on `to` (for the gRPC API).
+    pub(super) fn reporting_cluster_status(
+        mut self,
+        to: watch::Sender<super::ClusterStatuses>,
+    ) -> Self {
+        self.statuses = to;
+        self
+    }
+
     /// Reports each kind of each cluster that became degraded or recovered since the last
     /// call (Event on the cluster's Secret and a log line, once per change) and keeps the
     /// gauge and the `/readyz` detail current.
@@ -88,6 +97,7 @@ impl Manager {
             self.report_kind(&cluster, kind, transition).await;
         }
         for (name, health) in &current {
+            self.status_watch(name, health);
             for (&kind, reason) in &health.kinds {
                 let labels = KindLabels {
                     cluster: name.to_string(),

@@ -319,6 +319,27 @@ impl Federator {
         }
     }
 
+    /// What the gRPC API says of `cluster`.
+    pub async fn cluster_status(&self, cluster: &str) -> federator::api::pb::Cluster {
+        let mut client = federator::api::pb::registry_client::RegistryClient::connect(format!(
+            "http://{}",
+            self.grpc
+        ))
+        .await
+        .unwrap();
+        let request = federator::api::pb::ClusterStatusRequest {
+            cluster: cluster.into(),
+        };
+        let mut clusters = client
+            .cluster_status(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .clusters;
+        assert_eq!(clusters.len(), 1, "{clusters:?}");
+        clusters.remove(0)
+    }
+
     /// Status and body of a GET.
     pub async fn get(&self, path: &str) -> (u16, String) {
         let Ok(mut stream) = tokio::net::TcpStream::connect(self.addr).await else {

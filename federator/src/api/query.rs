@@ -133,9 +133,9 @@ mod tests {
 
     #[test]
     fn a_cluster_is_a_dns_label_or_every_cluster() {
-        assert_eq!(cluster(""), Ok(None));
-        assert_eq!(cluster("east"), Ok(Some(ClusterName::new("east"))));
-        assert_eq!(cluster("East").unwrap_err().field, "cluster");
+        assert_eq!(super::cluster(""), Ok(None));
+        assert_eq!(super::cluster("east"), Ok(Some(ClusterName::new("east"))));
+        assert_eq!(super::cluster("East").unwrap_err().field, "cluster");
     }
 
     #[test]

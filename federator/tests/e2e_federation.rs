@@ -450,3 +450,112 @@ async fn reflected_services(channel: tonic::transport::Channel) -> Vec<String> {
         other => panic!("unexpected reflection answer: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_sends_every_change_once_and_resumes_where_the_client_left() {
+    use federator::api::pb::registry_client::RegistryClient;
+    use federator::api::pb::{GetServiceRequest, WatchEvent, WatchRequest};
+    use tonic::Code;
+
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    // A history of three publications: resuming after more changes than that starts over.
+    let federator = Federator::start_with(&env, |o| o.settings.registry.change_history = 3).await;
+    let west = env.cluster("west");
+    let (region, _) = topology("west");
+    deploy(west, "greeting", 1, 0).await;
+    deploy(west, "second", 1, 0).await;
+    let client = RegistryClient::connect(format!("http://{}", federator.grpc))
+        .await
+        .unwrap();
+    let ready_in_registry = |count: usize| {
+        let mut client = client.clone();
+        async move {
+            let request = GetServiceRequest { host: HOST.into() };
+            client.get_service(request).await.is_ok_and(|s| {
+                let s = s.into_inner();
+                s.backends.iter().map(|b| b.endpoints.len()).sum::<usize>() == count
+            })
+        }
+    };
+    eventually("both hosts in the registry", || async {
+        ready_in_registry(1).await
+            && client
+                .clone()
+                .get_service(GetServiceRequest {
+                    host: "prod.second.global".into(),
+                })
+                .await
+                .is_ok()
+    })
+    .await;
+    let hosts = |event: &WatchEvent| -> Vec<String> {
+        let mut out: Vec<String> = event.upserted.iter().map(|s| s.host.clone()).collect();
+        out.extend(event.removed.iter().cloned());
+        out
+    };
+    let watch = |from: String| {
+        let mut client = client.clone();
+        async move {
+            client
+                .watch(WatchRequest { from_version: from })
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    // A snapshot first: it resets, and its last event carries the version.
+    let mut stream = watch(String::new()).await.unwrap();
+    let first = next_event(&mut stream).await;
+    assert!(first.reset);
+    assert!(!first.version.is_empty(), "one event holds both hosts");
+    assert_eq!(hosts(&first), [HOST, "prod.second.global"]);
+
+    // One change: only the host that changed, whole.
+    scale(west, "greeting", 2, 0, region).await;
+    let event = next_event(&mut stream).await;
+    assert!(!event.reset);
+    assert_eq!(hosts(&event), [HOST]);
+    let endpoints: usize = event.upserted[0]
+        .backends
+        .iter()
+        .map(|b| b.endpoints.len())
+        .sum();
+    assert_eq!(endpoints, 2);
+    let left_at = event.version.clone();
+    drop(stream);
+
+    // A change while disconnected: resuming sends it, and only it.
+    scale(west, "greeting", 3, 0, region).await;
+    eventually("3 ready in the registry", || ready_in_registry(3)).await;
+    let mut stream = watch(left_at.clone()).await.unwrap();
+    let resumed = next_event(&mut stream).await;
+    assert!(!resumed.reset, "{resumed:?}");
+    assert_eq!(hosts(&resumed), [HOST], "second did not change");
+    drop(stream);
+
+    // More changes than the history holds while disconnected: a fresh snapshot instead.
+    for ready in [1, 2, 1, 2] {
+        scale(west, "greeting", ready, 0, region).await;
+        eventually("the change in the registry", || ready_in_registry(ready)).await;
+    }
+    let mut stream = watch(left_at).await.unwrap();
+    let again = next_event(&mut stream).await;
+    assert!(again.reset, "too old: a snapshot");
+    assert_eq!(hosts(&again), [HOST, "prod.second.global"]);
+
+    // A version this API never gave out is the client's to fix.
+    let bad = watch("nonsense".into()).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().starts_with("from_version: "), "{bad:?}");
+    federator.stop().await;
+}
+
+/// The next event of a Watch stream (which must go on).
+async fn next_event(
+    stream: &mut tonic::Streaming<federator::api::pb::WatchEvent>,
+) -> federator::api::pb::WatchEvent {
+    tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .expect("an event within 30 s")
+        .unwrap()
+        .expect("the stream goes on")
+}

@@ -407,6 +407,20 @@ proptest! {
             }
             let published = r.publish();
             prop_assert!(published.same_content(&r.full_view()), "published view differs");
+            // A reader of the previous view learns of every host that changed since.
+            let differs: BTreeSet<Host> = before
+                .services()
+                .chain(published.services())
+                .filter(|s| before.get(&s.host) != published.get(&s.host))
+                .map(|s| s.host.clone())
+                .collect();
+            match published.changed_since(before.hosts_generation()) {
+                federator::registry::Since::Nothing => prop_assert!(differs.is_empty()),
+                federator::registry::Since::Hosts(hosts) => {
+                    prop_assert!(differs.is_subset(&hosts), "{differs:?} not in {hosts:?}")
+                }
+                federator::registry::Since::TooOld => prop_assert!(false, "history lost"),
+            }
             if federator::dns::records(&published) != federator::dns::records(&before) {
                 prop_assert!(
                     published.hosts_generation() != before.hosts_generation(),

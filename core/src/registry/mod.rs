@@ -8,6 +8,7 @@
 
 mod admission;
 mod apply;
+mod change_log;
 mod cluster;
 mod delta;
 mod diagnostics;
@@ -29,6 +30,7 @@ use ipnet::IpNet;
 use crate::model::{ClusterInfo, ClusterName, Host};
 
 pub use admission::Held;
+pub use change_log::Since;
 use cluster::ClusterState;
 pub use cluster::GatewayAddress;
 pub use delta::{ChangeSet, Delta};
@@ -50,7 +52,13 @@ pub struct RegistryConfig {
     /// back (and reported), so one runaway cluster cannot fill the VIP range or flood every
     /// other cluster with objects.
     pub max_hosts_per_cluster: usize,
+    /// Publications whose changed hosts are remembered, so a reader that lost touch (a gRPC
+    /// `Watch` client reconnecting) gets only what changed since, not everything again.
+    pub change_history: usize,
 }
+
+/// Default of [`RegistryConfig::change_history`]: some minutes of a busy fleet.
+pub const DEFAULT_CHANGE_HISTORY: usize = 4096;
 
 /// Default of [`RegistryConfig::max_hosts_per_cluster`]: more global hosts than any one
 /// cluster of today's fleets exports, far fewer than the 65,536 VIPs of the default range.
@@ -62,6 +70,7 @@ impl Default for RegistryConfig {
             host_suffix: "global".into(),
             vip_range: IpNet::V4(ipnet::Ipv4Net::new_assert([240, 0, 0, 0].into(), 16)),
             max_hosts_per_cluster: DEFAULT_MAX_HOSTS_PER_CLUSTER,
+            change_history: DEFAULT_CHANGE_HISTORY,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use imbl::OrdMap;
 
+use super::change_log::{ChangeLog, Since};
 use super::cluster::ClusterState;
 use super::{ClusterFinding, GatewayAddress, GlobalService, Registry, RegistryConfig};
 use crate::model::{ClusterInfo, ClusterName, Host, Locality, PassthroughClaimInfo};
@@ -22,6 +23,8 @@ pub struct RegistryView {
     clusters: OrdMap<ClusterName, Arc<ClusterView>>,
     /// Counts the publications that changed some host, so the DNS server rebuilds only then.
     hosts_generation: u64,
+    /// The hosts each recent generation changed.
+    changes: ChangeLog,
 }
 
 /// What readers need of one cluster, worked out once per change of the cluster.
@@ -94,6 +97,12 @@ impl RegistryView {
         self.hosts_generation
     }
 
+    /// What changed after `generation` (a [`RegistryView::hosts_generation`] this reader
+    /// saw), as far as the change history reaches.
+    pub fn changed_since(&self, generation: u64) -> Since {
+        self.changes.since(generation, self.hosts_generation)
+    }
+
     /// Everything known of `cluster`, registered or not.
     pub fn cluster_view(&self, cluster: &ClusterName) -> Option<&ClusterView> {
         self.clusters.get(cluster).map(|c| &**c)
@@ -161,7 +170,7 @@ impl Registry {
     /// Brings the view up to date with every change since the last publication and returns
     /// it: the cost is what changed, not the registry's size.
     pub fn publish(&mut self) -> RegistryView {
-        let mut changed = false;
+        let mut changed = Vec::new();
         for host in self.hosts.take_dirty() {
             match self.hosts.get(&host) {
                 Some(entry) => {
@@ -171,15 +180,22 @@ impl Registry {
                         .get(&host)
                         .is_some_and(|s| Arc::ptr_eq(s, &entry.service));
                     if !unchanged {
-                        self.view.hosts.insert(host, entry.service.clone());
-                        changed = true;
+                        self.view.hosts.insert(host.clone(), entry.service.clone());
+                        changed.push(host);
                     }
                 }
-                None => changed |= self.view.hosts.remove(&host).is_some(),
+                None => {
+                    if self.view.hosts.remove(&host).is_some() {
+                        changed.push(host);
+                    }
+                }
             }
         }
-        if changed {
+        if !changed.is_empty() {
             self.view.hosts_generation += 1;
+            let generation = self.view.hosts_generation;
+            let capacity = self.config.change_history;
+            self.view.changes.record(generation, changed, capacity);
         }
         for name in self.clusters.take_dirty() {
             match self.clusters.get(&name) {
@@ -211,6 +227,7 @@ impl Registry {
                 .map(|(name, state)| (name.clone(), Arc::new(ClusterView::of(self, name, state))))
                 .collect(),
             hosts_generation: self.view.hosts_generation,
+            changes: self.view.changes.clone(),
         }
     }
 
@@ -220,6 +237,7 @@ impl Registry {
             hosts: OrdMap::new(),
             clusters: OrdMap::new(),
             hosts_generation: 0,
+            changes: ChangeLog::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod convert;
 mod query;
 mod service;
+mod watch;
 
 pub use service::{Sources, serve};
 

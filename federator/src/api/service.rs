@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use super::pb::registry_server::{Registry, RegistryServer};
 use super::pb::{
     ClusterStatusRequest, ClusterStatusResponse, GetServiceRequest, ListServicesRequest,
-    ListServicesResponse, Service,
+    ListServicesResponse, Service, WatchRequest,
 };
 use super::query::{self, BadField, Filter};
 use super::{DESCRIPTORS, convert};
@@ -29,6 +29,8 @@ pub struct Sources {
 /// Answers registry reads.
 struct RegistryApi {
     sources: Sources,
+    /// Tells this run's `Watch` versions from an earlier run's.
+    epoch: u64,
 }
 
 impl RegistryApi {
@@ -103,6 +105,22 @@ impl Registry for RegistryApi {
             .collect();
         Ok(Response::new(ClusterStatusResponse { clusters }))
     }
+
+    type WatchStream = super::watch::WatchStream;
+
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let start =
+            super::watch::start(&request.into_inner().from_version, self.epoch).map_err(invalid)?;
+        Ok(Response::new(super::watch::stream(
+            self.sources.views.clone(),
+            self.sources.ready.clone(),
+            self.epoch,
+            start,
+        )))
+    }
 }
 
 /// Serves the registry API, the gRPC health service (`SERVING` once the initial sync is done)
@@ -120,7 +138,10 @@ pub async fn serve(listener: TcpListener, sources: Sources) -> Result<(), tonic:
             tracing::error!(error = %err, "gRPC reflection unavailable: the built-in descriptors do not load");
         })
         .ok();
-    let api = RegistryServer::new(RegistryApi { sources });
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let api = RegistryServer::new(RegistryApi { sources, epoch });
     tokio::spawn(async move {
         if ready.wait_for(|r| *r).await.is_ok() {
             health.set_serving::<RegistryServer<RegistryApi>>().await;

@@ -206,6 +206,7 @@ impl SettingsArgs {
                 host_suffix: self.host_suffix.clone(),
                 vip_range: self.vip_range,
                 max_hosts_per_cluster: self.max_hosts_per_cluster,
+                change_history: federator::registry::DEFAULT_CHANGE_HISTORY,
             },
             render: RenderOptions {
                 namespace: self.sync_namespace.clone(),

@@ -101,12 +101,18 @@ pub(super) struct RunArgs {
     /// reach it. Off unless given.
     #[arg(long, env = "FEDERATOR_GRPC_ADDR")]
     grpc_addr: Option<SocketAddr>,
+    /// Registry changes remembered for gRPC Watch clients that reconnect: one older than
+    /// that gets a full snapshot, and a connected one that falls that far behind is cut off.
+    // The default is federator::registry::DEFAULT_CHANGE_HISTORY.
+    #[arg(long, default_value = "4096", value_parser = clap::value_parser!(u64).range(1..))]
+    watch_history: u64,
     #[command(flatten)]
     settings: SettingsArgs,
 }
 
 pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let settings = args.settings.settings()?;
+    let mut settings = args.settings.settings()?;
+    settings.registry.change_history = usize::try_from(args.watch_history).unwrap_or(usize::MAX);
     let client = config_client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await

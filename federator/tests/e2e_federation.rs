@@ -502,6 +502,33 @@ async fn watch_sends_every_change_once_and_resumes_where_the_client_left() {
                 .map(tonic::Response::into_inner)
         }
     };
+    // Listing a page at a time: each token leads on, the last page has none.
+    let mut pages = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .clone()
+            .list_services(federator::api::pb::ListServicesRequest {
+                page_size: 1,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pages.push(
+            page.services
+                .iter()
+                .map(|s| s.host.clone())
+                .collect::<Vec<_>>(),
+        );
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(pages, [[HOST], ["prod.second.global"]]);
+
     // A snapshot first: it resets, and its last event carries the version.
     let mut stream = watch(String::new()).await.unwrap();
     let first = next_event(&mut stream).await;

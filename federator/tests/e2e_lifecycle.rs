@@ -132,6 +132,18 @@ async fn a_cluster_that_cannot_connect_at_start_up_deletes_nothing_anywhere() {
         )
     })
     .await;
+    // The gRPC API says why, in safe words: nothing of the Secret's contents.
+    let west_status = second.cluster_status("west").await;
+    assert_eq!(
+        west_status.state(),
+        federator::api::pb::ClusterState::Connecting,
+        "{west_status:?}"
+    );
+    assert!(!west_status.last_error.is_empty(), "{west_status:?}");
+    assert!(
+        !west_status.last_error.contains("not-base64") && !west_status.last_error.contains("UExB"),
+        "{west_status:?}"
+    );
     eventually("east's writer passed and holds west's host", || async {
         second
             .metric("federator_full_reconciles_total", &[("cluster", "east")])

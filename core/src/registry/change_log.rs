@@ -11,10 +11,16 @@ use imbl::Vector;
 
 use crate::model::Host;
 
+/// Most hosts remembered per entry of history on average: a publication that withdraws a
+/// whole large cluster must not pin thousands of names per entry for every entry kept.
+const HOSTS_PER_ENTRY: usize = 64;
+
 /// The hosts changed by each recent publication that changed any, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct ChangeLog {
     entries: Vector<(u64, Arc<[Host]>)>,
+    /// Hosts over all entries.
+    hosts: usize,
 }
 
 /// What changed since a reader's generation.
@@ -30,11 +36,17 @@ pub enum Since {
 }
 
 impl ChangeLog {
-    /// Records that `generation` changed `hosts`, keeping at most `capacity` entries.
+    /// Records that `generation` changed `hosts`, keeping at most `capacity` entries and
+    /// [`HOSTS_PER_ENTRY`] times as many hosts (the oldest go first; 0 keeps nothing).
     pub(super) fn record(&mut self, generation: u64, hosts: Vec<Host>, capacity: usize) {
+        self.hosts += hosts.len();
         self.entries.push_back((generation, hosts.into()));
-        while self.entries.len() > capacity {
-            self.entries.pop_front();
+        let most_hosts = capacity.saturating_mul(HOSTS_PER_ENTRY);
+        while self.entries.len() > capacity || self.hosts > most_hosts {
+            let Some((_, gone)) = self.entries.pop_front() else {
+                break;
+            };
+            self.hosts -= gone.len();
         }
     }
 
@@ -86,6 +98,22 @@ mod tests {
         );
         // A generation from another history (a restarted process) is never trusted.
         assert_eq!(log.since(9, 3), Since::TooOld);
+    }
+
+    #[test]
+    fn history_is_bounded_in_hosts_too() {
+        let mut log = ChangeLog::default();
+        let many: Vec<Host> = (0..HOSTS_PER_ENTRY * 2)
+            .map(|i| host(&format!("h{i}")))
+            .collect();
+        log.record(1, vec![host("a")], 2);
+        log.record(2, many, 2);
+        // Two entries are allowed, but not 2 x 64 + 1 hosts: the oldest goes.
+        assert_eq!(log.since(0, 2), Since::TooOld);
+        assert!(matches!(log.since(1, 2), Since::Hosts(h) if h.len() == HOSTS_PER_ENTRY * 2));
+        let mut none = ChangeLog::default();
+        none.record(1, vec![host("a")], 0);
+        assert_eq!(none.since(0, 1), Since::TooOld, "capacity 0 keeps nothing");
     }
 
     #[test]

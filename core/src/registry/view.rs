@@ -82,6 +82,13 @@ impl RegistryView {
         self.hosts.values().map(|s| &**s)
     }
 
+    /// The global hosts after `host` (all of them for `None`), sorted by name: pages.
+    pub fn services_after(&self, host: Option<&Host>) -> impl Iterator<Item = &GlobalService> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = host.map_or(Unbounded, Excluded);
+        self.hosts.range((from, Unbounded)).map(|(_, s)| &**s)
+    }
+
     /// Number of global hosts.
     pub fn len(&self) -> usize {
         self.hosts.len()

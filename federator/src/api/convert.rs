@@ -69,8 +69,12 @@ pub(super) fn cluster(
     let (mut hosts, mut ready) = (0u32, 0u32);
     for service in view.services() {
         if let Some(backends) = service.backends.get(name) {
-            hosts += 1;
-            ready += backends.iter().map(LocalBackend::ready_count).sum::<u32>();
+            hosts = hosts.saturating_add(1);
+            let here = backends
+                .iter()
+                .map(LocalBackend::ready_count)
+                .fold(0u32, u32::saturating_add);
+            ready = ready.saturating_add(here);
         }
     }
     let since = status

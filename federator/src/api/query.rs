@@ -14,6 +14,62 @@ pub(super) struct BadField {
     pub(super) reason: String,
 }
 
+/// Longest host name (a DNS name's limit).
+const MAX_HOST_LEN: usize = 253;
+
+/// Longest value echoed back in an error: a request cannot make its answer large.
+const SHOWN: usize = 80;
+
+/// `value` quoted for an error message, cut at [`SHOWN`] characters.
+pub(super) fn shown(value: &str) -> String {
+    if value.chars().count() <= SHOWN {
+        format!("{value:?}")
+    } else {
+        let cut: String = value.chars().take(SHOWN).collect();
+        format!("{cut:?}... ({} bytes)", value.len())
+    }
+}
+
+/// Services per `ListServices` page when the client does not say.
+const DEFAULT_PAGE: usize = 500;
+/// Most services per page: a page of typical services stays far below 4 MiB.
+const MAX_PAGE: usize = 5000;
+
+/// A page of `ListServices`: how many, after which host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Page {
+    /// Services in the page.
+    pub(super) size: usize,
+    /// The last host of the previous page.
+    pub(super) after: Option<Host>,
+}
+
+/// Reads `page_size` and `page_token` (the last host of the previous page).
+pub(super) fn page(size: u32, token: &str, suffix: &str) -> Result<Page, BadField> {
+    let size = match usize::try_from(size) {
+        Ok(0) => DEFAULT_PAGE,
+        Ok(n) if n <= MAX_PAGE => n,
+        _ => {
+            return Err(BadField {
+                field: "page_size",
+                reason: format!("{size} is more than {MAX_PAGE}"),
+            });
+        }
+    };
+    if token.is_empty() {
+        return Ok(Page { size, after: None });
+    }
+    let bad = || BadField {
+        field: "page_token",
+        reason: format!("{} is not a token this API gave out", shown(token)),
+    };
+    let after = host(token, suffix).map_err(|_| bad())?.ok_or_else(bad)?;
+    Ok(Page {
+        size,
+        after: Some(after),
+    })
+}
+
 /// The global host a `GetService` names, or `None` when it cannot be one (not under
 /// `suffix`): such a host does not exist, which is not a malformed request.
 pub(super) fn host(name: &str, suffix: &str) -> Result<Option<Host>, BadField> {
@@ -21,6 +77,9 @@ pub(super) fn host(name: &str, suffix: &str) -> Result<Option<Host>, BadField> {
         field: "host",
         reason,
     };
+    if name.len() > MAX_HOST_LEN + 1 {
+        return Err(bad(format!("longer than {MAX_HOST_LEN} characters")));
+    }
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     if name.is_empty() {
         return Err(bad("must not be empty".into()));
@@ -45,7 +104,7 @@ pub(super) fn cluster(name: &str) -> Result<Option<ClusterName>, BadField> {
     }
     validate_dns_label(name).map_err(|why| BadField {
         field: "cluster",
-        reason: format!("{name:?} {why}"),
+        reason: format!("{} {why}", shown(name)),
     })?;
     Ok(Some(ClusterName::new(name)))
 }
@@ -78,7 +137,7 @@ impl Filter {
             }
             check(value).map_err(|reason| BadField {
                 field: name,
-                reason: format!("{value:?} {reason}"),
+                reason: format!("{} {reason}", shown(value)),
             })?;
             Ok(Some(value.to_owned()))
         }
@@ -129,6 +188,33 @@ mod tests {
         assert_eq!(err.field, "host");
         assert!(err.reason.contains("gr_eeting"), "{err}");
         assert_eq!(host("", "global").unwrap_err().field, "host");
+    }
+
+    #[test]
+    fn pages_are_bounded_and_tokens_are_hosts() {
+        assert_eq!(
+            page(0, "", "global"),
+            Ok(Page {
+                size: 500,
+                after: None
+            })
+        );
+        assert_eq!(page(5001, "", "global").unwrap_err().field, "page_size");
+        let after = page(10, "prod.a.global", "global").unwrap().after;
+        assert_eq!(after, Some(Host::build("prod", "a", "global").unwrap()));
+        assert_eq!(
+            page(10, "elsewhere.com", "global").unwrap_err().field,
+            "page_token"
+        );
+    }
+
+    #[test]
+    fn errors_never_echo_more_than_a_line() {
+        let huge = "a.".repeat(100_000);
+        let err = host(&huge, "global").unwrap_err();
+        assert!(err.to_string().len() < 200, "{err}");
+        let err = Filter::parse(&"x".repeat(100_000), "", "", "").unwrap_err();
+        assert!(err.to_string().len() < 200, "{err}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The `federator.v1.Registry` server: answers from the latest published registry view, with
 //! no lock and without touching the registry loop.
 
+use std::time::Duration;
+
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -14,6 +16,14 @@ use super::query::{self, BadField, Filter};
 use super::{DESCRIPTORS, convert};
 use crate::registry::RegistryView;
 use crate::runtime::ClusterStatuses;
+
+/// Most concurrent calls (Watch streams included) on one connection.
+const MAX_STREAMS_PER_CONNECTION: u32 = 128;
+/// TCP and HTTP/2 keepalive.
+const KEEPALIVE: Duration = Duration::from_secs(60);
+/// Largest answer: what gRPC clients accept by default. Pages and Watch events stay far
+/// below; a single service past it is refused rather than sent to fail in the client.
+const MAX_MESSAGE_BYTES: usize = 4 << 20;
 
 /// What the API answers from, each kept current by the controller.
 #[derive(Clone, Debug)]
@@ -59,10 +69,12 @@ impl Registry for RegistryApi {
         let view = self.view()?;
         let name = request.into_inner().host;
         let host = query::host(&name, &view.config().host_suffix).map_err(invalid)?;
-        let service = host
-            .as_ref()
-            .and_then(|h| view.get(h))
-            .ok_or_else(|| Status::not_found(format!("host {name:?} is not in the registry")))?;
+        let service = host.as_ref().and_then(|h| view.get(h)).ok_or_else(|| {
+            Status::not_found(format!(
+                "host {} is not in the registry",
+                query::shown(&name)
+            ))
+        })?;
         Ok(Response::new(convert::service(service)))
     }
 
@@ -74,12 +86,24 @@ impl Registry for RegistryApi {
         let r = request.into_inner();
         let filter =
             Filter::parse(&r.cluster, &r.identity, &r.env, &r.namespace).map_err(invalid)?;
-        let services = view
-            .services()
-            .filter(|s| filter.matches(s))
+        let page =
+            query::page(r.page_size, &r.page_token, &view.config().host_suffix).map_err(invalid)?;
+        let mut matching = view
+            .services_after(page.after.as_ref())
+            .filter(|s| filter.matches(s));
+        let services: Vec<Service> = matching
+            .by_ref()
+            .take(page.size)
             .map(convert::service)
             .collect();
-        Ok(Response::new(ListServicesResponse { services }))
+        let next_page_token = match (matching.next(), services.last()) {
+            (Some(_), Some(last)) => last.host.clone(),
+            _ => String::new(),
+        };
+        Ok(Response::new(ListServicesResponse {
+            services,
+            next_page_token,
+        }))
     }
 
     async fn cluster_status(
@@ -95,7 +119,8 @@ impl Registry for RegistryApi {
             && !statuses.contains_key(name)
         {
             return Err(Status::not_found(format!(
-                "cluster {wanted:?} is not registered"
+                "cluster {} is not registered",
+                query::shown(&wanted)
             )));
         }
         let clusters = statuses
@@ -141,14 +166,24 @@ pub async fn serve(listener: TcpListener, sources: Sources) -> Result<(), tonic:
     let epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    let api = RegistryServer::new(RegistryApi { sources, epoch });
+    let api = RegistryServer::new(RegistryApi { sources, epoch })
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(64 * 1024);
     tokio::spawn(async move {
         if ready.wait_for(|r| *r).await.is_ok() {
             health.set_serving::<RegistryServer<RegistryApi>>().await;
         }
     });
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+        .with_keepalive(Some(KEEPALIVE))
+        .with_nodelay(Some(true));
     tonic::transport::Server::builder()
+        // Bounds per connection (tonic's defaults lift hyper's): streams, reset floods.
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .http2_max_local_error_reset_streams(Some(1024))
+        // A peer gone without closing is noticed, and its streams end.
+        .http2_keepalive_interval(Some(KEEPALIVE))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .add_service(health_service)
         .add_service(api)
         .add_optional_service(reflection)

@@ -1,12 +1,15 @@
 //! The `Watch` stream: a snapshot, then the hosts each publication changed, computed only when
-//! the client takes the next event. Nothing is queued per client: a client that reads slowly
-//! gets fewer, larger events (the changes in between merged), and one that falls behind the
-//! registry's change history is cut off with a clear status.
+//! the client takes the next event. Nothing is queued per client: a stream holds the view it
+//! is reading (shared with every other reader) and where it is in it, and builds each event
+//! from there, at most [`EVENT_BYTES`] at a time. A client that reads slowly gets fewer,
+//! larger batches (the changes in between merged), and one that falls behind the registry's
+//! change history is cut off with a clear status.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::pin::Pin;
 
 use futures::Stream;
+use prost::Message;
 use tokio::sync::watch;
 use tonic::Status;
 
@@ -16,8 +19,9 @@ use super::query::BadField;
 use crate::model::Host;
 use crate::registry::{RegistryView, Since};
 
-/// Services per snapshot event: keeps each message far below gRPC's 4 MiB default limit.
-const SNAPSHOT_CHUNK: usize = 256;
+/// Most bytes of services per event (one larger service goes alone): far below the 4 MiB
+/// that gRPC clients accept by default.
+pub(super) const EVENT_BYTES: usize = 1 << 20;
 
 /// The events of one `Watch` call.
 pub(super) type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Status>> + Send>>;
@@ -63,10 +67,12 @@ struct Client {
     epoch: u64,
     /// The generation the client holds; `None` until its first snapshot.
     at: Option<u64>,
-    /// Events of a snapshot not taken yet.
-    pending: VecDeque<WatchEvent>,
+    /// What is left to send of the current snapshot or batch of changes.
+    batch: Option<Batch>,
     /// Whether this stream delivered an event yet (falling behind after that cuts it off).
     delivered: bool,
+    /// Most bytes of services per event.
+    event_bytes: usize,
     done: bool,
 }
 
@@ -77,6 +83,17 @@ pub(super) fn stream(
     epoch: u64,
     start: Start,
 ) -> WatchStream {
+    stream_limited(views, ready, epoch, start, EVENT_BYTES)
+}
+
+/// As [`stream`], with at most `event_bytes` of services per event.
+fn stream_limited(
+    views: watch::Receiver<RegistryView>,
+    ready: watch::Receiver<bool>,
+    epoch: u64,
+    start: Start,
+    event_bytes: usize,
+) -> WatchStream {
     let client = Client {
         views,
         ready,
@@ -85,8 +102,9 @@ pub(super) fn stream(
             Start::Snapshot => None,
             Start::After(generation) => Some(generation),
         },
-        pending: VecDeque::new(),
+        batch: None,
         delivered: false,
+        event_bytes,
         done: false,
     };
     Box::pin(futures::stream::unfold(client, |mut client| async move {
@@ -102,20 +120,29 @@ impl Client {
         if self.done {
             return None;
         }
-        if let Some(event) = self.pending.pop_front() {
+        if let Some(event) = self.next_part() {
             return Some(Ok(event));
         }
         // Nothing before the initial sync: a partial registry would look like removals.
-        self.ready.wait_for(|r| *r).await.ok()?;
+        if self.ready.wait_for(|r| *r).await.is_err() {
+            return Some(Err(stopping()));
+        }
         loop {
             let view = self.views.borrow_and_update().clone();
             let generation = view.hosts_generation();
             let since = self.at.map_or(Since::TooOld, |at| view.changed_since(at));
             match since {
-                Since::Nothing => self.views.changed().await.ok()?,
+                Since::Nothing => {
+                    drop(view);
+                    if self.views.changed().await.is_err() {
+                        return Some(Err(stopping()));
+                    }
+                }
                 Since::Hosts(hosts) => {
                     self.at = Some(generation);
-                    return Some(Ok(changes(&view, hosts, version(self.epoch, generation))));
+                    let version = version(self.epoch, generation);
+                    self.batch = Some(Batch::changes(view, hosts, version));
+                    return self.next_part().map(Ok);
                 }
                 Since::TooOld if self.delivered => {
                     return Some(Err(Status::resource_exhausted(
@@ -125,50 +152,88 @@ impl Client {
                 }
                 Since::TooOld => {
                     self.at = Some(generation);
-                    self.pending = snapshot(&view, version(self.epoch, generation));
-                    return self.pending.pop_front().map(Ok);
+                    let version = version(self.epoch, generation);
+                    self.batch = Some(Batch::snapshot(view, version));
+                    return self.next_part().map(Ok);
                 }
             }
         }
     }
+
+    /// The next event of the current batch, if one is under way.
+    fn next_part(&mut self) -> Option<WatchEvent> {
+        let batch = self.batch.as_mut()?;
+        let event = batch.next_event(self.event_bytes);
+        if !event.version.is_empty() {
+            self.batch = None;
+        }
+        Some(event)
+    }
 }
 
-/// The event for `hosts` changed: each one as the view has it, or gone.
-fn changes(view: &RegistryView, hosts: BTreeSet<Host>, version: String) -> WatchEvent {
-    let mut event = WatchEvent {
-        version,
-        ..WatchEvent::default()
-    };
-    for host in hosts {
-        match view.get(&host) {
-            Some(service) => event.upserted.push(convert::service(service)),
-            None => event.removed.push(host.to_string()),
+/// The stream ends because federator stops.
+fn stopping() -> Status {
+    Status::unavailable("federator is stopping; reconnect with the last version applied")
+}
+
+/// A snapshot or a batch of changes being sent, built event by event from its view.
+struct Batch {
+    view: RegistryView,
+    /// The hosts left to send, in order (every host of the view for a snapshot).
+    hosts: VecDeque<Host>,
+    /// Whether the next event starts a snapshot.
+    reset: bool,
+    version: String,
+}
+
+impl Batch {
+    fn snapshot(view: RegistryView, version: String) -> Self {
+        let hosts = view.services().map(|s| s.host.clone()).collect();
+        Self {
+            view,
+            hosts,
+            reset: true,
+            version,
         }
     }
-    event
-}
 
-/// Every service of `view` in events of [`SNAPSHOT_CHUNK`]: the first resets, the last
-/// carries the version.
-fn snapshot(view: &RegistryView, version: String) -> VecDeque<WatchEvent> {
-    let services: Vec<_> = view.services().map(convert::service).collect();
-    let mut events: VecDeque<WatchEvent> = services
-        .chunks(SNAPSHOT_CHUNK)
-        .map(|chunk| WatchEvent {
-            upserted: chunk.to_vec(),
+    fn changes(view: RegistryView, hosts: BTreeSet<Host>, version: String) -> Self {
+        Self {
+            view,
+            hosts: hosts.into_iter().collect(),
+            reset: false,
+            version,
+        }
+    }
+
+    /// The next event: hosts up to `limit` bytes of services (at least one), each as the
+    /// view has it or gone; the last event carries the version.
+    fn next_event(&mut self, limit: usize) -> WatchEvent {
+        let mut event = WatchEvent {
+            reset: std::mem::take(&mut self.reset),
             ..WatchEvent::default()
-        })
-        .collect();
-    if events.is_empty() {
-        events.push_back(WatchEvent::default());
+        };
+        let mut bytes = 0;
+        while let Some(host) = self.hosts.front() {
+            let service = self.view.get(host).map(convert::service);
+            let size = service
+                .as_ref()
+                .map_or(host.as_str().len(), Message::encoded_len);
+            if bytes > 0 && bytes + size > limit {
+                break;
+            }
+            bytes += size;
+            match service {
+                Some(service) => event.upserted.push(service),
+                None => event.removed.push(host.to_string()),
+            }
+            self.hosts.pop_front();
+        }
+        if self.hosts.is_empty() {
+            event.version = std::mem::take(&mut self.version);
+        }
+        event
     }
-    if let Some(first) = events.front_mut() {
-        first.reset = true;
-    }
-    if let Some(last) = events.back_mut() {
-        last.version = version;
-    }
-    events
 }
 
 #[cfg(test)]
@@ -225,6 +290,27 @@ mod tests {
             hosts(&merged),
             ["prod.a.global", "prod.b.global", "prod.c.global"]
         );
+    }
+
+    #[tokio::test]
+    async fn large_snapshots_come_in_events_of_bounded_size() {
+        let (mut registry, views) = fleet(10);
+        for identity in ["a", "b", "c"] {
+            add(&mut registry, &views, identity);
+        }
+        let ready = watch::Sender::new(true);
+        // One byte per event: each event holds the one service that does not fit.
+        let mut events =
+            stream_limited(views.subscribe(), ready.subscribe(), 1, Start::Snapshot, 1);
+        let mut got = Vec::new();
+        loop {
+            let event = events.next().await.unwrap().unwrap();
+            got.push((event.reset, hosts(&event).len(), !event.version.is_empty()));
+            if !event.version.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(got, [(true, 1, false), (false, 1, false), (false, 1, true)]);
     }
 
     #[tokio::test]

@@ -112,7 +112,11 @@ pub(super) struct RunArgs {
 
 pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut settings = args.settings.settings()?;
-    settings.registry.change_history = usize::try_from(args.watch_history).unwrap_or(usize::MAX);
+    // Kept only for Watch clients: without the API, no history.
+    settings.registry.change_history = match args.grpc_addr {
+        Some(_) => usize::try_from(args.watch_history).unwrap_or(usize::MAX),
+        None => 0,
+    };
     let client = config_client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await

@@ -59,12 +59,13 @@ impl Manager {
         });
     }
 
-    /// Records what a health report says of `name`: its last error, a pending removal.
-    pub(super) fn status_report(&self, name: &ClusterName, report: &Report) {
+    /// Records what a health report says of `name` (in `state`): its last error, a pending
+    /// removal. A cluster's first report may come before its first state is recorded.
+    pub(super) fn status_report(&self, name: &ClusterName, state: State, report: &Report) {
         self.statuses.send_if_modified(|all| {
-            let Some(status) = all.get_mut(name) else {
-                return false;
-            };
+            let status = all
+                .entry(name.clone())
+                .or_insert_with(|| ClusterStatus::new(state));
             match report {
                 Report::Unreachable(why) | Report::ConnectFailed(why) => {
                     status.last_error = Some(why.clone());

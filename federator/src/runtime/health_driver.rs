@@ -98,7 +98,7 @@ impl Manager {
                 format!("cluster {name} is registered again; nothing changes")
             }
         };
-        self.status_report(name, report);
+        self.status_report(name, handle.health.state(), report);
         let reason = report.reason();
         let secret = handle.secret.name.as_deref().unwrap_or_default();
         let type_ = if report.is_normal() {

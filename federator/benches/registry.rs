@@ -110,14 +110,7 @@ fn bench(c: &mut Criterion) {
         let svc = format!("svc-{target}");
 
         // An EndpointSlice changing its ready count (the most frequent event).
-        let slices = [2usize, 3].map(|n| {
-            let eps: Vec<(String, String)> = (0..n)
-                .map(|e| (format!("node-{e}"), format!("zone-{e}")))
-                .collect();
-            let eps: Vec<(&str, &str)> =
-                eps.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            upsert(&cluster, slice(&ns, &format!("{svc}-1"), &svc, &eps))
-        });
+        let slices = ready_flips(&cluster, &ns, &svc);
         let mut flip = 0;
         group.bench_with_input(
             BenchmarkId::new("endpointslice_update", hosts),
@@ -133,19 +126,7 @@ fn bench(c: &mut Criterion) {
         // The same, followed by publishing the view writers and DNS read, while the previous
         // view is still held (as the watch channel holds it); against the floor a registry
         // without shared maps would pay, a copy of every host per batch.
-        let mut held = r.publish();
-        group.bench_with_input(
-            BenchmarkId::new("endpointslice_update_and_publish", hosts),
-            &hosts,
-            |b, _| {
-                b.iter(|| {
-                    flip ^= 1;
-                    black_box(r.apply(slices[flip].clone()));
-                    held = r.publish();
-                    black_box(&held);
-                })
-            },
-        );
+        update_and_publish(&mut group, hosts, &mut r, &slices);
         group.bench_with_input(
             BenchmarkId::new("view_from_scratch", hosts),
             &hosts,
@@ -204,30 +185,45 @@ fn bench(c: &mut Criterion) {
     for hosts in [10_000usize, 100_000] {
         let per_cluster = hosts * 2 / CLUSTERS;
         let mut r = build_with_quota(hosts, per_cluster / 4);
-        let slices = [2usize, 3].map(|n| {
-            let eps: Vec<(String, String)> = (0..n)
-                .map(|e| (format!("node-{e}"), format!("zone-{e}")))
-                .collect();
-            let eps: Vec<(&str, &str)> =
-                eps.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            upsert(&cluster_name(0), slice("team-0", "svc-0-1", "svc-0", &eps))
-        });
-        let mut held = r.publish();
-        let mut flip = 0;
-        group.bench_with_input(
-            BenchmarkId::new("endpointslice_update_and_publish", hosts),
-            &hosts,
-            |b, _| {
-                b.iter(|| {
-                    flip ^= 1;
-                    black_box(r.apply(slices[flip].clone()));
-                    held = r.publish();
-                    black_box(&held);
-                })
-            },
-        );
+        let slices = ready_flips(&cluster_name(0), "team-0", "svc-0");
+        update_and_publish(&mut group, hosts, &mut r, &slices);
     }
     group.finish();
+}
+
+/// `svc`'s EndpointSlice with 2 ready endpoints, and with 3.
+fn ready_flips(cluster: &str, ns: &str, svc: &str) -> [Delta; 2] {
+    [2usize, 3].map(|n| {
+        let eps: Vec<(String, String)> = (0..n)
+            .map(|e| (format!("node-{e}"), format!("zone-{e}")))
+            .collect();
+        let eps: Vec<(&str, &str)> = eps.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        upsert(cluster, slice(ns, &format!("{svc}-1"), svc, &eps))
+    })
+}
+
+/// One of `slices` applied, then the view published while the previous one is still held
+/// (as the watch channel holds it).
+fn update_and_publish(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    hosts: usize,
+    r: &mut Registry,
+    slices: &[Delta; 2],
+) {
+    let mut held = r.publish();
+    let mut flip = 0;
+    group.bench_with_input(
+        BenchmarkId::new("endpointslice_update_and_publish", hosts),
+        &hosts,
+        |b, _| {
+            b.iter(|| {
+                flip ^= 1;
+                black_box(r.apply(slices[flip].clone()));
+                held = r.publish();
+                black_box(&held);
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench);

@@ -72,6 +72,17 @@ impl Host {
         Ok(Self(Arc::from(host)))
     }
 
+    /// The host `name` spells under `suffix` (`<env>.<identity>.<suffix>`, as [`Host::build`]
+    /// writes it: lower-case, no trailing dot), or `None` when it is not one.
+    pub fn parse(name: &str, suffix: &str) -> Option<Self> {
+        let suffix = suffix.trim_matches('.').to_ascii_lowercase();
+        let rest = name.strip_suffix(suffix.as_str())?.strip_suffix('.')?;
+        let (env, identity) = rest.split_once('.')?;
+        Self::build(env, identity, &suffix)
+            .ok()
+            .filter(|h| h.as_str() == name)
+    }
+
     /// The host as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -244,5 +255,27 @@ mod tests {
         let suffix = format!("{label}.{label}.{label}");
         let err = Host::build(&label, &label, &suffix).unwrap_err();
         assert_eq!(err.what, "host");
+    }
+
+    #[test]
+    fn hosts_parse_back_from_their_names() {
+        assert_eq!(
+            Host::parse("prod.greeting.global", "global")
+                .unwrap()
+                .as_str(),
+            "prod.greeting.global"
+        );
+        assert_eq!(
+            Host::parse("prod.payments.ledger.global", "global")
+                .unwrap()
+                .as_str(),
+            "prod.payments.ledger.global"
+        );
+        assert!(Host::parse("greeting.global", "global").is_none());
+        assert!(Host::parse("prod.greeting.mesh", "global").is_none());
+        assert!(
+            Host::parse("Prod.greeting.global", "global").is_none(),
+            "not as built"
+        );
     }
 }

@@ -38,7 +38,7 @@ pub use diagnostics::{Diagnostic, Severity};
 pub use findings::{ClusterFinding, FindingObject};
 pub use global::{AppliedPolicy, BackendEndpoint, GlobalService, LocalBackend, RejectedBackend};
 use tracked::Tracked;
-pub use view::{ClusterView, RegistryView};
+pub use view::RegistryView;
 pub use vip::{VipAllocator, VipError};
 
 /// Settings that shape the global model.

@@ -13,7 +13,7 @@ use imbl::OrdMap;
 use super::change_log::{ChangeLog, Since};
 use super::cluster::ClusterState;
 use super::{ClusterFinding, GatewayAddress, GlobalService, Registry, RegistryConfig};
-use crate::model::{ClusterInfo, ClusterName, Host, Locality, PassthroughClaimInfo};
+use crate::model::{ClusterName, Host, Locality, PassthroughClaimInfo};
 
 /// An immutable view of the registry: what rendering, DNS and reports read.
 #[derive(Clone, Debug)]
@@ -29,32 +29,26 @@ pub struct RegistryView {
 
 /// What readers need of one cluster, worked out once per change of the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClusterView {
-    /// The cluster's settings.
-    pub info: ClusterInfo,
-    /// Whether the cluster itself is registered (objects may arrive before it).
-    pub registered: bool,
+pub(crate) struct ClusterView {
     /// The Istio network of its endpoints.
-    pub network: String,
+    pub(crate) network: String,
     /// Where other clusters see its east-west gateway.
-    pub gateway_locality: Locality,
+    pub(crate) gateway_locality: Locality,
     /// Whether it has an east-west gateway Service.
-    pub has_gateway: bool,
+    pub(crate) has_gateway: bool,
     /// Where other clusters reach it, sorted.
-    pub gateway_addresses: Vec<GatewayAddress>,
+    pub(crate) gateway_addresses: Vec<GatewayAddress>,
     /// Users' Gateways that already pass the global hosts through, sorted.
-    pub passthrough_claims: Vec<PassthroughClaimInfo>,
+    pub(crate) passthrough_claims: Vec<PassthroughClaimInfo>,
     /// Its setup problems, sorted.
-    pub findings: Vec<ClusterFinding>,
+    pub(crate) findings: Vec<ClusterFinding>,
     /// How many of its hosts are held back by the host quota.
-    pub hosts_over_quota: usize,
+    pub(crate) hosts_over_quota: usize,
 }
 
 impl ClusterView {
     fn of(registry: &Registry, name: &ClusterName, state: &ClusterState) -> Self {
         Self {
-            info: state.info.clone(),
-            registered: state.registered,
             network: state.network().to_owned(),
             gateway_locality: state.gateway_locality(),
             has_gateway: !state.gateways.is_empty(),
@@ -111,16 +105,8 @@ impl RegistryView {
     }
 
     /// Everything known of `cluster`, registered or not.
-    pub fn cluster_view(&self, cluster: &ClusterName) -> Option<&ClusterView> {
+    fn cluster_view(&self, cluster: &ClusterName) -> Option<&ClusterView> {
         self.clusters.get(cluster).map(|c| &**c)
-    }
-
-    /// Registered clusters, sorted by name.
-    pub fn clusters(&self) -> impl Iterator<Item = &ClusterInfo> {
-        self.clusters
-            .values()
-            .filter(|c| c.registered)
-            .map(|c| &c.info)
     }
 
     /// The Istio network of `cluster`'s endpoints (its name when nothing else is known).

@@ -87,14 +87,7 @@ pub(super) fn host(name: &str, suffix: &str) -> Result<Option<Host>, BadField> {
     for label in name.split('.') {
         validate_dns_label(label).map_err(|why| bad(format!("label {label:?} {why}")))?;
     }
-    let suffix = suffix.trim_matches('.').to_ascii_lowercase();
-    let Some(rest) = name.strip_suffix(&format!(".{suffix}")) else {
-        return Ok(None);
-    };
-    let Some((env, identity)) = rest.split_once('.') else {
-        return Ok(None);
-    };
-    Ok(Host::build(env, identity, &suffix).ok())
+    Ok(Host::parse(&name, suffix))
 }
 
 /// The cluster a `ClusterStatus` asks for; `None` (every cluster) when empty.
@@ -142,7 +135,7 @@ impl Filter {
             Ok(Some(value.to_owned()))
         }
         Ok(Self {
-            cluster: field("cluster", cluster, validate_dns_label)?,
+            cluster: self::cluster(cluster)?.map(|c| c.as_str().to_owned()),
             identity: field(
                 "identity",
                 &identity.to_ascii_lowercase(),

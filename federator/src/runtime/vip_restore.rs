@@ -65,7 +65,7 @@ impl Manager {
                 let (Some(host), Some(address)) = (host, address) else {
                     continue;
                 };
-                if let Some(host) = parse_host(&host, &suffix) {
+                if let Some(host) = Host::parse(&host, &suffix) {
                     table.entry(host).or_insert(address);
                 }
             }
@@ -75,37 +75,5 @@ impl Manager {
             .commands
             .send(super::RegistryCommand::RestoreVips(table))
             .await;
-    }
-}
-
-/// The registry host for a host name read back from a ServiceEntry.
-fn parse_host(host: &str, suffix: &str) -> Option<Host> {
-    let rest = host.strip_suffix(suffix)?.strip_suffix('.')?;
-    let (env, identity) = rest.split_once('.')?;
-    Host::build(env, identity, suffix)
-        .ok()
-        .filter(|h| h.as_str() == host)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_host;
-
-    #[test]
-    fn hosts_read_back_from_service_entries() {
-        assert_eq!(
-            parse_host("prod.greeting.global", "global")
-                .unwrap()
-                .as_str(),
-            "prod.greeting.global"
-        );
-        assert_eq!(
-            parse_host("prod.payments.ledger.global", "global")
-                .unwrap()
-                .as_str(),
-            "prod.payments.ledger.global"
-        );
-        assert!(parse_host("greeting.global", "global").is_none());
-        assert!(parse_host("prod.greeting.mesh", "global").is_none());
     }
 }

@@ -18,6 +18,7 @@ pub mod dns;
 pub mod events;
 pub mod ingest;
 pub mod istio;
+pub mod leader;
 pub mod metrics;
 pub mod offline;
 pub mod runtime;

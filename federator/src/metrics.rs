@@ -96,6 +96,10 @@ pub struct Metrics {
     pub cluster_state: Family<ClusterStateLabels, Gauge>,
     /// Problems the registry sees in the combined state of all clusters, by reason.
     pub registry_problems: Family<ReasonLabels, Gauge>,
+    /// 1 while this replica holds the leader lease (and writes), else 0.
+    pub leader: Gauge,
+    /// The term this replica last led (the lease's transition count).
+    pub leader_term: Gauge,
     /// DNS queries and answer latency.
     pub dns: federator_dns::DnsMetrics,
 }
@@ -121,6 +125,8 @@ impl Default for Metrics {
             propagation_seconds: Histogram::new([
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
+            leader: Gauge::default(),
+            leader_term: Gauge::default(),
             dns: federator_dns::DnsMetrics::default(),
             registry: Registry::default(),
         };
@@ -195,6 +201,16 @@ impl Default for Metrics {
             "registry_problems",
             "Problems the registry sees across clusters (port conflicts, VIP exhaustion, ...)",
             m.registry_problems.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader lease and writes, else 0",
+            m.leader.clone(),
+        );
+        registry.register(
+            "leader_term",
+            "The leader term this replica last held (the lease's transition count)",
+            m.leader_term.clone(),
         );
         Self { registry, ..m }
     }

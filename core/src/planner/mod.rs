@@ -4,5 +4,6 @@
 //! what they decide; here they are tested without an API server or a clock.
 
 pub mod clusters;
+pub mod election;
 pub mod health;
 pub mod write;

@@ -4,6 +4,7 @@ mod cluster;
 mod config_file;
 mod crds;
 mod dns;
+mod election;
 mod render;
 mod run;
 

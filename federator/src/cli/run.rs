@@ -107,6 +107,8 @@ pub(super) struct RunArgs {
     #[arg(long, default_value = "4096", value_parser = clap::value_parser!(u64).range(1..))]
     watch_history: u64,
     #[command(flatten)]
+    election: super::election::ElectionArgs,
+    #[command(flatten)]
     settings: SettingsArgs,
 }
 
@@ -164,6 +166,7 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             exec_timeout: args.exec_timeout,
             ..ConnectSettings::default()
         },
+        election: args.election.options()?,
     };
     if !args.allow_kubeconfig.is_empty() {
         let allowed: Vec<&str> = args.allow_kubeconfig.iter().map(|a| a.as_str()).collect();

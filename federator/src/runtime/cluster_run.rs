@@ -175,6 +175,7 @@ impl Manager {
                 ready: writer_ready,
                 deletes: self.ready.subscribe(),
                 unlisted: self.unlisted.subscribe(),
+                leader: self.fence.clone(),
             },
             resync_period: self.options.resync_period,
         };
@@ -294,6 +295,7 @@ impl Manager {
         if let (true, Some(client)) = (self.options.cleanup_on_remove, client) {
             let namespace = self.options.settings.render.namespace.clone();
             let instance = self.options.instance.clone();
+            let fence = self.fence.clone();
             let span = info_span!("cleanup", cluster = %name);
             tokio::spawn(
                 async move {
@@ -302,7 +304,7 @@ impl Manager {
                     if let Some(writer) = writer {
                         let _ = writer.await;
                     }
-                    crate::sync::cleanup(client, &namespace, &instance).await
+                    crate::sync::cleanup(client, &namespace, &instance, &fence).await
                 }
                 .instrument(span),
             );

@@ -40,6 +40,8 @@ pub(super) struct Channels {
     pub(super) commands: mpsc::Sender<super::RegistryCommand>,
     /// The start-up gate.
     pub(super) ready: watch::Sender<bool>,
+    /// Whether this replica leads.
+    pub(super) fence: crate::leader::Fence,
 }
 
 pub(super) struct Manager {
@@ -74,6 +76,8 @@ pub(super) struct Manager {
     pub(super) watch_health: watch::Sender<super::watch_report::WatchHealths>,
     /// Every cluster's status, for the gRPC API (cluster_status.rs).
     pub(super) statuses: watch::Sender<super::ClusterStatuses>,
+    /// Whether this replica leads (and its writers write).
+    pub(super) fence: crate::leader::Fence,
 }
 
 impl Manager {
@@ -115,6 +119,7 @@ impl Manager {
             diagnostics: Default::default(),
             watch_health: watch::Sender::new(Default::default()),
             statuses: watch::Sender::new(Default::default()),
+            fence: channels.fence,
         }
     }
 

@@ -97,6 +97,26 @@ pub async fn run(
     let (updates_tx, updates_rx) = mpsc::channel::<WatchMessage>(4096);
     let (commands_tx, commands_rx) = mpsc::channel::<RegistryCommand>(16);
     let queues: Queues = Arc::default();
+    let (stop_election, election_stop) = watch::channel(false);
+    let (fence, election) = match &options.election {
+        None => (crate::leader::Fence::sole_writer(), None),
+        Some(election) => {
+            let (terms, fence) = watch::channel(None);
+            let lease = crate::leader::lease::KubeLease::new(
+                config.clone(),
+                &options.namespace,
+                &election.lease_name,
+            );
+            let task = tokio::spawn(crate::leader::elect(
+                lease,
+                election.clone(),
+                terms,
+                metrics.clone(),
+                election_stop,
+            ));
+            (crate::leader::Fence::new(fence), Some(task))
+        }
+    };
 
     // Whether the DNS server is still serving (true when there is none to watch).
     let (dns_alive_tx, dns_alive) = watch::channel(true);
@@ -170,6 +190,7 @@ pub async fn run(
             updates: updates_tx,
             commands: commands_tx,
             ready: ready_tx,
+            fence,
         },
     )
     .reporting_watch_health(watch_health_tx)
@@ -186,6 +207,11 @@ pub async fn run(
             Ok(())
         }
     };
+    // The writers stopped with the manager; now the lease can go to the next replica.
+    let _ = stop_election.send(true);
+    if let Some(task) = election {
+        let _ = task.await;
+    }
     registry_task.abort();
     http_task.abort();
     if let Some(task) = grpc_task {

@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub secrets: SecretPolicy,
     /// How clients for registered clusters are built.
     pub connect: ConnectSettings,
+    /// Leader election among replicas; `None`: this process is the only writer.
+    pub election: Option<crate::leader::ElectionOptions>,
 }
 
 impl Default for RunOptions {
@@ -70,6 +72,7 @@ impl Default for RunOptions {
             dns_server: federator_dns::ServeOptions::default(),
             secrets: SecretPolicy::default(),
             connect: ConnectSettings::default(),
+            election: None,
         }
     }
 }

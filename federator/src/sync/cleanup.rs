@@ -9,8 +9,14 @@ use super::objects::api_resource;
 use super::plan::{INSTANCE_LABEL, Kind, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// Deletes this installation's objects from `namespace`; returns how many. Objects of
-/// others (other installations, users) are not listed, so never deleted.
-pub async fn cleanup(client: kube::Client, namespace: &str, instance: &str) -> usize {
+/// others (other installations, users) are not listed, so never deleted; nothing is deleted
+/// once `fence` says this replica no longer leads.
+pub async fn cleanup(
+    client: kube::Client,
+    namespace: &str,
+    instance: &str,
+    fence: &crate::leader::Fence,
+) -> usize {
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{INSTANCE_LABEL}={instance}");
     let mut deleted = 0;
     for kind in [Kind::ServiceEntry, Kind::DestinationRule, Kind::Gateway] {
@@ -26,6 +32,10 @@ pub async fn cleanup(client: kube::Client, namespace: &str, instance: &str) -> u
             }
         };
         for object in listed {
+            if !fence.may_write() {
+                info!(namespace, "cleanup: stopped, this replica no longer leads");
+                return deleted;
+            }
             let name = object.metadata.name.clone().unwrap_or_default();
             let params = DeleteParams {
                 preconditions: Some(Preconditions {

@@ -34,6 +34,8 @@ pub(super) enum Outcome {
     /// The request failed for reasons not about this object (connection, overload): the
     /// pass is retried.
     Failed(kube::Error),
+    /// Not sent: this replica's leader term ended.
+    Fenced,
 }
 
 /// Carries out `write` with `api` (the kind's API in the sync namespace). `wanted` holds
@@ -44,7 +46,13 @@ pub(super) async fn carry_out(
     wanted: &Wanted,
     current: Option<&Existing>,
     us: &Installation,
+    fence: &crate::leader::Fence,
 ) -> Outcome {
+    // Checked for each write, right before it goes out: a term that ended while the pass
+    // ran stops the writes not yet sent.
+    if !fence.may_write() {
+        return Outcome::Fenced;
+    }
     let kind = write.key().0;
     let result = match write {
         Write::Create(key) => match wanted.object(key) {

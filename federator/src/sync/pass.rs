@@ -225,6 +225,7 @@ impl Writer {
         wanted: &Wanted,
     ) -> Result<(usize, BTreeSet<Key>), kube::Error> {
         let us = self.ctx.installation.clone();
+        let fence = self.ctx.gates.leader.clone();
         let jobs: Vec<_> = writes
             .into_iter()
             .map(|write| {
@@ -235,9 +236,10 @@ impl Writer {
             .collect();
         let outcomes: Vec<(Write, Outcome)> = stream::iter(jobs)
             .map(|(write, api, current)| {
-                let us = &us;
+                let (us, fence) = (&us, &fence);
                 async move {
-                    let outcome = carry_out(&api, &write, wanted, current.as_ref(), us).await;
+                    let outcome =
+                        carry_out(&api, &write, wanted, current.as_ref(), us, fence).await;
                     (write, outcome)
                 }
             })
@@ -295,6 +297,9 @@ impl Writer {
                     self.reporter()
                         .rejected(&key, uid, code, &reason, &message, rest)
                         .await;
+                }
+                Outcome::Fenced => {
+                    debug!(kind, name = key.1, "not written: the leader term ended");
                 }
                 Outcome::Failed(err) => {
                     let error = crate::connect::describe::kube_error(&err);

@@ -34,6 +34,9 @@ pub struct Gates {
     pub deletes: watch::Receiver<bool>,
     /// Clusters whose objects are not listed yet: no write drops their backends.
     pub unlisted: watch::Receiver<BTreeSet<ClusterName>>,
+    /// Whether this replica leads: checked before every write, and a new term starts with
+    /// a full pass (followers keep their registry warm but write nothing).
+    pub leader: crate::leader::Fence,
 }
 
 /// What a writer needs.
@@ -105,7 +108,20 @@ impl Writer {
         if ready.wait_for(|r| *r).await.is_err() {
             return;
         }
-        queue.push(full());
+        let mut leader = self.ctx.gates.leader.clone();
+        loop {
+            if !leader.leading().await {
+                return;
+            }
+            // A new term: what the cluster holds may have been written by another leader
+            // since this replica last looked.
+            queue.push(full());
+            self.lead(&queue, &mut leader).await;
+        }
+    }
+
+    /// Works through the queue while this replica's term lasts.
+    async fn lead(&mut self, queue: &WorkQueue, leader: &mut crate::leader::Fence) {
         let mut deletes = self.ctx.gates.deletes.clone();
         let mut unlisted = self.ctx.gates.unlisted.clone();
         let retry = || {
@@ -130,6 +146,7 @@ impl Writer {
                 Ok(()) = deletes.changed(), if waiting => full(),
                 Ok(()) = unlisted.changed(), if waiting => full(),
                 () = sleep_until(wake), if wake.is_some() => self.rested(),
+                () = leader.lost() => return,
             };
             let result = if work.full {
                 // Any full pass counts as the resync.
@@ -206,7 +223,7 @@ impl Writer {
     pub(super) async fn ensure_namespace(&self) -> Result<(), kube::Error> {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let name = &self.ctx.render.namespace;
-        if api.get_opt(name).await?.is_some() {
+        if api.get_opt(name).await?.is_some() || !self.ctx.gates.leader.may_write() {
             return Ok(());
         }
         let mut ns = Namespace::default();

@@ -1,0 +1,44 @@
+//! Leader election: several replicas watch every cluster and keep warm registries; only the
+//! one holding the lease writes. The decisions are pure
+//! ([`federator_core::planner::election`]); this module reads and writes the lease (a
+//! `coordination.k8s.io` Lease, [`lease`]) and publishes the term to the writers' [`Fence`].
+
+mod elect;
+mod fence;
+pub mod lease;
+
+use std::future::Future;
+
+pub use elect::{ElectionOptions, elect};
+pub use federator_core::planner::election::{ElectionTiming, LeaseRecord, Term};
+pub use fence::Fence;
+
+/// Why the lease could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("lease {lease}: {reason}")]
+pub struct LeaseError {
+    /// Which lease (namespace/name, or the etcd key).
+    pub lease: String,
+    /// What went wrong, credential-free.
+    pub reason: String,
+}
+
+/// Where the lease lives: reads it and writes it conditionally on the version last read.
+pub trait LeaseStore: Send + 'static {
+    /// The lease as stored now (`None`: there is none yet).
+    fn read(&mut self) -> impl Future<Output = Result<Option<LeaseRecord>, LeaseError>> + Send;
+
+    /// Writes `record` if the lease is still as last read; the record as stored, or `None`
+    /// when someone else changed it first.
+    fn claim(
+        &mut self,
+        record: &LeaseRecord,
+    ) -> impl Future<Output = Result<Option<LeaseRecord>, LeaseError>> + Send;
+
+    /// Clears the holder, if the lease is still as this replica last wrote it, so the next
+    /// replica takes over at once instead of after a lease duration.
+    fn release(&mut self) -> impl Future<Output = Result<(), LeaseError>> + Send;
+
+    /// Where the lease is, for logs.
+    fn describe(&self) -> String;
+}

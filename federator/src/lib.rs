@@ -22,6 +22,7 @@ pub mod leader;
 pub mod metrics;
 pub mod offline;
 pub mod runtime;
+pub mod state;
 pub mod sync;
 pub mod watch;
 

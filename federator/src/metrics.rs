@@ -96,6 +96,8 @@ pub struct Metrics {
     pub cluster_state: Family<ClusterStateLabels, Gauge>,
     /// Problems the registry sees in the combined state of all clusters, by reason.
     pub registry_problems: Family<ReasonLabels, Gauge>,
+    /// VIPs read back from ServiceEntries at start-up that disagree with the VIP store.
+    pub vip_disagreements: Gauge,
     /// 1 while this replica holds the leader lease (and writes), else 0.
     pub leader: Gauge,
     /// The term this replica last led (the lease's transition count).
@@ -126,6 +128,7 @@ impl Default for Metrics {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
             leader: Gauge::default(),
+            vip_disagreements: Gauge::default(),
             leader_term: Gauge::default(),
             dns: federator_dns::DnsMetrics::default(),
             registry: Registry::default(),
@@ -201,6 +204,11 @@ impl Default for Metrics {
             "registry_problems",
             "Problems the registry sees across clusters (port conflicts, VIP exhaustion, ...)",
             m.registry_problems.clone(),
+        );
+        registry.register(
+            "vip_store_disagreements",
+            "VIPs read back from ServiceEntries at start-up that disagree with the VIP store (the store wins)",
+            m.vip_disagreements.clone(),
         );
         registry.register(
             "leader",

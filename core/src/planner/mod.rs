@@ -6,4 +6,5 @@
 pub mod clusters;
 pub mod election;
 pub mod health;
+pub mod vip_sync;
 pub mod write;

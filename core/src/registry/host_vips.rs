@@ -24,6 +24,48 @@ impl Registry {
         self.vips.restore(table)
     }
 
+    /// The address `host` holds, if any (whether or not the host exists: restored and
+    /// adopted addresses are held for hosts not seen yet).
+    pub fn vip(&self, host: &Host) -> Option<IpAddr> {
+        self.vips.get(host)
+    }
+
+    /// Takes allocations made by the leader (read from the shared store) as the truth: hosts
+    /// get the stored address, and a host whose address went to another one gets a new
+    /// address. What changed is returned for re-rendering; entries outside the range are
+    /// reported and skipped.
+    pub fn adopt_vips(
+        &mut self,
+        table: impl IntoIterator<Item = (Host, IpAddr)>,
+    ) -> (ChangeSet, Vec<VipError>) {
+        let table: Vec<(Host, IpAddr)> = table.into_iter().collect();
+        let (displaced, errors) = self.vips.adopt(table.iter().cloned());
+        let mut changes = ChangeSet::default();
+        for (host, address) in table {
+            // Read first: a mutable borrow marks the host changed for the next view.
+            let differs = self
+                .hosts
+                .get(&host)
+                .is_some_and(|e| e.service.vip != Some(address));
+            if differs
+                && self.vips.get(&host) == Some(address)
+                && let Some(entry) = self.hosts.get_mut(&host)
+            {
+                Arc::make_mut(&mut entry.service).vip = Some(address);
+                entry.vip_error = None;
+                self.vip_waiting.remove(&host);
+                changes.hosts.insert(host);
+            }
+        }
+        for host in displaced {
+            if self.hosts.get(&host).is_some() {
+                self.assign_vip(&host);
+                changes.hosts.insert(host);
+            }
+        }
+        (changes, errors)
+    }
+
     /// Frees addresses held for hosts that do not exist (call once the initial sync is done).
     pub fn prune_vips(&mut self) -> ChangeSet {
         let stale: Vec<Host> = self

@@ -175,6 +175,44 @@ impl VipAllocator {
         errors
     }
 
+    /// Takes `table` as the truth (another replica's allocations, read from the shared
+    /// store): each entry is installed even where this allocator had given its address, or
+    /// its host, something else. Returns the hosts that lost their address to an entry and
+    /// got none from `table` (they need a new one), and the entries outside the range.
+    pub fn adopt(
+        &mut self,
+        table: impl IntoIterator<Item = (Host, IpAddr)>,
+    ) -> (Vec<Host>, Vec<VipError>) {
+        let mut displaced = Vec::new();
+        let mut errors = Vec::new();
+        let mut adopted = std::collections::HashSet::new();
+        for (host, address) in table {
+            let Some(offset) = self.offset(address) else {
+                errors.push(VipError::OutOfRange {
+                    host,
+                    address,
+                    range: self.range,
+                });
+                continue;
+            };
+            if let Some(other) = self.by_offset.get(&offset).cloned()
+                && other != host
+            {
+                self.by_host.remove(&other);
+                displaced.push(other);
+            }
+            if let Some(old) = self.by_host.insert(host.clone(), offset)
+                && old != offset
+            {
+                self.by_offset.remove(&old);
+            }
+            self.by_offset.insert(offset, host.clone());
+            adopted.insert(host);
+        }
+        displaced.retain(|h| !adopted.contains(h) && !self.by_host.contains_key(h));
+        (displaced, errors)
+    }
+
     fn address(&self, offset: u128) -> IpAddr {
         match self.range {
             IpNet::V4(net) => {
@@ -286,6 +324,32 @@ mod tests {
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(matches!(errors[0], VipError::OutOfRange { .. }));
         assert!(matches!(errors[1], VipError::Duplicate { .. }));
+    }
+
+    #[test]
+    fn adopting_displaces_local_choices_and_keeps_the_maps_consistent() {
+        let mut vips = VipAllocator::new(range("240.0.0.0/16"));
+        let a = vips.allocate(&host("a")).unwrap();
+        let b = vips.allocate(&host("b")).unwrap();
+        // The store says: c holds a's address, and b moved to a new one.
+        let moved: IpAddr = "240.0.9.9".parse().unwrap();
+        let (displaced, errors) = vips.adopt([
+            (host("c"), a),
+            (host("b"), moved),
+            (host("d"), "10.0.0.1".parse().unwrap()),
+        ]);
+        assert_eq!(displaced, [host("a")]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(vips.get(&host("c")), Some(a));
+        assert_eq!(vips.get(&host("b")), Some(moved));
+        assert_eq!(vips.get(&host("a")), None);
+        // b's old address is free again, and nothing is held twice.
+        let table = vips.table();
+        let mut addresses: Vec<_> = table.values().collect();
+        addresses.dedup();
+        assert_eq!(addresses.len(), table.len());
+        assert!(!table.values().any(|v| *v == b));
+        assert_ne!(vips.allocate(&host("a")).unwrap(), a);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod query;
 mod service;
 mod watch;
 
+pub(crate) use query::shown;
 pub use service::{Sources, serve};
 
 /// The generated messages, server and client.

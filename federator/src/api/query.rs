@@ -21,7 +21,7 @@ const MAX_HOST_LEN: usize = 253;
 const SHOWN: usize = 80;
 
 /// `value` quoted for an error message, cut at [`SHOWN`] characters.
-pub(super) fn shown(value: &str) -> String {
+pub(crate) fn shown(value: &str) -> String {
     if value.chars().count() <= SHOWN {
         format!("{value:?}")
     } else {

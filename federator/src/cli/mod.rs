@@ -7,6 +7,7 @@ mod dns;
 mod election;
 mod render;
 mod run;
+mod state;
 
 use std::process::ExitCode;
 

@@ -109,6 +109,8 @@ pub(super) struct RunArgs {
     #[command(flatten)]
     election: super::election::ElectionArgs,
     #[command(flatten)]
+    store: super::state::StoreArgs,
+    #[command(flatten)]
     settings: SettingsArgs,
 }
 
@@ -167,6 +169,7 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             ..ConnectSettings::default()
         },
         election: args.election.options()?,
+        store: args.store.options()?,
     };
     if !args.allow_kubeconfig.is_empty() {
         let allowed: Vec<&str> = args.allow_kubeconfig.iter().map(|a| a.as_str()).collect();

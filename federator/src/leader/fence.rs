@@ -1,6 +1,6 @@
 //! The writers' side of leader election: whether this replica may start a write now.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::watch;
 
@@ -16,13 +16,6 @@ impl Fence {
     /// A fence that follows the terms published on `terms`.
     pub fn new(terms: watch::Receiver<Option<Term>>) -> Self {
         Self(terms)
-    }
-
-    /// A fence that is always open: for a process without an election (the only writer).
-    pub fn sole_writer() -> Self {
-        // Ten years: an Instant that far ahead stays representable on every platform.
-        let until = Instant::now() + Duration::from_secs(10 * 365 * 24 * 3600);
-        Self(watch::channel(Some(Term { number: 0, until })).1)
     }
 
     /// The term this replica holds now, if any.
@@ -69,6 +62,7 @@ impl Fence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn a_term_ends_at_its_deadline_without_any_message() {
@@ -86,12 +80,5 @@ mod tests {
             !fence.may_write(),
             "the deadline passed: no write may start"
         );
-    }
-
-    #[tokio::test]
-    async fn the_sole_writer_always_writes() {
-        let mut fence = Fence::sole_writer();
-        assert!(fence.may_write());
-        assert!(fence.leading().await);
     }
 }

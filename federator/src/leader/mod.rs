@@ -42,3 +42,12 @@ pub trait LeaseStore: Send + 'static {
     /// Where the lease is, for logs.
     fn describe(&self) -> String;
 }
+
+/// The term of a process that runs without an election (the only writer): it never ends.
+pub fn sole_writer_term() -> Term {
+    // Ten years: an Instant that far ahead stays representable on every platform.
+    Term {
+        number: 0,
+        until: std::time::Instant::now() + std::time::Duration::from_secs(10 * 365 * 24 * 3600),
+    }
+}

@@ -18,6 +18,7 @@ mod options;
 mod quota_report;
 mod registry_loop;
 mod vip_restore;
+mod vip_store;
 mod watch_report;
 
 use std::collections::HashMap;
@@ -98,10 +99,17 @@ pub async fn run(
     let (commands_tx, commands_rx) = mpsc::channel::<RegistryCommand>(16);
     let queues: Queues = Arc::default();
     let (stop_election, election_stop) = watch::channel(false);
-    let (fence, election) = match &options.election {
-        None => (crate::leader::Fence::sole_writer(), None),
+    // The elector's terms go to the registry loop, which passes each on to the writers once
+    // it has read the VIP store (`writer_terms`).
+    let (writer_terms, writer_terms_rx) = watch::channel(None);
+    let fence = crate::leader::Fence::new(writer_terms_rx);
+    let (_sole_writer, terms, election) = match &options.election {
+        None => {
+            let (sender, terms) = watch::channel(Some(crate::leader::sole_writer_term()));
+            (Some(sender), terms, None)
+        }
         Some(election) => {
-            let (terms, fence) = watch::channel(None);
+            let (sender, terms) = watch::channel(None);
             let lease = crate::leader::lease::KubeLease::new(
                 config.clone(),
                 &options.namespace,
@@ -110,13 +118,14 @@ pub async fn run(
             let task = tokio::spawn(crate::leader::elect(
                 lease,
                 election.clone(),
-                terms,
+                sender,
                 metrics.clone(),
                 election_stop,
             ));
-            (crate::leader::Fence::new(fence), Some(task))
+            (None, terms, Some(task))
         }
     };
+    let store = crate::state::open(&options.store, &options, &config);
 
     // Whether the DNS server is still serving (true when there is none to watch).
     let (dns_alive_tx, dns_alive) = watch::channel(true);
@@ -174,11 +183,16 @@ pub async fn run(
         registry_loop::Inputs {
             commands: commands_rx,
             updates: updates_rx,
+            terms,
         },
         registry,
-        views_tx,
-        queues.clone(),
-        metrics.clone(),
+        vip_store::VipStore::new(store),
+        registry_loop::Outputs {
+            views: views_tx,
+            writer_terms,
+            queues: queues.clone(),
+            metrics: metrics.clone(),
+        },
     ));
     let manager = manager::Manager::new(
         options,

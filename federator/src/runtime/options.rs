@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub connect: ConnectSettings,
     /// Leader election among replicas; `None`: this process is the only writer.
     pub election: Option<crate::leader::ElectionOptions>,
+    /// Where the VIP table is kept across restarts and shared by replicas.
+    pub store: crate::state::StoreOptions,
 }
 
 impl Default for RunOptions {
@@ -73,6 +75,7 @@ impl Default for RunOptions {
             secrets: SecretPolicy::default(),
             connect: ConnectSettings::default(),
             election: None,
+            store: crate::state::StoreOptions::default(),
         }
     }
 }

@@ -1,18 +1,24 @@
 //! The registry's only owner and mutator: folds every delta (and the manager's commands,
-//! first) into the registry, publishes an immutable view after each batch, and tells each
-//! writer which hosts changed.
+//! first) into the registry, records new VIPs in the shared store, publishes an immutable
+//! view after each batch, and tells each writer which hosts changed.
 //!
 //! The view goes out on a `tokio::sync::watch` (readers want the latest one). The change set
 //! goes through each writer's own queue instead: a watch keeps only the latest value, so a
 //! writer busy with a long pass would miss the hosts of the batches in between; the queues
 //! merge them.
+//!
+//! The loop is also the writers' gate to a new leader term: it reads the VIP store and adopts
+//! what the previous leader recorded before it passes the term on to the writers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
+use super::vip_store::VipStore;
 use super::{Queues, RegistryCommand};
+use crate::leader::{Fence, Term};
 use crate::metrics::Metrics;
 use crate::registry::{ChangeSet, Registry, RegistryView};
 use crate::sync::Work;
@@ -21,80 +27,166 @@ use crate::watch::WatchMessage;
 /// Most messages folded into one batch (one view published per batch).
 const BATCH: usize = 512;
 
+/// How often a follower looks for the leader's new VIPs (and a leader retries a failed
+/// store write).
+const STORE_POLL: Duration = Duration::from_secs(2);
+
 /// What the loop receives.
 pub(super) struct Inputs {
     /// The manager's commands; served before deltas.
     pub(super) commands: mpsc::Receiver<RegistryCommand>,
     /// Deltas and list markers from every cluster's watchers and from the manager.
     pub(super) updates: mpsc::Receiver<WatchMessage>,
+    /// This replica's terms, as the election publishes them.
+    pub(super) terms: watch::Receiver<Option<Term>>,
+}
+
+/// Where the loop's results go.
+pub(super) struct Outputs {
+    /// The published views.
+    pub(super) views: watch::Sender<RegistryView>,
+    /// The terms passed on to the writers (once the VIP store is read).
+    pub(super) writer_terms: watch::Sender<Option<Term>>,
+    /// The writers' queues.
+    pub(super) queues: Queues,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 /// Runs until every sender of deltas is gone.
 pub(super) async fn registry_loop(
     mut inputs: Inputs,
     mut registry: Registry,
-    views: watch::Sender<RegistryView>,
-    queues: Queues,
-    metrics: Arc<Metrics>,
+    mut store: VipStore,
+    out: Outputs,
 ) {
     let mut batch = Vec::new();
+    let writers = Fence::new(out.writer_terms.subscribe());
+    let mut terms_open = true;
+    let mut poll = tokio::time::interval(STORE_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A term already held (the only writer) is passed on like any new one.
+    inputs.terms.mark_changed();
     loop {
-        let command = tokio::select! {
+        enum Next {
+            Command(RegistryCommand),
+            Batch,
+            Term(Option<Term>),
+            Poll,
+        }
+        let next = tokio::select! {
             // Commands first: a VIP restore sent before a cluster's watchers start is applied
             // before any of their deltas.
             biased;
-            Some(command) = inputs.commands.recv() => Some(command),
+            Some(command) = inputs.commands.recv() => Next::Command(command),
+            changed = inputs.terms.changed(), if terms_open => match changed {
+                Ok(()) => Next::Term(*inputs.terms.borrow_and_update()),
+                Err(_) => {
+                    terms_open = false;
+                    continue;
+                }
+            },
             received = inputs.updates.recv_many(&mut batch, BATCH) => {
                 if received == 0 {
                     return;
                 }
-                None
+                Next::Batch
+            }
+            _ = poll.tick() => Next::Poll,
+        };
+        let changes = match next {
+            Next::Command(command) => {
+                match run_command(&mut registry, &mut store, command, &out.metrics).await {
+                    Some(changes) => changes,
+                    None => continue,
+                }
+            }
+            Next::Term(term) => {
+                let current = out.writer_terms.borrow().map(|t| t.number);
+                let mut changes = ChangeSet::default();
+                if let Some(new) = term
+                    && current != Some(new.number)
+                {
+                    changes = store.take_over(&mut registry).await;
+                    info!(term = new.number, "VIP store read; the writers may start");
+                }
+                // Published before the writers hear of the term: they render from it.
+                out.views.send_replace(registry.publish());
+                out.writer_terms.send_replace(term);
+                fan_out(&out.queues, &changes, None);
+                continue;
+            }
+            Next::Poll => {
+                let changes = if writers.may_write() {
+                    if !store.behind() {
+                        continue;
+                    }
+                    store.record(&mut registry, &Default::default()).await
+                } else {
+                    store.follow(&mut registry).await
+                };
+                if changes.is_empty() {
+                    continue;
+                }
+                changes
+            }
+            Next::Batch => {
+                let since = batch
+                    .iter()
+                    .filter_map(|m| match m {
+                        WatchMessage::Delta(u) => Some(u.received),
+                        WatchMessage::Listed(_) => None,
+                    })
+                    .min();
+                let mut changes = ChangeSet::default();
+                let mut listed = Vec::new();
+                for message in batch.drain(..) {
+                    match message {
+                        WatchMessage::Delta(update) => {
+                            changes.extend(registry.apply(update.delta));
+                            out.metrics.deltas.inc();
+                        }
+                        WatchMessage::Listed(synced) => listed.push(synced),
+                    }
+                }
+                out.metrics
+                    .registry_hosts
+                    .set(i64::try_from(registry.len()).unwrap_or(i64::MAX));
+                // Recorded before any writer can see them: no address is written that the
+                // store does not hold.
+                if writers.may_write() {
+                    let adopted = store.record(&mut registry, &changes.hosts).await;
+                    changes.extend(adopted);
+                }
+                // Published before anyone hears of the batch: a writer told of a host, or a
+                // cluster marked listed, always finds it in the view.
+                out.views.send_replace(registry.publish());
+                for synced in listed {
+                    let _ = synced.send(true);
+                }
+                fan_out(&out.queues, &changes, since);
+                continue;
             }
         };
-        if let Some(command) = command {
-            // A command that changed the registry is published whatever its change set says
-            // (publishing what did not change costs microseconds).
-            if let Some(changes) = run_command(&mut registry, command) {
-                views.send_replace(registry.publish());
-                fan_out(&queues, &changes, None);
-            }
-            continue;
-        }
-        let since = batch
-            .iter()
-            .filter_map(|m| match m {
-                WatchMessage::Delta(u) => Some(u.received),
-                WatchMessage::Listed(_) => None,
-            })
-            .min();
-        let mut changes = ChangeSet::default();
-        let mut listed = Vec::new();
-        for message in batch.drain(..) {
-            match message {
-                WatchMessage::Delta(update) => {
-                    changes.extend(registry.apply(update.delta));
-                    metrics.deltas.inc();
-                }
-                WatchMessage::Listed(synced) => listed.push(synced),
-            }
-        }
-        metrics
-            .registry_hosts
-            .set(i64::try_from(registry.len()).unwrap_or(i64::MAX));
-        // Published before anyone hears of the batch: a writer told of a host, or a cluster
-        // marked listed, always finds it in the view.
-        views.send_replace(registry.publish());
-        for synced in listed {
-            let _ = synced.send(true);
-        }
-        fan_out(&queues, &changes, since);
+        // A command or a poll that changed the registry is published whatever its change
+        // set says (publishing what did not change costs microseconds).
+        out.views.send_replace(registry.publish());
+        fan_out(&out.queues, &changes, None);
     }
 }
 
 /// Carries out a manager's command on the registry; what it changed, unless it only read.
-fn run_command(registry: &mut Registry, command: RegistryCommand) -> Option<ChangeSet> {
+async fn run_command(
+    registry: &mut Registry,
+    store: &mut VipStore,
+    command: RegistryCommand,
+    metrics: &Metrics,
+) -> Option<ChangeSet> {
     match command {
-        RegistryCommand::RestoreVips(table) => {
+        RegistryCommand::RestoreVips(recovered) => {
+            let (table, disagreements) = store.restore_table(recovered).await;
+            metrics
+                .vip_disagreements
+                .set(i64::try_from(disagreements).unwrap_or(i64::MAX));
             let count = table.len();
             let errors = registry.restore_vips(table);
             for err in &errors {
@@ -102,11 +194,14 @@ fn run_command(registry: &mut Registry, command: RegistryCommand) -> Option<Chan
             }
             info!(
                 restored = count - errors.len(),
-                "VIPs restored from existing ServiceEntries"
+                "VIPs restored from the store and the existing ServiceEntries"
             );
             Some(ChangeSet::default())
         }
-        RegistryCommand::PruneVips => Some(registry.prune_vips()),
+        RegistryCommand::PruneVips => {
+            store.pruned();
+            Some(registry.prune_vips())
+        }
         RegistryCommand::Warnings(reply) => {
             let _ = reply.send(registry.warnings());
             None

@@ -24,6 +24,11 @@ pub const INSTANCE_LABEL: &str = "federator.io/instance";
 /// later plan knows which clusters an update or delete would drop.
 pub const CLUSTERS_ANNOTATION: &str = "federator.io/clusters";
 
+/// Annotation naming the leader term that last wrote an object: set by every write, never
+/// compared (a new leader rewrites nothing for it), so an object's history shows which term
+/// wrote each version, and a write by a stale leader would show as a term going back.
+pub const TERM_ANNOTATION: &str = "federator.io/leader-term";
+
 /// The kinds the writer manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {

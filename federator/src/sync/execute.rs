@@ -50,12 +50,13 @@ pub(super) async fn carry_out(
 ) -> Outcome {
     // Checked for each write, right before it goes out: a term that ended while the pass
     // ran stops the writes not yet sent.
-    if !fence.may_write() {
+    let Some(term) = fence.term() else {
         return Outcome::Fenced;
-    }
+    };
+    let term = term.number;
     let kind = write.key().0;
     let result = match write {
-        Write::Create(key) => match wanted.object(key) {
+        Write::Create(key) => match wanted.object(key, term) {
             Some(object) => api
                 .create(&post_params(), &object)
                 .await
@@ -66,7 +67,7 @@ pub(super) async fn carry_out(
         Write::Update {
             key,
             resource_version,
-        } => match wanted.update_patch(key, current, resource_version.as_ref()) {
+        } => match wanted.update_patch(key, current, resource_version.as_ref(), term) {
             Some(patch) => {
                 let params = PatchParams {
                     field_manager: Some(FIELD_MANAGER.to_owned()),

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::plan::{
     CLUSTERS_ANNOTATION, Desired, Existing, INSTANCE_LABEL, Installation, Key, Kind,
+    TERM_ANNOTATION,
 };
 use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec};
 use crate::model::{ClusterName, Host};
@@ -128,13 +129,13 @@ impl Wanted {
         self.desired.len()
     }
 
-    /// The request body of a create of `key`.
-    pub(super) fn object(&self, key: &Key) -> Option<DynamicObject> {
+    /// The request body of a create of `key` by the leader of `term`.
+    pub(super) fn object(&self, key: &Key, term: u64) -> Option<DynamicObject> {
         let (desired, body) = (self.desired.get(key)?, self.bodies.get(key)?);
         let mut object = DynamicObject::new(&body.name, &api_resource(key.0));
         object.metadata.namespace = Some(body.namespace.clone());
         object.metadata.labels = Some(desired.labels.clone());
-        object.metadata.annotations = Some(desired.annotations.clone());
+        object.metadata.annotations = Some(with_term(desired.annotations.clone(), term));
         object.data = serde_json::json!({ "spec": body.spec });
         Some(object)
     }
@@ -149,6 +150,7 @@ impl Wanted {
         key: &Key,
         existing: Option<&Existing>,
         resource_version: Option<&String>,
+        term: u64,
     ) -> Option<json_patch::Patch> {
         let (desired, body) = (self.desired.get(key)?, self.bodies.get(key)?);
         let merge = |theirs: Option<&BTreeMap<String, String>>, ours: &BTreeMap<String, String>| {
@@ -157,7 +159,10 @@ impl Wanted {
             out
         };
         let labels = merge(existing.map(|e| &e.labels), &desired.labels);
-        let annotations = merge(existing.map(|e| &e.annotations), &desired.annotations);
+        let annotations = with_term(
+            merge(existing.map(|e| &e.annotations), &desired.annotations),
+            term,
+        );
         let mut ops = Vec::new();
         if let Some(version) = resource_version {
             ops.push(serde_json::json!({"op": "replace", "path": "/metadata/resourceVersion", "value": version}));
@@ -169,6 +174,12 @@ impl Wanted {
         ops.push(serde_json::json!({"op": "add", "path": "/spec", "value": body.spec}));
         serde_json::from_value(serde_json::Value::Array(ops)).ok()
     }
+}
+
+/// `annotations` with the term that writes them.
+fn with_term(mut annotations: BTreeMap<String, String>, term: u64) -> BTreeMap<String, String> {
+    annotations.insert(TERM_ANNOTATION.to_owned(), term.to_string());
+    annotations
 }
 
 /// Reads a listed (or just written) object. Its spec is fingerprinted as federator's types

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod live;
+pub mod replica;
 pub mod writes;
 
 use std::collections::BTreeMap;

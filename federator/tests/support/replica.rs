@@ -1,0 +1,178 @@
+//! federator replicas as real processes (the `federator run` binary), so a test can kill one
+//! with SIGKILL or stop it with SIGSTOP the way a node failure or a long pause would.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use testenv::TestEnv;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+/// Lease timings of the tests: a takeover within seconds.
+pub const LEASE: &[&str] = &[
+    "--lease-duration",
+    "3s",
+    "--renew-deadline",
+    "2s",
+    "--retry-period",
+    "500ms",
+];
+
+/// One `federator run` process.
+pub struct Replica {
+    child: Child,
+    /// Its name in the lease.
+    pub identity: String,
+    /// `/metrics` and friends.
+    pub metrics: SocketAddr,
+    /// DNS (UDP and TCP).
+    pub dns: SocketAddr,
+    /// Its log file.
+    pub log: std::path::PathBuf,
+}
+
+/// A loopback port free now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Replica {
+    /// Starts `federator run` against the config cluster of `env` with the test lease
+    /// timings and `extra` flags.
+    pub fn start(env: &TestEnv, identity: &str, extra: &[&str]) -> Self {
+        let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let dns: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let log = std::env::temp_dir().join(format!(
+            "federator-{identity}-{}-{}.log",
+            std::process::id(),
+            free_port()
+        ));
+        let file = std::fs::File::create(&log).unwrap();
+        let config = env.cluster("config").kubeconfig().to_owned();
+        let child = Command::new(env!("CARGO_BIN_EXE_federator"))
+            .arg("run")
+            .arg("--kubeconfig")
+            .arg(&config)
+            .args(["--namespace", super::live::NAMESPACE])
+            .args([
+                "--instance",
+                &format!("{}.federator", super::live::NAMESPACE),
+            ])
+            .args(["--identity", identity])
+            .args(["--metrics-addr", &metrics.to_string()])
+            .args(["--dns-listen", &dns.to_string()])
+            .args(["--probe-interval", "1s", "--removal-grace", "0s"])
+            .args(["--initial-sync-timeout", "20s"])
+            .args(LEASE)
+            .args(extra)
+            .env("FEDERATOR_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            identity: identity.to_owned(),
+            metrics,
+            dns,
+            log,
+        }
+    }
+
+    /// Kills it with SIGKILL: no lease release, no goodbye.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().unwrap();
+        let _ = self.child.wait().await;
+    }
+
+    /// Stops it with SIGSTOP (a process frozen by a long pause or cut off).
+    pub fn pause(&self) {
+        self.signal(rustix::process::Signal::STOP);
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(rustix::process::Signal::CONT);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = self
+            .child
+            .id()
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32));
+        rustix::process::kill_process(pid.unwrap(), signal).unwrap();
+    }
+
+    /// The sum of a metric's samples (0 when unreachable).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let body = self.get("/metrics").await.1;
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Whether it leads now (its `federator_leader` gauge).
+    pub async fn leads(&self) -> bool {
+        self.metric("federator_leader").await == 1.0
+    }
+
+    /// Status and body of a GET (status 0 when unreachable).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let connect = tokio::net::TcpStream::connect(self.metrics);
+        let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(2), connect).await else {
+            return (0, String::new());
+        };
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: federator\r\nConnection: close\r\n\r\n");
+        if stream.write_all(request.as_bytes()).await.is_err() {
+            return (0, String::new());
+        }
+        let mut response = String::new();
+        let read = stream.read_to_string(&mut response);
+        if tokio::time::timeout(Duration::from_secs(2), read)
+            .await
+            .is_err()
+        {
+            return (0, String::new());
+        }
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Its log so far (for failure messages).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Replica {
+    /// Waits until its writers have been quiet for two seconds (its write count holds still).
+    pub async fn settle(&self) {
+        let mut last = self.metric("federator_writes_total").await;
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let now = self.metric("federator_writes_total").await;
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! Generates the gRPC registry API from `proto/` (in pure Rust: protox parses the protos, so
-//! no protoc needs installing) and keeps the encoded descriptors for gRPC reflection.
+//! Generates the gRPC registry API and the etcd client from `proto/` (in pure Rust: protox
+//! parses the protos, so no protoc needs installing) and keeps the registry API's encoded
+//! descriptors for gRPC reflection.
 
 use prost::Message;
 
@@ -17,5 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_fds(descriptors)?;
+    let etcd = root.join("etcdserverpb/rpc.proto");
+    println!("cargo:rerun-if-changed={}", etcd.display());
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(false)
+        .compile_fds(protox::compile([&etcd], [&root])?)?;
     Ok(())
 }

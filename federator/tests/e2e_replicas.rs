@@ -83,16 +83,16 @@ async fn lease_holder(env: &TestEnv) -> Option<String> {
         .and_then(|l| l.spec?.holder_identity)
 }
 
-/// Starts replica-a, waits until it wrote everything, then starts replica-b with
-/// `b_flags` (and the same VIP range).
-async fn start_pair(env: &TestEnv, b_flags: &[&str]) -> (Replica, Replica) {
-    let a = Replica::start(env, "replica-a", VIP_RANGE);
+/// Starts replica-a, waits until it wrote everything, then starts replica-b, both with
+/// `flags` and the test VIP range.
+async fn start_pair(env: &TestEnv, flags: &[&str]) -> (Replica, Replica) {
+    let a = Replica::start(env, "replica-a", &[VIP_RANGE, flags].concat());
     eventually("replica-a leads", || a.leads()).await;
     eventually("replica-a wrote every host to both clusters", || async {
         vips(env).await.len() == 2 * WORKLOADS
     })
     .await;
-    let b = Replica::start(env, "replica-b", &[VIP_RANGE, b_flags].concat());
+    let b = Replica::start(env, "replica-b", &[VIP_RANGE, flags].concat());
     eventually("replica-b ready", || async {
         b.get("/readyz").await.0 == 200
     })
@@ -109,9 +109,25 @@ async fn deploy_all(east: &TestCluster) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced_within_the_lease_and_no_vip_moves() {
     let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    a_killed_leader_is_replaced(&env, &[]).await;
+    assert_eq!(lease_holder(&env).await.as_deref(), Some("replica-b"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_etcd_store_a_killed_leader_is_replaced_and_no_vip_moves() {
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    let store = format!("etcd://{}", env.etcd_endpoint());
+    a_killed_leader_is_replaced(&env, &["--store", &store, "--etcd-prefix", "/e2e/"]).await;
+    // The election ran on etcd: no Lease in the config cluster.
+    assert_eq!(lease_holder(&env).await, None);
+}
+
+/// Two replicas with `flags`; the leader is killed; the follower takes over, writes what
+/// changed since, rewrites nothing else, and no VIP moves.
+async fn a_killed_leader_is_replaced(env: &TestEnv, flags: &[&str]) {
     deploy_all(env.cluster("east")).await;
-    let (mut a, b) = start_pair(&env, &[]).await;
-    let before = vips(&env).await;
+    let (mut a, b) = start_pair(env, flags).await;
+    let before = vips(env).await;
     // The follower answers DNS with the leader's VIPs (it adopted them from the store),
     // though most hosts' preferred addresses collide in this small range.
     for i in 0..WORKLOADS {
@@ -130,7 +146,6 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_no_vip_moves() {
 
     a.kill().await;
     eventually("replica-b takes over", || b.leads()).await;
-    assert_eq!(lease_holder(&env).await.as_deref(), Some("replica-b"));
     // A change after the takeover is written by the new leader.
     deploy(env.cluster("east"), "late", 1, 0).await;
     eventually("the new leader writes the new host", || async {
@@ -139,7 +154,7 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_no_vip_moves() {
             .is_some()
     })
     .await;
-    assert_eq!(vips(&env).await, before, "VIPs moved in the takeover");
+    assert_eq!(vips(env).await, before, "VIPs moved in the takeover");
     let highest = assert_terms_never_go_back(&west_events, "west");
     assert_terms_never_go_back(&east_events, "east");
     assert!(highest >= 2, "the new host was written in term {highest}");
@@ -164,7 +179,19 @@ async fn a_frozen_leader_never_writes_after_its_successor() {
     deploy_all(env.cluster("east")).await;
     // replica-b writes into a namespace of its own: every write to replica-a's from the
     // moment it froze would be replica-a's, and there must be none.
-    let (a, b) = start_pair(&env, &["--sync-namespace", "federator-sync-b"]).await;
+    let a = Replica::start(&env, "replica-a", VIP_RANGE);
+    eventually("replica-a leads", || a.leads()).await;
+    eventually("replica-a wrote every host", || async {
+        vips(&env).await.len() == 2 * WORKLOADS
+    })
+    .await;
+    a.settle().await;
+    let b_flags = ["--sync-namespace", "federator-sync-b"];
+    let b = Replica::start(&env, "replica-b", &[VIP_RANGE, &b_flags].concat());
+    eventually("replica-b ready", || async {
+        b.get("/readyz").await.0 == 200
+    })
+    .await;
     let a_writes = record_objects(env.cluster("west")).await;
 
     // A long pause (or a partition): the lease runs out while the leader is frozen.

@@ -176,11 +176,12 @@ impl Elector {
         self.timing
     }
 
-    /// The lease as read at `now` (`None`: there is no lease yet). A record naming another
-    /// holder ends this replica's term at once.
+    /// The lease as read at `now` (`None`: there is no lease, or it was removed). A record
+    /// naming another holder, or no record, ends this replica's term at once.
     pub fn observed(&mut self, record: Option<LeaseRecord>, now: Instant) {
         let Some(record) = record else {
             self.seen = None;
+            self.leading = None;
             return;
         };
         if record.holder.as_deref() != Some(self.identity.as_str()) {

@@ -99,6 +99,17 @@ fn a_record_naming_another_holder_ends_the_term_at_once() {
 }
 
 #[test]
+fn a_lease_gone_ends_the_term_at_once() {
+    let t0 = Instant::now();
+    let mut a = Elector::new("a", timing());
+    a.claiming(t0);
+    a.claimed(held_by("a", 1, "r1"), t0);
+    a.observed(None, t0 + secs(1));
+    assert_eq!(a.leadership(t0 + secs(1)), None);
+    assert_eq!(a.next(t0 + secs(1)), Step::Claim { term: 1 });
+}
+
+#[test]
 fn a_record_in_our_name_without_a_term_here_waits_like_any_other() {
     // A restart under the same name, or a hand edit naming this replica: the previous
     // holder may still be writing until the lease runs out.

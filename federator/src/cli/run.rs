@@ -142,7 +142,9 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| format!("{}.federator", args.namespace));
     federator::model::validate_label_value(&instance)
         .map_err(|why| anyhow::anyhow!("--instance {instance:?}: {why}"))?;
+    let store = args.store.options(&instance)?;
     let options = RunOptions {
+        store,
         settings,
         on_unreachable: match args.on_unreachable {
             UnreachablePolicy::Keep => OnUnreachable::Keep,
@@ -169,7 +171,6 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             ..ConnectSettings::default()
         },
         election: args.election.options()?,
-        store: args.store.options()?,
     };
     if !args.allow_kubeconfig.is_empty() {
         let allowed: Vec<&str> = args.allow_kubeconfig.iter().map(|a| a.as_str()).collect();

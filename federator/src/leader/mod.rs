@@ -4,6 +4,7 @@
 //! `coordination.k8s.io` Lease, [`lease`]) and publishes the term to the writers' [`Fence`].
 
 mod elect;
+pub mod etcd;
 mod fence;
 pub mod lease;
 
@@ -50,4 +51,27 @@ pub fn sole_writer_term() -> Term {
         number: 0,
         until: std::time::Instant::now() + std::time::Duration::from_secs(10 * 365 * 24 * 3600),
     }
+}
+
+/// Starts the election `election` describes: on the etcd store's etcd when that is the
+/// store, else on a Lease in federator's namespace of the config cluster.
+pub fn spawn(
+    election: &ElectionOptions,
+    run: &crate::runtime::RunOptions,
+    config: &kube::Client,
+    terms: tokio::sync::watch::Sender<Option<Term>>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, LeaseError> {
+    let election = election.clone();
+    Ok(match &run.store {
+        crate::state::StoreOptions::Etcd(etcd) => {
+            let lease = etcd::EtcdLease::new(etcd, election.timing.lease())?;
+            tokio::spawn(elect(lease, election, terms, metrics, stop))
+        }
+        crate::state::StoreOptions::Embedded { .. } => {
+            let lease = lease::KubeLease::new(config.clone(), &run.namespace, &election.lease_name);
+            tokio::spawn(elect(lease, election, terms, metrics, stop))
+        }
+    })
 }

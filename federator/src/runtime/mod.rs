@@ -54,6 +54,12 @@ pub enum RunError {
     /// The health/metrics server failed.
     #[error("health and metrics server: {0}")]
     Http(std::io::Error),
+    /// The state store cannot be set up (a bad endpoint or TLS file).
+    #[error("{0}")]
+    Store(crate::state::StoreError),
+    /// The leader election cannot be set up.
+    #[error("{0}")]
+    Lease(crate::leader::LeaseError),
 }
 
 /// The sockets the controller serves on, bound by the caller (so tests can use port 0).
@@ -90,6 +96,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    let store = crate::state::open(&options.store, &options, &config).map_err(RunError::Store)?;
     let metrics = Arc::new(Metrics::default());
     // The registry loop owns the registry; everyone else reads the views it publishes.
     let mut registry = Registry::new(options.settings.registry.clone());
@@ -110,22 +117,18 @@ pub async fn run(
         }
         Some(election) => {
             let (sender, terms) = watch::channel(None);
-            let lease = crate::leader::lease::KubeLease::new(
-                config.clone(),
-                &options.namespace,
-                &election.lease_name,
-            );
-            let task = tokio::spawn(crate::leader::elect(
-                lease,
-                election.clone(),
+            let task = crate::leader::spawn(
+                election,
+                &options,
+                &config,
                 sender,
                 metrics.clone(),
                 election_stop,
-            ));
+            )
+            .map_err(RunError::Lease)?;
             (None, terms, Some(task))
         }
     };
-    let store = crate::state::open(&options.store, &options, &config);
 
     // Whether the DNS server is still serving (true when there is none to watch).
     let (dns_alive_tx, dns_alive) = watch::channel(true);

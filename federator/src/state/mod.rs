@@ -5,6 +5,7 @@
 //! lost, and are checked against it at start-up.
 
 pub mod embedded;
+pub mod etcd;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -59,31 +60,37 @@ pub trait StateStore: Send + Sync + 'static {
 /// The store chosen at start-up.
 pub enum Store {
     /// An object in the config cluster.
-    Embedded(embedded::EmbeddedStore),
+    Embedded(Box<embedded::EmbeddedStore>),
+    /// Keys in etcd.
+    Etcd(etcd::EtcdStore),
 }
 
 impl StateStore for Store {
     async fn version(&self) -> Result<String, StoreError> {
         match self {
             Self::Embedded(s) => s.version().await,
+            Self::Etcd(s) => s.version().await,
         }
     }
 
     async fn load(&self) -> Result<Loaded, StoreError> {
         match self {
             Self::Embedded(s) => s.load().await,
+            Self::Etcd(s) => s.load().await,
         }
     }
 
     async fn write(&self, writes: &VipWrites) -> Result<BTreeMap<Host, IpAddr>, StoreError> {
         match self {
             Self::Embedded(s) => s.write(writes).await,
+            Self::Etcd(s) => s.write(writes).await,
         }
     }
 
     fn describe(&self) -> String {
         match self {
             Self::Embedded(s) => s.describe(),
+            Self::Etcd(s) => s.describe(),
         }
     }
 }
@@ -96,6 +103,8 @@ pub enum StoreOptions {
         /// The ConfigMap's name.
         name: String,
     },
+    /// Keys under a prefix in etcd.
+    Etcd(etcd::EtcdOptions),
 }
 
 impl Default for StoreOptions {
@@ -106,18 +115,26 @@ impl Default for StoreOptions {
     }
 }
 
-/// Opens the store `options` name; `config` talks to the config cluster.
+/// Opens the store `options` name; `config` talks to the config cluster. Nothing is dialled
+/// yet: an unreachable store is an error of each request (retried), not of the start.
 pub fn open(
     options: &StoreOptions,
     run: &crate::runtime::RunOptions,
     config: &kube::Client,
-) -> Store {
-    match options {
-        StoreOptions::Embedded { name } => Store::Embedded(embedded::EmbeddedStore::new(
+) -> Result<Store, StoreError> {
+    let suffix = &run.settings.registry.host_suffix;
+    Ok(match options {
+        StoreOptions::Embedded { name } => Store::Embedded(Box::new(embedded::EmbeddedStore::new(
             config.clone(),
             &run.namespace,
             name,
-            &run.settings.registry.host_suffix,
-        )),
-    }
+            suffix,
+        ))),
+        StoreOptions::Etcd(etcd) => {
+            Store::Etcd(etcd::EtcdStore::new(etcd, suffix).map_err(|e| StoreError {
+                store: format!("etcd {}", etcd.endpoints.join(",")),
+                reason: e.to_string(),
+            })?)
+        }
+    })
 }

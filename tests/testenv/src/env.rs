@@ -235,6 +235,12 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// `host:port` of the etcd every API server stores in: tests of federator's etcd store
+    /// use it too, under prefixes of their own.
+    pub fn etcd_endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.etcd.port)
+    }
+
     /// Starts one kube-apiserver per name (in parallel) in a fresh temporary folder, installs
     /// the CRDs from `crds/`, and returns once every server is ready.
     pub async fn start(names: &[&str]) -> Result<Self, TestEnvError> {

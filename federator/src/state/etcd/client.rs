@@ -1,0 +1,214 @@
+//! A small etcd v3 client over tonic (the generated `etcdserverpb` stubs): a channel across
+//! the endpoints, optional TLS, and the few calls the store and the election make.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use super::pb;
+
+/// How to reach etcd.
+#[derive(Clone, Debug)]
+pub struct EtcdOptions {
+    /// `host:port` of each member.
+    pub endpoints: Vec<String>,
+    /// Keys live under this prefix (one installation's).
+    pub prefix: String,
+    /// TLS: the CA that signed etcd's certificate (TLS is on when set).
+    pub ca_file: Option<PathBuf>,
+    /// TLS client certificate and key (mutual TLS), PEM.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+/// Why etcd could not be reached or answered badly.
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdError {
+    /// A TLS file cannot be read.
+    #[error("reading {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An endpoint is not `host:port`, or TLS cannot be set up.
+    #[error("etcd endpoint {endpoint}: {reason}")]
+    Endpoint {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+    /// A request failed.
+    #[error("etcd {call}: {status}")]
+    Call {
+        /// Which call.
+        call: &'static str,
+        /// gRPC status code and message.
+        status: String,
+    },
+}
+
+/// Connected (lazily) to etcd.
+#[derive(Clone)]
+pub struct EtcdClient {
+    channel: Channel,
+    /// The endpoints, for messages.
+    pub endpoints: String,
+}
+
+/// Each request's time limit.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+impl EtcdClient {
+    /// A client for `options`: nothing is dialled until the first request, so an etcd down
+    /// at start-up is an error of each request (retried), not of the process.
+    pub fn new(options: &EtcdOptions) -> Result<Self, EtcdError> {
+        let tls = match &options.ca_file {
+            None => None,
+            Some(ca) => {
+                let mut tls =
+                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+                if let Some((cert, key)) = &options.client_cert {
+                    tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+                }
+                Some(tls)
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoints = Vec::new();
+        for address in &options.endpoints {
+            let bad = |reason: String| EtcdError::Endpoint {
+                endpoint: address.clone(),
+                reason,
+            };
+            let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
+                .map_err(|e| bad(e.to_string()))?
+                .connect_timeout(TIMEOUT)
+                .timeout(TIMEOUT)
+                .tcp_nodelay(true);
+            if let Some(tls) = &tls {
+                endpoint = endpoint
+                    .tls_config(tls.clone())
+                    .map_err(|e| bad(e.to_string()))?;
+            }
+            endpoints.push(endpoint);
+        }
+        if endpoints.is_empty() {
+            return Err(EtcdError::Endpoint {
+                endpoint: String::new(),
+                reason: "no endpoint given".into(),
+            });
+        }
+        Ok(Self {
+            channel: Channel::balance_list(endpoints.into_iter()),
+            endpoints: options.endpoints.join(","),
+        })
+    }
+
+    fn kv(&self) -> pb::kv_client::KvClient<Channel> {
+        pb::kv_client::KvClient::new(self.channel.clone())
+    }
+
+    fn lease(&self) -> pb::lease_client::LeaseClient<Channel> {
+        pb::lease_client::LeaseClient::new(self.channel.clone())
+    }
+
+    /// A range read.
+    pub async fn range(&self, request: pb::RangeRequest) -> Result<pb::RangeResponse, EtcdError> {
+        self.kv()
+            .range(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(failed("Range"))
+    }
+
+    /// A transaction.
+    pub async fn txn(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, EtcdError> {
+        self.kv()
+            .txn(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(failed("Txn"))
+    }
+
+    /// A new lease of `ttl` seconds; its ID.
+    pub async fn grant(&self, ttl: i64) -> Result<i64, EtcdError> {
+        let answer = self
+            .lease()
+            .lease_grant(pb::LeaseGrantRequest { ttl, id: 0 })
+            .await
+            .map_err(failed("LeaseGrant"))?
+            .into_inner();
+        if !answer.error.is_empty() {
+            return Err(EtcdError::Call {
+                call: "LeaseGrant",
+                status: answer.error,
+            });
+        }
+        Ok(answer.id)
+    }
+
+    /// Keeps lease `id` alive once; the seconds it has left (0 or less: it is gone).
+    pub async fn keep_alive(&self, id: i64) -> Result<i64, EtcdError> {
+        let requests = futures::stream::iter([pb::LeaseKeepAliveRequest { id }]);
+        let mut answers = self
+            .lease()
+            .lease_keep_alive(requests)
+            .await
+            .map_err(failed("LeaseKeepAlive"))?
+            .into_inner();
+        match answers.message().await.map_err(failed("LeaseKeepAlive"))? {
+            Some(answer) => Ok(answer.ttl),
+            None => Ok(0),
+        }
+    }
+
+    /// Ends lease `id` (its keys go with it).
+    pub async fn revoke(&self, id: i64) -> Result<(), EtcdError> {
+        self.lease()
+            .lease_revoke(pb::LeaseRevokeRequest { id })
+            .await
+            .map(|_| ())
+            .map_err(failed("LeaseRevoke"))
+    }
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, EtcdError> {
+    std::fs::read(path).map_err(|source| EtcdError::File {
+        path: path.clone(),
+        source,
+    })
+}
+
+fn failed(call: &'static str) -> impl Fn(tonic::Status) -> EtcdError {
+    move |status| EtcdError::Call {
+        call,
+        status: format!("{:?}: {}", status.code(), status.message()),
+    }
+}
+
+/// The end of the range of keys starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // All 0xff: to the end of the key space.
+    vec![0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_range_ends_after_its_last_key() {
+        assert_eq!(prefix_end(b"/a/"), b"/a0".to_vec());
+        assert_eq!(prefix_end(&[b'a', 0xff]), b"b".to_vec());
+    }
+}

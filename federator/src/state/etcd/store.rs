@@ -1,0 +1,259 @@
+//! The VIP table in etcd. Keys, under the installation's prefix:
+//! `vips/host/<host>` = address, and `vips/addr/<address>` = host. A claim is one
+//! transaction: "if neither key exists, create both; else read both", so of two writers
+//! claiming one host or one address, exactly one wins and the other learns the winner's
+//! entry. A release deletes both keys only if they still hold exactly that entry.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use futures::{StreamExt, stream};
+
+use super::client::{EtcdClient, EtcdError, EtcdOptions, prefix_end};
+use super::pb::{self, compare, request_op, response_op};
+use crate::model::Host;
+use crate::state::{Loaded, StateStore, StoreError, VipWrites};
+
+/// Claims in flight at once.
+const CONCURRENCY: usize = 32;
+/// Keys per page when reading the table.
+const PAGE: i64 = 5000;
+
+/// The etcd store.
+pub struct EtcdStore {
+    client: EtcdClient,
+    prefix: String,
+    suffix: String,
+}
+
+impl EtcdStore {
+    /// The store under `options.prefix`; host names end with `suffix`.
+    pub fn new(options: &EtcdOptions, suffix: &str) -> Result<Self, EtcdError> {
+        Ok(Self {
+            client: EtcdClient::new(options)?,
+            prefix: options.prefix.clone(),
+            suffix: suffix.to_owned(),
+        })
+    }
+
+    fn host_key(&self, host: &Host) -> Vec<u8> {
+        format!("{}vips/host/{host}", self.prefix).into_bytes()
+    }
+
+    fn address_key(&self, address: IpAddr) -> Vec<u8> {
+        format!("{}vips/addr/{address}", self.prefix).into_bytes()
+    }
+
+    fn error(&self, err: EtcdError) -> StoreError {
+        StoreError {
+            store: self.describe(),
+            reason: err.to_string(),
+        }
+    }
+
+    /// One claim: the entries to report back (the claim itself when it won).
+    async fn claim(&self, host: &Host, address: IpAddr) -> Result<Vec<(Host, IpAddr)>, StoreError> {
+        let (host_key, address_key) = (self.host_key(host), self.address_key(address));
+        let absent = |key: &Vec<u8>| pb::Compare {
+            result: compare::CompareResult::Equal as i32,
+            target: compare::CompareTarget::Create as i32,
+            key: key.clone(),
+            target_union: Some(compare::TargetUnion::CreateRevision(0)),
+            range_end: Vec::new(),
+        };
+        let put = |key: &Vec<u8>, value: String| pb::RequestOp {
+            request: Some(request_op::Request::RequestPut(pb::PutRequest {
+                key: key.clone(),
+                value: value.into_bytes(),
+                ..Default::default()
+            })),
+        };
+        let get = |key: &Vec<u8>| pb::RequestOp {
+            request: Some(request_op::Request::RequestRange(pb::RangeRequest {
+                key: key.clone(),
+                ..Default::default()
+            })),
+        };
+        let answer = self
+            .client
+            .txn(pb::TxnRequest {
+                compare: vec![absent(&host_key), absent(&address_key)],
+                success: vec![
+                    put(&host_key, address.to_string()),
+                    put(&address_key, host.to_string()),
+                ],
+                failure: vec![get(&host_key), get(&address_key)],
+            })
+            .await
+            .map_err(|e| self.error(e))?;
+        if answer.succeeded {
+            return Ok(vec![(host.clone(), address)]);
+        }
+        let mut found = answer.responses.into_iter().map(|r| match r.response {
+            Some(response_op::Response::ResponseRange(range)) => range.kvs.into_iter().next(),
+            _ => None,
+        });
+        let (by_host, by_address) = (found.next().flatten(), found.next().flatten());
+        let mut entries = Vec::new();
+        if let Some(kv) = by_host {
+            match String::from_utf8(kv.value)
+                .ok()
+                .and_then(|v| v.parse::<IpAddr>().ok())
+            {
+                Some(stored) => entries.push((host.clone(), stored)),
+                None => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&host_key), "VIP store value is not an address; ignored")
+                }
+            }
+        }
+        if let Some(kv) = by_address {
+            let holder = String::from_utf8(kv.value)
+                .ok()
+                .and_then(|v| Host::parse(&v, &self.suffix));
+            match holder {
+                Some(holder) => entries.push((holder, address)),
+                None => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&address_key), "VIP store value is not a host; ignored")
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// One release: both keys deleted if they still hold exactly this entry.
+    async fn release(&self, host: &Host, address: IpAddr) -> Result<(), StoreError> {
+        let (host_key, address_key) = (self.host_key(host), self.address_key(address));
+        let holds = |key: &Vec<u8>, value: String| pb::Compare {
+            result: compare::CompareResult::Equal as i32,
+            target: compare::CompareTarget::Value as i32,
+            key: key.clone(),
+            target_union: Some(compare::TargetUnion::Value(value.into_bytes())),
+            range_end: Vec::new(),
+        };
+        let delete = |key: &Vec<u8>| pb::RequestOp {
+            request: Some(request_op::Request::RequestDeleteRange(
+                pb::DeleteRangeRequest {
+                    key: key.clone(),
+                    ..Default::default()
+                },
+            )),
+        };
+        self.client
+            .txn(pb::TxnRequest {
+                compare: vec![
+                    holds(&host_key, address.to_string()),
+                    holds(&address_key, host.to_string()),
+                ],
+                success: vec![delete(&host_key), delete(&address_key)],
+                failure: Vec::new(),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+}
+
+impl StateStore for EtcdStore {
+    async fn version(&self) -> Result<String, StoreError> {
+        // The newest change under the table's keys, and how many there are (a delete lowers
+        // the count).
+        let key = format!("{}vips/", self.prefix).into_bytes();
+        let answer = self
+            .client
+            .range(pb::RangeRequest {
+                range_end: prefix_end(&key),
+                key,
+                limit: 1,
+                sort_order: pb::range_request::SortOrder::Descend as i32,
+                sort_target: pb::range_request::SortTarget::Mod as i32,
+                keys_only: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| self.error(e))?;
+        let newest = answer.kvs.first().map_or(0, |kv| kv.mod_revision);
+        Ok(format!("{newest}/{}", answer.count))
+    }
+
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        let version = self.version().await?;
+        let prefix = format!("{}vips/host/", self.prefix);
+        let end = prefix_end(prefix.as_bytes());
+        let mut loaded = Loaded {
+            version,
+            ..Loaded::default()
+        };
+        let mut from = prefix.clone().into_bytes();
+        loop {
+            let page = self
+                .client
+                .range(pb::RangeRequest {
+                    key: from.clone(),
+                    range_end: end.clone(),
+                    limit: PAGE,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| self.error(e))?;
+            for kv in &page.kvs {
+                let key = String::from_utf8_lossy(&kv.key);
+                let name = key.strip_prefix(&prefix).unwrap_or_default();
+                let host = Host::parse(name, &self.suffix);
+                let address = std::str::from_utf8(&kv.value)
+                    .ok()
+                    .and_then(|v| v.parse::<IpAddr>().ok());
+                match (host, address) {
+                    (Some(host), Some(address)) => {
+                        loaded.table.insert(host, address);
+                    }
+                    (None, _) => loaded.skipped.push(format!(
+                        "key {}: not a global host ending in .{}",
+                        crate::api::shown(&key),
+                        self.suffix
+                    )),
+                    (_, None) => loaded.skipped.push(format!(
+                        "key {}: the value is not an IP address",
+                        crate::api::shown(&key)
+                    )),
+                }
+            }
+            match (page.more, page.kvs.last()) {
+                (true, Some(last)) => {
+                    from = last.key.clone();
+                    from.push(0);
+                }
+                _ => break,
+            }
+        }
+        Ok(loaded)
+    }
+
+    async fn write(&self, writes: &VipWrites) -> Result<BTreeMap<Host, IpAddr>, StoreError> {
+        // Owned pairs: the futures must not borrow from the iterator (they are Send across
+        // awaits).
+        let owned = |map: &BTreeMap<Host, IpAddr>| -> Vec<(Host, IpAddr)> {
+            map.iter().map(|(h, a)| (h.clone(), *a)).collect()
+        };
+        let releases: Vec<Result<(), StoreError>> = stream::iter(owned(&writes.releases))
+            .map(|(host, address)| async move { self.release(&host, address).await })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        releases.into_iter().collect::<Result<(), _>>()?;
+        let claims: Vec<Result<Vec<(Host, IpAddr)>, StoreError>> =
+            stream::iter(owned(&writes.claims))
+                .map(|(host, address)| async move { self.claim(&host, address).await })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+        let mut answer = BTreeMap::new();
+        for entries in claims {
+            answer.extend(entries?);
+        }
+        Ok(answer)
+    }
+
+    fn describe(&self) -> String {
+        format!("etcd {} prefix {}", self.client.endpoints, self.prefix)
+    }
+}

@@ -24,6 +24,7 @@ pub mod offline;
 pub mod runtime;
 pub mod state;
 pub mod sync;
+pub mod upstream;
 pub mod watch;
 
 #[cfg(any(test, feature = "fixtures"))]

@@ -33,7 +33,7 @@ pub struct Replica {
 }
 
 /// A loopback port free now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -45,6 +45,28 @@ impl Replica {
     /// Starts `federator run` against the config cluster of `env` with the test lease
     /// timings and `extra` flags.
     pub fn start(env: &TestEnv, identity: &str, extra: &[&str]) -> Self {
+        let config = env.cluster("config").kubeconfig().to_owned();
+        let config = config.to_string_lossy().into_owned();
+        let namespace = super::live::NAMESPACE;
+        let instance = format!("{namespace}.federator");
+        let mut args = vec!["run", "--kubeconfig", &config, "--namespace", namespace];
+        args.extend(["--instance", &instance, "--identity", identity]);
+        args.extend(["--probe-interval", "1s", "--removal-grace", "0s"]);
+        args.extend(["--initial-sync-timeout", "20s"]);
+        args.extend(LEASE);
+        args.extend(extra);
+        Self::spawn(identity, &args)
+    }
+
+    /// Starts `federator dns --upstream url` with `extra` flags.
+    pub fn dns_upstream(url: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["dns", "--upstream", url];
+        args.extend(extra);
+        Self::spawn("dns", &args)
+    }
+
+    /// Runs the binary with `args` and its own metrics and DNS ports.
+    fn spawn(identity: &str, args: &[&str]) -> Self {
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let dns: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log = std::env::temp_dir().join(format!(
@@ -53,23 +75,10 @@ impl Replica {
             free_port()
         ));
         let file = std::fs::File::create(&log).unwrap();
-        let config = env.cluster("config").kubeconfig().to_owned();
         let child = Command::new(env!("CARGO_BIN_EXE_federator"))
-            .arg("run")
-            .arg("--kubeconfig")
-            .arg(&config)
-            .args(["--namespace", super::live::NAMESPACE])
-            .args([
-                "--instance",
-                &format!("{}.federator", super::live::NAMESPACE),
-            ])
-            .args(["--identity", identity])
+            .args(args)
             .args(["--metrics-addr", &metrics.to_string()])
             .args(["--dns-listen", &dns.to_string()])
-            .args(["--probe-interval", "1s", "--removal-grace", "0s"])
-            .args(["--initial-sync-timeout", "20s"])
-            .args(LEASE)
-            .args(extra)
             .env("FEDERATOR_LOG", "info")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())

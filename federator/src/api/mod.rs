@@ -8,7 +8,7 @@ mod service;
 mod watch;
 
 pub(crate) use query::shown;
-pub use service::{Sources, serve};
+pub use service::{ApiTls, Sources, serve};
 
 /// The generated messages, server and client.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

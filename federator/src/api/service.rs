@@ -150,7 +150,11 @@ impl Registry for RegistryApi {
 
 /// Serves the registry API, the gRPC health service (`SERVING` once the initial sync is done)
 /// and reflection on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, sources: Sources) -> Result<(), tonic::transport::Error> {
+pub async fn serve(
+    listener: TcpListener,
+    sources: Sources,
+    tls: Option<ApiTls>,
+) -> Result<(), tonic::transport::Error> {
     let mut ready = sources.ready.clone();
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -177,7 +181,18 @@ pub async fn serve(listener: TcpListener, sources: Sources) -> Result<(), tonic:
     let incoming = tonic::transport::server::TcpIncoming::from(listener)
         .with_keepalive(Some(KEEPALIVE))
         .with_nodelay(Some(true));
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        let mut config = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(&tls.cert, &tls.key));
+        if let Some(ca) = &tls.client_ca {
+            // Mutual TLS: a client without a certificate from this CA is refused in the
+            // handshake.
+            config = config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+        }
+        server = server.tls_config(config)?;
+    }
+    server
         // Bounds per connection (tonic's defaults lift hyper's): streams, reset floods.
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .http2_max_local_error_reset_streams(Some(1024))
@@ -189,4 +204,25 @@ pub async fn serve(listener: TcpListener, sources: Sources) -> Result<(), tonic:
         .add_optional_service(reflection)
         .serve_with_incoming(incoming)
         .await
+}
+
+/// TLS of the registry API: the server's certificate chain and key (PEM), and the CA that
+/// client certificates must chain to, for mutual TLS.
+#[derive(Clone)]
+pub struct ApiTls {
+    /// Certificate chain (PEM).
+    pub cert: Vec<u8>,
+    /// Private key (PEM).
+    pub key: Vec<u8>,
+    /// CA of client certificates (PEM): set, every client must present one.
+    pub client_ca: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ApiTls {
+    /// Never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiTls")
+            .field("mutual", &self.client_ca.is_some())
+            .finish_non_exhaustive()
+    }
 }

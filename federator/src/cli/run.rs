@@ -97,8 +97,9 @@ pub(super) struct RunArgs {
     #[arg(long)]
     no_dns: bool,
     /// Serve the gRPC registry API (federator.v1.Registry, with health and reflection) on
-    /// this address. Plain text, without authentication: bind it where only trusted readers
-    /// reach it. Off unless given.
+    /// this address. Plain text and open to anyone who reaches it unless
+    /// --grpc-tls-cert-file (TLS) and --grpc-client-ca-file (mutual TLS) are given. Off
+    /// unless given.
     #[arg(long, env = "FEDERATOR_GRPC_ADDR")]
     grpc_addr: Option<SocketAddr>,
     /// Registry changes remembered for gRPC Watch clients that reconnect: one older than
@@ -106,6 +107,16 @@ pub(super) struct RunArgs {
     // The default is federator::registry::DEFAULT_CHANGE_HISTORY.
     #[arg(long, default_value = "4096", value_parser = clap::value_parser!(u64).range(1..))]
     watch_history: u64,
+    /// Serve the gRPC API over TLS with this certificate chain (PEM); with
+    /// --grpc-tls-key-file.
+    #[arg(long, requires = "grpc_tls_key_file", requires = "grpc_addr")]
+    grpc_tls_cert_file: Option<PathBuf>,
+    /// The gRPC API's TLS key (PEM).
+    #[arg(long, requires = "grpc_tls_cert_file")]
+    grpc_tls_key_file: Option<PathBuf>,
+    /// Mutual TLS: every gRPC client must present a certificate signed by this CA (PEM).
+    #[arg(long, requires = "grpc_tls_cert_file")]
+    grpc_client_ca_file: Option<PathBuf>,
     #[command(flatten)]
     election: super::election::ElectionArgs,
     #[command(flatten)]
@@ -143,8 +154,10 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     federator::model::validate_label_value(&instance)
         .map_err(|why| anyhow::anyhow!("--instance {instance:?}: {why}"))?;
     let store = args.store.options(&instance)?;
+    let api_tls = api_tls(&args)?;
     let options = RunOptions {
         store,
+        api_tls,
         settings,
         on_unreachable: match args.on_unreachable {
             UnreachablePolicy::Keep => OnUnreachable::Keep,
@@ -193,6 +206,20 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     run(options, client, listeners, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The gRPC API's TLS files, read now (a missing file stops the start with its path).
+fn api_tls(args: &RunArgs) -> anyhow::Result<Option<federator::api::ApiTls>> {
+    let read =
+        |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let (Some(cert), Some(key)) = (&args.grpc_tls_cert_file, &args.grpc_tls_key_file) else {
+        return Ok(None);
+    };
+    Ok(Some(federator::api::ApiTls {
+        cert: read(cert)?,
+        key: read(key)?,
+        client_ca: args.grpc_client_ca_file.as_ref().map(read).transpose()?,
+    }))
 }
 
 async fn config_client(

@@ -175,9 +175,10 @@ pub async fn run(
             ready: ready_rx.clone(),
             clusters: statuses,
         };
+        let tls = options.api_tls.clone();
         tokio::spawn(async move {
             // Not fatal: the controller's work does not depend on its readers.
-            if let Err(err) = crate::api::serve(listener, sources).await {
+            if let Err(err) = crate::api::serve(listener, sources, tls).await {
                 error!(error = %err, "the gRPC registry API stopped");
             }
         })

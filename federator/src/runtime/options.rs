@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub election: Option<crate::leader::ElectionOptions>,
     /// Where the VIP table is kept across restarts and shared by replicas.
     pub store: crate::state::StoreOptions,
+    /// TLS (and mutual TLS) of the gRPC registry API; `None`: plain text.
+    pub api_tls: Option<crate::api::ApiTls>,
 }
 
 impl Default for RunOptions {
@@ -76,6 +78,7 @@ impl Default for RunOptions {
             connect: ConnectSettings::default(),
             election: None,
             store: crate::state::StoreOptions::default(),
+            api_tls: None,
         }
     }
 }

@@ -81,6 +81,30 @@ impl MeshPki {
         &self.root_pem
     }
 
+    /// A certificate and its key (PEM) signed by the root for `127.0.0.1` and `localhost`,
+    /// good for TLS servers and clients alike (`CN=<name>`): for testing TLS on loopback.
+    pub fn loopback_leaf(&self, name: &str) -> Result<(String, String), TestEnvError> {
+        let key = KeyPair::generate().map_err(pki_error("generating a leaf key"))?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, name);
+        params.distinguished_name = dn;
+        params.subject_alt_names = vec![
+            SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])),
+            SanType::DnsName("localhost".try_into().map_err(pki_error("a DNS name"))?),
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        validity(&mut params);
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(pki_error("signing a leaf"))?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
     /// A new intermediate CA for `cluster` (`CN=Intermediate CA <cluster>`), signed by the root.
     pub fn cluster_ca(&self, cluster: &str) -> Result<ClusterCa, TestEnvError> {
         let key = KeyPair::generate().map_err(pki_error("generating an intermediate key"))?;

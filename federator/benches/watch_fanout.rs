@@ -68,6 +68,7 @@ async fn main() {
             ready: ready.subscribe(),
             clusters: watch::Sender::new(Default::default()).subscribe(),
         },
+        None,
     ));
 
     // Each subscriber on its own connection; each reports when it has the next change.

@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use federator::istio::{DestinationRule, ServiceEntry};
 use futures::StreamExt;
 use futures::stream::{self, TryStreamExt};
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::ListParams;
 use kube::runtime::watcher;
 use testenv::objects::{self, Ep};
 use testenv::{TestCluster, TestEnv};
+
+mod common;
+use common::{free_port, get, log_file, metric, register_clusters, wait_for};
 
 const CLUSTERS: [&str; 3] = ["config", "east", "west"];
 
@@ -70,7 +71,7 @@ async fn main() {
         sizes.services * CLUSTERS.len(),
         t.elapsed()
     );
-    register(&env).await;
+    register_clusters(&env, &CLUSTERS).await;
 
     // Start to converged.
     let port = free_port();
@@ -180,21 +181,6 @@ async fn populate(cluster: &TestCluster, services: usize) {
         .await;
 }
 
-async fn register(env: &TestEnv) {
-    let config = env.cluster("config");
-    config.create_namespace("federator").await.unwrap();
-    for name in CLUSTERS {
-        let mut secret = Secret::default();
-        secret.metadata.name = Some(format!("cluster-{name}"));
-        secret.metadata.namespace = Some("federator".into());
-        secret.metadata.labels =
-            Some([("federator.io/cluster".to_owned(), "true".to_owned())].into());
-        let kubeconfig = env.cluster(name).kubeconfig_text().unwrap();
-        secret.data = Some([(name.to_owned(), ByteString(kubeconfig.into_bytes()))].into());
-        config.apply(&secret).await.unwrap();
-    }
-}
-
 fn spawn(env: &TestEnv, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_federator"))
         .args(["run", "--kubeconfig"])
@@ -215,19 +201,6 @@ fn spawn(env: &TestEnv, port: u16) -> Child {
         .stderr(log_file())
         .spawn()
         .unwrap()
-}
-
-/// federator's log, appended to `FEDERATOR_BENCH_LOG` (default: discarded).
-fn log_file() -> Stdio {
-    match std::env::var_os("FEDERATOR_BENCH_LOG") {
-        Some(path) => std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map(Stdio::from)
-            .unwrap_or(Stdio::null()),
-        None => Stdio::null(),
-    }
 }
 
 fn stop(child: &mut Child) {
@@ -299,22 +272,6 @@ async fn count_objects(cluster: &TestCluster) -> usize {
     ses + drs
 }
 
-async fn wait_for<F, Fut>(mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(600),
-            "gave up waiting"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    start.elapsed()
-}
-
 /// Waits until federator has written nothing for a second: the last propagation reached every
 /// cluster, so the restart that follows inherits no work in flight.
 async fn settle(port: u16) {
@@ -327,48 +284,6 @@ async fn settle(port: u16) {
         }
         last = now;
     }
-}
-
-async fn get(port: u16, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return (0, String::new());
-    };
-    let _ = s
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await;
-    let mut response = String::new();
-    let _ = s.read_to_string(&mut response).await;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default(),
-    )
-}
-
-async fn metric(port: u16, name: &str) -> f64 {
-    let (_, body) = get(port, "/metrics").await;
-    body.lines()
-        .filter(|l| l.split(['{', ' ']).next() == Some(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn rss_mib(pid: u32) -> f64 {

@@ -1,0 +1,98 @@
+//! Helpers of the live benchmarks: the config cluster's Secrets, the `federator` process's
+//! HTTP endpoints, waiting.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use testenv::TestEnv;
+
+/// Registers every cluster of `names` through its own Secret in the config cluster.
+pub async fn register_clusters(env: &TestEnv, names: &[&str]) {
+    let config = env.cluster("config");
+    config.create_namespace("federator").await.unwrap();
+    for name in names {
+        let mut secret = Secret::default();
+        secret.metadata.name = Some(format!("cluster-{name}"));
+        secret.metadata.namespace = Some("federator".into());
+        secret.metadata.labels =
+            Some([("federator.io/cluster".to_owned(), "true".to_owned())].into());
+        let kubeconfig = env.cluster(name).kubeconfig_text().unwrap();
+        secret.data = Some([(name.to_string(), ByteString(kubeconfig.into_bytes()))].into());
+        config.apply(&secret).await.unwrap();
+    }
+}
+
+pub async fn wait_for<F, Fut>(mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "gave up waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    start.elapsed()
+}
+
+pub async fn get(port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return (0, String::new());
+    };
+    let _ = s
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response).await;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+pub async fn metric(port: u16, name: &str) -> f64 {
+    let (_, body) = get(port, "/metrics").await;
+    body.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// federator's log, appended to `FEDERATOR_BENCH_LOG` (default: discarded).
+pub fn log_file() -> Stdio {
+    match std::env::var_os("FEDERATOR_BENCH_LOG") {
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(Stdio::from)
+            .unwrap_or(Stdio::null()),
+        None => Stdio::null(),
+    }
+}

@@ -280,3 +280,50 @@ async fn a_hand_edited_lease_still_ends_with_one_leader() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etcd_unreachable_at_start_is_reported_and_retried_until_it_answers() {
+    let env = fleet(&["config", "east"], &["east"]).await;
+    deploy(env.cluster("east"), "app", 1, 0).await;
+    // etcd will answer on this port, but not yet.
+    let port = support::replica::free_port();
+    let store = format!("etcd://127.0.0.1:{port}");
+    let a = Replica::start(&env, "replica-a", &["--store", &store]);
+    eventually("the error names the etcd endpoint", || async {
+        a.log_text().contains(&format!("127.0.0.1:{port}"))
+    })
+    .await;
+    eventually("the process runs on and its registry is ready", || async {
+        a.get("/readyz").await.0 == 200
+    })
+    .await;
+    assert!(!a.leads().await, "led without an election");
+    assert!(
+        service_entry(env.cluster("east"), "prod.app.global")
+            .await
+            .is_none()
+    );
+
+    // etcd comes up on that port (a forwarder to the test environment's etcd).
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let etcd = env.etcd_endpoint();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let etcd = etcd.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(etcd).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    eventually("it leads once etcd answers", || a.leads()).await;
+    eventually("and writes", || async {
+        service_entry(env.cluster("east"), "prod.app.global")
+            .await
+            .is_some()
+    })
+    .await;
+}

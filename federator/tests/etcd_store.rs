@@ -116,6 +116,8 @@ async fn corrupt_and_foreign_values_are_reported_by_key_and_skipped() {
     for (key, value) in [
         ("/corrupt/vips/host/prod.broken.global", "not an address"),
         ("/corrupt/vips/host/somebody.elses.key", "240.0.0.9"),
+        // prod.app-1.global holds 240.0.0.1 already.
+        ("/corrupt/vips/host/prod.twice.global", "240.0.0.1"),
     ] {
         let put = pb::RequestOp {
             request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
@@ -134,7 +136,13 @@ async fn corrupt_and_foreign_values_are_reported_by_key_and_skipped() {
     }
     let loaded = store.load().await.unwrap();
     assert_eq!(loaded.table.len(), 1);
-    assert_eq!(loaded.skipped.len(), 2, "{:?}", loaded.skipped);
+    assert_eq!(loaded.skipped.len(), 3, "{:?}", loaded.skipped);
+    assert!(
+        loaded
+            .skipped
+            .iter()
+            .any(|s| s.contains("prod.twice.global") && s.contains("already held"))
+    );
     assert!(
         loaded
             .skipped

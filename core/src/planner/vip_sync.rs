@@ -21,6 +21,34 @@ impl VipWrites {
     pub fn is_empty(&self) -> bool {
         self.claims.is_empty() && self.releases.is_empty()
     }
+
+    /// The writes in parts of at most `size` entries (releases first: they free addresses
+    /// claims may want), so a large write is made, and its answers kept, part by part.
+    pub fn chunks(self, size: usize) -> Vec<VipWrites> {
+        let size = size.max(1);
+        let mut out = Vec::new();
+        let releases: Vec<(Host, IpAddr)> = self.releases.into_iter().collect();
+        for part in releases.chunks(size) {
+            out.push(VipWrites {
+                releases: part.iter().cloned().collect(),
+                ..VipWrites::default()
+            });
+        }
+        let claims: Vec<(Host, IpAddr)> = self.claims.into_iter().collect();
+        for part in claims.chunks(size) {
+            out.push(VipWrites {
+                claims: part.iter().cloned().collect(),
+                ..VipWrites::default()
+            });
+        }
+        out
+    }
+
+    /// Adds `other`'s writes.
+    pub fn extend(&mut self, other: VipWrites) {
+        self.claims.extend(other.claims);
+        self.releases.extend(other.releases);
+    }
 }
 
 /// The store's VIP table as this replica last read or wrote it.
@@ -168,6 +196,27 @@ mod tests {
             BTreeMap::from([(moved, ip("240.0.0.9")), (new, ip("240.0.0.4"))])
         );
         assert_eq!(writes.releases, BTreeMap::from([(freed, ip("240.0.0.3"))]));
+    }
+
+    #[test]
+    fn chunks_cover_every_write_once_releases_first() {
+        let writes = VipWrites {
+            claims: (0..5)
+                .map(|i| (host(&format!("c{i}")), ip(&format!("240.0.0.{i}"))))
+                .collect(),
+            releases: (0..3)
+                .map(|i| (host(&format!("r{i}")), ip(&format!("240.0.1.{i}"))))
+                .collect(),
+        };
+        let parts = writes.clone().chunks(2);
+        assert_eq!(parts.len(), 2 + 3);
+        assert!(parts[0].claims.is_empty() && parts[1].claims.is_empty());
+        assert!(parts.iter().all(|p| p.claims.len() + p.releases.len() <= 2));
+        let mut joined = VipWrites::default();
+        for part in parts {
+            joined.extend(part);
+        }
+        assert_eq!(joined, writes);
     }
 
     #[test]

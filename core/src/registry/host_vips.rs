@@ -41,26 +41,28 @@ impl Registry {
         let table: Vec<(Host, IpAddr)> = table.into_iter().collect();
         let (displaced, errors) = self.vips.adopt(table.iter().cloned());
         let mut changes = ChangeSet::default();
-        for (host, address) in table {
+        // Every host the adoption touched ends with the allocator's address: the stored one,
+        // or a new one for a host left without.
+        let touched = table.into_iter().map(|(h, _)| h).chain(displaced);
+        for host in touched {
             // Read first: a mutable borrow marks the host changed for the next view.
-            let differs = self
-                .hosts
-                .get(&host)
-                .is_some_and(|e| e.service.vip != Some(address));
-            if differs
-                && self.vips.get(&host) == Some(address)
-                && let Some(entry) = self.hosts.get_mut(&host)
-            {
-                Arc::make_mut(&mut entry.service).vip = Some(address);
-                entry.vip_error = None;
-                self.vip_waiting.remove(&host);
-                changes.hosts.insert(host);
-            }
-        }
-        for host in displaced {
-            if self.hosts.get(&host).is_some() {
-                self.assign_vip(&host);
-                changes.hosts.insert(host);
+            let Some(shown) = self.hosts.get(&host).map(|e| e.service.vip) else {
+                continue;
+            };
+            match self.vips.get(&host) {
+                Some(address) if shown == Some(address) => {}
+                Some(address) => {
+                    if let Some(entry) = self.hosts.get_mut(&host) {
+                        Arc::make_mut(&mut entry.service).vip = Some(address);
+                        entry.vip_error = None;
+                    }
+                    self.vip_waiting.remove(&host);
+                    changes.hosts.insert(host);
+                }
+                None => {
+                    self.assign_vip(&host);
+                    changes.hosts.insert(host);
+                }
             }
         }
         (changes, errors)

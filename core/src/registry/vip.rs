@@ -177,15 +177,15 @@ impl VipAllocator {
 
     /// Takes `table` as the truth (another replica's allocations, read from the shared
     /// store): each entry is installed even where this allocator had given its address, or
-    /// its host, something else. Returns the hosts that lost their address to an entry and
-    /// got none from `table` (they need a new one), and the entries outside the range.
+    /// its host, something else; of two entries with one address the later wins. Returns the
+    /// hosts left without an address (they need a new one), and the entries outside the
+    /// range.
     pub fn adopt(
         &mut self,
         table: impl IntoIterator<Item = (Host, IpAddr)>,
     ) -> (Vec<Host>, Vec<VipError>) {
         let mut displaced = Vec::new();
         let mut errors = Vec::new();
-        let mut adopted = std::collections::HashSet::new();
         for (host, address) in table {
             let Some(offset) = self.offset(address) else {
                 errors.push(VipError::OutOfRange {
@@ -206,10 +206,11 @@ impl VipAllocator {
             {
                 self.by_offset.remove(&old);
             }
-            self.by_offset.insert(offset, host.clone());
-            adopted.insert(host);
+            self.by_offset.insert(offset, host);
         }
-        displaced.retain(|h| !adopted.contains(h) && !self.by_host.contains_key(h));
+        displaced.sort();
+        displaced.dedup();
+        displaced.retain(|h| !self.by_host.contains_key(h));
         (displaced, errors)
     }
 
@@ -350,6 +351,16 @@ mod tests {
         assert_eq!(addresses.len(), table.len());
         assert!(!table.values().any(|v| *v == b));
         assert_ne!(vips.allocate(&host("a")).unwrap(), a);
+    }
+
+    #[test]
+    fn of_two_adopted_entries_with_one_address_the_first_host_is_left_without() {
+        let mut vips = VipAllocator::new(range("240.0.0.0/16"));
+        let x: IpAddr = "240.0.0.7".parse().unwrap();
+        let (displaced, _) = vips.adopt([(host("a"), x), (host("c"), x)]);
+        assert_eq!(displaced, [host("a")]);
+        assert_eq!(vips.get(&host("c")), Some(x));
+        assert_eq!(vips.get(&host("a")), None);
     }
 
     #[test]

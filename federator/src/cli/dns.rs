@@ -71,8 +71,7 @@ pub(super) async fn run(args: DnsCommandArgs) -> anyhow::Result<ExitCode> {
         ca: read(&args.upstream_ca_file)?,
         identity: read(&args.upstream_cert_file)?.zip(read(&args.upstream_key_file)?),
     };
-    let channel =
-        federator::upstream::channel(&options).with_context(|| format!("--upstream {url:?}"))?;
+    let channel = federator::upstream::channel(&options)?;
     // SERVFAIL until the first snapshot: a negative answer now would be cached.
     let config = SnapshotConfig {
         zones: dns_settings.zones.clone(),

@@ -10,6 +10,10 @@ use super::{LeaseError, LeaseRecord, LeaseStore, Term};
 use crate::metrics::Metrics;
 use federator_core::planner::election::{ElectionTiming, Elector, Step};
 
+/// How long a leader that gives its lease up waits, after closing its writers' fence, for a
+/// write already sent to land.
+const IN_FLIGHT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How this replica takes part in the election.
 #[derive(Clone, Debug)]
 pub struct ElectionOptions {
@@ -40,33 +44,34 @@ pub async fn elect(
         "taking part in leader election"
     );
     loop {
+        let read = bounded(&lease, timing, store.read()).await;
+        // Taken after the answer: the record read was written before this instant, so a
+        // follower's count never starts before the leader's renewal.
         let now = Instant::now();
-        match bounded(timing, store.read()).await {
+        let pause = match read {
             Ok(record) => {
                 elector.observed(record, now);
                 match elector.next(Instant::now()) {
-                    Step::Claim { term } => claim(&mut store, &mut elector, term).await,
-                    Step::Wait { until } => {
-                        publish(&elector, &terms, &metrics, &lease);
-                        let wake = tokio::time::Instant::from_std(until);
-                        tokio::select! {
-                            () = tokio::time::sleep_until(wake) => {}
-                            _ = stop.wait_for(|s| *s) => break,
-                        }
-                    }
+                    // Read again at once after a claim that succeeded (the elector then
+                    // says when to renew); a refused or failed one waits a retry period.
+                    Step::Claim { term } => (!claim(&mut store, &mut elector, term, &lease).await)
+                        .then(|| Instant::now() + timing.retry()),
+                    Step::Wait { until } => Some(until),
                 }
             }
             Err(err) => {
                 warn!(error = %err, "cannot read the lease; retrying");
-                elector.claim_failed(Instant::now());
-                publish(&elector, &terms, &metrics, &lease);
-                tokio::select! {
-                    () = tokio::time::sleep(timing.retry()) => {}
-                    _ = stop.wait_for(|s| *s) => break,
-                }
+                elector.claim_failed(now);
+                Some(now + timing.retry())
+            }
+        };
+        publish(&elector, &terms, &metrics, &lease);
+        if let Some(until) = pause {
+            tokio::select! {
+                () = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
+                _ = stop.wait_for(|s| *s) => break,
             }
         }
-        publish(&elector, &terms, &metrics, &lease);
         if *stop.borrow() {
             break;
         }
@@ -75,7 +80,10 @@ pub async fn elect(
     elector.resign();
     publish(&elector, &terms, &metrics, &lease);
     if held {
-        match bounded(timing, store.release()).await {
+        // The writers are stopped and the fence is closed; a request already on the wire
+        // lands before the next leader may start.
+        tokio::time::sleep(IN_FLIGHT_GRACE).await;
+        match bounded(&lease, timing, store.release()).await {
             Ok(()) => info!(lease, "lease released"),
             Err(err) => {
                 warn!(error = %err, "cannot release the lease; the next leader waits for it to expire")
@@ -84,8 +92,8 @@ pub async fn elect(
     }
 }
 
-/// Sends one claim and notes its outcome.
-async fn claim(store: &mut impl LeaseStore, elector: &mut Elector, term: u64) {
+/// Sends one claim and notes its outcome; whether it succeeded.
+async fn claim(store: &mut impl LeaseStore, elector: &mut Elector, term: u64, lease: &str) -> bool {
     let sent = Instant::now();
     elector.claiming(sent);
     let record = LeaseRecord {
@@ -94,12 +102,19 @@ async fn claim(store: &mut impl LeaseStore, elector: &mut Elector, term: u64) {
         renewed: String::new(),
         term,
     };
-    match bounded(elector.timing(), store.claim(&record)).await {
-        Ok(Some(stored)) => elector.claimed(stored, sent),
-        Ok(None) => elector.claim_failed(Instant::now()),
+    match bounded(lease, elector.timing(), store.claim(&record)).await {
+        Ok(Some(stored)) => {
+            elector.claimed(stored, sent);
+            true
+        }
+        Ok(None) => {
+            elector.claim_failed(Instant::now());
+            false
+        }
         Err(err) => {
             warn!(error = %err, term, "cannot write the lease");
             elector.claim_failed(Instant::now());
+            false
         }
     }
 }
@@ -107,13 +122,14 @@ async fn claim(store: &mut impl LeaseStore, elector: &mut Elector, term: u64) {
 /// A request to the lease's store, given up after one retry period (a hung store must not
 /// hold the loop past the term's deadline).
 async fn bounded<T>(
+    lease: &str,
     timing: ElectionTiming,
     request: impl std::future::Future<Output = Result<T, LeaseError>>,
 ) -> Result<T, LeaseError> {
     match tokio::time::timeout(timing.retry(), request).await {
         Ok(result) => result,
         Err(_) => Err(LeaseError {
-            lease: String::new(),
+            lease: lease.to_owned(),
             reason: format!("no answer within {:?}", timing.retry()),
         }),
     }

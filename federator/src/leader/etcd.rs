@@ -87,6 +87,11 @@ impl LeaseStore for EtcdLease {
             }
             return Ok(Some(Self::record(&kv, record.duration)));
         }
+        if self.last.is_some() {
+            // The key exists: it is created again only after etcd removed it (its holder's
+            // lease expired); a transaction now would only fail.
+            return Ok(None);
+        }
         let id = self.client.grant(ttl).await.map_err(|e| self.error(e))?;
         let holder = record.holder.clone().unwrap_or_default();
         let answer = self

@@ -58,6 +58,13 @@ impl Manager {
         };
         let current: BTreeSet<Diagnostic> = warnings.into_iter().collect();
         self.count(&current);
+        if !self.fence.may_write() {
+            // Events are the leader's to write; a follower counts (its metrics stay true)
+            // and reports everything current once it leads.
+            self.diagnostics.reported.clear();
+            self.diagnostics.pending = true;
+            return;
+        }
         for resolved in self.diagnostics.reported.difference(&current) {
             if !resolved.reported_elsewhere {
                 info!(reason = resolved.reason, cluster = ?resolved.cluster, object = resolved.object, "resolved: {}", resolved.message);

@@ -250,6 +250,10 @@ impl Manager {
         self.publish(secret, EventType::Warning, reason, note).await;
     }
 
+    /// An Event on a cluster Secret. Every replica reports what it finds in the Secrets (a
+    /// follower's Events say the same as the leader's, under its own instance): they are
+    /// diagnostics of the config cluster, and a leader elected later would not see them
+    /// again.
     pub(super) async fn publish(
         &self,
         secret: &ObjectReference,

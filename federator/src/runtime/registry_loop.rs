@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::vip_store::VipStore;
 use super::{Queues, RegistryCommand};
@@ -61,6 +61,8 @@ pub(super) async fn registry_loop(
 ) {
     let mut batch = Vec::new();
     let writers = Fence::new(out.writer_terms.subscribe());
+    // The elector's own view: store writes stop the moment the term ends.
+    let elected = Fence::new(inputs.terms.clone());
     let mut terms_open = true;
     let mut poll = tokio::time::interval(STORE_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -106,8 +108,21 @@ pub(super) async fn registry_loop(
                 if let Some(new) = term
                     && current != Some(new.number)
                 {
-                    changes = store.take_over(&mut registry).await;
-                    info!(term = new.number, "VIP store read; the writers may start");
+                    // A new term: its writers start only once the store is read. Until
+                    // then each renewal (every retry period) tries again.
+                    match store.take_over(&mut registry, &elected).await {
+                        Some(adopted) => {
+                            changes = adopted;
+                            info!(term = new.number, "VIP store read; the writers may start");
+                        }
+                        None => {
+                            warn!(
+                                term = new.number,
+                                "leading, but the VIP store does not answer: the writers wait for it"
+                            );
+                            continue;
+                        }
+                    }
                 }
                 // Published before the writers hear of the term: they render from it.
                 out.views.send_replace(registry.publish());
@@ -120,7 +135,9 @@ pub(super) async fn registry_loop(
                     if !store.behind() {
                         continue;
                     }
-                    store.record(&mut registry, &Default::default()).await
+                    store
+                        .record(&mut registry, &Default::default(), &elected)
+                        .await
                 } else {
                     store.follow(&mut registry).await
                 };
@@ -154,7 +171,7 @@ pub(super) async fn registry_loop(
                 // Recorded before any writer can see them: no address is written that the
                 // store does not hold.
                 if writers.may_write() {
-                    let adopted = store.record(&mut registry, &changes.hosts).await;
+                    let adopted = store.record(&mut registry, &changes.hosts, &elected).await;
                     changes.extend(adopted);
                 }
                 // Published before anyone hears of the batch: a writer told of a host, or a

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use federator_core::planner::vip_sync::{VipMirror, VipWrites};
 use tracing::{info, warn};
 
+use crate::leader::Fence;
 use crate::model::Host;
 use crate::registry::{ChangeSet, Registry};
 use crate::state::{StateStore, Store, StoreError};
@@ -25,6 +26,9 @@ const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(2);
 /// Rounds of claim -> adopt -> claim again, per batch (a round only repeats for hosts that
 /// lost their address to another writer's claim).
 const ROUNDS: usize = 4;
+/// Entries per store request: each part has its own time limit and its answers are kept as
+/// they come, so a whole table (a start-up, a takeover) is recorded part by part.
+const CHUNK: usize = 256;
 
 /// The store and what is known of it.
 pub(super) struct VipStore {
@@ -106,11 +110,13 @@ impl VipStore {
     }
 
     /// After a batch, on the leader: records the allocations of `hosts` (or the whole table
-    /// when due). Returns what adopting the store's answers changed.
+    /// when due), each part only while `term` says this replica leads. Returns what adopting
+    /// the store's answers changed.
     pub(super) async fn record(
         &mut self,
         registry: &mut Registry,
         hosts: &BTreeSet<Host>,
+        term: &Fence,
     ) -> ChangeSet {
         let mut changes = ChangeSet::default();
         if !self.restored || self.paused() {
@@ -126,17 +132,24 @@ impl VipStore {
             if writes.is_empty() {
                 break;
             }
-            let answer = match self.request(self.store.write(&writes)).await {
-                Ok(answer) => {
-                    self.answered();
-                    answer
-                }
-                Err(err) => {
-                    self.failed(&err);
+            let mut next = VipWrites::default();
+            for part in writes.chunks(CHUNK) {
+                if !term.may_write() {
+                    self.needs_full = true;
                     return changes;
                 }
-            };
-            writes = self.settle(registry, &writes, answer, &mut changes);
+                match self.request(self.store.write(&part)).await {
+                    Ok(answer) => {
+                        self.answered();
+                        next.extend(self.settle(registry, &part, answer, &mut changes));
+                    }
+                    Err(err) => {
+                        self.failed(&err);
+                        return changes;
+                    }
+                }
+            }
+            writes = next;
         }
         changes
     }
@@ -188,16 +201,21 @@ impl VipStore {
                 return ChangeSet::default();
             }
         }
-        self.reload(registry).await
+        self.reload(registry).await.unwrap_or_default()
     }
 
-    /// A new term: the store read in full and adopted, then the whole table compared on the
-    /// next write. The caller opens the writers' fence only after this.
-    pub(super) async fn take_over(&mut self, registry: &mut Registry) -> ChangeSet {
+    /// A new term: the store read in full and adopted, then the whole table recorded. The
+    /// caller opens the writers' fence only after this succeeded (`None`: the store did not
+    /// answer; the writers wait, or hosts could swap addresses with the previous leader's).
+    pub(super) async fn take_over(
+        &mut self,
+        registry: &mut Registry,
+        term: &Fence,
+    ) -> Option<ChangeSet> {
         self.paused_until = None;
-        let mut changes = self.reload(registry).await;
-        changes.extend(self.record(registry, &BTreeSet::new()).await);
-        changes
+        let mut changes = self.reload(registry).await?;
+        changes.extend(self.record(registry, &BTreeSet::new(), term).await);
+        Some(changes)
     }
 
     /// A prune freed restored addresses: the next write compares the whole table.
@@ -210,7 +228,8 @@ impl VipStore {
         self.restored && self.needs_full && !self.paused()
     }
 
-    async fn reload(&mut self, registry: &mut Registry) -> ChangeSet {
+    /// Reads the whole table and adopts what differs; `None` when the store did not answer.
+    async fn reload(&mut self, registry: &mut Registry) -> Option<ChangeSet> {
         let loaded = match self.request(self.store.load()).await {
             Ok(loaded) => {
                 self.answered();
@@ -218,20 +237,20 @@ impl VipStore {
             }
             Err(err) => {
                 self.failed(&err);
-                return ChangeSet::default();
+                return None;
             }
         };
         self.version = Some(loaded.version);
         self.needs_full = true;
         let changed = self.mirror.reload(loaded.table);
         if changed.is_empty() {
-            return ChangeSet::default();
+            return Some(ChangeSet::default());
         }
         let (changes, errors) = registry.adopt_vips(changed);
         for err in errors {
             warn!(error = %err, "stored VIP not adopted");
         }
-        changes
+        Some(changes)
     }
 
     fn paused(&self) -> bool {

@@ -53,7 +53,26 @@ pub(super) async fn carry_out(
     let Some(term) = fence.term() else {
         return Outcome::Fenced;
     };
-    let term = term.number;
+    // Not waited for past the term's end: a write still unanswered then is abandoned (the
+    // margin between the end of a term and the next one covers one already on the wire).
+    let deadline = tokio::time::Instant::from_std(term.until);
+    match tokio::time::timeout_at(deadline, send(api, write, wanted, current, us, term.number))
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::Fenced,
+    }
+}
+
+/// Sends one write for the leader of `term`.
+async fn send(
+    api: &Api<DynamicObject>,
+    write: &Write,
+    wanted: &Wanted,
+    current: Option<&Existing>,
+    us: &Installation,
+    term: u64,
+) -> Outcome {
     let kind = write.key().0;
     let result = match write {
         Write::Create(key) => match wanted.object(key, term) {

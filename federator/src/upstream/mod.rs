@@ -16,7 +16,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use follow::{UpstreamOptions, UpstreamState, channel, follow};
+pub use follow::{UpstreamError, UpstreamOptions, UpstreamState, channel, follow};
 pub use mirror::UpstreamMirror;
 
 /// What `/readyz` reads.

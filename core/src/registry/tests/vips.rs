@@ -53,3 +53,27 @@ fn saved_vips_are_restored_and_unused_ones_pruned() {
     second.prune_vips();
     assert_eq!(second.vip_table().keys().collect::<Vec<_>>(), [&h]);
 }
+
+#[test]
+fn adopting_the_stores_table_moves_vips_and_never_leaves_two_hosts_on_one() {
+    let mut registry = Registry::new(RegistryConfig::default());
+    registry.apply(upsert("east", workload("sample", "a", "a", "prod")));
+    registry.apply(upsert("east", workload("sample", "c", "c", "prod")));
+    let (a, c) = (host("prod.a"), host("prod.c"));
+    assert!(registry.vip(&a).is_some());
+    let x: std::net::IpAddr = "240.0.99.99".parse().unwrap();
+    // A store that (wrongly) lists one address twice: the later entry wins, the other host
+    // gets a new address, and the view shows exactly what the allocator holds.
+    let (changes, errors) = registry.adopt_vips([(a.clone(), x), (c.clone(), x)]);
+    assert!(errors.is_empty());
+    assert!(changes.hosts.contains(&a) && changes.hosts.contains(&c));
+    let view = registry.publish();
+    let shown = |h: &Host| view.get(h).and_then(|s| s.vip);
+    assert_eq!(shown(&c), Some(x));
+    assert_ne!(shown(&a), Some(x));
+    assert_eq!(shown(&a), registry.vip(&a));
+    assert!(shown(&a).is_some());
+    // Adopting what is already held changes nothing.
+    let (again, _) = registry.adopt_vips([(c.clone(), x)]);
+    assert!(again.is_empty());
+}

@@ -184,6 +184,10 @@ impl StateStore for EtcdStore {
             ..Loaded::default()
         };
         let mut from = prefix.clone().into_bytes();
+        // Every page at the first page's revision: one consistent table, whatever is
+        // written meanwhile.
+        let mut revision = 0;
+        let mut holders: std::collections::HashMap<IpAddr, Host> = Default::default();
         loop {
             let page = self
                 .client
@@ -191,10 +195,14 @@ impl StateStore for EtcdStore {
                     key: from.clone(),
                     range_end: end.clone(),
                     limit: PAGE,
+                    revision,
                     ..Default::default()
                 })
                 .await
                 .map_err(|e| self.error(e))?;
+            if revision == 0 {
+                revision = page.header.as_ref().map_or(0, |h| h.revision);
+            }
             for kv in &page.kvs {
                 let key = String::from_utf8_lossy(&kv.key);
                 let name = key.strip_prefix(&prefix).unwrap_or_default();
@@ -204,6 +212,14 @@ impl StateStore for EtcdStore {
                     .and_then(|v| v.parse::<IpAddr>().ok());
                 match (host, address) {
                     (Some(host), Some(address)) => {
+                        if let Some(first) = holders.get(&address) {
+                            loaded.skipped.push(format!(
+                                "key {}: {address} is already held by {first}",
+                                crate::api::shown(&key)
+                            ));
+                            continue;
+                        }
+                        holders.insert(address, host.clone());
                         loaded.table.insert(host, address);
                     }
                     (None, _) => loaded.skipped.push(format!(

@@ -10,7 +10,7 @@
 // A failed fixture or assertion should stop a benchmark loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use federator::istio::ServiceEntry;
@@ -21,7 +21,7 @@ use testenv::objects::{self, Ep};
 use testenv::{TestCluster, TestEnv};
 
 mod common;
-use common::{free_port, get, log_file, metric, register_clusters, wait_for};
+use common::{federator_run, free_port, get, metric, prepare_cluster, register_clusters, wait_for};
 
 const CLUSTERS: [&str; 3] = ["config", "east", "west"];
 /// The lease of the benchmark (and the floor of a takeover).
@@ -34,25 +34,10 @@ struct Replica {
 
 fn spawn(env: &TestEnv, identity: &str) -> Replica {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_federator"))
-        .args(["run", "--kubeconfig"])
-        .arg(env.cluster("config").kubeconfig())
-        .args(["--metrics-addr", &format!("127.0.0.1:{port}"), "--no-dns"])
-        .args(["--identity", identity, "--probe-interval", "1s"])
-        .args([
-            "--lease-duration",
-            "3s",
-            "--renew-deadline",
-            "2s",
-            "--retry-period",
-            "500ms",
-        ])
-        .env(
-            "FEDERATOR_LOG",
-            std::env::var("FEDERATOR_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(log_file())
+    let child = federator_run(env, port)
+        .args(["--no-dns", "--identity", identity, "--probe-interval", "1s"])
+        .args(["--lease-duration", "3s", "--renew-deadline", "2s"])
+        .args(["--retry-period", "500ms"])
         .spawn()
         .unwrap();
     Replica { child, port }
@@ -113,20 +98,7 @@ async fn main() {
     };
     let env = TestEnv::start(&CLUSTERS).await.unwrap();
     for (i, name) in CLUSTERS.iter().enumerate() {
-        let cluster = env.cluster(name);
-        cluster
-            .apply(&objects::node(
-                "node-1",
-                &format!("region-{i}"),
-                "zone-a",
-                "10.0.0.1",
-            ))
-            .await
-            .unwrap();
-        cluster
-            .set_gateway_address(&format!("198.51.100.{}", i + 1))
-            .await
-            .unwrap();
+        prepare_cluster(env.cluster(name), i).await;
     }
     env.cluster("east").create_namespace("bench").await.unwrap();
     for i in 0..20 {

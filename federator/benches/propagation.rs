@@ -8,7 +8,7 @@
 // A failed fixture or assertion should stop a benchmark loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use federator::istio::{DestinationRule, ServiceEntry};
@@ -21,7 +21,7 @@ use testenv::objects::{self, Ep};
 use testenv::{TestCluster, TestEnv};
 
 mod common;
-use common::{free_port, get, log_file, metric, register_clusters, wait_for};
+use common::{federator_run, free_port, get, metric, prepare_cluster, register_clusters, wait_for};
 
 const CLUSTERS: [&str; 3] = ["config", "east", "west"];
 
@@ -51,19 +51,7 @@ async fn main() {
     let t = Instant::now();
     for (i, name) in CLUSTERS.iter().enumerate() {
         let cluster = env.cluster(name);
-        cluster
-            .apply(&objects::node(
-                "node-1",
-                &format!("region-{i}"),
-                &format!("zone-{i}"),
-                "10.0.0.1",
-            ))
-            .await
-            .unwrap();
-        cluster
-            .set_gateway_address(&format!("198.51.100.{}", i + 1))
-            .await
-            .unwrap();
+        prepare_cluster(cluster, i).await;
         populate(cluster, sizes.services).await;
     }
     eprintln!(
@@ -182,23 +170,8 @@ async fn populate(cluster: &TestCluster, services: usize) {
 }
 
 fn spawn(env: &TestEnv, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_federator"))
-        .args(["run", "--kubeconfig"])
-        .arg(env.cluster("config").kubeconfig())
-        .args([
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--probe-interval",
-            "1s",
-            "--initial-sync-timeout",
-            "60s",
-        ])
-        .env(
-            "FEDERATOR_LOG",
-            std::env::var("FEDERATOR_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(log_file())
+    federator_run(env, port)
+        .args(["--probe-interval", "1s", "--initial-sync-timeout", "60s"])
         .spawn()
         .unwrap()
 }

@@ -149,13 +149,12 @@ impl VipAllocator {
     pub fn restore(&mut self, table: impl IntoIterator<Item = (Host, IpAddr)>) -> Vec<VipError> {
         let mut errors = Vec::new();
         for (host, address) in table {
-            let Some(offset) = self.offset(address) else {
-                errors.push(VipError::OutOfRange {
-                    host,
-                    address,
-                    range: self.range,
-                });
-                continue;
+            let offset = match self.offset_of(&host, address) {
+                Ok(offset) => offset,
+                Err(err) => {
+                    errors.push(err);
+                    continue;
+                }
             };
             if let Some(first) = self.by_offset.get(&offset) {
                 if *first != host {
@@ -187,13 +186,12 @@ impl VipAllocator {
         let mut displaced = Vec::new();
         let mut errors = Vec::new();
         for (host, address) in table {
-            let Some(offset) = self.offset(address) else {
-                errors.push(VipError::OutOfRange {
-                    host,
-                    address,
-                    range: self.range,
-                });
-                continue;
+            let offset = match self.offset_of(&host, address) {
+                Ok(offset) => offset,
+                Err(err) => {
+                    errors.push(err);
+                    continue;
+                }
             };
             if let Some(other) = self.by_offset.get(&offset).cloned()
                 && other != host
@@ -212,6 +210,15 @@ impl VipAllocator {
         displaced.dedup();
         displaced.retain(|h| !self.by_host.contains_key(h));
         (displaced, errors)
+    }
+
+    /// The slot of a saved `address` of `host`, or why it cannot be installed.
+    fn offset_of(&self, host: &Host, address: IpAddr) -> Result<u128, VipError> {
+        self.offset(address).ok_or_else(|| VipError::OutOfRange {
+            host: host.clone(),
+            address,
+            range: self.range,
+        })
     }
 
     fn address(&self, offset: u128) -> IpAddr {

@@ -10,6 +10,24 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use testenv::TestEnv;
 
+/// Gives the `i`-th cluster of the benchmark a node (in `region-<i>`, `zone-<i>`) and a
+/// gateway address.
+pub async fn prepare_cluster(cluster: &testenv::TestCluster, i: usize) {
+    cluster
+        .apply(&testenv::objects::node(
+            "node-1",
+            &format!("region-{i}"),
+            &format!("zone-{i}"),
+            "10.0.0.1",
+        ))
+        .await
+        .unwrap();
+    cluster
+        .set_gateway_address(&format!("198.51.100.{}", i + 1))
+        .await
+        .unwrap();
+}
+
 /// Registers every cluster of `names` through its own Secret in the config cluster.
 pub async fn register_clusters(env: &TestEnv, names: &[&str]) {
     let config = env.cluster("config");
@@ -77,11 +95,24 @@ pub async fn metric(port: u16, name: &str) -> f64 {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    testenv::free_port().unwrap()
+}
+
+/// `federator run` against the config cluster of `env`, serving metrics on `port`, its log
+/// in [`log_file`]; the caller adds flags and spawns it.
+pub fn federator_run(env: &TestEnv, port: u16) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_federator"));
+    command
+        .args(["run", "--kubeconfig"])
+        .arg(env.cluster("config").kubeconfig())
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .env(
+            "FEDERATOR_LOG",
+            std::env::var("FEDERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(log_file());
+    command
 }
 
 /// federator's log, appended to `FEDERATOR_BENCH_LOG` (default: discarded).

@@ -223,7 +223,10 @@ mod tests {
         let downgrade = channel(&options("http://127.0.0.1:9091", true)).unwrap_err();
         assert!(downgrade.to_string().contains("https://"), "{downgrade}");
         let unchecked = channel(&options("https://127.0.0.1:9091", false)).unwrap_err();
-        assert!(unchecked.to_string().contains("--upstream-ca-file"), "{unchecked}");
+        assert!(
+            unchecked.to_string().contains("--upstream-ca-file"),
+            "{unchecked}"
+        );
         assert!(channel(&options("127.0.0.1:9091", false)).is_err());
     }
 

@@ -342,26 +342,7 @@ impl Federator {
 
     /// Status and body of a GET.
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let Ok(mut stream) = tokio::net::TcpStream::connect(self.addr).await else {
-            return (0, String::new());
-        };
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: federator\r\nConnection: close\r\n\r\n");
-        if stream.write_all(request.as_bytes()).await.is_err() {
-            return (0, String::new());
-        }
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response).await;
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        http_get(self.addr, path).await
     }
 
     /// The sum of a metric's samples whose label set contains every `labels` pair.
@@ -417,6 +398,34 @@ impl Drop for Federator {
             task.abort();
         }
     }
+}
+
+/// Status and body of a GET to `addr` (status 0 when it does not answer within seconds).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let limit = Duration::from_secs(2);
+    let connect = tokio::net::TcpStream::connect(addr);
+    let Ok(Ok(mut stream)) = tokio::time::timeout(limit, connect).await else {
+        return (0, String::new());
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: federator\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let read = stream.read_to_string(&mut response);
+    if tokio::time::timeout(limit, read).await.is_err() {
+        return (0, String::new());
+    }
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// Runs `dig` against federator's DNS server; returns its status word (`NOERROR`,

@@ -6,7 +6,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use testenv::TestEnv;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 /// Lease timings of the tests: a takeover within seconds.
@@ -34,11 +33,7 @@ pub struct Replica {
 
 /// A loopback port free now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    testenv::free_port().unwrap()
 }
 
 impl Replica {
@@ -136,33 +131,7 @@ impl Replica {
 
     /// Status and body of a GET (status 0 when unreachable).
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let connect = tokio::net::TcpStream::connect(self.metrics);
-        let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(2), connect).await else {
-            return (0, String::new());
-        };
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: federator\r\nConnection: close\r\n\r\n");
-        if stream.write_all(request.as_bytes()).await.is_err() {
-            return (0, String::new());
-        }
-        let mut response = String::new();
-        let read = stream.read_to_string(&mut response);
-        if tokio::time::timeout(Duration::from_secs(2), read)
-            .await
-            .is_err()
-        {
-            return (0, String::new());
-        }
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        super::live::http_get(self.metrics, path).await
     }
 
     /// Its log so far (for failure messages).

@@ -30,4 +30,4 @@ mod process;
 pub use binaries::{Binaries, KUBERNETES_VERSION, istio_module_version};
 pub use env::{Object, TestCluster, TestEnv};
 pub use error::TestEnvError;
-pub use ports::is_listening;
+pub use ports::{free_port, is_listening};

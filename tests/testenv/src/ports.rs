@@ -4,7 +4,7 @@ use crate::TestEnvError;
 
 /// A loopback port that was free a moment ago. Another process may still take it before we
 /// bind it: callers retry the start-up of a process whose port turned out to be taken.
-pub(crate) fn free_port() -> Result<u16, TestEnvError> {
+pub fn free_port() -> Result<u16, TestEnvError> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(TestEnvError::io("finding a free loopback port"))?;
     listener

@@ -26,6 +26,8 @@ async fn workloads_are_federated_to_every_cluster() {
     // The config cluster registers itself too.
     register(&env, &["config", "east", "west"]).await;
     let federator = Federator::start(&env, Duration::from_secs(600)).await;
+    // Without an election it is the only writer, and says it leads.
+    assert_eq!(federator.metric("federator_leader", &[]).await, 1.0);
     let (config, east, west) = (
         env.cluster("config"),
         env.cluster("east"),

@@ -112,6 +112,8 @@ pub async fn run(
     let fence = crate::leader::Fence::new(writer_terms_rx);
     let (_sole_writer, terms, election) = match &options.election {
         None => {
+            // The only writer leads, and says so.
+            metrics.leader.set(1);
             let (sender, terms) = watch::channel(Some(crate::leader::sole_writer_term()));
             (Some(sender), terms, None)
         }

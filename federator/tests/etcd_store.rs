@@ -170,3 +170,31 @@ async fn an_etcd_that_does_not_answer_is_a_clear_error() {
     let err = store.load().await.unwrap_err().to_string();
     assert!(err.contains("127.0.0.1:1"), "{err}");
 }
+
+#[tokio::test]
+async fn the_version_moves_with_every_change_and_only_then() {
+    let env = TestEnv::start(&[]).await.unwrap();
+    let store = EtcdStore::new(&options(&env, "/version/"), "global").unwrap();
+    let empty = store.version().await.unwrap();
+    let claim = VipWrites {
+        claims: BTreeMap::from([(host(1), "240.0.0.1".parse().unwrap())]),
+        releases: BTreeMap::new(),
+    };
+    store.write(&claim).await.unwrap();
+    let claimed = store.version().await.unwrap();
+    assert_ne!(claimed, empty);
+    // A claim that loses (the host holds an address already) changes nothing.
+    let again = VipWrites {
+        claims: BTreeMap::from([(host(1), "240.0.0.2".parse().unwrap())]),
+        releases: BTreeMap::new(),
+    };
+    store.write(&again).await.unwrap();
+    assert_eq!(store.version().await.unwrap(), claimed);
+    let release = VipWrites {
+        claims: BTreeMap::new(),
+        releases: claim.claims.clone(),
+    };
+    store.write(&release).await.unwrap();
+    assert_ne!(store.version().await.unwrap(), claimed);
+    assert!(store.load().await.unwrap().table.is_empty());
+}

@@ -1,5 +1,6 @@
 //! The VIP table in etcd. Keys, under the installation's prefix:
-//! `vips/host/<host>` = address, and `vips/addr/<address>` = host. A claim is one
+//! `vips/host/<host>` = address, and `vips/addr/<address>` = host; `vips/version` is written
+//! with every change, so a follower's poll reads one key. A claim is one
 //! transaction: "if neither key exists, create both; else read both", so of two writers
 //! claiming one host or one address, exactly one wins and the other learns the winner's
 //! entry. A release deletes both keys only if they still hold exactly that entry.
@@ -44,6 +45,21 @@ impl EtcdStore {
         format!("{}vips/addr/{address}", self.prefix).into_bytes()
     }
 
+    /// A key every change of the table also writes: its mod revision is the table's
+    /// version, one key to read for a follower's poll however large the table.
+    fn version_key(&self) -> Vec<u8> {
+        format!("{}vips/version", self.prefix).into_bytes()
+    }
+
+    fn bump_version(&self) -> pb::RequestOp {
+        pb::RequestOp {
+            request: Some(request_op::Request::RequestPut(pb::PutRequest {
+                key: self.version_key(),
+                ..Default::default()
+            })),
+        }
+    }
+
     fn error(&self, err: EtcdError) -> StoreError {
         StoreError {
             store: self.describe(),
@@ -81,6 +97,7 @@ impl EtcdStore {
                 success: vec![
                     put(&host_key, address.to_string()),
                     put(&address_key, host.to_string()),
+                    self.bump_version(),
                 ],
                 failure: vec![get(&host_key), get(&address_key)],
             })
@@ -144,7 +161,7 @@ impl EtcdStore {
                     holds(&host_key, address.to_string()),
                     holds(&address_key, host.to_string()),
                 ],
-                success: vec![delete(&host_key), delete(&address_key)],
+                success: vec![delete(&host_key), delete(&address_key), self.bump_version()],
                 failure: Vec::new(),
             })
             .await
@@ -155,24 +172,20 @@ impl EtcdStore {
 
 impl StateStore for EtcdStore {
     async fn version(&self) -> Result<String, StoreError> {
-        // The newest change under the table's keys, and how many there are (a delete lowers
-        // the count).
-        let key = format!("{}vips/", self.prefix).into_bytes();
         let answer = self
             .client
             .range(pb::RangeRequest {
-                range_end: prefix_end(&key),
-                key,
-                limit: 1,
-                sort_order: pb::range_request::SortOrder::Descend as i32,
-                sort_target: pb::range_request::SortTarget::Mod as i32,
+                key: self.version_key(),
                 keys_only: true,
                 ..Default::default()
             })
             .await
             .map_err(|e| self.error(e))?;
-        let newest = answer.kvs.first().map_or(0, |kv| kv.mod_revision);
-        Ok(format!("{newest}/{}", answer.count))
+        Ok(answer
+            .kvs
+            .first()
+            .map_or(0, |kv| kv.mod_revision)
+            .to_string())
     }
 
     async fn load(&self) -> Result<Loaded, StoreError> {

@@ -17,11 +17,12 @@ use federator::istio::ServiceEntry;
 use futures::StreamExt;
 use kube::Api;
 use kube::runtime::watcher;
-use testenv::objects::{self, Ep};
-use testenv::{TestCluster, TestEnv};
+use testenv::TestEnv;
 
 mod common;
-use common::{federator_run, free_port, get, metric, prepare_cluster, register_clusters, wait_for};
+use common::{
+    add_host, federator_run, free_port, get, metric, prepare_cluster, register_clusters, wait_for,
+};
 
 const CLUSTERS: [&str; 3] = ["config", "east", "west"];
 /// The lease of the benchmark (and the floor of a takeover).
@@ -45,30 +46,6 @@ fn spawn(env: &TestEnv, identity: &str) -> Replica {
 
 async fn leads(replica: &Replica) -> bool {
     metric(replica.port, "federator_leader").await == 1.0
-}
-
-/// A new host `name` in east: Deployment, Service and a ready EndpointSlice.
-async fn add_host(east: &TestCluster, name: &str) {
-    east.apply(&objects::deployment("bench", name, name, "prod"))
-        .await
-        .unwrap();
-    east.apply(&objects::service("bench", name, &[("http", 8080)]))
-        .await
-        .unwrap();
-    let ep = [Ep {
-        ip: "10.1.0.1",
-        node: "node-1",
-        zone: "zone-a",
-        ready: true,
-    }];
-    east.apply(&objects::endpoint_slice(
-        "bench",
-        name,
-        &[("http", 8080)],
-        &ep,
-    ))
-    .await
-    .unwrap();
 }
 
 /// Which replica leads, once one does.

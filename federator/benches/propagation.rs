@@ -21,7 +21,9 @@ use testenv::objects::{self, Ep};
 use testenv::{TestCluster, TestEnv};
 
 mod common;
-use common::{federator_run, free_port, get, metric, prepare_cluster, register_clusters, wait_for};
+use common::{
+    add_host, federator_run, free_port, get, metric, prepare_cluster, register_clusters, wait_for,
+};
 
 const CLUSTERS: [&str; 3] = ["config", "east", "west"];
 
@@ -138,31 +140,7 @@ async fn populate(cluster: &TestCluster, services: usize) {
     stream::iter(0..services)
         .map(|i| {
             let svc = format!("{name}-svc-{i}");
-            async move {
-                cluster
-                    .apply(&objects::deployment("bench", &svc, &svc, "prod"))
-                    .await
-                    .unwrap();
-                cluster
-                    .apply(&objects::service("bench", &svc, &[("http", 8080)]))
-                    .await
-                    .unwrap();
-                let ep = [Ep {
-                    ip: "10.1.0.1",
-                    node: "node-1",
-                    zone: "zone-a",
-                    ready: true,
-                }];
-                cluster
-                    .apply(&objects::endpoint_slice(
-                        "bench",
-                        &svc,
-                        &[("http", 8080)],
-                        &ep,
-                    ))
-                    .await
-                    .unwrap();
-            }
+            async move { add_host(cluster, &svc).await }
         })
         .buffer_unordered(16)
         .collect::<Vec<()>>()

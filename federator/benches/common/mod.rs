@@ -28,6 +28,35 @@ pub async fn prepare_cluster(cluster: &testenv::TestCluster, i: usize) {
         .unwrap();
 }
 
+/// A host in namespace `bench` of `cluster`: Deployment `name` (identity `name`, env
+/// `prod`), its Service with an HTTP port, and an EndpointSlice with one ready endpoint.
+pub async fn add_host(cluster: &testenv::TestCluster, name: &str) {
+    use testenv::objects::{self, Ep};
+    cluster
+        .apply(&objects::deployment("bench", name, name, "prod"))
+        .await
+        .unwrap();
+    cluster
+        .apply(&objects::service("bench", name, &[("http", 8080)]))
+        .await
+        .unwrap();
+    let ep = [Ep {
+        ip: "10.1.0.1",
+        node: "node-1",
+        zone: "zone-a",
+        ready: true,
+    }];
+    cluster
+        .apply(&objects::endpoint_slice(
+            "bench",
+            name,
+            &[("http", 8080)],
+            &ep,
+        ))
+        .await
+        .unwrap();
+}
+
 /// Registers every cluster of `names` through its own Secret in the config cluster.
 pub async fn register_clusters(env: &TestEnv, names: &[&str]) {
     let config = env.cluster("config");

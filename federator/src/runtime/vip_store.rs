@@ -213,6 +213,11 @@ impl VipStore {
         term: &Fence,
     ) -> Option<ChangeSet> {
         self.paused_until = None;
+        if !self.restored {
+            // Start-up: the restore reads the store next (the writers wait for it too), and
+            // the first write after it records the whole table.
+            return Some(ChangeSet::default());
+        }
         let mut changes = self.reload(registry).await?;
         changes.extend(self.record(registry, &BTreeSet::new(), term).await);
         Some(changes)

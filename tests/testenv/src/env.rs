@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::apiserver::{self, ApiServer};
 use crate::binaries::Binaries;
+use crate::controllers::{self, Controllers};
 use crate::etcd::{self, Etcd};
 use crate::{TestEnvError, crds};
 
@@ -17,6 +18,7 @@ pub(crate) const MANAGER: &str = "federator-testenv";
 pub struct TestCluster {
     name: String,
     server: ApiServer,
+    controllers: Option<Controllers>,
 }
 
 impl std::fmt::Debug for TestCluster {
@@ -79,6 +81,14 @@ impl TestCluster {
     /// Whether the API server process is still running.
     pub fn is_running(&mut self) -> bool {
         self.server.process.check_running().is_ok()
+    }
+
+    /// Fails, with the log's tail, when one of the cluster's controllers (started by
+    /// [`TestEnv::start_with_controllers`]) has exited.
+    pub fn check_controllers(&mut self) -> Result<(), TestEnvError> {
+        self.controllers
+            .as_mut()
+            .map_or(Ok(()), Controllers::check_running)
     }
 
     /// Creates or updates an object by server-side apply (namespaced objects need
@@ -244,26 +254,52 @@ impl TestEnv {
     /// Starts one kube-apiserver per name (in parallel) in a fresh temporary folder, installs
     /// the CRDs from `crds/`, and returns once every server is ready.
     pub async fn start(names: &[&str]) -> Result<Self, TestEnvError> {
+        Self::start_in_temporary(names, false).await
+    }
+
+    /// Like [`TestEnv::start`], and each cluster also runs the real kube-controller-manager,
+    /// kube-scheduler and kwok (see [`crate::controllers`]): Deployments get Pods on the
+    /// kwok Nodes a test adds ([`crate::objects::kwok_node`]) and the real EndpointSlice
+    /// controller writes the slices.
+    pub async fn start_with_controllers(names: &[&str]) -> Result<Self, TestEnvError> {
+        Self::start_in_temporary(names, true).await
+    }
+
+    async fn start_in_temporary(names: &[&str], controllers: bool) -> Result<Self, TestEnvError> {
         let dir = tempfile::Builder::new()
             .prefix("federator-testenv-")
             .tempdir()
             .map_err(TestEnvError::io("creating a temporary folder"))?;
         let path = dir.path().to_owned();
-        let mut env = Self::start_in(&path, names).await?;
+        let mut env = Self::start_all(&Binaries::locate()?, &path, names, controllers).await?;
         env.dir = Some(dir);
         Ok(env)
     }
 
-    /// Like [`TestEnv::start`] but in `dir`, which is kept afterwards (for the demo script).
-    pub async fn start_in(dir: &Path, names: &[&str]) -> Result<Self, TestEnvError> {
-        Self::start_with(&Binaries::locate()?, dir, names).await
+    /// Like [`TestEnv::start`] (or [`TestEnv::start_with_controllers`] when `controllers`)
+    /// but in `dir`, which is kept afterwards (for the demo).
+    pub async fn start_in(
+        dir: &Path,
+        names: &[&str],
+        controllers: bool,
+    ) -> Result<Self, TestEnvError> {
+        Self::start_all(&Binaries::locate()?, dir, names, controllers).await
     }
 
-    /// Like [`TestEnv::start_in`] with the given binaries.
+    /// Like [`TestEnv::start_in`] with the given binaries (no controllers).
     pub async fn start_with(
         binaries: &Binaries,
         dir: &Path,
         names: &[&str],
+    ) -> Result<Self, TestEnvError> {
+        Self::start_all(binaries, dir, names, false).await
+    }
+
+    async fn start_all(
+        binaries: &Binaries,
+        dir: &Path,
+        names: &[&str],
+        with_controllers: bool,
     ) -> Result<Self, TestEnvError> {
         let crds = crds::load(&Binaries::repo_root().join("crds"), &binaries.istio_crds)?;
         std::fs::create_dir_all(dir)
@@ -288,12 +324,26 @@ impl TestEnv {
                 service_account_key: &sa_key,
                 service_account_public_key: &sa_public_key,
             };
+            let sa_key = &sa_key;
             async move {
                 let server = apiserver::start(spec).await?;
                 crds::install(name, &server.client, crds).await?;
+                let controllers = if with_controllers {
+                    Some(controllers::start(&controllers::Spec {
+                        binaries,
+                        cluster: name,
+                        dir,
+                        kubeconfig: &server.kubeconfig,
+                        service_account_key: sa_key,
+                        root_ca: &server.ca,
+                    })?)
+                } else {
+                    None
+                };
                 Ok::<_, TestEnvError>(TestCluster {
                     name: (*name).to_owned(),
                     server,
+                    controllers,
                 })
             }
         });
@@ -350,7 +400,10 @@ impl TestEnv {
         let mut pids: Vec<u32> = self
             .clusters
             .iter()
-            .map(|c| c.server.process.id())
+            .flat_map(|c| {
+                let controllers = c.controllers.iter().flat_map(|c| &c.processes);
+                std::iter::once(c.server.process.id()).chain(controllers.map(|p| p.id()))
+            })
             .collect();
         pids.push(self.etcd.process.id());
         pids
@@ -359,6 +412,9 @@ impl TestEnv {
     /// Stops every process now (dropping does the same).
     pub fn stop(&mut self) {
         for cluster in &mut self.clusters {
+            if let Some(controllers) = cluster.controllers.as_mut() {
+                controllers.stop();
+            }
             cluster.server.process.stop();
         }
         self.etcd.process.stop();

@@ -5,6 +5,9 @@
 //! `crds/` folder and stops every process when dropped (also when a test panics). There are
 //! no kubelets or controllers: tests write the Deployments, Services, EndpointSlices and
 //! Nodes a real cluster's controllers would, with the helpers in [`objects`].
+//! [`TestEnv::start_with_controllers`] adds the real kube-controller-manager and
+//! kube-scheduler and kwok ([`controllers`]), so that applied Deployments get Pods and the
+//! real EndpointSlice controller writes the slices.
 //!
 //! [`istio`] adds a real istiod per cluster and upstream Envoys (sidecars, east-west
 //! gateways, mTLS backends) fed by it, sharing one mesh PKI.
@@ -15,6 +18,7 @@
 
 mod apiserver;
 mod binaries;
+pub mod controllers;
 mod crds;
 mod env;
 mod error;
@@ -27,7 +31,9 @@ pub mod objects;
 mod ports;
 mod process;
 
-pub use binaries::{Binaries, KUBERNETES_VERSION, istio_module_version};
+pub use binaries::{
+    Binaries, KUBERNETES_VERSION, helm_version, istio_module_version, kwok_version,
+};
 pub use env::{Object, TestCluster, TestEnv};
 pub use error::TestEnvError;
 pub use ports::{free_port, is_listening};

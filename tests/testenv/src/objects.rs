@@ -173,6 +173,22 @@ pub fn node(name: &str, region: &str, zone: &str, ip: &str) -> Node {
     }
 }
 
+/// A Node played by kwok ([`crate::controllers`]) in `region`/`zone`: it becomes Ready and its
+/// Pods get addresses from `pod_cidr` (say `10.1.1.0/24`), as a kubelet with that range would.
+pub fn kwok_node(name: &str, region: &str, zone: &str, pod_cidr: &str) -> Node {
+    let mut node = node(name, region, zone, "");
+    node.status = None;
+    node.metadata.annotations = Some(labels(&[(
+        crate::controllers::KWOK_NODE_ANNOTATION,
+        "fake",
+    )]));
+    node.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+        pod_cidr: Some(pod_cidr.to_owned()),
+        ..Default::default()
+    });
+    node
+}
+
 /// Istio's east-west gateway Service (`istio-system/istio-eastwestgateway`, port 15443).
 pub fn gateway_service() -> Service {
     let mut svc = service(

@@ -9,6 +9,7 @@
 //! [`watch`] streams their objects, [`sync`] writes to them, and [`runtime`] wires the live
 //! controller together.
 
+pub mod access;
 pub mod api;
 pub mod clusters;
 pub mod config;

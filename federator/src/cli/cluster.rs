@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use base64::Engine;
 use clap::{Args, Subcommand};
+use federator::access::{self, RemoteAccess};
 use federator::clusters::{ANNOTATION_NETWORK, ANNOTATION_REGION, ANNOTATION_ZONE};
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::Kubeconfig;
@@ -19,7 +20,8 @@ pub(super) struct ClusterArgs {
 #[derive(Subcommand, Debug)]
 enum ClusterCommand {
     /// Print the Secret that registers a cluster (like `istioctl create-remote-secret`):
-    /// `federator cluster add --context east | kubectl --context config apply -f -`.
+    /// `federator cluster add --context east --create-service-account | kubectl --context
+    /// config apply -f -`.
     Add(AddArgs),
 }
 
@@ -46,6 +48,23 @@ struct AddArgs {
     /// Zone override.
     #[arg(long)]
     zone: Option<String>,
+    /// Create the `federator-remote` ServiceAccount in the cluster, with only the rights
+    /// federator needs (read what it watches, write Istio objects in the sync namespace), and
+    /// register the cluster with its token instead of the context's own credentials.
+    #[arg(long, conflicts_with = "use_service_account")]
+    create_service_account: bool,
+    /// Register the cluster with the token of a `federator-remote` ServiceAccount that is
+    /// already there (the Helm chart's `remote` mode): only reads its token Secret.
+    #[arg(long)]
+    use_service_account: bool,
+    /// The sync namespace federator writes to in the cluster (as `federator run
+    /// --sync-namespace`); the ServiceAccount lives there.
+    #[arg(
+        long,
+        default_value = "federator-sync",
+        env = "FEDERATOR_SYNC_NAMESPACE"
+    )]
+    sync_namespace: String,
 }
 
 pub(super) fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
@@ -56,21 +75,68 @@ pub(super) fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("reading {}", path.display()))?,
                 None => Kubeconfig::read().context("reading the default kubeconfig")?,
             };
-            let secret = secret_for(&kubeconfig, &add)?;
+            let token = if add.create_service_account || add.use_service_account {
+                Some(service_account_token(&kubeconfig, &add)?)
+            } else {
+                None
+            };
+            let secret = secret_for(&kubeconfig, &add, token.as_deref())?;
             print!("{}", serde_saphyr::to_string(&secret)?);
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// A Secret holding a self-contained kubeconfig for one context: only that context, its
-/// cluster and user, with every file reference inlined (the Secret must work elsewhere).
-fn secret_for(kubeconfig: &Kubeconfig, args: &AddArgs) -> anyhow::Result<Secret> {
-    let context_name = args
-        .context
+/// The context to register: `--context`, else the kubeconfig's current one.
+fn context_name(kubeconfig: &Kubeconfig, args: &AddArgs) -> anyhow::Result<String> {
+    args.context
         .clone()
         .or_else(|| kubeconfig.current_context.clone())
-        .context("no --context given and the kubeconfig has no current context")?;
+        .context("no --context given and the kubeconfig has no current context")
+}
+
+/// Creates (or, with `--use-service-account`, only finds) the `federator-remote`
+/// ServiceAccount in the context's cluster and returns its token.
+fn service_account_token(kubeconfig: &Kubeconfig, args: &AddArgs) -> anyhow::Result<String> {
+    let context = context_name(kubeconfig, args)?;
+    federator::model::validate_dns_label(&args.sync_namespace)
+        .map_err(|r| anyhow::anyhow!("--sync-namespace {:?}: {r}", args.sync_namespace))?;
+    let access = RemoteAccess {
+        sync_namespace: args.sync_namespace.clone(),
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let options = kube::config::KubeConfigOptions {
+            context: Some(context.clone()),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &options)
+            .await
+            .with_context(|| format!("context {context:?}"))?;
+        let client = kube::Client::try_from(config)?;
+        let token = if args.create_service_account {
+            access::provision(&client, &context, &access).await?
+        } else {
+            access::read_token(&client, &context, &access).await?
+        };
+        eprintln!(
+            "registering {context} with ServiceAccount {}/{}",
+            args.sync_namespace,
+            access::REMOTE_ACCOUNT
+        );
+        Ok(token)
+    })
+}
+
+/// A Secret holding a self-contained kubeconfig for one context: only that context, its
+/// cluster and user (or, given `token`, the `federator-remote` ServiceAccount's token),
+/// with every file reference inlined (the Secret must work elsewhere).
+fn secret_for(
+    kubeconfig: &Kubeconfig,
+    args: &AddArgs,
+    token: Option<&str>,
+) -> anyhow::Result<Secret> {
+    let context_name = context_name(kubeconfig, args)?;
     let context = kubeconfig
         .contexts
         .iter()
@@ -90,7 +156,7 @@ fn secret_for(kubeconfig: &Kubeconfig, args: &AddArgs) -> anyhow::Result<Secret>
                 inner.cluster
             )
         })?;
-    let user_name = inner.user.clone().unwrap_or_default();
+    let mut user_name = inner.user.clone().unwrap_or_default();
     let user = kubeconfig.auth_infos.iter().find(|u| u.name == user_name);
     let mut cluster_json = serde_json::to_value(cluster)?;
     inline(
@@ -100,7 +166,10 @@ fn secret_for(kubeconfig: &Kubeconfig, args: &AddArgs) -> anyhow::Result<Secret>
         true,
     )?;
     let mut users = Vec::new();
-    if let Some(user) = user {
+    if let Some(token) = token {
+        user_name = access::REMOTE_ACCOUNT.to_owned();
+        users.push(json!({"name": user_name, "user": {"token": token}}));
+    } else if let Some(user) = user {
         let mut user_json = serde_json::to_value(user)?;
         let auth = &mut user_json["user"];
         inline(auth, "client-certificate", "client-certificate-data", true)?;
@@ -213,8 +282,11 @@ current-context: other
             network: Some("net-east".into()),
             region: None,
             zone: None,
+            create_service_account: false,
+            use_service_account: false,
+            sync_namespace: "federator-sync".into(),
         };
-        let secret = secret_for(&kubeconfig, &args).unwrap();
+        let secret = secret_for(&kubeconfig, &args, None).unwrap();
         assert_eq!(secret.metadata.name.as_deref(), Some("cluster-east"));
         assert_eq!(
             secret.metadata.labels.unwrap()["federator.io/cluster"],
@@ -251,6 +323,44 @@ current-context: other
     }
 
     #[test]
+    fn with_a_service_account_token_the_secret_carries_only_that_token() {
+        let kubeconfig = Kubeconfig::from_yaml(
+            "apiVersion: v1
+kind: Config
+clusters: [{name: east, cluster: {server: 'https://east.example:6443', certificate-authority-data: Q0E=}}]
+users: [{name: admin, user: {token: admin-secret}}]
+contexts: [{name: east, context: {cluster: east, user: admin}}]
+",
+        )
+        .unwrap();
+        let args = AddArgs {
+            context: Some("east".into()),
+            kubeconfig: None,
+            name: None,
+            namespace: "federator".into(),
+            network: None,
+            region: None,
+            zone: None,
+            create_service_account: true,
+            use_service_account: false,
+            sync_namespace: "federator-sync".into(),
+        };
+        let secret = secret_for(&kubeconfig, &args, Some("remote-token")).unwrap();
+        let text = &secret.string_data.unwrap()["east"];
+        assert!(
+            !text.contains("admin-secret"),
+            "the admin's token stays out"
+        );
+        let flat = Kubeconfig::from_yaml(text).unwrap();
+        let user = &flat.auth_infos[0];
+        assert_eq!(user.name, "federator-remote");
+        let token = user.auth_info.as_ref().unwrap().token.as_ref().unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(token), "remote-token");
+        let context = flat.contexts[0].context.as_ref().unwrap();
+        assert_eq!(context.user.as_deref(), Some("federator-remote"));
+    }
+
+    #[test]
     fn an_unknown_context_is_a_clear_error() {
         let kubeconfig = Kubeconfig::from_yaml(
             "apiVersion: v1\nkind: Config\ncontexts: []\nclusters: []\nusers: []\n",
@@ -264,8 +374,13 @@ current-context: other
             network: None,
             region: None,
             zone: None,
+            create_service_account: false,
+            use_service_account: false,
+            sync_namespace: "federator-sync".into(),
         };
-        let err = secret_for(&kubeconfig, &args).unwrap_err().to_string();
+        let err = secret_for(&kubeconfig, &args, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("context \"nope\" not found"), "{err}");
     }
 }

@@ -136,7 +136,13 @@ pub async fn kubeconfig_without_endpoint_slices(cluster: &TestCluster) -> String
         }]),
     };
     cluster.apply(&binding).await.unwrap();
-    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client(), "default");
+    token_kubeconfig(cluster, "default", READER).await
+}
+
+/// The cluster's admin kubeconfig with the admin token swapped for a fresh token (from the
+/// TokenRequest API) of ServiceAccount `namespace/account`.
+pub async fn token_kubeconfig(cluster: &TestCluster, namespace: &str, account: &str) -> String {
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client(), namespace);
     let request = TokenRequest {
         spec: TokenRequestSpec {
             expiration_seconds: Some(3600),
@@ -145,7 +151,7 @@ pub async fn kubeconfig_without_endpoint_slices(cluster: &TestCluster) -> String
         ..Default::default()
     };
     let token = accounts
-        .create_token_request(READER, &Default::default(), &request)
+        .create_token_request(account, &Default::default(), &request)
         .await
         .unwrap()
         .status

@@ -4,6 +4,7 @@
 
 pub mod live;
 pub mod replica;
+pub mod tools;
 pub mod writes;
 
 use std::collections::BTreeMap;

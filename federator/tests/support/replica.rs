@@ -40,8 +40,12 @@ impl Replica {
     /// Starts `federator run` against the config cluster of `env` with the test lease
     /// timings and `extra` flags.
     pub fn start(env: &TestEnv, identity: &str, extra: &[&str]) -> Self {
-        let config = env.cluster("config").kubeconfig().to_owned();
-        let config = config.to_string_lossy().into_owned();
+        Self::start_as(env.cluster("config").kubeconfig(), identity, extra)
+    }
+
+    /// Like [`Replica::start`] with the credentials of `kubeconfig` on the config cluster.
+    pub fn start_as(kubeconfig: &std::path::Path, identity: &str, extra: &[&str]) -> Self {
+        let config = kubeconfig.to_string_lossy().into_owned();
         let namespace = super::live::NAMESPACE;
         let instance = format!("{namespace}.federator");
         let mut args = vec!["run", "--kubeconfig", &config, "--namespace", namespace];

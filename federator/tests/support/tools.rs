@@ -1,0 +1,80 @@
+//! The real command-line tools a user runs next to federator (kubectl, helm, and the
+//! federator binary itself), as the end-to-end tests drive them.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Runs `program args`, writing `stdin` to it, and returns its output.
+fn run(program: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Stdout of a command that must succeed (else the panic shows its stderr).
+fn ok(what: &str, output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `kubectl --kubeconfig <kubeconfig> args`, with `stdin`; its raw output.
+pub fn kubectl_output(kubeconfig: &Path, args: &[&str], stdin: &str) -> Output {
+    let kubectl = testenv::Binaries::locate().unwrap().kubectl().unwrap();
+    let config = kubeconfig.to_string_lossy().into_owned();
+    let mut all = vec!["--kubeconfig", &config];
+    all.extend(args);
+    run(&kubectl, &all, stdin)
+}
+
+/// `kubectl`, which must succeed; its stdout.
+pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: &str) -> String {
+    ok(
+        &format!("kubectl {args:?}"),
+        kubectl_output(kubeconfig, args, stdin),
+    )
+}
+
+/// `helm args`; its raw output.
+pub fn helm_output(args: &[&str]) -> Output {
+    let helm = testenv::Binaries::locate().unwrap().helm().unwrap();
+    run(&helm, args, "")
+}
+
+/// `helm template <release> helm/federator --namespace <namespace> extra`, which must succeed.
+pub fn helm_template(release: &str, namespace: &str, extra: &[&str]) -> String {
+    let chart = super::repo_root().join("helm/federator");
+    let chart = chart.to_string_lossy().into_owned();
+    let mut args = vec!["template", release, &chart, "--namespace", namespace];
+    args.extend(extra);
+    ok(&format!("helm {args:?}"), helm_output(&args))
+}
+
+/// The documents of a multi-document YAML text, as JSON, without empty ones.
+pub fn documents(yaml: &str) -> Vec<serde_json::Value> {
+    yaml.split("\n---")
+        .filter_map(|doc| serde_saphyr::from_str::<serde_json::Value>(doc).ok())
+        .filter(|doc| doc.is_object())
+        .collect()
+}
+
+/// The federator binary with `args`; its raw output.
+pub fn federator_output(args: &[&str]) -> Output {
+    run(Path::new(env!("CARGO_BIN_EXE_federator")), args, "")
+}

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Starts real Kubernetes API servers on this machine, one per cluster, for trying federator:
-#   clusters.sh up [CLUSTER...]   start (default: config east west) and print kubeconfigs
+#   clusters.sh up [--controllers] [CLUSTER...]   start (default: config east west) and print
+#                                 kubeconfigs; --controllers adds kube-controller-manager,
+#                                 kube-scheduler and kwok to each (see demo.sh)
 #   clusters.sh env               print `export KUBECONFIG_<CLUSTER>=...` lines (eval them)
 #   clusters.sh down              stop them
-# They are the end-to-end tests' environment: kube-apiserver and etcd on loopback, no nodes,
-# no controllers. State lives in .cache/demo/ and goes with `down`.
+# They are the end-to-end tests' environment: kube-apiserver and etcd on loopback (no nodes and
+# no controllers unless --controllers). State lives in .cache/demo/ and goes with `down`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$root/.cache/demo"
@@ -50,7 +52,7 @@ case "${1:-}" in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: $0 up [CLUSTER...] | env | down" >&2
+    echo "usage: $0 up [--controllers] [CLUSTER...] | env | down" >&2
     exit 2
     ;;
 esac

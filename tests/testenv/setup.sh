@@ -66,7 +66,14 @@ if [ ! -x "$cache/bin/helm-$helm_version" ] || [ ! -x "$cache/bin/kwok-$kwok_ver
   need_go "helm $helm_version and kwok $kwok_version" FEDERATOR_HELM
   echo "==> building helm $helm_version and kwok $kwok_version (first time only; a few minutes on 2 cores)"
   out="$(mktemp -d "$cache/bin/.build.XXXXXX")"
-  if ! (cd "$tools_module" && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version" \
+  # helm's default Kubernetes version (for `helm template` and lint) is that of its client-go.
+  client_go="$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$tools_module/go.mod")"
+  kube_minor="$(echo "$client_go" | cut -d. -f2)"
+  helm_flags="-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version"
+  for pkg in pkg/lint/rules pkg/chartutil; do
+    helm_flags="$helm_flags -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$kube_minor"
+  done
+  if ! (cd "$tools_module" && go build -trimpath -ldflags "$helm_flags" \
         -o "$out/" helm.sh/helm/v3/cmd/helm sigs.k8s.io/kwok/cmd/kwok); then
     rm -rf "$out"
     fail "building helm and kwok failed (see above). It needs the Go module proxy (GOPROXY=$(go env GOPROXY)) to download the modules pinned in $tools_module/go.mod."

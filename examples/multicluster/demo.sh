@@ -39,8 +39,9 @@ step "setting up (first run: builds Kubernetes, helm and kwok from their Go modu
 "$root/tests/testenv/setup.sh" | sed 's/^/    /'
 (cd "$root" && cargo build -q -p federator --bin federator -p federator-testenv --bin testenv)
 bin="$root/.cache/bin"
-kubectl_bin="$bin/kubectl-v1.34.4"
-helm_bin="$(ls "$bin"/helm-v* | head -n1)"
+pinned() { awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$2"; }
+kubectl_bin="$bin/kubectl-$(pinned k8s.io/kubernetes "$root/tests/testenv/kubernetes/go.mod")"
+helm_bin="$bin/helm-$(pinned helm.sh/helm/v3 "$root/tests/testenv/tools/go.mod")"
 federator="$root/target/debug/federator"
 k() { local cluster="$1"; shift; "$kubectl_bin" --kubeconfig "$dir/$cluster.kubeconfig" "$@"; }
 
@@ -86,6 +87,8 @@ step "running federator as the chart's ServiceAccount (a token from the TokenReq
 token="$(k config -n federator create token federator --duration=2h)"
 admin_token="$(awk '$1 == "token:" { print $2; exit }' "$dir/config.kubeconfig")"
 sed "s|token: $admin_token|token: $token|" "$dir/config.kubeconfig" >"$dir/federator.kubeconfig"
+grep -q "token: $token" "$dir/federator.kubeconfig" && ! grep -q "$admin_token" "$dir/federator.kubeconfig" \
+  || fail "could not put the ServiceAccount's token into federator's kubeconfig"
 dns_port="$(free_port)"
 http_port="$(free_port)"
 started="$(date +%s.%N)"
@@ -93,11 +96,13 @@ started="$(date +%s.%N)"
   --dns-listen "127.0.0.1:$dns_port" --metrics-addr "127.0.0.1:$http_port" \
   --probe-interval 1s >"$dir/federator.log" 2>&1 &
 pids+=($!)
+ready=0
 for _ in $(seq 1 300); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/readyz")" = 200 ] && break
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/readyz")" = 200 ] && { ready=1; break; }
   kill -0 "${pids[1]}" 2>/dev/null || { tail -n 20 "$dir/federator.log" >&2; fail "federator exited"; }
   sleep 0.2
 done
+[ "$ready" = 1 ] || { tail -n 20 "$dir/federator.log" >&2; fail "federator was not ready within 60 s"; }
 echo "    ready in $(python3 -c "import time; print(f'{time.time() - $started:.1f}')") s (DNS on 127.0.0.1:$dns_port, /metrics on 127.0.0.1:$http_port)"
 
 service_entries() {
@@ -131,7 +136,9 @@ done
 
 step "DNS: dig @127.0.0.1 -p $dns_port <host> (the VIP every cluster routes)"
 for host in prod.greeting.global prod.catalog.global prod.payments.global; do
-  printf '    %-24s %s\n' "$host" "$(dig +short +time=2 +tries=3 @127.0.0.1 -p "$dns_port" "$host" A)"
+  answer="$(dig +short +time=2 +tries=3 @127.0.0.1 -p "$dns_port" "$host" A)" || fail "dig $host failed"
+  [ -n "$answer" ] || fail "no DNS answer for $host"
+  printf '    %-24s %s\n' "$host" "$answer"
 done
 
 step "failover: kubectl --context east -n shop scale deployment greeting --replicas=0"

@@ -208,8 +208,56 @@ async fn federates_with_only_the_rights_of_the_chart_and_the_remote_accounts() {
     for refused in ["forbidden", "no read access", "grant "] {
         assert!(!lower.contains(refused), "a request was refused:\n{log}");
     }
-    // federator holds the lease and the state through the chart's Role.
-    assert!(replica.leads().await, "{log}");
+    // Events, each through its token's rights: on a broken registration in the config
+    // cluster, and on a shadowed policy in east.
+    let broken = r#"{"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "cluster-broken", "labels": {"federator.io/cluster": "true"}},
+        "stringData": {"broken": "not a kubeconfig"}}"#;
+    kubectl(
+        config.kubeconfig(),
+        &["-n", NAMESPACE, "apply", "-f", "-"],
+        broken,
+    );
+    let policies: Vec<String> = ["greeting-a", "greeting-b"]
+        .iter()
+        .map(|name| {
+            format!(
+                r#"{{"apiVersion": "federator.io/v1alpha1", "kind": "GlobalTrafficPolicy",
+                "metadata": {{"name": "{name}", "namespace": "shop"}},
+                "spec": {{"identity": "greeting", "env": "prod"}}}}"#
+            )
+        })
+        .collect();
+    let east = env.cluster("east");
+    for policy in &policies {
+        kubectl(east.kubeconfig(), &["apply", "-f", "-"], policy);
+    }
+    eventually("an Event on the broken registration", || async {
+        live::has_event(
+            config,
+            NAMESPACE,
+            "cluster-broken",
+            "InvalidClusterKubeconfig",
+            "",
+        )
+        .await
+    })
+    .await;
+    eventually("an Event on the shadowed policy in east", || async {
+        let on = |name| live::has_event(east, "shop", name, "PolicyShadowed", "takes precedence");
+        on("greeting-a").await || on("greeting-b").await
+    })
+    .await;
+
+    // federator holds the lease (as the API server has it) and the state through the
+    // chart's Role.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(config.client(), NAMESPACE);
+    let lease = leases.get("federator-leader").await.unwrap();
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some("federator-0")
+    );
     let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(config.client(), NAMESPACE);
     assert!(

@@ -25,6 +25,16 @@ const NAMESPACE: &str = "federator";
 /// The sync namespace, where remote mode installs.
 const SYNC_NAMESPACE: &str = "federator-sync";
 
+/// One replica without an election, with a fixed ClusterIP for the DNS Service.
+const SINGLE_REPLICA: &[&str] = &[
+    "--set",
+    "replicas=1",
+    "--set",
+    "leaderElection.enabled=false",
+    "--set",
+    "dns.service.clusterIP=10.96.0.53",
+];
+
 /// Every value changed from its default (and every optional object turned on or off).
 const NON_DEFAULT_VALUES: &str = r#"
 replicas: 3
@@ -606,17 +616,7 @@ fn every_value_reaches_the_objects() {
 
     // One replica without an election: no Lease rules, no PodDisruptionBudget; a fixed
     // ClusterIP for the DNS Service.
-    let single = render(
-        NAMESPACE,
-        &[
-            "--set",
-            "replicas=1",
-            "--set",
-            "leaderElection.enabled=false",
-            "--set",
-            "dns.service.clusterIP=10.96.0.53",
-        ],
-    );
+    let single = render(NAMESPACE, SINGLE_REPLICA);
     let args = self::args(&single);
     assert_has_args(&args, &["--leader-election=none"]);
     assert_lacks_args(&args, &["--lease"]);
@@ -680,68 +680,63 @@ fn every_flag_the_chart_passes_exists() {
 #[test]
 fn remote_mode_is_the_service_account_and_rbac_of_a_dependent_cluster() {
     let objects = render(SYNC_NAMESPACE, &["--set", "mode=remote"]);
-    let expected: BTreeSet<(String, String)> = [
-        "ServiceAccount",
-        "Secret",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-    ]
-    .iter()
-    .map(|k| {
-        let name = if *k == "Secret" {
-            "federator-remote-token"
-        } else {
-            "federator-remote"
-        };
-        ((*k).to_owned(), name.to_owned())
-    })
-    .collect();
-    assert_eq!(kinds(&objects), expected);
-    let token = find(&objects, "Secret", "federator-remote-token");
-    assert_eq!(token["type"], "kubernetes.io/service-account-token");
-    assert_eq!(
-        token["metadata"]["annotations"]["kubernetes.io/service-account.name"],
-        "federator-remote"
-    );
-    for object in &objects {
-        let namespaced = !object["kind"].as_str().unwrap().starts_with("Cluster");
-        assert_eq!(
-            object["metadata"]["namespace"].as_str(),
-            namespaced.then_some(SYNC_NAMESPACE),
-            "{object}"
-        );
-    }
     // Exactly what `federator cluster add --create-service-account` creates.
     let created = federator::access::RemoteAccess {
         sync_namespace: SYNC_NAMESPACE.into(),
     }
     .objects();
-    assert_eq!(
-        find(&objects, "ClusterRole", "federator-remote")["rules"],
-        serde_json::to_value(&created.cluster_role.rules).unwrap(),
-        "the chart's remote ClusterRole differs from federator::access::REMOTE_CLUSTER_RULES"
-    );
-    assert_eq!(
-        find(&objects, "Role", "federator-remote")["rules"],
-        serde_json::to_value(&created.role.rules).unwrap(),
-        "the chart's remote Role differs from federator::access::REMOTE_SYNC_RULES"
-    );
-    assert_eq!(
-        find(&objects, "ClusterRoleBinding", "federator-remote")["subjects"],
-        serde_json::to_value(&created.cluster_role_binding.subjects).unwrap()
-    );
-    let subject = json!([{"kind": "ServiceAccount", "name": "federator-remote", "namespace": SYNC_NAMESPACE}]);
-    for (kind, role) in [
-        ("ClusterRoleBinding", "ClusterRole"),
-        ("RoleBinding", "Role"),
-    ] {
-        let binding = find(&objects, kind, "federator-remote");
-        assert_eq!(binding["subjects"], subject);
+    let rust: Vec<Value> = vec![
+        serde_json::to_value(&created.service_account).unwrap(),
+        serde_json::to_value(&created.token).unwrap(),
+        serde_json::to_value(&created.cluster_role).unwrap(),
+        serde_json::to_value(&created.cluster_role_binding).unwrap(),
+        serde_json::to_value(&created.role).unwrap(),
+        serde_json::to_value(&created.role_binding).unwrap(),
+    ];
+    let kinds_of = |objects: &[Value]| -> BTreeSet<(String, String)> {
+        objects
+            .iter()
+            .map(|o| {
+                let kind = o["kind"].as_str().unwrap_or_default().to_owned();
+                (kind, o["metadata"]["name"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+    let with_kinds: Vec<Value> = rust
+        .iter()
+        .zip([
+            "ServiceAccount",
+            "Secret",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+        ])
+        .map(|(o, kind)| {
+            let mut o = o.clone();
+            o["kind"] = kind.into();
+            o
+        })
+        .collect();
+    assert_eq!(kinds(&objects), kinds_of(&with_kinds), "kinds and names");
+    for expected in &with_kinds {
+        let kind = expected["kind"].as_str().unwrap();
+        let name = expected["metadata"]["name"].as_str().unwrap();
+        let chart = find(&objects, kind, name);
         assert_eq!(
-            binding["roleRef"],
-            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": role, "name": "federator-remote"})
+            chart["metadata"]["namespace"], expected["metadata"]["namespace"],
+            "{kind} {name}: namespace"
+        );
+        for field in ["rules", "subjects", "roleRef", "type"] {
+            assert_eq!(
+                chart[field], expected[field],
+                "{kind} {name}: the chart's {field} differs from federator::access (rules.rs, remote.rs)"
+            );
+        }
+        assert_eq!(
+            chart["metadata"]["annotations"]["kubernetes.io/service-account.name"],
+            expected["metadata"]["annotations"]["kubernetes.io/service-account.name"],
+            "{kind} {name}: the token's account"
         );
     }
     assert!(!has_kind(&objects, "Deployment"));
@@ -803,18 +798,7 @@ async fn a_real_api_server_accepts_every_rendered_object() {
         &kubectl,
         &env,
         "single-replica with a fixed DNS ClusterIP",
-        &template(
-            NAMESPACE,
-            &[
-                "--set",
-                "replicas=1",
-                "--set",
-                "leaderElection.enabled=false",
-                "--set",
-                "dns.service.clusterIP=10.96.0.53",
-            ],
-        )
-        .unwrap(),
+        &template(NAMESPACE, SINGLE_REPLICA).unwrap(),
     );
     // Without the ServiceMonitor: the test API server has no prometheus-operator CRDs.
     let values = non_default_values();

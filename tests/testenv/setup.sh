@@ -41,14 +41,14 @@ fail() { echo "setup.sh: $*" >&2; exit 1; }
 need_go() {
   command -v go >/dev/null 2>&1 || fail "Go is not installed, and $1 must be built with it.
 Install Go 1.26 or newer (https://go.dev/dl/, or 'apt-get install golang' where it is new enough), then run this again.
-Alternatively set $2 to an existing file."
+Alternatively set $2, and run the tests with it set."
 }
 
 mkdir -p "$cache/bin"
 missing_kube=""
 for b in kube-apiserver $kube_tools; do [ -x "$cache/bin/$b-$version" ] || missing_kube="$missing_kube $b"; done
 if [ -n "$missing_kube" ]; then
-  need_go "Kubernetes $version ($missing_kube)" FEDERATOR_KUBE_APISERVER
+  need_go "Kubernetes $version ($missing_kube)" "FEDERATOR_KUBE_APISERVER to an existing kube-apiserver and FEDERATOR_TOOLS_DIR to a folder with the others (named <tool>-$version)"
   echo "==> building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl $version (first time only; several minutes on 2 cores)"
   minor="$(echo "$version" | cut -d. -f2)"
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
@@ -63,7 +63,7 @@ if [ -n "$missing_kube" ]; then
 fi
 
 if [ ! -x "$cache/bin/helm-$helm_version" ] || [ ! -x "$cache/bin/kwok-$kwok_version" ]; then
-  need_go "helm $helm_version and kwok $kwok_version" FEDERATOR_HELM
+  need_go "helm $helm_version and kwok $kwok_version" "FEDERATOR_TOOLS_DIR to a folder with helm-$helm_version and kwok-$kwok_version"
   echo "==> building helm $helm_version and kwok $kwok_version (first time only; a few minutes on 2 cores)"
   out="$(mktemp -d "$cache/bin/.build.XXXXXX")"
   # helm's default Kubernetes version (for `helm template` and lint) is that of its client-go.
@@ -87,7 +87,7 @@ fi
 # Ready; Pods become Running with an IP from their Node's podCIDR, and go when deleted).
 kwok_stages="$cache/kwok/stages-$kwok_version.yaml"
 if [ ! -f "$kwok_stages" ]; then
-  need_go "kwok's stages of $kwok_version" FEDERATOR_TOOLS_DIR
+  need_go "kwok's stages of $kwok_version" "FEDERATOR_KWOK_STAGES to an existing stages file"
   (cd "$tools_module" && go mod download sigs.k8s.io/kwok) \
     || fail "go could not download sigs.k8s.io/kwok $kwok_version from the Go module proxy (see above)."
   kwok_src="$(cd "$tools_module" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
@@ -110,7 +110,7 @@ if [ ! -x "$etcd" ]; then
 fi
 
 if [ ! -x "$pilot" ]; then
-  need_go "istiod (pilot-discovery) $istio_version" FEDERATOR_PILOT_DISCOVERY
+  need_go "istiod (pilot-discovery) $istio_version" "FEDERATOR_PILOT_DISCOVERY to an existing pilot-discovery"
   mkdir -p "$cache/bin"
   echo "==> building istiod (pilot-discovery) $istio_version (first time only; several minutes on 2 cores)"
   if ! (cd "$istio_module" && go build -trimpath -ldflags "-s -w" -o "$pilot.tmp" istio.io/istio/pilot/cmd/pilot-discovery); then
@@ -121,7 +121,7 @@ if [ ! -x "$pilot" ]; then
 fi
 
 if [ ! -f "$istio_crds" ] || [ "$(cat "$istio_stamp" 2>/dev/null)" != "$istio_version" ]; then
-  need_go "Istio's CRDs of $istio_version" FEDERATOR_ISTIO_CRDS
+  need_go "Istio's CRDs of $istio_version" "FEDERATOR_ISTIO_CRDS to an existing crd-all.gen.yaml"
   echo "==> copying Istio's CRDs from istio.io/istio $istio_version"
   (cd "$istio_module" && go mod download istio.io/istio) \
     || fail "go could not download istio.io/istio $istio_version from the Go module proxy (see above)."

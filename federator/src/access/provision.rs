@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 
-use super::remote::{REMOTE_TOKEN_SECRET, RemoteAccess};
+use super::remote::{REMOTE_ACCOUNT, REMOTE_TOKEN_SECRET, RemoteAccess};
 use super::rules::Permission;
 
 /// Field manager of what `cluster add` applies.
@@ -48,6 +48,36 @@ pub enum ProvisionError {
         #[source]
         source: kube::Error,
     },
+    /// Applying one object failed after the permission check passed.
+    #[error(
+        "cluster {cluster}: applying {object}: {source}{hint}; already applied: {done} \
+         (no ServiceAccount token was made unless both are listed)",
+        hint = conflict_hint(source),
+        done = if applied.is_empty() { "nothing".to_owned() } else { applied.join(", ") }
+    )]
+    Apply {
+        /// The cluster (context) name.
+        cluster: String,
+        /// The object that failed (kind and name).
+        object: String,
+        /// The objects applied before it, in order.
+        applied: Vec<String>,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The Secret named like the token is not a token of the account.
+    #[error(
+        "cluster {cluster}: Secret {namespace}/{REMOTE_TOKEN_SECRET} is not a \
+         kubernetes.io/service-account-token Secret of ServiceAccount {REMOTE_ACCOUNT}; \
+         refusing to register its content"
+    )]
+    NotAToken {
+        /// The cluster (context) name.
+        cluster: String,
+        /// The sync namespace.
+        namespace: String,
+    },
     /// The token Secret stayed empty.
     #[error(
         "cluster {cluster}: Secret {namespace}/{REMOTE_TOKEN_SECRET} got no token within {}s: \
@@ -60,6 +90,17 @@ pub enum ProvisionError {
         /// The sync namespace.
         namespace: String,
     },
+}
+
+/// For a conflict: who else manages the object, and what to do.
+fn conflict_hint(error: &kube::Error) -> &'static str {
+    match error {
+        kube::Error::Api(status) if status.code == 409 => {
+            " (another manager owns these fields, such as the Helm chart's remote mode: \
+             register with --use-service-account instead)"
+        }
+        _ => "",
+    }
 }
 
 fn kube_error(cluster: &str, action: String) -> impl FnOnce(kube::Error) -> ProvisionError + '_ {
@@ -77,12 +118,29 @@ pub async fn provision(
     access: &RemoteAccess,
 ) -> Result<String, ProvisionError> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    // Unreadable counts as missing: then creating it is required, and checked.
-    let namespace_exists = matches!(
-        namespaces.get_opt(&access.sync_namespace).await,
-        Ok(Some(_))
-    );
-    let missing = missing_permissions(client, cluster, access.required(namespace_exists)).await?;
+    // A namespace one may not read is taken as there (it usually is): creating it is then
+    // neither required nor tried, and if it is missing after all, applying the Role says so.
+    let namespace_exists = match namespaces.get_opt(&access.sync_namespace).await {
+        Ok(found) => found.is_some(),
+        Err(kube::Error::Api(status)) if status.code == 403 => true,
+        Err(err) => {
+            return Err(kube_error(
+                cluster,
+                format!("reading namespace {}", access.sync_namespace),
+            )(err));
+        }
+    };
+    let mut needed = access.required(namespace_exists);
+    for cluster_wide in [true, false] {
+        // Granting needs holding what is granted, unless one may escalate and bind.
+        if !missing_permissions(client, cluster, access.escalation(cluster_wide))
+            .await?
+            .is_empty()
+        {
+            needed.extend(access.granted(cluster_wide));
+        }
+    }
+    let missing = missing_permissions(client, cluster, needed).await?;
     if !missing.is_empty() {
         return Err(ProvisionError::Missing {
             cluster: cluster.to_owned(),
@@ -90,16 +148,60 @@ pub async fn provision(
         });
     }
     let objects = access.objects();
+    let mut applied = Applied {
+        client,
+        cluster,
+        done: Vec::new(),
+    };
     if !namespace_exists {
-        apply(client, cluster, &objects.namespace).await?;
+        applied.apply(&objects.namespace).await?;
     }
-    apply(client, cluster, &objects.service_account).await?;
-    apply(client, cluster, &objects.token).await?;
-    apply(client, cluster, &objects.cluster_role).await?;
-    apply(client, cluster, &objects.cluster_role_binding).await?;
-    apply(client, cluster, &objects.role).await?;
-    apply(client, cluster, &objects.role_binding).await?;
+    // Roles and bindings before the account and its token: when a step is refused after
+    // all (an admission policy, an authorizer RBAC's escalation check does not consult),
+    // no credential has been made.
+    applied.apply(&objects.cluster_role).await?;
+    applied.apply(&objects.role).await?;
+    applied.apply(&objects.cluster_role_binding).await?;
+    applied.apply(&objects.role_binding).await?;
+    applied.apply(&objects.service_account).await?;
+    applied.apply(&objects.token).await?;
     read_token(client, cluster, access).await
+}
+
+/// Applies objects one by one and remembers which, for the error when one fails.
+struct Applied<'a> {
+    client: &'a Client,
+    cluster: &'a str,
+    done: Vec<String>,
+}
+
+impl Applied<'_> {
+    async fn apply<K>(&mut self, object: &K) -> Result<(), ProvisionError>
+    where
+        K: Resource<DynamicType = ()>
+            + serde::Serialize
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let what = format!(
+            "{} {}",
+            K::kind(&()),
+            object.meta().name.as_deref().unwrap_or_default()
+        );
+        match apply(self.client, object).await {
+            Ok(()) => {
+                self.done.push(what);
+                Ok(())
+            }
+            Err(source) => Err(ProvisionError::Apply {
+                cluster: self.cluster.to_owned(),
+                object: what,
+                applied: self.done.clone(),
+                source,
+            }),
+        }
+    }
 }
 
 /// The permissions of `required` the caller does not have.
@@ -147,8 +249,9 @@ async fn missing_permissions(
     Ok(missing)
 }
 
-/// Server-side applies `object` (in its namespace, if any).
-async fn apply<K>(client: &Client, cluster: &str, object: &K) -> Result<(), ProvisionError>
+/// Server-side applies `object` (in its namespace, if any), without forcing: a field another
+/// manager owns (the chart's remote mode, another tool) is a conflict, not taken over.
+async fn apply<K>(client: &Client, object: &K) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()>
         + serde::Serialize
@@ -163,23 +266,11 @@ where
         Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
         None => Api::all_with(client.clone(), &resource),
     };
-    let mut body = serde_json::to_value(object).map_err(|e| ProvisionError::Kube {
-        cluster: cluster.to_owned(),
-        action: format!("encoding {} {name}", K::kind(&())),
-        source: kube::Error::SerdeError(e),
-    })?;
+    let mut body = serde_json::to_value(object).map_err(kube::Error::SerdeError)?;
     body["apiVersion"] = K::api_version(&()).into();
     body["kind"] = K::kind(&()).into();
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(kube_error(
-        cluster,
-        format!("applying {} {name}", K::kind(&())),
-    ))?;
+    api.patch(&name, &PatchParams::apply(MANAGER), &Patch::Apply(body))
+        .await?;
     Ok(())
 }
 
@@ -200,6 +291,18 @@ pub async fn read_token(
             cluster,
             format!("reading Secret {REMOTE_TOKEN_SECRET}"),
         ))?;
+        let of_account = secret
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("kubernetes.io/service-account.name"))
+            .is_some_and(|name| name == REMOTE_ACCOUNT);
+        if secret.type_.as_deref() != Some("kubernetes.io/service-account-token") || !of_account {
+            return Err(ProvisionError::NotAToken {
+                cluster: cluster.to_owned(),
+                namespace: access.sync_namespace.clone(),
+            });
+        }
         secret
             .data
             .and_then(|mut data| data.remove("token"))

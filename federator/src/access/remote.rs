@@ -26,7 +26,7 @@ pub struct RemoteAccess {
     pub sync_namespace: String,
 }
 
-/// Every object, in the order they are applied (a binding after what it binds).
+/// Every object federator's access consists of.
 #[derive(Debug, Clone)]
 pub struct RemoteObjects {
     /// The sync namespace.
@@ -58,6 +58,12 @@ impl RemoteAccess {
         }
     }
 
+    /// Name of the ClusterRole and its binding, `federator-remote:<sync namespace>`: one per
+    /// sync namespace, so that two installations in one cluster never rebind each other's.
+    pub fn cluster_role_name(&self) -> String {
+        format!("{REMOTE_ACCOUNT}:{}", self.sync_namespace)
+    }
+
     fn subject(&self) -> Subject {
         Subject {
             kind: "ServiceAccount".into(),
@@ -78,10 +84,11 @@ impl RemoteAccess {
             "kubernetes.io/service-account.name".to_owned(),
             REMOTE_ACCOUNT.to_owned(),
         )]));
-        let role_ref = |kind: &str| RoleRef {
+        let cluster_role = self.cluster_role_name();
+        let role_ref = |kind: &str, name: &str| RoleRef {
             api_group: RBAC.into(),
             kind: kind.into(),
-            name: REMOTE_ACCOUNT.into(),
+            name: name.into(),
         };
         RemoteObjects {
             namespace: Namespace {
@@ -97,7 +104,7 @@ impl RemoteAccess {
             },
             token,
             cluster_role: ClusterRole {
-                metadata: self.meta(REMOTE_ACCOUNT, false),
+                metadata: self.meta(&cluster_role, false),
                 rules: Some(
                     REMOTE_CLUSTER_RULES
                         .iter()
@@ -107,8 +114,8 @@ impl RemoteAccess {
                 ..Default::default()
             },
             cluster_role_binding: ClusterRoleBinding {
-                metadata: self.meta(REMOTE_ACCOUNT, false),
-                role_ref: role_ref("ClusterRole"),
+                metadata: self.meta(&cluster_role, false),
+                role_ref: role_ref("ClusterRole", &cluster_role),
                 subjects: Some(vec![self.subject()]),
             },
             role: Role {
@@ -117,16 +124,16 @@ impl RemoteAccess {
             },
             role_binding: RoleBinding {
                 metadata: self.meta(REMOTE_ACCOUNT, true),
-                role_ref: role_ref("Role"),
+                role_ref: role_ref("Role", REMOTE_ACCOUNT),
                 subjects: Some(vec![self.subject()]),
             },
         }
     }
 
-    /// What the person running `cluster add --create-service-account` must be allowed:
-    /// create and patch every object (server-side apply needs both), read the token, and
-    /// hold every permission granted (RBAC refuses to grant what the granter lacks). The
-    /// namespace's creation only when it is missing.
+    /// What the person running `cluster add --create-service-account` must be allowed,
+    /// besides holding what the roles grant (see [`RemoteAccess::granted`]): create and patch
+    /// every object (server-side apply needs both) and read the token; the namespace's
+    /// creation only when it is missing.
     pub fn required(&self, namespace_exists: bool) -> Vec<Permission> {
         let ns = Some(self.sync_namespace.as_str());
         let mut needed = Vec::new();
@@ -160,13 +167,44 @@ impl RemoteAccess {
             resource: "secrets",
             namespace: ns.map(str::to_owned),
         });
-        needed.extend(
+        needed
+    }
+
+    /// What the ClusterRole (`cluster_wide`) or the Role grants. RBAC lets only someone who
+    /// holds all of it create the role and its binding, unless they may `escalate` and
+    /// `bind` such roles ([`RemoteAccess::escalation`]).
+    pub fn granted(&self, cluster_wide: bool) -> Vec<Permission> {
+        if cluster_wide {
             REMOTE_CLUSTER_RULES
                 .iter()
-                .flat_map(|r| r.permissions(None)),
-        );
-        needed.extend(REMOTE_SYNC_RULES.iter().flat_map(|r| r.permissions(ns)));
-        needed
+                .flat_map(|r| r.permissions(None))
+                .collect()
+        } else {
+            let ns = Some(self.sync_namespace.as_str());
+            REMOTE_SYNC_RULES
+                .iter()
+                .flat_map(|r| r.permissions(ns))
+                .collect()
+        }
+    }
+
+    /// `escalate` and `bind` on ClusterRoles (`cluster_wide`) or on Roles in the sync
+    /// namespace: with both, granting needs no holding.
+    pub fn escalation(&self, cluster_wide: bool) -> Vec<Permission> {
+        let (resource, namespace) = if cluster_wide {
+            ("clusterroles", None)
+        } else {
+            ("roles", Some(self.sync_namespace.clone()))
+        };
+        ["escalate", "bind"]
+            .into_iter()
+            .map(|verb| Permission {
+                verb,
+                group: RBAC,
+                resource,
+                namespace: namespace.clone(),
+            })
+            .collect()
     }
 }
 
@@ -220,9 +258,22 @@ mod tests {
             |p| p.to_string() == "create clusterroles.rbac.authorization.k8s.io (cluster-wide)"
         ));
         assert!(
-            required.iter().any(|p| p.to_string()
+            access().granted(false).iter().any(|p| p.to_string()
                 == "delete serviceentries.networking.istio.io in namespace federator-sync"),
             "granting a permission needs it"
+        );
+        assert!(access().granted(true).iter().all(|p| p.namespace.is_none()));
+        let escalate: Vec<String> = access()
+            .escalation(false)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            escalate,
+            [
+                "escalate roles.rbac.authorization.k8s.io in namespace federator-sync",
+                "bind roles.rbac.authorization.k8s.io in namespace federator-sync"
+            ]
         );
     }
 }

@@ -58,13 +58,12 @@ pub const REMOTE_CLUSTER_RULES: &[Rule] = &[
 ];
 
 /// Rules of the `federator-remote` Role in the sync namespace: the Istio objects federator
-/// writes there, and nothing else (no Secrets, no other namespace).
+/// writes there, with the verbs the writers use (`sync/`: read one, list, create, JSON
+/// patch, delete; never replace or watch), and nothing else (no Secrets, no other namespace).
 pub const REMOTE_SYNC_RULES: &[Rule] = &[Rule {
     group: "networking.istio.io",
     resources: &["serviceentries", "destinationrules", "gateways"],
-    verbs: &[
-        "get", "list", "watch", "create", "update", "patch", "delete",
-    ],
+    verbs: &["get", "list", "create", "patch", "delete"],
 }];
 
 impl Rule {

@@ -247,6 +247,22 @@ fn inline(object: &mut Value, file_key: &str, data_key: &str, base64: bool) -> a
 mod tests {
     use super::*;
 
+    /// `cluster add --context <context>` with every other flag at its default.
+    fn add_args(context: &str) -> AddArgs {
+        AddArgs {
+            context: Some(context.into()),
+            kubeconfig: None,
+            name: None,
+            namespace: "federator".into(),
+            network: None,
+            region: None,
+            zone: None,
+            create_service_account: false,
+            use_service_account: false,
+            sync_namespace: "federator-sync".into(),
+        }
+    }
+
     #[test]
     fn the_secret_carries_one_self_contained_context() {
         let dir = tempfile::tempdir().unwrap();
@@ -274,18 +290,8 @@ current-context: other
 "
         ))
         .unwrap();
-        let args = AddArgs {
-            context: Some("east".into()),
-            kubeconfig: None,
-            name: None,
-            namespace: "federator".into(),
-            network: Some("net-east".into()),
-            region: None,
-            zone: None,
-            create_service_account: false,
-            use_service_account: false,
-            sync_namespace: "federator-sync".into(),
-        };
+        let mut args = add_args("east");
+        args.network = Some("net-east".into());
         let secret = secret_for(&kubeconfig, &args, None).unwrap();
         assert_eq!(secret.metadata.name.as_deref(), Some("cluster-east"));
         assert_eq!(
@@ -333,18 +339,8 @@ contexts: [{name: east, context: {cluster: east, user: admin}}]
 ",
         )
         .unwrap();
-        let args = AddArgs {
-            context: Some("east".into()),
-            kubeconfig: None,
-            name: None,
-            namespace: "federator".into(),
-            network: None,
-            region: None,
-            zone: None,
-            create_service_account: true,
-            use_service_account: false,
-            sync_namespace: "federator-sync".into(),
-        };
+        let mut args = add_args("east");
+        args.create_service_account = true;
         let secret = secret_for(&kubeconfig, &args, Some("remote-token")).unwrap();
         let text = &secret.string_data.unwrap()["east"];
         assert!(
@@ -366,18 +362,7 @@ contexts: [{name: east, context: {cluster: east, user: admin}}]
             "apiVersion: v1\nkind: Config\ncontexts: []\nclusters: []\nusers: []\n",
         )
         .unwrap();
-        let args = AddArgs {
-            context: Some("nope".into()),
-            kubeconfig: None,
-            name: None,
-            namespace: "federator".into(),
-            network: None,
-            region: None,
-            zone: None,
-            create_service_account: false,
-            use_service_account: false,
-            sync_namespace: "federator-sync".into(),
-        };
+        let args = add_args("nope");
         let err = secret_for(&kubeconfig, &args, None)
             .unwrap_err()
             .to_string();

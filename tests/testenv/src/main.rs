@@ -30,7 +30,14 @@ async fn main() -> anyhow::Result<()> {
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let ready = dir.join("ready");
     let _ = std::fs::remove_file(&ready);
-    let env = TestEnv::start_in(&dir, &refs, controllers).await?;
+    // Listening before the start: a signal while the clusters start drops the half-started
+    // environment, which stops every process it already started.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let env = tokio::select! {
+        env = TestEnv::start_in(&dir, &refs, controllers) => env?,
+        _ = tokio::signal::ctrl_c() => return Ok(()),
+        _ = term.recv() => return Ok(()),
+    };
     let mut summary = String::new();
     for cluster in env.clusters() {
         summary.push_str(&format!(
@@ -42,7 +49,6 @@ async fn main() -> anyhow::Result<()> {
     }
     std::fs::write(&ready, &summary).with_context(|| format!("writing {}", ready.display()))?;
     print!("{summary}");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

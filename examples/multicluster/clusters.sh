@@ -18,7 +18,8 @@ case "${1:-}" in
   up)
     shift
     if running; then echo "already running (pid $(cat "$pidfile")); 'clusters.sh down' first" >&2; exit 1; fi
-    "$root/tests/testenv/setup.sh" >/dev/null
+    echo "setting up (the first time builds Kubernetes, helm and kwok from their Go modules: minutes)"
+    "$root/tests/testenv/setup.sh" | sed 's/^/  /'
     (cd "$root" && cargo build -q -p federator-testenv --bin testenv)
     rm -rf "$dir" && mkdir -p "$dir"
     nohup "$root/target/debug/testenv" up --dir "$dir" "$@" >"$dir/testenv.log" 2>&1 &
@@ -31,7 +32,8 @@ case "${1:-}" in
     [ -f "$dir/ready" ] || { echo "the clusters did not get ready in 5 minutes; see $dir/testenv.log" >&2; exit 1; }
     echo "clusters are up (name, kubeconfig, server):"
     column -t "$dir/ready" 2>/dev/null || cat "$dir/ready"
-    echo "try: kubectl --kubeconfig $(awk 'NR==1{print $2}' "$dir/ready") get ns   |   stop: $0 down"
+    kubectl_bin="$root/.cache/bin/kubectl-$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$root/tests/testenv/kubernetes/go.mod")"
+    echo "try: $kubectl_bin --kubeconfig $(awk 'NR==1{print $2}' "$dir/ready") get ns   |   stop: $0 down"
     ;;
   env)
     running || { echo "not running; '$0 up' first" >&2; exit 1; }

@@ -84,7 +84,7 @@ for cluster in east west; do
 done
 
 step "running federator as the chart's ServiceAccount (a token from the TokenRequest API)"
-token="$(k config -n federator create token federator --duration=2h)"
+token="$(k config -n federator create token federator --duration=24h)"
 admin_token="$(awk '$1 == "token:" { print $2; exit }' "$dir/config.kubeconfig")"
 sed "s|token: $admin_token|token: $token|" "$dir/config.kubeconfig" >"$dir/federator.kubeconfig"
 grep -q "token: $token" "$dir/federator.kubeconfig" && ! grep -q "$admin_token" "$dir/federator.kubeconfig" \
@@ -156,7 +156,8 @@ done
 
 if [ "$wait_at_end" = 1 ]; then
   step "everything stays up: try it (Ctrl-C stops and cleans up)"
-  for cluster in config east west; do echo "    kubectl --kubeconfig $dir/$cluster.kubeconfig get ns"; done
+  for cluster in config east west; do echo "    $kubectl_bin --kubeconfig $dir/$cluster.kubeconfig get ns"; done
+  echo "    $federator --help"
   echo "    dig @127.0.0.1 -p $dns_port prod.greeting.global"
   echo "    curl -s 127.0.0.1:$http_port/metrics | grep federator_"
   echo "    federator log: $dir/federator.log"

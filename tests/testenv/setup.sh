@@ -41,7 +41,7 @@ fail() { echo "setup.sh: $*" >&2; exit 1; }
 need_go() {
   command -v go >/dev/null 2>&1 || fail "Go is not installed, and $1 must be built with it.
 Install Go 1.26 or newer (https://go.dev/dl/, or 'apt-get install golang' where it is new enough), then run this again.
-Alternatively set $2, and run the tests with it set."
+Alternatively set $2 and run cargo test directly (the demo and .ci/run always run this script)."
 }
 
 mkdir -p "$cache/bin"

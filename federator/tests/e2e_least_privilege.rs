@@ -36,7 +36,7 @@ fn gateway(cluster: &str) -> &'static str {
 /// Applies the chart's ServiceAccount and Role (and binding) to the config cluster, as
 /// `helm install` would; returns the ServiceAccount's name.
 fn install_chart_rbac(config: &TestCluster) -> String {
-    let rendered = helm_template("federator", NAMESPACE, &[]);
+    let rendered = helm_template("federator", NAMESPACE, &[]).unwrap();
     let wanted: Vec<serde_json::Value> = documents(&rendered)
         .into_iter()
         .filter(|d| {

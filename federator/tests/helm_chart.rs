@@ -14,7 +14,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+mod support;
+
 use serde_json::{Value, json};
+use support::tools::helm;
 use testenv::{Binaries, KUBERNETES_VERSION, TestEnv};
 
 /// The release name: the objects are then called `federator` (the release name contains the
@@ -131,25 +134,6 @@ fn binaries() -> Binaries {
     Binaries::locate().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn helm_binary() -> PathBuf {
-    binaries().helm().unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Runs helm; Ok(stdout) when it succeeds, Err(stdout and stderr) when it fails.
-fn helm(args: &[&str]) -> Result<String, String> {
-    let output = Command::new(helm_binary())
-        .args(args)
-        .output()
-        .expect("running helm");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    if output.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!("{stdout}{stderr}"))
-    }
-}
-
 /// The non-default values, as a file helm can read (kept while the handle lives).
 fn non_default_values() -> tempfile::NamedTempFile {
     let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
@@ -157,38 +141,15 @@ fn non_default_values() -> tempfile::NamedTempFile {
     file
 }
 
-/// `helm template` of the chart into `namespace` with `args` (`--set`, `-f`), without CRDs
-/// (Helm installs `crds/` on its own, before the templates). The Kubernetes version is
-/// given: a helm built from source, as ours is, otherwise assumes v1.20, older than the
-/// chart's kubeVersion.
+/// `helm template` of the chart into `namespace` with `args` (`--set`, `-f`).
 fn template(namespace: &str, args: &[&str]) -> Result<String, String> {
-    let chart = chart();
-    let mut all = vec![
-        "template",
-        RELEASE,
-        chart.to_str().unwrap(),
-        "--namespace",
-        namespace,
-        "--kube-version",
-        KUBERNETES_VERSION,
-    ];
-    all.extend_from_slice(args);
-    helm(&all)
-}
-
-/// The objects of a rendered chart.
-fn objects(rendered: &str) -> Vec<Value> {
-    let documents: Vec<Option<Value>> = serde_saphyr::from_multiple(rendered)
-        .unwrap_or_else(|e| panic!("the rendered chart is not YAML: {e}\n{rendered}"));
-    documents
-        .into_iter()
-        .flatten()
-        .filter(|d| !d.is_null())
-        .collect()
+    support::tools::helm_template(RELEASE, namespace, args)
 }
 
 fn render(namespace: &str, args: &[&str]) -> Vec<Value> {
-    objects(&template(namespace, args).unwrap_or_else(|e| panic!("helm template failed: {e}")))
+    support::tools::documents(
+        &template(namespace, args).unwrap_or_else(|e| panic!("helm template failed: {e}")),
+    )
 }
 
 /// `(kind, name)` of every object.
@@ -775,7 +736,7 @@ fn dry_run(kubectl: &Path, env: &TestEnv, what: &str, rendered: &str) {
         .count();
     assert_eq!(
         applied,
-        objects(rendered).len(),
+        support::tools::documents(rendered).len(),
         "every object of the {what} chart is accepted:\n{stdout}"
     );
 }

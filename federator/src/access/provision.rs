@@ -168,6 +168,11 @@ pub async fn provision(
     read_token(client, cluster, access).await
 }
 
+/// What can be server-side applied here: any typed Kubernetes object.
+trait Applicable: Resource<DynamicType = ()> + serde::Serialize {}
+
+impl<K: Resource<DynamicType = ()> + serde::Serialize> Applicable for K {}
+
 /// Applies objects one by one and remembers which, for the error when one fails.
 struct Applied<'a> {
     client: &'a Client,
@@ -176,14 +181,7 @@ struct Applied<'a> {
 }
 
 impl Applied<'_> {
-    async fn apply<K>(&mut self, object: &K) -> Result<(), ProvisionError>
-    where
-        K: Resource<DynamicType = ()>
-            + serde::Serialize
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-    {
+    async fn apply<K: Applicable>(&mut self, object: &K) -> Result<(), ProvisionError> {
         let what = format!(
             "{} {}",
             K::kind(&()),
@@ -251,14 +249,7 @@ async fn missing_permissions(
 
 /// Server-side applies `object` (in its namespace, if any), without forcing: a field another
 /// manager owns (the chart's remote mode, another tool) is a conflict, not taken over.
-async fn apply<K>(client: &Client, object: &K) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = ()>
-        + serde::Serialize
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
+async fn apply<K: Applicable>(client: &Client, object: &K) -> Result<(), kube::Error> {
     let meta = object.meta();
     let name = meta.name.clone().unwrap_or_default();
     let resource = ApiResource::erase::<K>(&());

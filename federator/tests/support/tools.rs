@@ -51,26 +51,41 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: &str) -> String {
     )
 }
 
-/// `helm args`; its raw output.
-pub fn helm_output(args: &[&str]) -> Output {
+/// `helm args`: `Ok(stdout)` when it succeeds, `Err(stdout and stderr)` when it fails.
+pub fn helm(args: &[&str]) -> Result<String, String> {
     let helm = testenv::Binaries::locate().unwrap().helm().unwrap();
-    run(&helm, args, "")
+    let output = run(&helm, args, "");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
 }
 
-/// `helm template <release> helm/federator --namespace <namespace> extra`, which must succeed.
-pub fn helm_template(release: &str, namespace: &str, extra: &[&str]) -> String {
+/// `helm template <release> helm/federator --namespace <namespace> extra`, without the CRDs
+/// (Helm installs `crds/` on its own, before the templates). The Kubernetes version is given,
+/// as a cluster would tell `helm install`.
+pub fn helm_template(release: &str, namespace: &str, extra: &[&str]) -> Result<String, String> {
     let chart = super::repo_root().join("helm/federator");
     let chart = chart.to_string_lossy().into_owned();
     let mut args = vec!["template", release, &chart, "--namespace", namespace];
+    args.extend(["--kube-version", testenv::KUBERNETES_VERSION]);
     args.extend(extra);
-    ok(&format!("helm {args:?}"), helm_output(&args))
+    helm(&args)
 }
 
-/// The documents of a multi-document YAML text, as JSON, without empty ones.
+/// The objects of a multi-document YAML text (a rendered chart), as JSON.
 pub fn documents(yaml: &str) -> Vec<serde_json::Value> {
-    yaml.split("\n---")
-        .filter_map(|doc| serde_saphyr::from_str::<serde_json::Value>(doc).ok())
-        .filter(|doc| doc.is_object())
+    let documents: Vec<Option<serde_json::Value>> =
+        serde_saphyr::from_multiple(yaml).unwrap_or_else(|e| panic!("not YAML: {e}\n{yaml}"));
+    documents
+        .into_iter()
+        .flatten()
+        .filter(|d| !d.is_null())
         .collect()
 }
 

@@ -5,7 +5,7 @@ use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 
 use crate::TestEnvError;
-use crate::env::{MANAGER, TestCluster};
+use crate::cluster::{MANAGER, TestCluster};
 
 impl TestCluster {
     /// Creates or updates an object given as JSON (any kind the server knows, Istio's

@@ -18,6 +18,7 @@
 
 mod apiserver;
 mod binaries;
+mod cluster;
 pub mod controllers;
 mod crds;
 mod env;
@@ -34,6 +35,7 @@ mod process;
 pub use binaries::{
     Binaries, KUBERNETES_VERSION, helm_version, istio_module_version, kwok_version,
 };
-pub use env::{Object, TestCluster, TestEnv};
+pub use cluster::{Object, TestCluster};
+pub use env::TestEnv;
 pub use error::TestEnvError;
 pub use ports::{free_port, is_listening};

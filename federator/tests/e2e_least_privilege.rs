@@ -126,19 +126,11 @@ fn register(config: &TestCluster, cluster: &TestCluster) -> String {
     );
     let secret = String::from_utf8(output.stdout).unwrap();
     assert!(
-        !secret.contains(&admin_token(cluster)),
+        !secret.contains(&live::admin_token(cluster)),
         "the registered Secret must not carry the admin's token"
     );
     kubectl(config.kubeconfig(), &["apply", "-f", "-"], &secret);
     secret
-}
-
-fn admin_token(cluster: &TestCluster) -> String {
-    let text = cluster.kubeconfig_text().unwrap();
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("token: "))
-        .unwrap()
-        .to_owned()
 }
 
 /// Writes `text` to a kubeconfig file in the environment's folder.
@@ -146,11 +138,6 @@ fn kubeconfig_file(env: &TestEnv, name: &str, text: &str) -> PathBuf {
     let path = env.dir().join(format!("{name}.kubeconfig"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// The addresses of the ServiceEntry for `host` in `cluster`'s sync namespace.
-async fn endpoints(cluster: &TestCluster, host: &str) -> Vec<String> {
-    live::endpoints(cluster, host).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +172,7 @@ async fn federates_with_only_the_rights_of_the_chart_and_the_remote_accounts() {
         eventually(
             &format!("{name}'s ServiceEntry for prod.greeting.global"),
             || async {
-                let found = endpoints(cluster, "prod.greeting.global").await;
+                let found = live::endpoints(cluster, "prod.greeting.global").await;
                 let local = found.iter().filter(|a| a.starts_with(pods)).count();
                 local == 2 && found.iter().any(|a| a == gateway(other)) && found.len() == 3
             },
@@ -194,7 +181,7 @@ async fn federates_with_only_the_rights_of_the_chart_and_the_remote_accounts() {
     }
     // catalog runs only in east: west reaches it through east's gateway.
     eventually("west's ServiceEntry for prod.catalog.global", || async {
-        endpoints(env.cluster("west"), "prod.catalog.global").await
+        live::endpoints(env.cluster("west"), "prod.catalog.global").await
             == vec![gateway("east").to_owned()]
     })
     .await;
@@ -449,6 +436,30 @@ async fn the_remote_and_chart_tokens_cannot_do_more_than_federator_needs() {
             .unwrap()
             .is_none(),
         "the namespace was not created"
+    );
+    // A name that cannot be a cluster name is refused before anything is created.
+    let output = federator_output(&[
+        "cluster",
+        "add",
+        "--kubeconfig",
+        &east.kubeconfig().to_string_lossy(),
+        "--context",
+        "east",
+        "--name",
+        "Not_A_Label",
+        "--sync-namespace",
+        "named-sync",
+        "--create-service-account",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("pass --name"));
+    assert!(
+        admin_namespaces
+            .get_opt("named-sync")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing was created for a registration that cannot happen"
     );
     let accounts: Api<ServiceAccount> = Api::all(east.client());
     let remote_accounts = accounts

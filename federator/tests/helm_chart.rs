@@ -12,7 +12,6 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 mod support;
 
@@ -128,10 +127,6 @@ extraArgs:
 
 fn chart() -> PathBuf {
     Binaries::repo_root().join("helm/federator")
-}
-
-fn binaries() -> Binaries {
-    Binaries::locate().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The non-default values, as a file helm can read (kept while the handle lives).
@@ -599,10 +594,7 @@ fn every_value_reaches_the_objects() {
 /// What `federator run --help` lists, so the chart never passes a flag the binary lacks.
 #[test]
 fn every_flag_the_chart_passes_exists() {
-    let output = Command::new(env!("CARGO_BIN_EXE_federator"))
-        .args(["run", "--help"])
-        .output()
-        .unwrap();
+    let output = support::tools::federator_output(&["run", "--help"]);
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
     let known: BTreeSet<&str> = help
@@ -705,25 +697,20 @@ fn remote_mode_is_the_service_account_and_rbac_of_a_dependent_cluster() {
 
 /// `kubectl apply --dry-run=server` of `rendered`: the API server validates every object
 /// (schemas, unknown fields, RBAC references) without keeping any.
-fn dry_run(kubectl: &Path, env: &TestEnv, what: &str, rendered: &str) {
-    let mut child = Command::new(kubectl)
-        .arg("--kubeconfig")
-        .arg(env.cluster("config").kubeconfig())
-        .arg("--cache-dir")
-        .arg(env.dir().join("kubectl-cache"))
-        .args(["apply", "--dry-run=server", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running kubectl");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(rendered.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+fn dry_run(env: &TestEnv, what: &str, rendered: &str) {
+    let cache = env.dir().join("kubectl-cache");
+    let output = support::tools::kubectl_output(
+        env.cluster("config").kubeconfig(),
+        &[
+            "--cache-dir",
+            &cache.to_string_lossy(),
+            "apply",
+            "--dry-run=server",
+            "-f",
+            "-",
+        ],
+        rendered,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -743,20 +730,13 @@ fn dry_run(kubectl: &Path, env: &TestEnv, what: &str, rendered: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_api_server_accepts_every_rendered_object() {
-    let kubectl = binaries().kubectl().unwrap_or_else(|e| panic!("{e}"));
     let env = TestEnv::start(&["config"]).await.unwrap();
     let cluster = env.cluster("config");
     cluster.create_namespace(NAMESPACE).await.unwrap();
     cluster.create_namespace(SYNC_NAMESPACE).await.unwrap();
 
+    dry_run(&env, "default", &template(NAMESPACE, &[]).unwrap());
     dry_run(
-        &kubectl,
-        &env,
-        "default",
-        &template(NAMESPACE, &[]).unwrap(),
-    );
-    dry_run(
-        &kubectl,
         &env,
         "single-replica with a fixed DNS ClusterIP",
         &template(NAMESPACE, SINGLE_REPLICA).unwrap(),
@@ -764,7 +744,6 @@ async fn a_real_api_server_accepts_every_rendered_object() {
     // Without the ServiceMonitor: the test API server has no prometheus-operator CRDs.
     let values = non_default_values();
     dry_run(
-        &kubectl,
         &env,
         "non-default",
         &template(
@@ -779,7 +758,6 @@ async fn a_real_api_server_accepts_every_rendered_object() {
         .unwrap(),
     );
     dry_run(
-        &kubectl,
         &env,
         "remote",
         &template(SYNC_NAMESPACE, &["--set", "mode=remote"]).unwrap(),

@@ -75,6 +75,8 @@ pub(super) fn run(args: ClusterArgs) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("reading {}", path.display()))?,
                 None => Kubeconfig::read().context("reading the default kubeconfig")?,
             };
+            // Checked before anything is created in the cluster.
+            cluster_name(&kubeconfig, &add)?;
             let token = if add.create_service_account || add.use_service_account {
                 Some(service_account_token(&kubeconfig, &add)?)
             } else {
@@ -93,6 +95,18 @@ fn context_name(kubeconfig: &Kubeconfig, args: &AddArgs) -> anyhow::Result<Strin
         .clone()
         .or_else(|| kubeconfig.current_context.clone())
         .context("no --context given and the kubeconfig has no current context")
+}
+
+/// The name the cluster is registered under: `--name`, else the context's name; it must be a
+/// DNS label.
+fn cluster_name(kubeconfig: &Kubeconfig, args: &AddArgs) -> anyhow::Result<String> {
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => context_name(kubeconfig, args)?,
+    };
+    federator::model::validate_dns_label(&name)
+        .map_err(|r| anyhow::anyhow!("{name:?} cannot be a cluster name ({r}); pass --name"))?;
+    Ok(name)
 }
 
 /// Creates (or, with `--use-service-account`, only finds) the `federator-remote`
@@ -177,9 +191,7 @@ fn secret_for(
         inline(auth, "tokenFile", "token", false)?;
         users.push(user_json);
     }
-    let name = args.name.clone().unwrap_or_else(|| context_name.clone());
-    federator::model::validate_dns_label(&name)
-        .map_err(|r| anyhow::anyhow!("{name:?} cannot be a cluster name ({r}); pass --name"))?;
+    let name = cluster_name(kubeconfig, args)?;
     let flattened = json!({
         "apiVersion": "v1",
         "kind": "Config",

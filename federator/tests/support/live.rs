@@ -158,11 +158,19 @@ pub async fn token_kubeconfig(cluster: &TestCluster, namespace: &str, account: &
         .unwrap()
         .token;
     let admin = cluster.kubeconfig_text().unwrap();
-    let admin_token = admin
-        .lines()
+    admin.replace(
+        &format!("token: {}", admin_token(cluster)),
+        &format!("token: {token}"),
+    )
+}
+
+/// The admin token of the cluster's kubeconfig.
+pub fn admin_token(cluster: &TestCluster) -> String {
+    let text = cluster.kubeconfig_text().unwrap();
+    text.lines()
         .find_map(|l| l.trim().strip_prefix("token: "))
-        .unwrap();
-    admin.replace(&format!("token: {admin_token}"), &format!("token: {token}"))
+        .unwrap()
+        .to_owned()
 }
 
 /// Lets the user of [`kubeconfig_without_endpoint_slices`] read EndpointSlices after all.

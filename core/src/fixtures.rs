@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    ClusterInfo, ClusterName, EndpointSliceInfo, GatewayInfo, Locality, MeshNamespaceInfo,
-    MeshPort, NodeInfo, Object, ObjectKey, PassthroughClaimInfo, PolicyInfo, Protocol,
-    ReadyEndpoint, ServiceInfo, WorkloadInfo, WorkloadKind,
+    ClusterInfo, ClusterName, DependencyInfo, EndpointSliceInfo, GatewayInfo, Locality,
+    MeshNamespaceInfo, MeshPort, NodeInfo, Object, ObjectKey, PassthroughClaimInfo, PolicyInfo,
+    Protocol, ReadyEndpoint, ServiceInfo, WorkloadInfo, WorkloadKind,
 };
 use crate::registry::Delta;
 
@@ -195,4 +195,17 @@ into_object! {
     PolicyInfo => Policy,
     MeshNamespaceInfo => MeshNamespace,
     PassthroughClaimInfo => PassthroughClaim,
+    DependencyInfo => Dependency,
+}
+
+/// A Dependency `name` in namespace `team`: `source` calls `destinations`.
+pub fn dependency(name: &str, source: &str, destinations: &[&str]) -> DependencyInfo {
+    let mut destinations: Vec<String> = destinations.iter().map(|d| d.to_string()).collect();
+    destinations.sort();
+    destinations.dedup();
+    DependencyInfo {
+        key: ObjectKey::new("team", name),
+        source: source.to_owned(),
+        destinations,
+    }
 }

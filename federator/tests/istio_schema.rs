@@ -111,6 +111,23 @@ fn rendered_objects_pass_istio_schemas() {
     }
     assert_eq!(checked, 24, "3 clusters x 4 hosts x 2 objects");
 
+    // The Sidecars of the example's Dependency (catalog in east-a and east-b).
+    let sidecar =
+        jsonschema::validator_for(&spec_schema(&crds, "sidecars.networking.istio.io", "v1"))
+            .unwrap();
+    let sidecars: Vec<_> = rendered.clusters.iter().flat_map(|c| &c.sidecars).collect();
+    assert_eq!(sidecars.len(), 2, "catalog's Sidecar in east-a and east-b");
+    for rendered_sidecar in &sidecars {
+        let spec = serde_json::to_value(&rendered_sidecar.spec).unwrap();
+        assert_eq!(
+            errors(&sidecar, &spec),
+            Vec::<String>::new(),
+            "Sidecar {}/{}",
+            rendered_sidecar.metadata.namespace,
+            rendered_sidecar.metadata.name
+        );
+    }
+
     // The check has teeth: a misspelt field or a wrong type is caught.
     let mut bad =
         serde_json::to_value(&rendered.clusters[0].hosts[0].destination_rule.spec).unwrap();
@@ -119,4 +136,7 @@ fn rendered_objects_pass_istio_schemas() {
     let mut bad = serde_json::to_value(&rendered.clusters[0].hosts[0].service_entry.spec).unwrap();
     bad["location"] = "INSIDE".into();
     assert!(!errors(&se, &bad).is_empty());
+    let mut bad = serde_json::to_value(&sidecars[0].spec).unwrap();
+    bad["egress"][0]["host"] = "./*".into();
+    assert!(!errors(&sidecar, &bad).is_empty());
 }

@@ -9,6 +9,7 @@
 mod destination_rule;
 mod gateway;
 mod service_entry;
+mod sidecar;
 
 pub use destination_rule::{
     ClientTls, DestinationRuleSpec, Distribute, Failover, LoadBalancer, LocalityLbSetting,
@@ -16,3 +17,4 @@ pub use destination_rule::{
 };
 pub use gateway::{GatewayPort, GatewayServer, GatewaySpec, ServerTls, ServerTlsMode};
 pub use service_entry::{Location, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry};
+pub use sidecar::{IstioEgressListener, SidecarSpec, WorkloadSelector};

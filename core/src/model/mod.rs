@@ -14,9 +14,9 @@ pub use names::{
     validate_label_value,
 };
 pub use objects::{
-    ClusterInfo, EndpointSliceInfo, GatewayInfo, Locality, MeshNamespaceInfo, NodeInfo, Object,
-    ObjectRef, PassthroughClaimInfo, PolicyInfo, ReadyEndpoint, ServiceInfo, WorkloadInfo,
-    WorkloadKind,
+    ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Locality, MeshNamespaceInfo,
+    NodeInfo, Object, ObjectRef, PassthroughClaimInfo, PolicyInfo, ReadyEndpoint, ServiceInfo,
+    WorkloadInfo, WorkloadKind,
 };
 pub use policy::{LocalityMode, TrafficPolicy};
 pub use port::{MeshPort, Protocol};

@@ -200,6 +200,19 @@ pub struct PolicyInfo {
     pub created: Option<i64>,
 }
 
+/// A validated Dependency: the identities a source identity calls. Its workloads get a
+/// Sidecar that admits only those identities' global hosts, and (with the `dependents`
+/// export scope) those hosts go to the clusters it runs in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DependencyInfo {
+    /// Namespace and name of the Dependency object.
+    pub key: ObjectKey,
+    /// Identity of the calling workloads.
+    pub source: String,
+    /// Identities they call, sorted and without repeats.
+    pub destinations: Vec<String>,
+}
+
 /// An object of a cluster, as the registry consumes it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Object {
@@ -219,6 +232,8 @@ pub enum Object {
     MeshNamespace(MeshNamespaceInfo),
     /// A user's Gateway claiming global hosts on the passthrough port.
     PassthroughClaim(PassthroughClaimInfo),
+    /// A Dependency.
+    Dependency(DependencyInfo),
 }
 
 impl Object {
@@ -233,6 +248,7 @@ impl Object {
             Self::Policy(p) => ObjectRef::Policy(p.key.clone()),
             Self::MeshNamespace(n) => ObjectRef::MeshNamespace(n.name.clone()),
             Self::PassthroughClaim(g) => ObjectRef::PassthroughClaim(g.key.clone()),
+            Self::Dependency(d) => ObjectRef::Dependency(d.key.clone()),
         }
     }
 }
@@ -256,6 +272,8 @@ pub enum ObjectRef {
     MeshNamespace(String),
     /// A user's Gateway claiming global hosts.
     PassthroughClaim(ObjectKey),
+    /// A Dependency.
+    Dependency(ObjectKey),
 }
 
 impl fmt::Display for ObjectRef {
@@ -269,6 +287,7 @@ impl fmt::Display for ObjectRef {
             Self::Policy(k) => write!(f, "GlobalTrafficPolicy {k}"),
             Self::MeshNamespace(n) => write!(f, "Namespace {n}"),
             Self::PassthroughClaim(k) => write!(f, "Gateway {k}"),
+            Self::Dependency(k) => write!(f, "Dependency {k}"),
         }
     }
 }

@@ -38,6 +38,9 @@ pub enum Kind {
     DestinationRule,
     /// `networking.istio.io/v1` Gateway (the east-west passthrough).
     Gateway,
+    /// `networking.istio.io/v1` Sidecar. It goes into its workload's namespace, not the
+    /// sync namespace, so its [`Key`] names it `namespace/name`.
+    Sidecar,
 }
 
 impl Kind {
@@ -47,12 +50,38 @@ impl Kind {
             Self::ServiceEntry => "ServiceEntry",
             Self::DestinationRule => "DestinationRule",
             Self::Gateway => "Gateway",
+            Self::Sidecar => "Sidecar",
         }
     }
+
+    /// Every kind, in the order a full pass lists them.
+    pub const ALL: [Kind; 4] = [
+        Self::ServiceEntry,
+        Self::DestinationRule,
+        Self::Gateway,
+        Self::Sidecar,
+    ];
 }
 
-/// One object name in the sync namespace.
+/// One object the writer manages: its kind and name (`namespace/name` for a
+/// [`Kind::Sidecar`], which lives outside the sync namespace).
 pub type Key = (Kind, String);
+
+/// The key of the Sidecar `name` in `namespace`.
+pub fn sidecar_key(namespace: &str, name: &str) -> Key {
+    (Kind::Sidecar, format!("{namespace}/{name}"))
+}
+
+/// The namespace (when not the sync namespace) and name of the object `key` names.
+pub fn key_parts(key: &Key) -> (Option<&str>, &str) {
+    match key.0 {
+        Kind::Sidecar => match key.1.split_once('/') {
+            Some((namespace, name)) => (Some(namespace), name),
+            None => (None, key.1.as_str()),
+        },
+        _ => (None, key.1.as_str()),
+    }
+}
 
 /// A fingerprint of a spec: equal specs give equal fingerprints (within one process). The
 /// writer caches fingerprints, not specs, to stay small with thousands of objects.

@@ -239,6 +239,7 @@ impl Registry {
                 backends: BTreeMap::new(),
                 rejected: Vec::new(),
                 policy: None,
+                dependencies: super::HostDependencies::default(),
             }),
             clusters: BTreeSet::new(),
             vip_error: None,

@@ -14,6 +14,8 @@ impl Registry {
         // (cluster, host) pairs whose backends must be recomputed.
         let mut recompute: BTreeSet<Host> = BTreeSet::new();
         let mut dirty_cluster: Option<ClusterName> = None;
+        // Identities whose workloads came, went or changed.
+        let mut callers: BTreeSet<String> = BTreeSet::new();
         match delta {
             Delta::UpsertCluster(info) => {
                 let name = info.name.clone();
@@ -31,6 +33,9 @@ impl Registry {
                 }
             }
             Delta::RemoveCluster(name) => {
+                if let Some(state) = self.clusters.get(&name) {
+                    callers.extend(state.workloads.values().map(|w| w.identity.clone()));
+                }
                 self.unlink_all_workloads(&name, &mut changes);
                 if let Some(state) = self.clusters.remove(&name) {
                     changes.clusters.insert(name.clone());
@@ -46,13 +51,22 @@ impl Registry {
                         self.unindex_policy(&name, policy);
                         self.rebuild_identity(&policy.identity, &mut changes);
                     }
+                    self.remove_cluster_dependencies(&name, &state.dependencies, &mut changes);
                 }
             }
             Delta::Upsert(cluster, object) => {
+                if let Object::Workload(w) = &object {
+                    callers.insert(w.identity.clone());
+                    let old = self.workload_identity(&cluster, w.kind, &w.key);
+                    callers.extend(old);
+                }
                 self.upsert_object(&cluster, object, &mut recompute, &mut changes);
                 dirty_cluster = Some(cluster);
             }
             Delta::Remove(cluster, object) => {
+                if let ObjectRef::Workload(kind, key) = &object {
+                    callers.extend(self.workload_identity(&cluster, *kind, key));
+                }
                 self.remove_object(&cluster, &object, &mut recompute, &mut changes);
                 dirty_cluster = Some(cluster);
             }
@@ -69,7 +83,22 @@ impl Registry {
                 self.clusters.remove(&cluster);
             }
         }
+        for identity in callers {
+            self.caller_changed(&identity, &mut changes);
+        }
         changes
+    }
+
+    /// The identity of a workload of `cluster`, if known.
+    fn workload_identity(
+        &self,
+        cluster: &ClusterName,
+        kind: crate::model::WorkloadKind,
+        key: &crate::model::ObjectKey,
+    ) -> Option<String> {
+        let state = self.clusters.get(cluster)?;
+        let workload = state.workloads.get(&(kind, key.clone()))?;
+        Some(workload.identity.clone())
     }
 
     /// Folds a new or changed object of `cluster`.
@@ -167,6 +196,9 @@ impl Registry {
                     self.rebuild_identity(&identity, changes);
                 }
             }
+            Object::Dependency(dependency) => {
+                self.upsert_dependency(cluster, dependency, changes);
+            }
         }
     }
 
@@ -230,6 +262,9 @@ impl Registry {
                     self.unindex_policy(cluster, &old);
                     self.rebuild_identity(&old.identity, changes);
                 }
+            }
+            ObjectRef::Dependency(key) => {
+                self.remove_dependency(cluster, key, changes);
             }
         }
     }

@@ -1,7 +1,7 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::model::{ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo};
+use crate::model::{ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo, WorkloadKind};
 
 /// One ready pod of a backend: where clients of its own cluster connect, and where it runs.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -95,6 +95,34 @@ pub struct GlobalService {
     pub rejected: Vec<RejectedBackend>,
     /// The GlobalTrafficPolicy in force, if any.
     pub policy: Option<AppliedPolicy>,
+    /// What Dependencies say of its identity: whom it calls, and where its callers run.
+    pub dependencies: HostDependencies,
+}
+
+/// What Dependencies declare about one host's identity. Empty for the common case of an
+/// identity no Dependency names, which costs nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostDependencies {
+    /// The identities this host's workloads call, sorted, when a Dependency names its
+    /// identity as the source: its workloads then get a Sidecar limited to those. `None`
+    /// leaves their sidecars as Istio's default (every host of the mesh).
+    pub calls: Option<Vec<String>>,
+    /// This host's workloads per cluster, kept only when `calls` is set: each gets a Sidecar.
+    pub workloads: BTreeMap<ClusterName, Vec<CallerWorkload>>,
+    /// Clusters where a workload whose identity calls this host's identity runs: with the
+    /// `dependents` export scope, the host's objects go there (and where it runs) only.
+    pub dependent_clusters: BTreeSet<ClusterName>,
+}
+
+/// A workload whose identity declares its calls: where its Sidecar goes and what it selects.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CallerWorkload {
+    /// Deployment or Rollout.
+    pub kind: WorkloadKind,
+    /// Namespace and name: the Sidecar goes into that namespace.
+    pub key: ObjectKey,
+    /// Labels of its pod template: the Sidecar's workload selector.
+    pub pod_labels: BTreeMap<String, String>,
 }
 
 impl GlobalService {
@@ -126,6 +154,7 @@ pub(crate) fn fold_backends(
     current: &GlobalService,
     mut candidates: Vec<(ClusterName, LocalBackend)>,
     policy: Option<AppliedPolicy>,
+    dependencies: HostDependencies,
 ) -> GlobalService {
     candidates.sort_by(|(ca, a), (cb, b)| {
         (a.created.unwrap_or(i64::MAX), ca, &a.service).cmp(&(
@@ -163,5 +192,6 @@ pub(crate) fn fold_backends(
         backends,
         rejected,
         policy,
+        dependencies,
     }
 }

@@ -11,6 +11,7 @@ mod apply;
 mod change_log;
 mod cluster;
 mod delta;
+mod dependencies;
 mod diagnostics;
 mod findings;
 mod global;
@@ -36,7 +37,10 @@ pub use cluster::GatewayAddress;
 pub use delta::{ChangeSet, Delta};
 pub use diagnostics::{Diagnostic, Severity};
 pub use findings::{ClusterFinding, FindingObject};
-pub use global::{AppliedPolicy, BackendEndpoint, GlobalService, LocalBackend, RejectedBackend};
+pub use global::{
+    AppliedPolicy, BackendEndpoint, CallerWorkload, GlobalService, HostDependencies, LocalBackend,
+    RejectedBackend,
+};
 use tracked::Tracked;
 pub use view::RegistryView;
 pub use vip::{VipAllocator, VipError};
@@ -94,6 +98,9 @@ pub struct Registry {
     /// Where each identity's GlobalTrafficPolicies are, so finding a host's policy costs what
     /// that identity has, not what every cluster has.
     policies_by_identity: HashMap<String, BTreeSet<(ClusterName, crate::model::ObjectKey)>>,
+    /// Where each source identity's Dependencies are, and the reverse: the sources that
+    /// call each identity.
+    dependencies: dependencies::DependencyIndex,
     vips: VipAllocator,
     /// Hosts waiting for a VIP to free up.
     vip_waiting: BTreeSet<Host>,
@@ -115,6 +122,7 @@ impl Registry {
             hosts: Tracked::new(HashMap::new()),
             hosts_by_identity: HashMap::new(),
             policies_by_identity: HashMap::new(),
+            dependencies: dependencies::DependencyIndex::default(),
             vips,
             vip_waiting: BTreeSet::new(),
             spellings: HashMap::new(),

@@ -60,10 +60,11 @@ impl Registry {
             }
         }
         let policy = self.effective_policy(&entry.service.identity, &entry.service.env);
+        let dependencies = self.host_dependencies(host, &entry.service.identity, &entry.clusters);
         let Some(entry) = self.hosts.get_mut(host) else {
             return;
         };
-        let rebuilt = global::fold_backends(&entry.service, candidates, policy);
+        let rebuilt = global::fold_backends(&entry.service, candidates, policy, dependencies);
         if rebuilt != *entry.service {
             entry.service = Arc::new(rebuilt);
             changes.hosts.insert(host.clone());

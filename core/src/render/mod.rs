@@ -11,14 +11,16 @@ mod gateway;
 mod metadata;
 mod object;
 mod service_entry;
+mod sidecar;
 
-use crate::istio::{DestinationRuleSpec, OutlierDetection, ServiceEntrySpec};
+use crate::istio::{DestinationRuleSpec, OutlierDetection, ServiceEntrySpec, SidecarSpec};
 use crate::model::ClusterName;
 use crate::registry::{GlobalService, RegistryView};
 
 pub use gateway::{EASTWEST_GATEWAY_NAME, EastWestGateway, eastwest_gateway};
 pub use metadata::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownership_labels};
 pub use object::{Metadata, Rendered};
+pub use sidecar::sidecar_name;
 
 /// Settings for rendering.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +32,22 @@ pub struct RenderOptions {
     /// The Gateway for each cluster's east-west gateway; `None` when the mesh already has
     /// one that passes the global hosts.
     pub eastwest_gateway: Option<EastWestGateway>,
+    /// Which clusters get a host's objects.
+    pub export_scope: ExportScope,
+    /// Namespace Istio runs in: Sidecars always let it through.
+    pub mesh_namespace: String,
+}
+
+/// Which clusters get a host's ServiceEntry and DestinationRule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExportScope {
+    /// Every cluster: any workload may call any global host.
+    #[default]
+    All,
+    /// Only clusters where a workload that calls the host's identity runs (as a Dependency
+    /// declares), and those where the host runs (their east-west gateway routes it): what
+    /// Admiral does, for fleets where most clusters call few hosts.
+    Dependents,
 }
 
 impl Default for RenderOptions {
@@ -43,6 +61,8 @@ impl Default for RenderOptions {
                 max_ejection_percent: Some(100),
             },
             eastwest_gateway: Some(EastWestGateway::default()),
+            export_scope: ExportScope::All,
+            mesh_namespace: "istio-system".into(),
         }
     }
 }
@@ -64,7 +84,8 @@ pub fn render_host(
     destination: &ClusterName,
     options: &RenderOptions,
 ) -> Option<RenderedHost> {
-    if service.vip.is_none() || !service.is_serving() {
+    if service.vip.is_none() || !service.is_serving() || !exported_to(service, destination, options)
+    {
         return None;
     }
     let service_entry = service_entry::render(view, service, destination, options)?;
@@ -73,6 +94,36 @@ pub fn render_host(
         service_entry,
         destination_rule,
     })
+}
+
+/// Whether the export scope sends `service`'s objects to `destination`.
+pub fn exported_to(
+    service: &GlobalService,
+    destination: &ClusterName,
+    options: &RenderOptions,
+) -> bool {
+    match options.export_scope {
+        ExportScope::All => true,
+        ExportScope::Dependents => {
+            service.backends.contains_key(destination)
+                || service.rejected.iter().any(|r| &r.cluster == destination)
+                || service
+                    .dependencies
+                    .dependent_clusters
+                    .contains(destination)
+        }
+    }
+}
+
+/// The Sidecars that `service`'s workloads in `destination` get when its identity declares
+/// its calls, sorted by namespace and name.
+pub fn render_sidecars(
+    view: &RegistryView,
+    service: &GlobalService,
+    destination: &ClusterName,
+    options: &RenderOptions,
+) -> Vec<Rendered<SidecarSpec>> {
+    sidecar::render(service, destination, &view.config().host_suffix, options)
 }
 
 /// Every host's objects for cluster `destination`, sorted by host.

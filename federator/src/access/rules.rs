@@ -1,5 +1,6 @@
 //! What federator does in a dependent cluster, as RBAC rules: read what the watchers read,
-//! publish Events, and manage the Istio objects it writes, only in the sync namespace.
+//! publish Events and the status of its own policies, manage the Istio objects it writes in
+//! the sync namespace, and the Sidecars of Dependencies in their workloads' namespaces.
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
@@ -17,8 +18,11 @@ pub struct Rule {
 const READ: &[&str] = &["get", "list", "watch"];
 
 /// Cluster-wide rules of the `federator-remote` ClusterRole: the kinds the watchers read in
-/// every namespace (`watch/streams.rs`), and Events on them (diagnostics name the Service or
-/// Deployment they concern, in its own namespace).
+/// every namespace (`watch/streams.rs`), Events on them (diagnostics name the Service or
+/// Deployment they concern, in its own namespace), the status of GlobalTrafficPolicies and
+/// Dependencies (their conditions), and Sidecars (a Dependency's goes into the namespace of
+/// each workload of its source; the writer lists them by federator's label and changes only
+/// its own).
 pub const REMOTE_CLUSTER_RULES: &[Rule] = &[
     Rule {
         group: "",
@@ -42,8 +46,18 @@ pub const REMOTE_CLUSTER_RULES: &[Rule] = &[
     },
     Rule {
         group: "federator.io",
-        resources: &["globaltrafficpolicies"],
+        resources: &["globaltrafficpolicies", "dependencies"],
         verbs: READ,
+    },
+    Rule {
+        group: "federator.io",
+        resources: &["globaltrafficpolicies/status", "dependencies/status"],
+        verbs: &["patch"],
+    },
+    Rule {
+        group: "networking.istio.io",
+        resources: &["sidecars"],
+        verbs: &["get", "list", "create", "patch", "delete"],
     },
     Rule {
         group: "networking.istio.io",
@@ -137,16 +151,29 @@ mod tests {
         let writes = ["create", "update", "patch", "delete"];
         for p in everything.iter().filter(|p| writes.contains(&p.verb)) {
             assert!(
-                p.group == "networking.istio.io" || p.resource == "events",
+                p.group == "networking.istio.io"
+                    || p.resource == "events"
+                    || p.resource.ends_with("/status"),
                 "{p} writes something federator does not write"
             );
         }
+        for p in REMOTE_CLUSTER_RULES
+            .iter()
+            .flat_map(|r| r.permissions(None))
+            .filter(|p| writes.contains(&p.verb))
+        {
+            assert!(
+                p.resource == "events"
+                    || p.resource == "sidecars"
+                    || p.resource.ends_with("/status"),
+                "{p}: cluster-wide rules only read, publish Events and status, and write Sidecars"
+            );
+        }
         assert!(
-            REMOTE_CLUSTER_RULES
-                .iter()
-                .flat_map(|r| r.permissions(None))
-                .all(|p| !writes.contains(&p.verb) || p.resource == "events"),
-            "cluster-wide rules only read (and publish Events)"
+            !everything.iter().any(|p| writes.contains(&p.verb)
+                && p.resource.starts_with("globaltrafficpolicies")
+                && !p.resource.ends_with("/status")),
+            "federator never changes a policy's spec"
         );
     }
 

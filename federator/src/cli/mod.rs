@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use federator::config::Settings;
 use federator::ingest::{IngestConfig, MetaKey};
 use federator::registry::RegistryConfig;
-use federator::render::{EastWestGateway, RenderOptions};
+use federator::render::{EastWestGateway, ExportScope, RenderOptions};
 use ipnet::IpNet;
 use tracing_subscriber::EnvFilter;
 
@@ -172,6 +172,19 @@ struct SettingsArgs {
     /// and reported (so one runaway cluster cannot flood the others).
     #[arg(long, default_value_t = federator::registry::DEFAULT_MAX_HOSTS_PER_CLUSTER)]
     max_hosts_per_cluster: usize,
+    /// Which clusters get a host's ServiceEntry and DestinationRule: `all`, or `dependents`
+    /// (clusters where a caller named by a Dependency runs, and those where the host runs).
+    #[arg(long, value_enum, default_value_t = ExportScopeArg::All, env = "FEDERATOR_EXPORT_SCOPE")]
+    export_scope: ExportScopeArg,
+}
+
+/// `--export-scope`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ExportScopeArg {
+    /// Every cluster gets every host.
+    All,
+    /// A host goes where its callers (by Dependency) and its own workloads run.
+    Dependents,
 }
 
 impl SettingsArgs {
@@ -213,6 +226,11 @@ impl SettingsArgs {
             render: RenderOptions {
                 namespace: self.sync_namespace.clone(),
                 eastwest_gateway,
+                export_scope: match self.export_scope {
+                    ExportScopeArg::All => ExportScope::All,
+                    ExportScopeArg::Dependents => ExportScope::Dependents,
+                },
+                mesh_namespace: self.istio_namespace.clone(),
                 ..RenderOptions::default()
             },
         })

@@ -5,7 +5,7 @@ mod dependency;
 mod generate;
 mod global_traffic_policy;
 
-pub use dependency::{Dependency, DependencySpec};
+pub use dependency::{Dependency, DependencySpec, DependencyStatus};
 pub use generate::{CrdFile, crd_files};
 pub use global_traffic_policy::{
     GlobalTrafficPolicy, GlobalTrafficPolicySpec, GlobalTrafficPolicyStatus, PolicyMode,

@@ -5,6 +5,7 @@
 //! cannot be used, and [`Ingested::warnings`] for parts it had to leave out.
 
 mod config;
+mod dependency;
 mod endpoint_slice;
 mod identity;
 mod mesh;
@@ -15,6 +16,7 @@ mod service;
 mod workload;
 
 pub use config::{GatewaySelector, IdentityKeys, IngestConfig, MetaKey};
+pub use dependency::dependency;
 pub use endpoint_slice::endpoint_slice;
 pub use identity::{derive_env, derive_identity, derive_spelling};
 pub use mesh::{NETWORK_LABEL, mesh_namespace, passthrough_claim};

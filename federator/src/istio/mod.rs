@@ -152,6 +152,11 @@ istio_resource! {
     Gateway(GatewaySpec), plural = "gateways"
 }
 
+istio_resource! {
+    /// A Sidecar as the API server stores it.
+    Sidecar(SidecarSpec), plural = "sidecars"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +172,8 @@ mod tests {
         assert_eq!(Gateway::group(&()), "networking.istio.io");
         assert_eq!(Gateway::version(&()), "v1");
         assert_eq!(Gateway::plural(&()), "gateways");
+        assert_eq!(Sidecar::kind(&()), "Sidecar");
+        assert_eq!(Sidecar::plural(&()), "sidecars");
     }
 
     #[test]

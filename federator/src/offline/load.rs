@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::yaml::split_documents;
-use crate::crd::GlobalTrafficPolicy;
+use crate::crd::{Dependency, GlobalTrafficPolicy};
 use crate::ingest::{self, IngestConfig, IngestError, Ingested, Rollout};
 use crate::model::{ClusterInfo, ClusterName, ObjectRef};
 use crate::registry::Delta;
@@ -296,6 +296,12 @@ fn classify(
         ("federator.io/v1alpha1", "GlobalTrafficPolicy") => {
             Ok(Some(ingest::policy(&typed::<GlobalTrafficPolicy>(
                 "GlobalTrafficPolicy",
+                value,
+            )?)?))
+        }
+        ("federator.io/v1alpha1", "Dependency") => {
+            Ok(Some(ingest::dependency(&typed::<Dependency>(
+                "Dependency",
                 value,
             )?)?))
         }

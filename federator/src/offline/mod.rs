@@ -13,7 +13,7 @@ pub use output::{ClusterOutput, to_yaml, write_dir};
 use crate::config::Settings;
 use crate::model::ClusterName;
 use crate::registry::{Diagnostic, Registry};
-use crate::render::{eastwest_gateway, render_cluster};
+use crate::render::{eastwest_gateway, render_cluster, render_sidecars};
 
 /// The result of rendering a snapshot.
 #[derive(Debug)]
@@ -73,6 +73,10 @@ pub fn render_snapshot(
             cluster: cluster.clone(),
             hosts: render_cluster(&view, cluster, &settings.render),
             gateway: eastwest_gateway(&view, cluster, &settings.render),
+            sidecars: view
+                .services()
+                .flat_map(|service| render_sidecars(&view, service, cluster, &settings.render))
+                .collect(),
         })
         .collect();
     Ok(OfflineRender {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::istio::{DestinationRule, Gateway, GatewaySpec, ServiceEntry};
+use crate::istio::{DestinationRule, Gateway, GatewaySpec, ServiceEntry, Sidecar, SidecarSpec};
 use crate::model::ClusterName;
 use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Rendered, RenderedHost};
 
@@ -19,11 +19,14 @@ pub struct ClusterOutput {
     pub hosts: Vec<RenderedHost>,
     /// The Gateway for its east-west gateway, when it gets one.
     pub gateway: Option<Rendered<GatewaySpec>>,
+    /// The Sidecars of the workloads whose identity declares its calls.
+    pub sidecars: Vec<Rendered<SidecarSpec>>,
 }
 
 impl ClusterOutput {
     /// `(file name, YAML)` per object: the Gateway, then ServiceEntry and DestinationRule
-    /// of each host, each as the Kubernetes object the cluster would receive.
+    /// of each host, then the Sidecars (`sidecar-<namespace>.<name>.yaml`), each as the
+    /// Kubernetes object the cluster would receive.
     pub fn files(&self) -> Result<Vec<(String, String)>, serde_saphyr::ser::Error> {
         let mut out = Vec::new();
         if let Some(gateway) = &self.gateway {
@@ -40,6 +43,11 @@ impl ClusterOutput {
                 format!("destinationrule-{name}.yaml"),
                 yaml(&destination_rule)?,
             ));
+        }
+        for sidecar in &self.sidecars {
+            let (namespace, name) = (&sidecar.metadata.namespace, &sidecar.metadata.name);
+            let object = Sidecar::from(sidecar.clone());
+            out.push((format!("sidecar-{namespace}.{name}.yaml"), yaml(&object)?));
         }
         Ok(out)
     }

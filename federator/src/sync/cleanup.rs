@@ -19,9 +19,12 @@ pub async fn cleanup(
 ) -> usize {
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{INSTANCE_LABEL}={instance}");
     let mut deleted = 0;
-    for kind in [Kind::ServiceEntry, Kind::DestinationRule, Kind::Gateway] {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), namespace, &api_resource(kind));
+    for kind in Kind::ALL {
+        // Sidecars sit in their workloads' namespaces.
+        let api: Api<DynamicObject> = match kind {
+            Kind::Sidecar => Api::all_with(client.clone(), &api_resource(kind)),
+            _ => Api::namespaced_with(client.clone(), namespace, &api_resource(kind)),
+        };
         let listed = match super::paged::list_all(&api, &ListParams::default().labels(&selector))
             .await
         {
@@ -37,6 +40,9 @@ pub async fn cleanup(
                 return deleted;
             }
             let name = object.metadata.name.clone().unwrap_or_default();
+            let in_namespace = object.metadata.namespace.as_deref().unwrap_or(namespace);
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), in_namespace, &api_resource(kind));
             let params = DeleteParams {
                 preconditions: Some(Preconditions {
                     uid: object.metadata.uid.clone(),

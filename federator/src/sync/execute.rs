@@ -92,9 +92,13 @@ async fn send(
                     field_manager: Some(FIELD_MANAGER.to_owned()),
                     ..PatchParams::default()
                 };
-                api.patch(&key.1, &params, &Patch::<()>::Json(patch))
-                    .await
-                    .map(|stored| Outcome::Written(existing(kind, &stored, us)))
+                api.patch(
+                    super::plan::key_parts(key).1,
+                    &params,
+                    &Patch::<()>::Json(patch),
+                )
+                .await
+                .map(|stored| Outcome::Written(existing(kind, &stored, us)))
             }
             None => Ok(Outcome::Stale),
         },
@@ -110,7 +114,7 @@ async fn send(
                 }),
                 ..DeleteParams::default()
             };
-            match api.delete(&key.1, &params).await {
+            match api.delete(super::plan::key_parts(key).1, &params).await {
                 Ok(_) => Ok(Outcome::Deleted),
                 Err(kube::Error::Api(status)) if status.code == 404 => Ok(Outcome::Deleted),
                 Err(err) => Err(err),

@@ -12,6 +12,7 @@ mod pass;
 mod queue;
 mod rejections;
 mod report;
+mod sidecars;
 mod writer;
 
 pub use cleanup::cleanup;

@@ -12,7 +12,7 @@ use super::plan::{
     CLUSTERS_ANNOTATION, Desired, Existing, INSTANCE_LABEL, Installation, Key, Kind,
     TERM_ANNOTATION,
 };
-use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec};
+use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, SidecarSpec};
 use crate::model::{ClusterName, Host};
 use crate::render::{Rendered, RenderedHost};
 
@@ -36,6 +36,8 @@ pub(super) enum Spec {
     DestinationRule(DestinationRuleSpec),
     /// The east-west Gateway's.
     Gateway(GatewaySpec),
+    /// A caller's Sidecar.
+    Sidecar(SidecarSpec),
 }
 
 /// What a write of a wanted object needs besides what the plan compares.
@@ -81,7 +83,10 @@ impl Wanted {
             labels,
             annotations,
         };
-        let key = (kind, metadata.name.clone());
+        let key = match kind {
+            Kind::Sidecar => super::plan::sidecar_key(&metadata.namespace, &metadata.name),
+            _ => (kind, metadata.name.clone()),
+        };
         self.desired.insert(key.clone(), desired);
         let body = Body {
             name: metadata.name,
@@ -193,6 +198,7 @@ pub(super) fn existing(kind: Kind, object: &DynamicObject, us: &Installation) ->
         Kind::ServiceEntry => typed_fingerprint::<ServiceEntrySpec>(raw),
         Kind::DestinationRule => typed_fingerprint::<DestinationRuleSpec>(raw),
         Kind::Gateway => typed_fingerprint::<GatewaySpec>(raw),
+        Kind::Sidecar => typed_fingerprint::<SidecarSpec>(raw),
     };
     let labels = object.metadata.labels.clone().unwrap_or_default();
     Existing {

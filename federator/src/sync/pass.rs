@@ -10,7 +10,7 @@ use tracing::{debug, info};
 
 use super::execute::{Outcome, carry_out};
 use super::objects::{Spec, Wanted, api_resource, existing};
-use super::plan::{Gates, Key, Kind, Plan, Write, plan};
+use super::plan::{Gates, Key, Kind, Plan, Write, key_parts, plan};
 use super::report::Reporter;
 use super::writer::Writer;
 use crate::model::Host;
@@ -38,13 +38,17 @@ impl Writer {
         self.ensure_namespace().await?;
         let mut listed = BTreeMap::new();
         for kind in [Kind::ServiceEntry, Kind::DestinationRule, Kind::Gateway] {
-            for object in super::paged::list_all(&self.api(kind), &ListParams::default()).await? {
+            let api = self.api(&(kind, String::new()));
+            for object in super::paged::list_all(&api, &ListParams::default()).await? {
                 let name = object.metadata.name.clone().unwrap_or_default();
                 listed.insert(
                     (kind, name),
                     existing(kind, &object, &self.ctx.installation),
                 );
             }
+        }
+        if let Some(sidecars) = self.list_sidecars().await? {
+            listed.extend(sidecars);
         }
         self.existing = listed;
         // Read before the registry: a cluster leaves `unlisted` only once the registry holds
@@ -88,12 +92,13 @@ impl Writer {
             self.render_one(&view, host, &mut wanted);
         }
         drop(view);
-        let scope = hosts
-            .iter()
-            .flat_map(|h| {
-                [Kind::ServiceEntry, Kind::DestinationRule].map(|k| (k, h.as_str().to_owned()))
-            })
-            .collect();
+        let mut scope: BTreeSet<Key> = BTreeSet::new();
+        for host in hosts {
+            scope.extend(
+                [Kind::ServiceEntry, Kind::DestinationRule].map(|k| (k, host.as_str().to_owned())),
+            );
+            scope.extend(self.sidecar_scope(host, &wanted));
+        }
         let writes = self.converge(wanted, Some(scope), &gates).await?;
         debug!(hosts = hosts.len(), writes, "hosts reconciled");
         Ok(writes)
@@ -106,6 +111,7 @@ impl Writer {
             if let Some(rendered) = render_host(view, service, &self.cluster, options) {
                 self.add_host(&mut out, view, &service.host, rendered);
             }
+            self.add_sidecars(&mut out, view, service);
         }
         if let Some(gateway) = eastwest_gateway(view, &self.cluster, options) {
             let instance = &self.ctx.installation.instance;
@@ -122,12 +128,13 @@ impl Writer {
     }
 
     fn render_one(&self, view: &RegistryView, host: &Host, into: &mut Wanted) {
-        let rendered = view
-            .get(host)
-            .and_then(|s| render_host(view, s, &self.cluster, &self.ctx.render));
-        if let Some(rendered) = rendered {
+        let Some(service) = view.get(host) else {
+            return;
+        };
+        if let Some(rendered) = render_host(view, service, &self.cluster, &self.ctx.render) {
             self.add_host(into, view, host, rendered);
         }
+        self.add_sidecars(into, view, service);
     }
 
     fn add_host(
@@ -229,7 +236,7 @@ impl Writer {
         let jobs: Vec<_> = writes
             .into_iter()
             .map(|write| {
-                let api = self.api(write.key().0);
+                let api = self.api(write.key());
                 let current = self.existing.get(write.key()).cloned();
                 (write, api, current)
             })
@@ -316,7 +323,7 @@ impl Writer {
 
     /// Reads one object again (after a write found it changed).
     async fn refresh(&mut self, key: &Key) -> Result<(), kube::Error> {
-        match self.api(key.0).get_opt(&key.1).await? {
+        match self.api(key).get_opt(key_parts(key).1).await? {
             Some(object) => {
                 let read = existing(key.0, &object, &self.ctx.installation);
                 self.existing.insert(key.clone(), read);
@@ -328,12 +335,10 @@ impl Writer {
         Ok(())
     }
 
-    fn api(&self, kind: Kind) -> Api<DynamicObject> {
-        Api::namespaced_with(
-            self.client.clone(),
-            &self.ctx.render.namespace,
-            &api_resource(kind),
-        )
+    /// The API of the object `key` names: in the sync namespace, or a Sidecar's own.
+    fn api(&self, key: &Key) -> Api<DynamicObject> {
+        let namespace = key_parts(key).0.unwrap_or(&self.ctx.render.namespace);
+        Api::namespaced_with(self.client.clone(), namespace, &api_resource(key.0))
     }
 
     fn reporter(&self) -> Reporter<'_> {

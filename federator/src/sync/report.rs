@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{EventType, Recorder};
 use tracing::warn;
 
-use super::plan::{Conflict, INSTANCE_LABEL, Key, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use super::plan::{Conflict, INSTANCE_LABEL, Key, MANAGED_BY_LABEL, MANAGED_BY_VALUE, key_parts};
 use crate::model::ClusterName;
 
 /// Most characters of an API server's message repeated in a log line or an Event.
@@ -105,8 +105,8 @@ impl Reporter<'_> {
             Some(uid) => ObjectReference {
                 api_version: Some("networking.istio.io/v1".into()),
                 kind: Some(key.0.name().into()),
-                name: Some(key.1.clone()),
-                namespace: Some(self.namespace.to_owned()),
+                name: Some(key_parts(key).1.to_owned()),
+                namespace: Some(key_parts(key).0.unwrap_or(self.namespace).to_owned()),
                 uid: Some(uid),
                 ..Default::default()
             },

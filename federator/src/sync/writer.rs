@@ -81,6 +81,7 @@ pub fn spawn_writer(
         conflicts: BTreeMap::new(),
         held: BTreeMap::new(),
         rejections: Rejections::default(),
+        sidecars_refused: false,
     };
     tokio::spawn(writer.run(queue).instrument(span))
 }
@@ -100,6 +101,8 @@ pub(super) struct Writer {
     pub(super) rejections: Rejections,
     /// Reports the cluster's setup problems once each.
     pub(super) findings: FindingReporter,
+    /// Whether the cluster refused the last list of Sidecars: they are left alone then.
+    pub(super) sidecars_refused: bool,
 }
 
 impl Writer {

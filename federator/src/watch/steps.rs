@@ -43,6 +43,7 @@ pub(super) fn handle(
         Watched::GlobalTrafficPolicy(e) => {
             dispatch!(*e, "GlobalTrafficPolicy", |p| ingest::policy(p).map(Some))
         }
+        Watched::Dependency(e) => dispatch!(*e, "Dependency", |d| ingest::dependency(d).map(Some)),
         Watched::MeshNamespace(e) => {
             dispatch!(*e, "Namespace", |n| ingest::mesh_namespace(n, config))
         }

@@ -14,7 +14,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource};
 use tracing::{debug, info};
 
-use crate::crd::GlobalTrafficPolicy;
+use crate::crd::{Dependency, GlobalTrafficPolicy};
 use crate::ingest::{IngestConfig, Rollout};
 use crate::istio::Gateway;
 
@@ -27,6 +27,7 @@ pub(super) enum Kind {
     Node,
     Rollout,
     GlobalTrafficPolicy,
+    Dependency,
     MeshNamespace,
     IstioGateway,
 }
@@ -41,6 +42,7 @@ impl Kind {
             Self::Node => "Node",
             Self::Rollout => "Rollout",
             Self::GlobalTrafficPolicy => "GlobalTrafficPolicy",
+            Self::Dependency => "Dependency",
             Self::MeshNamespace => "Namespace",
             Self::IstioGateway => "Gateway",
         }
@@ -55,6 +57,7 @@ impl Kind {
             Self::Node => "nodes",
             Self::Rollout => "argoproj.io rollouts",
             Self::GlobalTrafficPolicy => "federator.io globaltrafficpolicies",
+            Self::Dependency => "federator.io dependencies",
             Self::MeshNamespace => "namespaces",
             Self::IstioGateway => "networking.istio.io gateways",
         }
@@ -70,6 +73,7 @@ pub(super) enum Watched {
     Node(Box<Event<Node>>),
     Rollout(Box<Event<Rollout>>),
     GlobalTrafficPolicy(Box<Event<GlobalTrafficPolicy>>),
+    Dependency(Box<Event<Dependency>>),
     MeshNamespace(Box<Event<Namespace>>),
     IstioGateway(Box<Event<Gateway>>),
 }
@@ -89,6 +93,7 @@ impl Watched {
             Self::Node(e) => init(e),
             Self::Rollout(e) => init(e),
             Self::GlobalTrafficPolicy(e) => init(e),
+            Self::Dependency(e) => init(e),
             Self::MeshNamespace(e) => init(e),
             Self::IstioGateway(e) => init(e),
         }
@@ -147,12 +152,16 @@ pub(super) async fn open(client: &Client, config: &IngestConfig) -> Opened {
             all(),
         );
     }
+    if optional.dependencies {
+        opened.add(client, Kind::Dependency, Watched::Dependency, all());
+    }
     if optional.gateways {
         opened.add(client, Kind::IstioGateway, Watched::IstioGateway, all());
     }
     info!(
         rollouts = optional.rollouts,
         policies = optional.policies,
+        dependencies = optional.dependencies,
         gateways = optional.gateways,
         "watching"
     );
@@ -204,6 +213,7 @@ pub(super) fn is_forbidden(err: &watcher::Error) -> bool {
 struct Optional {
     rollouts: bool,
     policies: bool,
+    dependencies: bool,
     gateways: bool,
 }
 
@@ -214,10 +224,12 @@ async fn discover_optional(client: &Client) -> Optional {
     let discover = || async {
         let rollouts = serves(client, "argoproj.io/v1alpha1", "rollouts").await?;
         let policies = serves(client, "federator.io/v1alpha1", "globaltrafficpolicies").await?;
+        let dependencies = serves(client, "federator.io/v1alpha1", "dependencies").await?;
         let gateways = serves(client, "networking.istio.io/v1", "gateways").await?;
         Ok::<_, kube::Error>(Optional {
             rollouts,
             policies,
+            dependencies,
             gateways,
         })
     };

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    ClusterInfo, EndpointSliceInfo, GatewayInfo, Host, MeshNamespaceInfo, NodeInfo, ObjectKey,
-    PassthroughClaimInfo, PolicyInfo, ServiceInfo, WorkloadInfo, WorkloadKind,
+    ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Host, MeshNamespaceInfo, NodeInfo,
+    ObjectKey, PassthroughClaimInfo, PolicyInfo, ServiceInfo, WorkloadInfo, WorkloadKind,
 };
 
 use super::global::LocalBackend;
@@ -57,6 +57,7 @@ pub(crate) struct ClusterState {
     /// Backends per host, recomputed when something they depend on changes.
     pub(crate) host_backends: HashMap<Host, Vec<LocalBackend>>,
     pub(crate) policies: BTreeMap<ObjectKey, PolicyInfo>,
+    pub(crate) dependencies: BTreeMap<ObjectKey, DependencyInfo>,
     /// The Istio system namespace, with the network Istio records for the cluster.
     pub(crate) mesh_namespace: Option<MeshNamespaceInfo>,
     /// Users' Gateways that already pass global hosts through on the gateway port.
@@ -83,6 +84,7 @@ impl ClusterState {
             host_workloads: HashMap::new(),
             host_backends: HashMap::new(),
             policies: BTreeMap::new(),
+            dependencies: BTreeMap::new(),
             mesh_namespace: None,
             passthrough_claims: BTreeMap::new(),
         }
@@ -98,6 +100,7 @@ impl ClusterState {
             && self.nodes.is_empty()
             && self.gateways.is_empty()
             && self.policies.is_empty()
+            && self.dependencies.is_empty()
             && self.mesh_namespace.is_none()
             && self.passthrough_claims.is_empty()
     }

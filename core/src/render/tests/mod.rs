@@ -5,10 +5,12 @@ use crate::fixtures::*;
 use crate::istio::{OutlierDetection, Resolution, TlsMode};
 use crate::model::{ClusterInfo, Host, LocalityMode, ObjectKey, PolicyInfo, TrafficPolicy};
 use crate::registry::{Delta, Registry, RegistryConfig};
+use std::collections::BTreeMap;
 
 mod destination_rule;
 mod endpoints;
 mod objects;
+mod scoping;
 
 fn build(deltas: impl IntoIterator<Item = Delta>) -> Registry {
     let mut r = Registry::new(RegistryConfig::default());

@@ -1,0 +1,217 @@
+//! Dependencies: which identities a source identity calls, folded into the hosts on both
+//! ends. A source's hosts learn what they call and where their workloads run (for their
+//! Sidecars); a destination's hosts learn the clusters their callers run in (for the
+//! `dependents` export scope).
+//!
+//! Several Dependencies for one source (in one cluster or several) add up: a team may split
+//! its list, and a source's calls are everything any of them declares.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{CallerWorkload, ChangeSet, HostDependencies, Registry};
+use crate::model::{ClusterName, DependencyInfo, Host, ObjectKey};
+
+/// Where a Dependency object lives.
+type DependencyId = (ClusterName, ObjectKey);
+
+/// The Dependencies by source identity, and the sources by destination identity.
+#[derive(Debug, Default)]
+pub(super) struct DependencyIndex {
+    by_source: HashMap<String, BTreeSet<DependencyId>>,
+    /// Destination identity -> the Dependencies naming it (with their source).
+    by_destination: HashMap<String, BTreeSet<(String, DependencyId)>>,
+}
+
+impl DependencyIndex {
+    fn insert(&mut self, cluster: &ClusterName, info: &DependencyInfo) {
+        let id = (cluster.clone(), info.key.clone());
+        self.by_source
+            .entry(info.source.clone())
+            .or_default()
+            .insert(id.clone());
+        for destination in &info.destinations {
+            self.by_destination
+                .entry(destination.clone())
+                .or_default()
+                .insert((info.source.clone(), id.clone()));
+        }
+    }
+
+    fn remove(&mut self, cluster: &ClusterName, info: &DependencyInfo) {
+        let id = (cluster.clone(), info.key.clone());
+        if let Some(set) = self.by_source.get_mut(&info.source) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_source.remove(&info.source);
+            }
+        }
+        for destination in &info.destinations {
+            if let Some(set) = self.by_destination.get_mut(destination) {
+                set.remove(&(info.source.clone(), id.clone()));
+                if set.is_empty() {
+                    self.by_destination.remove(destination);
+                }
+            }
+        }
+    }
+
+    /// The identities that call `identity`.
+    fn callers(&self, identity: &str) -> BTreeSet<&str> {
+        self.by_destination
+            .get(identity)
+            .into_iter()
+            .flatten()
+            .map(|(source, _)| source.as_str())
+            .collect()
+    }
+}
+
+impl Registry {
+    /// Folds a new or changed Dependency of `cluster`.
+    pub(super) fn upsert_dependency(
+        &mut self,
+        cluster: &ClusterName,
+        info: DependencyInfo,
+        changes: &mut ChangeSet,
+    ) {
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        touched.insert(info.source.clone());
+        touched.extend(info.destinations.iter().cloned());
+        let state = self.state(cluster);
+        if let Some(old) = state.dependencies.insert(info.key.clone(), info.clone()) {
+            self.dependencies.remove(cluster, &old);
+            touched.insert(old.source);
+            touched.extend(old.destinations);
+        }
+        self.dependencies.insert(cluster, &info);
+        for identity in touched {
+            self.rebuild_identity(&identity, changes);
+        }
+    }
+
+    /// Folds the removal of a Dependency of `cluster`.
+    pub(super) fn remove_dependency(
+        &mut self,
+        cluster: &ClusterName,
+        key: &ObjectKey,
+        changes: &mut ChangeSet,
+    ) {
+        let Some(old) = self
+            .clusters
+            .get_mut(cluster)
+            .and_then(|s| s.dependencies.remove(key))
+        else {
+            return;
+        };
+        self.dependencies.remove(cluster, &old);
+        self.rebuild_identity(&old.source, changes);
+        for destination in &old.destinations {
+            self.rebuild_identity(destination, changes);
+        }
+    }
+
+    /// Drops the Dependencies of a cluster that is going away.
+    pub(super) fn remove_cluster_dependencies(
+        &mut self,
+        cluster: &ClusterName,
+        dependencies: &BTreeMap<ObjectKey, DependencyInfo>,
+        changes: &mut ChangeSet,
+    ) {
+        for old in dependencies.values() {
+            self.dependencies.remove(cluster, old);
+        }
+        for old in dependencies.values() {
+            self.rebuild_identity(&old.source, changes);
+            for destination in &old.destinations {
+                self.rebuild_identity(destination, changes);
+            }
+        }
+    }
+
+    /// A workload of `identity` came, went or changed its labels: when the identity calls
+    /// others, its Sidecars and the dependents of what it calls may have changed.
+    pub(super) fn caller_changed(&mut self, identity: &str, changes: &mut ChangeSet) {
+        let Some(calls) = self.declared_calls(identity) else {
+            return;
+        };
+        self.rebuild_identity(identity, changes);
+        for destination in calls {
+            self.rebuild_identity(&destination, changes);
+        }
+    }
+
+    /// Everything Dependencies say of `host` (of `identity`), served from `clusters`.
+    pub(super) fn host_dependencies(
+        &self,
+        host: &Host,
+        identity: &str,
+        clusters: &BTreeSet<ClusterName>,
+    ) -> HostDependencies {
+        let calls = self.declared_calls(identity);
+        let workloads = match calls {
+            Some(_) => self.caller_workloads(host, clusters),
+            None => BTreeMap::new(),
+        };
+        HostDependencies {
+            calls,
+            workloads,
+            dependent_clusters: self.dependent_clusters(identity),
+        }
+    }
+
+    /// The identities `source` calls, sorted, over every Dependency naming it; `None` when
+    /// none does.
+    pub(super) fn declared_calls(&self, source: &str) -> Option<Vec<String>> {
+        let ids = self.dependencies.by_source.get(source)?;
+        let calls: BTreeSet<&String> = ids
+            .iter()
+            .filter_map(|(cluster, key)| self.clusters.get(cluster)?.dependencies.get(key))
+            .flat_map(|d| &d.destinations)
+            .collect();
+        Some(calls.into_iter().cloned().collect())
+    }
+
+    /// Clusters where a workload of an identity that calls `identity` is exported.
+    fn dependent_clusters(&self, identity: &str) -> BTreeSet<ClusterName> {
+        let mut out = BTreeSet::new();
+        for caller in self.dependencies.callers(identity) {
+            for host in self.hosts_by_identity.get(caller).into_iter().flatten() {
+                if let Some(entry) = self.hosts.get(host) {
+                    out.extend(entry.clusters.iter().cloned());
+                }
+            }
+        }
+        out
+    }
+
+    /// The exported workloads of `host` in each of `clusters`, sorted.
+    fn caller_workloads(
+        &self,
+        host: &Host,
+        clusters: &BTreeSet<ClusterName>,
+    ) -> BTreeMap<ClusterName, Vec<CallerWorkload>> {
+        let mut out = BTreeMap::new();
+        for cluster in clusters {
+            let Some(state) = self.clusters.get(cluster) else {
+                continue;
+            };
+            let mut workloads: Vec<CallerWorkload> = state
+                .host_workloads
+                .get(host)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| state.workloads.get(id))
+                .map(|w| CallerWorkload {
+                    kind: w.kind,
+                    key: w.key.clone(),
+                    pod_labels: w.pod_labels.clone(),
+                })
+                .collect();
+            if !workloads.is_empty() {
+                workloads.sort();
+                out.insert(cluster.clone(), workloads);
+            }
+        }
+        out
+    }
+}

@@ -57,6 +57,41 @@ async fn record<T: Send + 'static>(
     entry: fn(&str, ServiceEntry) -> T,
 ) -> std::sync::Arc<std::sync::Mutex<Vec<T>>> {
     let api: Api<ServiceEntry> = Api::namespaced(cluster.client(), "federator-sync");
+    watch_from(api, version, entry).await
+}
+
+/// Every watch event of `api` from now on, as `(type, namespace/name)`, collected in the
+/// background: for kinds outside the sync namespace (Sidecars).
+pub async fn record_names<K>(api: Api<K>) -> Writes
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let version = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    watch_from(api, &version, |kind, o: K| {
+        let meta = o.meta();
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        let name = meta.name.clone().unwrap_or_default();
+        (kind.to_owned(), format!("{namespace}/{name}"))
+    })
+    .await
+}
+
+/// Watches `api` after `version`, keeping `entry(type, object)` of each event.
+async fn watch_from<K, T>(
+    api: Api<K>,
+    version: &str,
+    entry: fn(&str, K) -> T,
+) -> std::sync::Arc<std::sync::Mutex<Vec<T>>>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+    T: Send + 'static,
+{
     let mut stream = api
         .watch(&WatchParams::default(), version)
         .await

@@ -207,5 +207,6 @@ pub fn dependency(name: &str, source: &str, destinations: &[&str]) -> Dependency
         key: ObjectKey::new("team", name),
         source: source.to_owned(),
         destinations,
+        generation: Some(1),
     }
 }

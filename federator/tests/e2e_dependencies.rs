@@ -134,6 +134,18 @@ async fn a_dependency_scopes_sidecars_and_exports() {
     })
     .await;
 
+    // Its status names the identity nothing runs; the rest applies.
+    eventually("the Dependency reports payments as unknown", || async {
+        let api: Api<Dependency> = Api::namespaced(west.client(), "sample");
+        let status = api.get("web").await.unwrap().status.unwrap_or_default();
+        let resolved = status.conditions.iter().find(|c| c.type_ == "ResolvedRefs");
+        let accepted = status.conditions.iter().find(|c| c.type_ == "Accepted");
+        status.unknown_identities == ["payments"]
+            && resolved.is_some_and(|c| c.status == "False" && c.reason == "UnknownIdentities")
+            && accepted.is_some_and(|c| c.status == "True")
+    })
+    .await;
+
     // A caller starting in north brings greeting there (and not before).
     let before = north_writes.lock().unwrap().clone();
     assert!(

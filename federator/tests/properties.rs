@@ -171,6 +171,7 @@ fn world_strategy() -> impl Strategy<Value = World> {
                         env: env.map(|e| format!("env{e}")),
                         policy: TrafficPolicy { mode, ..Default::default() },
                         created: Some(i64::from(created)),
+                        generation: Some(1),
                     }),
                 ));
             }

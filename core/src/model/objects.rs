@@ -198,6 +198,8 @@ pub struct PolicyInfo {
     pub policy: TrafficPolicy,
     /// Creation time; the oldest policy wins when several target the same host.
     pub created: Option<i64>,
+    /// `metadata.generation` read: the status says which one it concerns.
+    pub generation: Option<i64>,
 }
 
 /// A validated Dependency: the identities a source identity calls. Its workloads get a
@@ -211,6 +213,20 @@ pub struct DependencyInfo {
     pub source: String,
     /// Identities they call, sorted and without repeats.
     pub destinations: Vec<String>,
+    /// `metadata.generation` read: the status says which one it concerns.
+    pub generation: Option<i64>,
+}
+
+/// An object with a status of its own (a GlobalTrafficPolicy, a Dependency) that cannot be
+/// used: kept so its status can say why, while it has no effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedInfo {
+    /// Which object (its kind and key).
+    pub reference: ObjectRef,
+    /// `metadata.generation` read.
+    pub generation: Option<i64>,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 /// An object of a cluster, as the registry consumes it.
@@ -234,6 +250,8 @@ pub enum Object {
     PassthroughClaim(PassthroughClaimInfo),
     /// A Dependency.
     Dependency(DependencyInfo),
+    /// A GlobalTrafficPolicy or Dependency that is invalid.
+    Rejected(RejectedInfo),
 }
 
 impl Object {
@@ -249,6 +267,7 @@ impl Object {
             Self::MeshNamespace(n) => ObjectRef::MeshNamespace(n.name.clone()),
             Self::PassthroughClaim(g) => ObjectRef::PassthroughClaim(g.key.clone()),
             Self::Dependency(d) => ObjectRef::Dependency(d.key.clone()),
+            Self::Rejected(r) => r.reference.clone(),
         }
     }
 }

@@ -55,6 +55,8 @@ impl Registry {
                 }
             }
             Delta::Upsert(cluster, object) => {
+                // A valid version replaces a rejected one (and the other way round, below).
+                self.forget_rejected(&cluster, &object.reference());
                 if let Object::Workload(w) = &object {
                     callers.insert(w.identity.clone());
                     let old = self.workload_identity(&cluster, w.kind, &w.key);
@@ -64,6 +66,7 @@ impl Registry {
                 dirty_cluster = Some(cluster);
             }
             Delta::Remove(cluster, object) => {
+                self.forget_rejected(&cluster, &object);
                 if let ObjectRef::Workload(kind, key) = &object {
                     callers.extend(self.workload_identity(&cluster, *kind, key));
                 }
@@ -87,6 +90,17 @@ impl Registry {
             self.caller_changed(&identity, &mut changes);
         }
         changes
+    }
+
+    /// Drops the rejected version of `reference`, if `cluster` holds one.
+    fn forget_rejected(&mut self, cluster: &ClusterName, reference: &ObjectRef) {
+        let held = self
+            .clusters
+            .get(cluster)
+            .is_some_and(|s| s.rejected.contains_key(reference));
+        if held && let Some(state) = self.clusters.get_mut(cluster) {
+            state.rejected.remove(reference);
+        }
     }
 
     /// The identity of a workload of `cluster`, if known.
@@ -198,6 +212,12 @@ impl Registry {
             }
             Object::Dependency(dependency) => {
                 self.upsert_dependency(cluster, dependency, changes);
+            }
+            Object::Rejected(rejected) => {
+                // What was valid before stops applying.
+                self.remove_object(cluster, &rejected.reference, recompute, changes);
+                let state = self.state(cluster);
+                state.rejected.insert(rejected.reference.clone(), rejected);
             }
         }
     }

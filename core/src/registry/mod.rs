@@ -19,6 +19,7 @@ mod host_vips;
 mod mesh;
 mod policies;
 mod rebuild;
+mod status;
 mod tracked;
 mod view;
 mod vip;
@@ -41,6 +42,7 @@ pub use global::{
     AppliedPolicy, BackendEndpoint, CallerWorkload, GlobalService, HostDependencies, LocalBackend,
     RejectedBackend,
 };
+pub use status::{ObjectStatus, PRECEDENCE, StatusCondition, StatusKind};
 use tracked::Tracked;
 pub use view::RegistryView;
 pub use vip::{VipAllocator, VipError};

@@ -37,4 +37,7 @@ pub struct DependencyStatus {
     /// The identities named that no cluster runs (yet).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_identities: Vec<String>,
+    /// The `metadata.generation` these conditions concern.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
 }

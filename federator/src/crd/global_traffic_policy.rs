@@ -70,7 +70,14 @@ pub struct RegionWeight {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GlobalTrafficPolicyStatus {
-    /// Standard conditions; `Accepted` says whether the policy is valid and in force.
+    /// Standard conditions: `Accepted` (the policy is valid), `Conflicted` (another policy
+    /// takes precedence for some of its hosts, or it is invalid).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` these conditions concern.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The global hosts it governs now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }

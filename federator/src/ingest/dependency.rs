@@ -36,6 +36,7 @@ pub fn dependency(dependency: &Dependency) -> Result<Ingested, IngestError> {
             key,
             source,
             destinations: destinations.into_iter().collect(),
+            generation: dependency.metadata.generation,
         }),
         warnings,
     })

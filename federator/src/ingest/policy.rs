@@ -80,6 +80,7 @@ pub fn policy(gtp: &GlobalTrafficPolicy) -> Result<Ingested, IngestError> {
         env,
         policy: TrafficPolicy { mode, outlier },
         created: created(&gtp.metadata),
+        generation: gtp.metadata.generation,
     })))
 }
 

@@ -78,6 +78,8 @@ pub(super) struct Manager {
     pub(super) statuses: watch::Sender<super::ClusterStatuses>,
     /// Whether this replica leads (and its writers write).
     pub(super) fence: crate::leader::Fence,
+    /// Writes the status of policies and Dependencies (object_status.rs).
+    pub(super) object_status: super::object_status::StatusReporter,
 }
 
 impl Manager {
@@ -119,6 +121,7 @@ impl Manager {
             diagnostics: Default::default(),
             watch_health: watch::Sender::new(Default::default()),
             statuses: watch::Sender::new(Default::default()),
+            object_status: super::object_status::StatusReporter::start(channels.fence.clone()),
             fence: channels.fence,
         }
     }
@@ -187,6 +190,7 @@ impl Manager {
                     // Diagnostics of a registry still filling up would be noise.
                     if *self.ready.borrow() {
                         self.report_diagnostics().await;
+                        self.report_object_statuses().await;
                     }
                     self.report_watch_health().await;
                 }

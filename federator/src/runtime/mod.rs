@@ -14,6 +14,7 @@ mod dns_publisher;
 mod health_driver;
 mod http;
 mod manager;
+mod object_status;
 mod options;
 mod quota_report;
 mod registry_loop;
@@ -83,6 +84,8 @@ pub(crate) enum RegistryCommand {
     PruneVips,
     /// Work out the registry's warnings (they read more than a view holds) and send them back.
     Warnings(oneshot::Sender<Vec<Diagnostic>>),
+    /// Work out the status of every GlobalTrafficPolicy and Dependency and send it back.
+    Statuses(oneshot::Sender<Vec<crate::registry::ObjectStatus>>),
 }
 
 /// The writers' queues, by cluster; the registry loop fans changes out to them.

@@ -223,6 +223,10 @@ async fn run_command(
             let _ = reply.send(registry.warnings());
             None
         }
+        RegistryCommand::Statuses(reply) => {
+            let _ = reply.send(registry.object_statuses());
+            None
+        }
     }
 }
 

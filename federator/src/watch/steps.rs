@@ -8,7 +8,7 @@ use tracing::warn;
 use super::streams::Watched;
 use super::tracker::{ApiKey, Step, Tracker};
 use crate::ingest::{self, IngestConfig, IngestError, Ingested};
-use crate::model::ClusterName;
+use crate::model::{ClusterName, Object, ObjectKey, ObjectRef, RejectedInfo};
 
 /// What one event means to its tracker, and whether a full list finished; the tracker does
 /// not change until the step is committed.
@@ -41,9 +41,13 @@ pub(super) fn handle(
         Watched::Node(e) => dispatch!(*e, "Node", |n| ingest::node(n).map(Some)),
         Watched::Rollout(e) => dispatch!(*e, "Rollout", |r| ingest::rollout(r, config)),
         Watched::GlobalTrafficPolicy(e) => {
-            dispatch!(*e, "GlobalTrafficPolicy", |p| ingest::policy(p).map(Some))
+            dispatch!(*e, "GlobalTrafficPolicy", |p| {
+                or_rejected(ingest::policy(p), p, ObjectRef::Policy)
+            })
         }
-        Watched::Dependency(e) => dispatch!(*e, "Dependency", |d| ingest::dependency(d).map(Some)),
+        Watched::Dependency(e) => dispatch!(*e, "Dependency", |d| {
+            or_rejected(ingest::dependency(d), d, ObjectRef::Dependency)
+        }),
         Watched::MeshNamespace(e) => {
             dispatch!(*e, "Namespace", |n| ingest::mesh_namespace(n, config))
         }
@@ -60,6 +64,34 @@ fn api_key<K: Resource>(kind: &'static str, obj: &K) -> ApiKey {
         meta.namespace.clone().unwrap_or_default(),
         meta.name.clone().unwrap_or_default(),
     )
+}
+
+/// A policy or Dependency that cannot be used still reaches the registry, as rejected, so
+/// its status can say why (and a valid version before it stops applying); the reason is
+/// logged like any ingest warning.
+fn or_rejected<K: Resource>(
+    result: Result<Ingested, IngestError>,
+    object: &K,
+    reference: fn(ObjectKey) -> ObjectRef,
+) -> Result<Option<Ingested>, IngestError> {
+    match result {
+        Ok(ingested) => Ok(Some(ingested)),
+        Err(err) => {
+            let meta = object.meta();
+            let Some(name) = meta.name.as_deref().filter(|n| !n.is_empty()) else {
+                return Err(err);
+            };
+            let key = ObjectKey::new(meta.namespace.as_deref().unwrap_or("default"), name);
+            Ok(Some(Ingested {
+                object: Object::Rejected(RejectedInfo {
+                    reference: reference(key),
+                    generation: meta.generation,
+                    reason: err.reason.clone(),
+                }),
+                warnings: vec![format!("ignored: {}", err.reason)],
+            }))
+        }
+    }
 }
 
 /// Logs what ingest left out or rejected, naming the cluster and object.

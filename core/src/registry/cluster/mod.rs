@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
     ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Host, MeshNamespaceInfo, NodeInfo,
-    ObjectKey, PassthroughClaimInfo, PolicyInfo, ServiceInfo, WorkloadInfo, WorkloadKind,
+    ObjectKey, ObjectRef, PassthroughClaimInfo, PolicyInfo, RejectedInfo, ServiceInfo,
+    WorkloadInfo, WorkloadKind,
 };
 
 use super::global::LocalBackend;
@@ -58,6 +59,8 @@ pub(crate) struct ClusterState {
     pub(crate) host_backends: HashMap<Host, Vec<LocalBackend>>,
     pub(crate) policies: BTreeMap<ObjectKey, PolicyInfo>,
     pub(crate) dependencies: BTreeMap<ObjectKey, DependencyInfo>,
+    /// Policies and Dependencies that cannot be used, kept for their status.
+    pub(crate) rejected: BTreeMap<ObjectRef, RejectedInfo>,
     /// The Istio system namespace, with the network Istio records for the cluster.
     pub(crate) mesh_namespace: Option<MeshNamespaceInfo>,
     /// Users' Gateways that already pass global hosts through on the gateway port.
@@ -85,6 +88,7 @@ impl ClusterState {
             host_backends: HashMap::new(),
             policies: BTreeMap::new(),
             dependencies: BTreeMap::new(),
+            rejected: BTreeMap::new(),
             mesh_namespace: None,
             passthrough_claims: BTreeMap::new(),
         }
@@ -101,6 +105,7 @@ impl ClusterState {
             && self.gateways.is_empty()
             && self.policies.is_empty()
             && self.dependencies.is_empty()
+            && self.rejected.is_empty()
             && self.mesh_namespace.is_none()
             && self.passthrough_claims.is_empty()
     }

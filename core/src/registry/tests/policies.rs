@@ -18,6 +18,7 @@ fn gtp(
             ..Default::default()
         },
         created: Some(created),
+        generation: Some(1),
     }
 }
 

@@ -29,6 +29,7 @@ fn with_policy(mode: LocalityMode, outlier: OutlierDetection) -> Registry {
             env: Some("prod".into()),
             policy: TrafficPolicy { mode, outlier },
             created: None,
+            generation: None,
         },
     ));
     build(d)

@@ -72,6 +72,8 @@ pub fn workload(namespace: &str, name: &str, identity: &str, env: &str) -> Workl
         },
         created: None,
         pod_labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
+        service: None,
+        rollout_role: None,
     }
 }
 

@@ -61,11 +61,16 @@ fn example_covers_what_the_readme_promises() {
             .map(|h| h.service_entry.spec.hosts[0].clone())
             .collect()
     };
-    // Every cluster sees every serving host, including ones it does not run.
+    // Every cluster sees every serving host, including ones it does not run; an Argo
+    // Rollout's preview (blue-green) and canary Services get hosts of their own.
     let all = [
+        "canary.prod.search.global",
+        "preview.prod.reviews.global",
         "prod.catalog.global",
         "prod.greeting.global",
         "prod.payments.global",
+        "prod.reviews.global",
+        "prod.search.global",
         "stage.inventory.global",
     ];
     for cluster in ["east-a", "east-b", "west"] {

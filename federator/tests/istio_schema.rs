@@ -109,7 +109,7 @@ fn rendered_objects_pass_istio_schemas() {
             checked += 2;
         }
     }
-    assert_eq!(checked, 24, "3 clusters x 4 hosts x 2 objects");
+    assert_eq!(checked, 48, "3 clusters x 8 hosts x 2 objects");
 
     // The Sidecars of the example's Dependency (catalog in east-a and east-b).
     let sidecar =

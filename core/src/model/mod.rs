@@ -16,7 +16,7 @@ pub use names::{
 pub use objects::{
     ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Locality, MeshNamespaceInfo,
     NodeInfo, Object, ObjectRef, PassthroughClaimInfo, PolicyInfo, ReadyEndpoint, RejectedInfo,
-    ServiceInfo, WorkloadInfo, WorkloadKind,
+    RolloutRole, ServiceInfo, WorkloadInfo, WorkloadKind,
 };
 pub use policy::{LocalityMode, TrafficPolicy};
 pub use port::{MeshPort, Protocol};

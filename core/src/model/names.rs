@@ -72,6 +72,22 @@ impl Host {
         Ok(Self(Arc::from(host)))
     }
 
+    /// This host with one more label in front (`preview.` + `prod.greeting.global`), checked
+    /// like any host.
+    pub fn with_prefix(&self, label: &str) -> Result<Self, InvalidName> {
+        validate_dns_label(label)
+            .map_err(|reason| InvalidName::new("host prefix", label, reason))?;
+        let host = format!("{label}.{}", self.0);
+        if host.len() > MAX_HOST_LEN {
+            return Err(InvalidName::new(
+                "host",
+                &host,
+                format!("longer than {MAX_HOST_LEN} characters"),
+            ));
+        }
+        Ok(Self(Arc::from(host)))
+    }
+
     /// The host `name` spells under `suffix` (`<env>.<identity>.<suffix>`, as [`Host::build`]
     /// writes it: lower-case, no trailing dot), or `None` when it is not one.
     pub fn parse(name: &str, suffix: &str) -> Option<Self> {

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{ClusterName, MeshPort, ObjectKey, TrafficPolicy};
+use super::{ClusterName, Host, MeshPort, ObjectKey, TrafficPolicy};
 
 /// What federator knows of a dependent cluster beyond what it watches: its name and the
 /// overrides given on its Secret (or the offline cluster file).
@@ -109,14 +109,43 @@ pub enum WorkloadKind {
     Deployment,
     /// Argo `Rollout`.
     Rollout,
+    /// The preview (blue-green) or canary side of an Argo Rollout, which the registry derives
+    /// from the Rollout to give that Service a host of its own.
+    RolloutVariant,
+}
+
+impl WorkloadKind {
+    /// The API version and kind of the object behind it (a variant is its Rollout's).
+    pub fn api(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Deployment => ("apps/v1", "Deployment"),
+            Self::Rollout | Self::RolloutVariant => ("argoproj.io/v1alpha1", "Rollout"),
+        }
+    }
 }
 
 impl fmt::Display for WorkloadKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Deployment => "Deployment",
-            Self::Rollout => "Rollout",
-        })
+        f.write_str(self.api().1)
+    }
+}
+
+/// The second host an Argo Rollout gets besides `<env>.<identity>.<suffix>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RolloutRole {
+    /// A blue-green Rollout's preview Service: `preview.<env>.<identity>.<suffix>`.
+    Preview,
+    /// A canary Rollout's canary Service: `canary.<env>.<identity>.<suffix>`.
+    Canary,
+}
+
+impl RolloutRole {
+    /// The first label of its host.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Preview => "preview",
+            Self::Canary => "canary",
+        }
     }
 }
 
@@ -138,6 +167,40 @@ pub struct WorkloadInfo {
     pub created: Option<i64>,
     /// Labels of the pod template: Services select on them.
     pub pod_labels: BTreeMap<String, String>,
+    /// The one Service that backs its host, when not every Service selecting its pods does:
+    /// an Argo Rollout's active (blue-green) or stable (canary) Service, or, for its
+    /// variant, the preview or canary Service.
+    pub service: Option<String>,
+    /// For a Rollout, its preview or canary Service, which gets a host of its own; for the
+    /// variant derived from it, which one it is.
+    pub rollout_role: Option<(RolloutRole, String)>,
+}
+
+impl WorkloadInfo {
+    /// The global host its pods serve: `<env>.<identity>.<suffix>`, or for a Rollout's
+    /// variant `<preview|canary>.<env>.<identity>.<suffix>`.
+    pub fn host(&self, suffix: &str) -> Result<Host, super::InvalidName> {
+        let host = Host::build(&self.env, &self.identity, suffix)?;
+        match (self.kind, &self.rollout_role) {
+            (WorkloadKind::RolloutVariant, Some((role, _))) => host.with_prefix(role.prefix()),
+            _ => Ok(host),
+        }
+    }
+
+    /// The variant a Rollout with a preview or canary Service gets: the same pods, backed
+    /// by that Service only.
+    pub fn rollout_variant(&self) -> Option<WorkloadInfo> {
+        let (role, service) = self
+            .rollout_role
+            .as_ref()
+            .filter(|_| self.kind == WorkloadKind::Rollout)?;
+        Some(WorkloadInfo {
+            kind: WorkloadKind::RolloutVariant,
+            service: Some(service.clone()),
+            rollout_role: Some((*role, service.clone())),
+            ..self.clone()
+        })
+    }
 }
 
 /// A Node's locality and addresses.

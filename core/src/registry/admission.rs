@@ -43,7 +43,7 @@ impl Registry {
         changes: &mut ChangeSet,
     ) {
         let id: WorkloadId = (workload.kind, workload.key.clone());
-        let host = Host::build(&workload.env, &workload.identity, &self.config.host_suffix);
+        let host = workload.host(&self.config.host_suffix);
         let spelling = workload.spelling.clone();
         let created = workload.created;
         let state = self.state(cluster);
@@ -96,7 +96,7 @@ impl Registry {
         let Some(old) = state.remove_workload(id) else {
             return;
         };
-        let Ok(host) = Host::build(&old.env, &old.identity, &suffix) else {
+        let Ok(host) = old.host(&suffix) else {
             return;
         };
         let was_held = state.held.remove(id).is_some();

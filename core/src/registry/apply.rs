@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::cluster::ClusterState;
 use super::{ChangeSet, Delta, Registry, mesh};
-use crate::model::{ClusterName, Host, Object, ObjectRef};
+use crate::model::{ClusterName, Host, Object, ObjectRef, WorkloadInfo, WorkloadKind};
 
 impl Registry {
     /// Folds one delta into the model and reports what it changed.
@@ -145,22 +145,38 @@ impl Registry {
             }
             Object::Workload(workload) => {
                 let id = (workload.kind, workload.key.clone());
+                // A Rollout's preview or canary side is a workload of its own (its host).
+                let variant = (workload.kind == WorkloadKind::Rollout)
+                    .then(|| (workload.rollout_variant(), workload.key.clone()));
+                let role = |w: &WorkloadInfo| w.rollout_role.as_ref().map(|(r, _)| *r);
                 let state = self.state(cluster);
                 let same_host = state.workloads.get(&id).is_some_and(|old| {
                     old.identity == workload.identity
                         && old.env == workload.env
                         && old.spelling == workload.spelling
+                        && (workload.kind != WorkloadKind::RolloutVariant
+                            || role(old) == role(&workload))
                 }) && !state.invalid_workloads.contains_key(&id)
                     && !state.held.contains_key(&id);
                 if same_host {
                     // Only labels changed: keep the host (and its VIP), recompute backends.
-                    if let Ok(host) = Host::build(&workload.env, &workload.identity, &suffix) {
+                    if let Ok(host) = workload.host(&suffix) {
                         recompute.insert(host);
                     }
                     state.upsert_workload(workload);
                 } else {
                     self.unlink_workload(cluster, &id, recompute, changes);
                     self.link_workload(cluster, workload, recompute, changes);
+                }
+                match variant {
+                    Some((Some(variant), _)) => {
+                        self.upsert_object(cluster, Object::Workload(variant), recompute, changes);
+                    }
+                    Some((None, key)) => {
+                        let id = (WorkloadKind::RolloutVariant, key);
+                        self.unlink_workload(cluster, &id, recompute, changes);
+                    }
+                    None => {}
                 }
             }
             Object::Node(node) => {
@@ -248,6 +264,10 @@ impl Registry {
             ObjectRef::Workload(kind, key) => {
                 let id = (*kind, key.clone());
                 self.unlink_workload(cluster, &id, recompute, changes);
+                if *kind == WorkloadKind::Rollout {
+                    let id = (WorkloadKind::RolloutVariant, key.clone());
+                    self.unlink_workload(cluster, &id, recompute, changes);
+                }
             }
             ObjectRef::Node(name) => {
                 state.hosts_on_node(name, &suffix, recompute);

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{CallerWorkload, ChangeSet, HostDependencies, Registry};
-use crate::model::{ClusterName, DependencyInfo, Host, ObjectKey};
+use crate::model::{ClusterName, DependencyInfo, Host, ObjectKey, WorkloadKind};
 
 /// Where a Dependency object lives.
 type DependencyId = (ClusterName, ObjectKey);
@@ -201,6 +201,8 @@ impl Registry {
                 .into_iter()
                 .flatten()
                 .filter_map(|id| state.workloads.get(id))
+                // A Rollout's variant runs the Rollout's pods: their Sidecar is the Rollout's.
+                .filter(|w| w.kind != WorkloadKind::RolloutVariant)
                 .map(|w| CallerWorkload {
                     kind: w.kind,
                     key: w.key.clone(),

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::model::{ClusterName, ObjectKey, WorkloadKind};
+use crate::model::{ClusterName, ObjectKey};
 
 use super::Registry;
 use super::findings::FindingObject;
@@ -233,14 +233,8 @@ impl Registry {
                         workload.identity, workload.env
                     );
                     let object = format!("{} {}", workload.kind, workload.key);
-                    let subject = match workload.kind {
-                        WorkloadKind::Deployment => {
-                            namespaced("apps/v1", "Deployment", &workload.key)
-                        }
-                        WorkloadKind::Rollout => {
-                            namespaced("argoproj.io/v1alpha1", "Rollout", &workload.key)
-                        }
-                    };
+                    let (api_version, kind) = workload.kind.api();
+                    let subject = namespaced(api_version, kind, &workload.key);
                     out.push(
                         Diagnostic::new(Severity::Info, "NoMeshService", cluster, object, message)
                             .about(subject),

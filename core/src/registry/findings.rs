@@ -116,14 +116,8 @@ impl ClusterFinding {
             },
             Self::SpellingConflict { kind, workload, .. }
             | Self::InvalidHost { kind, workload, .. } => FindingObject {
-                api_version: match kind {
-                    WorkloadKind::Deployment => "apps/v1",
-                    WorkloadKind::Rollout => "argoproj.io/v1alpha1",
-                },
-                kind: match kind {
-                    WorkloadKind::Deployment => "Deployment",
-                    WorkloadKind::Rollout => "Rollout",
-                },
+                api_version: kind.api().0,
+                kind: kind.api().1,
                 namespace: Some(workload.namespace.clone()),
                 name: workload.name.clone(),
             },

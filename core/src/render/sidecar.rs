@@ -16,7 +16,7 @@ const MAX_NAME: usize = 253;
 pub fn sidecar_name(workload: &CallerWorkload) -> String {
     let kind = match workload.kind {
         WorkloadKind::Deployment => "deployment",
-        WorkloadKind::Rollout => "rollout",
+        WorkloadKind::Rollout | WorkloadKind::RolloutVariant => "rollout",
     };
     format!("federator-{kind}-{}", workload.key.name)
 }

@@ -76,13 +76,27 @@ pub fn service(svc: &Service, config: &IngestConfig) -> Result<Ingested, IngestE
     Ok(Ingested {
         object: Object::Service(ServiceInfo {
             key,
-            selector: spec.selector.unwrap_or_default(),
+            selector: selector(spec.selector.unwrap_or_default()),
             ports,
             headless,
             created: created(&svc.metadata),
         }),
         warnings,
     })
+}
+
+/// Label Argo Rollouts adds to the selector of the Services it manages, pinning each to one
+/// ReplicaSet; pod templates never carry it.
+const ROLLOUT_HASH_LABEL: &str = "rollouts-pod-template-hash";
+
+/// A Service's selector as matched against pod templates: without Argo's ReplicaSet pin, so
+/// a Rollout's active, preview, stable and canary Services still find its template (which
+/// pods each one serves, the EndpointSlices say).
+fn selector(
+    mut selector: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    selector.remove(ROLLOUT_HASH_LABEL);
+    selector
 }
 
 #[cfg(test)]
@@ -117,6 +131,30 @@ mod tests {
             protocol: protocol.map(Into::into),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn argos_replica_set_pin_is_left_out_of_the_selector() {
+        let mut s = svc("shop", "cart-preview", vec![port(Some("http"), 80, None)]);
+        if let Some(spec) = s.spec.as_mut() {
+            spec.selector = Some(
+                [
+                    ("app".to_string(), "cart".to_string()),
+                    (
+                        "rollouts-pod-template-hash".to_string(),
+                        "6d4f8c".to_string(),
+                    ),
+                ]
+                .into(),
+            );
+        }
+        let Object::Service(info) = service(&s, &IngestConfig::default()).unwrap().object else {
+            panic!("not a service")
+        };
+        assert_eq!(
+            info.selector,
+            [("app".to_string(), "cart".to_string())].into()
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::{
     IngestConfig, IngestError, Ingested, Rollout, created, derive_env, derive_identity,
     derive_spelling, object_key,
 };
-use crate::model::{Object, WorkloadInfo, WorkloadKind};
+use crate::model::{Object, RolloutRole, WorkloadInfo, WorkloadKind};
 
 /// A Deployment: `Ok(None)` when it carries no identity (it is simply not federated).
 pub fn deployment(
@@ -20,16 +20,37 @@ pub fn deployment(
 /// An Argo Rollout: like a Deployment. A Rollout that borrows its template through
 /// `workloadRef` is skipped: the referenced Deployment (scaled to zero, same pod labels)
 /// carries the identity instead.
+///
+/// A blue-green Rollout's host is served by its active Service, and its preview Service gets
+/// `preview.<env>.<identity>.<suffix>`; a canary Rollout's host by its stable Service, and
+/// its canary Service gets `canary.<env>.<identity>.<suffix>`.
 pub fn rollout(rollout: &Rollout, config: &IngestConfig) -> Result<Option<Ingested>, IngestError> {
     if rollout.spec.template.is_none() && rollout.spec.workload_ref.is_some() {
         return Ok(None);
     }
-    workload(
+    let mut ingested = workload(
         WorkloadKind::Rollout,
         &rollout.metadata,
         rollout.spec.template.as_ref(),
         config,
-    )
+    )?;
+    if let Some(Ingested {
+        object: Object::Workload(info),
+        ..
+    }) = ingested.as_mut()
+    {
+        let strategy = rollout.spec.strategy.clone().unwrap_or_default();
+        let named = |s: Option<String>| s.filter(|s| !s.is_empty());
+        if let Some(blue_green) = strategy.blue_green {
+            info.service = named(blue_green.active_service);
+            info.rollout_role =
+                named(blue_green.preview_service).map(|s| (RolloutRole::Preview, s));
+        } else if let Some(canary) = strategy.canary {
+            info.service = named(canary.stable_service);
+            info.rollout_role = named(canary.canary_service).map(|s| (RolloutRole::Canary, s));
+        }
+    }
+    Ok(ingested)
 }
 
 fn workload(
@@ -38,10 +59,7 @@ fn workload(
     template: Option<&PodTemplateSpec>,
     config: &IngestConfig,
 ) -> Result<Option<Ingested>, IngestError> {
-    let kind_name = match kind {
-        WorkloadKind::Deployment => "Deployment",
-        WorkloadKind::Rollout => "Rollout",
-    };
+    let kind_name = kind.api().1;
     let key = object_key(kind_name, meta)?;
     let empty = ObjectMeta::default();
     let template_meta = template.and_then(|t| t.metadata.as_ref()).unwrap_or(&empty);
@@ -67,6 +85,8 @@ fn workload(
         spelling: derive_spelling(&config.identity, template_meta, meta),
         created: created(meta),
         pod_labels: template_meta.labels.clone().unwrap_or_default(),
+        service: None,
+        rollout_role: None,
     }))))
 }
 
@@ -148,5 +168,42 @@ mod tests {
             unreachable!()
         };
         assert_eq!(w.kind, WorkloadKind::Rollout);
+    }
+
+    /// A Rollout with `strategy` (as Argo's YAML spells it) and an identity.
+    fn with_strategy(strategy: serde_json::Value) -> WorkloadInfo {
+        let mut r = Rollout::new("web", Default::default());
+        r.spec.template = dep(&[("identity", "web")]).spec.map(|s| s.template);
+        r.spec.strategy = Some(serde_json::from_value(strategy).unwrap());
+        let got = rollout(&r, &IngestConfig::default()).unwrap().unwrap();
+        let Object::Workload(w) = got.object else {
+            unreachable!()
+        };
+        w
+    }
+
+    #[test]
+    fn a_rollouts_strategy_names_the_services_of_its_hosts() {
+        let w = with_strategy(serde_json::json!({"blueGreen": {
+            "activeService": "web-active", "previewService": "web-preview", "autoPromotionEnabled": false,
+        }}));
+        assert_eq!(w.service.as_deref(), Some("web-active"));
+        assert_eq!(
+            w.rollout_role,
+            Some((RolloutRole::Preview, "web-preview".into()))
+        );
+        let w = with_strategy(serde_json::json!({"canary": {
+            "stableService": "web-stable", "canaryService": "web-canary",
+            "trafficRouting": {"istio": {"virtualService": {"name": "web"}}},
+            "steps": [{"setWeight": 20}],
+        }}));
+        assert_eq!(w.service.as_deref(), Some("web-stable"));
+        assert_eq!(
+            w.rollout_role,
+            Some((RolloutRole::Canary, "web-canary".into()))
+        );
+        // A basic canary names no Service: every Service over its pods serves its host.
+        let w = with_strategy(serde_json::json!({"canary": {"steps": [{"setWeight": 20}]}}));
+        assert_eq!((w.service, w.rollout_role), (None, None));
     }
 }

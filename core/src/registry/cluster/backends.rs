@@ -16,7 +16,12 @@ impl ClusterState {
             let Some(workload) = self.workloads.get(id) else {
                 continue;
             };
-            let matched = self.services_selecting(workload);
+            let mut matched = self.services_selecting(workload);
+            if let Some(only) = &workload.service {
+                // An Argo Rollout's host is its active or stable Service (its variant's the
+                // preview or canary one), not every Service over its pods.
+                matched.retain(|s| &s.key.name == only);
+            }
             let any_regular = matched.iter().any(|s| !s.headless);
             services.extend(
                 matched

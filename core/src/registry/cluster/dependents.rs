@@ -21,7 +21,7 @@ impl ClusterState {
         for id in &ns.workloads {
             if let Some(w) = self.workloads.get(id)
                 && selects(selector, &w.pod_labels)
-                && let Ok(host) = Host::build(&w.env, &w.identity, suffix)
+                && let Ok(host) = w.host(suffix)
             {
                 out.insert(host);
             }

@@ -9,6 +9,7 @@ use crate::model::{LocalityMode, ObjectKey, ObjectRef, PolicyInfo, TrafficPolicy
 mod dependencies;
 mod hosts;
 mod policies;
+mod rollouts;
 mod status;
 mod topology;
 mod vips;

@@ -1,0 +1,98 @@
+//! Argo Rollouts: the main host follows the active (blue-green) or stable (canary) Service,
+//! and the preview or canary Service gets a host of its own.
+
+use super::*;
+use crate::model::{Object, RolloutRole};
+
+/// A Rollout `web` in namespace `team` of `cluster` with Services `web-active` (2 ready)
+/// and `web-preview` (1 ready), both selecting its pods.
+fn blue_green(cluster: &str, preview: bool) -> Vec<Delta> {
+    let mut rollout = workload("team", "web", "web", "prod");
+    rollout.kind = WorkloadKind::Rollout;
+    rollout.service = Some("web-active".into());
+    rollout.rollout_role = preview.then(|| (RolloutRole::Preview, "web-preview".to_owned()));
+    let svc = |name: &str| {
+        service("team", name)
+            .port("http", 80)
+            .selector(&[("app", "web")])
+    };
+    vec![
+        upsert(cluster, rollout),
+        upsert(cluster, svc("web-active")),
+        upsert(cluster, svc("web-preview")),
+        upsert(
+            cluster,
+            slice(
+                "team",
+                "web-active-1",
+                "web-active",
+                &[("", "a"), ("", "b")],
+            ),
+        ),
+        upsert(
+            cluster,
+            slice("team", "web-preview-1", "web-preview", &[("", "a")]),
+        ),
+    ]
+}
+
+fn backends(r: &Registry, h: &str) -> Vec<(String, u32)> {
+    r.get(&host(h))
+        .map(|s| {
+            s.backends
+                .values()
+                .flatten()
+                .map(|b| (b.service.name.clone(), b.ready_count()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_blue_green_rollout_gets_its_active_service_and_a_preview_host() {
+    let r = registry(blue_green("east", true));
+    assert_eq!(backends(&r, "prod.web"), [("web-active".to_owned(), 2)]);
+    assert_eq!(
+        backends(&r, "preview.prod.web"),
+        [("web-preview".to_owned(), 1)]
+    );
+    let preview = r.get(&host("preview.prod.web")).unwrap();
+    assert!(preview.vip.is_some());
+    assert_ne!(preview.vip, r.get(&host("prod.web")).unwrap().vip);
+}
+
+#[test]
+fn the_preview_host_goes_with_the_preview_service_or_the_rollout() {
+    let mut r = registry(blue_green("east", true));
+    // The strategy no longer names a preview Service.
+    r.apply(blue_green("east", false).remove(0));
+    assert!(r.get(&host("preview.prod.web")).is_none());
+    assert_eq!(backends(&r, "prod.web"), [("web-active".to_owned(), 2)]);
+    // Back, then the Rollout deleted: both hosts go.
+    r.apply(blue_green("east", true).remove(0));
+    assert!(r.get(&host("preview.prod.web")).is_some());
+    r.apply(remove(
+        "east",
+        ObjectRef::Workload(WorkloadKind::Rollout, ObjectKey::new("team", "web")),
+    ));
+    assert!(r.get(&host("preview.prod.web")).is_none());
+    assert!(r.get(&host("prod.web")).is_none());
+}
+
+#[test]
+fn a_canary_rollout_gets_a_canary_host_and_order_does_not_matter() {
+    let mut deltas = blue_green("east", true);
+    if let Delta::Upsert(_, Object::Workload(w)) = &mut deltas[0] {
+        w.rollout_role = Some((RolloutRole::Canary, "web-preview".into()));
+    }
+    let forward = registry(deltas.clone());
+    let backward = registry(deltas.into_iter().rev());
+    for r in [&forward, &backward] {
+        assert!(r.get(&host("preview.prod.web")).is_none());
+        assert_eq!(
+            backends(r, "canary.prod.web"),
+            [("web-preview".to_owned(), 1)]
+        );
+        assert_eq!(backends(r, "prod.web"), [("web-active".to_owned(), 2)]);
+    }
+}

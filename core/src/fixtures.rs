@@ -206,6 +206,7 @@ pub fn dependency(name: &str, source: &str, destinations: &[&str]) -> Dependency
     destinations.sort();
     destinations.dedup();
     DependencyInfo {
+        api: crate::model::PolicySource::Federator,
         key: ObjectKey::new("team", name),
         source: source.to_owned(),
         destinations,

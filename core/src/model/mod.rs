@@ -15,8 +15,8 @@ pub use names::{
 };
 pub use objects::{
     ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Locality, MeshNamespaceInfo,
-    NodeInfo, Object, ObjectRef, PassthroughClaimInfo, PolicyInfo, ReadyEndpoint, RejectedInfo,
-    RolloutRole, ServiceInfo, WorkloadInfo, WorkloadKind,
+    NodeInfo, Object, ObjectRef, PassthroughClaimInfo, PolicyInfo, PolicySource, ReadyEndpoint,
+    RejectedInfo, RolloutRole, ServiceInfo, WorkloadInfo, WorkloadKind,
 };
 pub use policy::{LocalityMode, TrafficPolicy};
 pub use port::{MeshPort, Protocol};

@@ -248,9 +248,32 @@ pub struct PassthroughClaimInfo {
     pub hosts: Vec<String>,
 }
 
+/// Which API a GlobalTrafficPolicy or Dependency comes from: federator's own, or Admiral's,
+/// read as it is so a team migrates without rewriting its objects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PolicySource {
+    /// `federator.io/v1alpha1`. Takes precedence over Admiral's for the same host.
+    #[default]
+    Federator,
+    /// `admiral.io/v1alpha1`.
+    Admiral,
+}
+
+impl PolicySource {
+    /// The API version of its objects.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Self::Federator => "federator.io/v1alpha1",
+            Self::Admiral => "admiral.io/v1alpha1",
+        }
+    }
+}
+
 /// A validated GlobalTrafficPolicy, keyed to the identity (and optionally env) it governs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyInfo {
+    /// Its API.
+    pub api: PolicySource,
     /// Namespace and name of the GlobalTrafficPolicy object.
     pub key: ObjectKey,
     /// Identity the policy applies to.
@@ -263,6 +286,19 @@ pub struct PolicyInfo {
     pub created: Option<i64>,
     /// `metadata.generation` read: the status says which one it concerns.
     pub generation: Option<i64>,
+    /// Fields with no equivalent in federator (an Admiral policy's extra `dnsPrefix`
+    /// hosts), each said in a sentence: reported on the object.
+    pub ignored: Vec<String>,
+}
+
+impl PolicyInfo {
+    /// The reference that deletes it.
+    pub fn reference(&self) -> ObjectRef {
+        match self.api {
+            PolicySource::Federator => ObjectRef::Policy(self.key.clone()),
+            PolicySource::Admiral => ObjectRef::AdmiralPolicy(self.key.clone()),
+        }
+    }
 }
 
 /// A validated Dependency: the identities a source identity calls. Its workloads get a
@@ -270,6 +306,8 @@ pub struct PolicyInfo {
 /// export scope) those hosts go to the clusters it runs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DependencyInfo {
+    /// Its API.
+    pub api: PolicySource,
     /// Namespace and name of the Dependency object.
     pub key: ObjectKey,
     /// Identity of the calling workloads.
@@ -326,10 +364,13 @@ impl Object {
             Self::Workload(w) => ObjectRef::Workload(w.kind, w.key.clone()),
             Self::Node(n) => ObjectRef::Node(n.name.clone()),
             Self::Gateway(g) => ObjectRef::Gateway(g.key.clone()),
-            Self::Policy(p) => ObjectRef::Policy(p.key.clone()),
+            Self::Policy(p) => p.reference(),
             Self::MeshNamespace(n) => ObjectRef::MeshNamespace(n.name.clone()),
             Self::PassthroughClaim(g) => ObjectRef::PassthroughClaim(g.key.clone()),
-            Self::Dependency(d) => ObjectRef::Dependency(d.key.clone()),
+            Self::Dependency(d) => match d.api {
+                PolicySource::Federator => ObjectRef::Dependency(d.key.clone()),
+                PolicySource::Admiral => ObjectRef::AdmiralDependency(d.key.clone()),
+            },
             Self::Rejected(r) => r.reference.clone(),
         }
     }
@@ -356,6 +397,21 @@ pub enum ObjectRef {
     PassthroughClaim(ObjectKey),
     /// A Dependency.
     Dependency(ObjectKey),
+    /// An Admiral GlobalTrafficPolicy.
+    AdmiralPolicy(ObjectKey),
+    /// An Admiral Dependency.
+    AdmiralDependency(ObjectKey),
+}
+
+impl ObjectRef {
+    /// For a policy or Dependency: where it comes from and its key.
+    pub fn policy_id(&self) -> Option<(PolicySource, &ObjectKey)> {
+        match self {
+            Self::Policy(k) | Self::Dependency(k) => Some((PolicySource::Federator, k)),
+            Self::AdmiralPolicy(k) | Self::AdmiralDependency(k) => Some((PolicySource::Admiral, k)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for ObjectRef {
@@ -370,6 +426,8 @@ impl fmt::Display for ObjectRef {
             Self::MeshNamespace(n) => write!(f, "Namespace {n}"),
             Self::PassthroughClaim(k) => write!(f, "Gateway {k}"),
             Self::Dependency(k) => write!(f, "Dependency {k}"),
+            Self::AdmiralPolicy(k) => write!(f, "Admiral GlobalTrafficPolicy {k}"),
+            Self::AdmiralDependency(k) => write!(f, "Admiral Dependency {k}"),
         }
     }
 }

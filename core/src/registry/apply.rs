@@ -209,13 +209,14 @@ impl Registry {
             }
             Object::Policy(policy) => {
                 let mut identities = BTreeSet::from([policy.identity.clone()]);
+                let id = (policy.api, policy.key.clone());
                 self.policies_by_identity
                     .entry(policy.identity.clone())
                     .or_default()
-                    .insert((cluster.clone(), policy.key.clone()));
+                    .insert((cluster.clone(), id.clone()));
                 let state = self.state(cluster);
                 let new_identity = policy.identity.clone();
-                if let Some(old) = state.policies.insert(policy.key.clone(), policy)
+                if let Some(old) = state.policies.insert(id, policy)
                     && old.identity != new_identity
                 {
                     // The policy moved to another identity: the old one loses it.
@@ -297,14 +298,19 @@ impl Registry {
                     changes.clusters.insert(cluster.clone());
                 }
             }
-            ObjectRef::Policy(key) => {
-                if let Some(old) = state.policies.remove(key) {
+            ObjectRef::Policy(_) | ObjectRef::AdmiralPolicy(_) => {
+                let Some((api, key)) = object.policy_id() else {
+                    return;
+                };
+                if let Some(old) = state.policies.remove(&(api, key.clone())) {
                     self.unindex_policy(cluster, &old);
                     self.rebuild_identity(&old.identity, changes);
                 }
             }
-            ObjectRef::Dependency(key) => {
-                self.remove_dependency(cluster, key, changes);
+            ObjectRef::Dependency(_) | ObjectRef::AdmiralDependency(_) => {
+                if let Some((api, key)) = object.policy_id() {
+                    self.remove_dependency(cluster, &(api, key.clone()), changes);
+                }
             }
         }
     }

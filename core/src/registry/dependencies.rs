@@ -8,11 +8,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::cluster::PolicyId;
 use super::{CallerWorkload, ChangeSet, HostDependencies, Registry};
-use crate::model::{ClusterName, DependencyInfo, Host, ObjectKey, WorkloadKind};
+use crate::model::{ClusterName, DependencyInfo, Host, WorkloadKind};
 
 /// Where a Dependency object lives.
-type DependencyId = (ClusterName, ObjectKey);
+type DependencyId = (ClusterName, PolicyId);
 
 /// The Dependencies by source identity, and the sources by destination identity.
 #[derive(Debug, Default)]
@@ -24,7 +25,7 @@ pub(super) struct DependencyIndex {
 
 impl DependencyIndex {
     fn insert(&mut self, cluster: &ClusterName, info: &DependencyInfo) {
-        let id = (cluster.clone(), info.key.clone());
+        let id = (cluster.clone(), (info.api, info.key.clone()));
         self.by_source
             .entry(info.source.clone())
             .or_default()
@@ -38,7 +39,7 @@ impl DependencyIndex {
     }
 
     fn remove(&mut self, cluster: &ClusterName, info: &DependencyInfo) {
-        let id = (cluster.clone(), info.key.clone());
+        let id = (cluster.clone(), (info.api, info.key.clone()));
         if let Some(set) = self.by_source.get_mut(&info.source) {
             set.remove(&id);
             if set.is_empty() {
@@ -78,7 +79,10 @@ impl Registry {
         touched.insert(info.source.clone());
         touched.extend(info.destinations.iter().cloned());
         let state = self.state(cluster);
-        if let Some(old) = state.dependencies.insert(info.key.clone(), info.clone()) {
+        if let Some(old) = state
+            .dependencies
+            .insert((info.api, info.key.clone()), info.clone())
+        {
             self.dependencies.remove(cluster, &old);
             touched.insert(old.source);
             touched.extend(old.destinations);
@@ -93,7 +97,7 @@ impl Registry {
     pub(super) fn remove_dependency(
         &mut self,
         cluster: &ClusterName,
-        key: &ObjectKey,
+        key: &PolicyId,
         changes: &mut ChangeSet,
     ) {
         let Some(old) = self
@@ -114,7 +118,7 @@ impl Registry {
     pub(super) fn remove_cluster_dependencies(
         &mut self,
         cluster: &ClusterName,
-        dependencies: &BTreeMap<ObjectKey, DependencyInfo>,
+        dependencies: &BTreeMap<PolicyId, DependencyInfo>,
         changes: &mut ChangeSet,
     ) {
         for old in dependencies.values() {

@@ -144,13 +144,14 @@ impl Registry {
                 let candidates = self.policy_candidates(&service.identity, &service.env);
                 for shadowed in candidates.iter().skip(1) {
                     let message = format!(
-                        "ignored for host {host}: GlobalTrafficPolicy {} in cluster {} \
-                         takes precedence",
-                        applied.info.key, applied.cluster
+                        "ignored for host {host}: {} in cluster {} takes precedence ({})",
+                        applied.info.reference(),
+                        applied.cluster,
+                        super::PRECEDENCE
                     );
-                    let object = format!("GlobalTrafficPolicy {}", shadowed.info.key);
+                    let object = shadowed.info.reference().to_string();
                     let subject = namespaced(
-                        "federator.io/v1alpha1",
+                        shadowed.info.api.api_version(),
                         "GlobalTrafficPolicy",
                         &shadowed.info.key,
                     );
@@ -169,6 +170,41 @@ impl Registry {
         }
         for (name, state) in self.clusters.iter() {
             let cluster = Some(name);
+            // Admiral's objects get no status from federator: what is wrong with them is
+            // reported as an Event instead.
+            for rejected in state.rejected.values() {
+                let (kind, key) = match &rejected.reference {
+                    crate::model::ObjectRef::AdmiralPolicy(key) => ("GlobalTrafficPolicy", key),
+                    crate::model::ObjectRef::AdmiralDependency(key) => ("Dependency", key),
+                    _ => continue,
+                };
+                let subject = namespaced("admiral.io/v1alpha1", kind, key);
+                out.push(
+                    Diagnostic::new(
+                        Warning,
+                        "InvalidAdmiralObject",
+                        cluster,
+                        rejected.reference.to_string(),
+                        format!("ignored: {}", rejected.reason),
+                    )
+                    .about(subject),
+                );
+            }
+            for policy in state.policies.values().filter(|p| !p.ignored.is_empty()) {
+                let subject =
+                    namespaced(policy.api.api_version(), "GlobalTrafficPolicy", &policy.key);
+                let message = format!("no equivalent in federator: {}", policy.ignored.join("; "));
+                out.push(
+                    Diagnostic::new(
+                        Warning,
+                        "FieldIgnored",
+                        cluster,
+                        policy.reference().to_string(),
+                        message,
+                    )
+                    .about(subject),
+                );
+            }
             let over = self.hosts_over_quota(name);
             if over > 0 {
                 let message = format!(

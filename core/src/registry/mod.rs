@@ -99,7 +99,7 @@ pub struct Registry {
     hosts_by_identity: HashMap<String, BTreeSet<Host>>,
     /// Where each identity's GlobalTrafficPolicies are, so finding a host's policy costs what
     /// that identity has, not what every cluster has.
-    policies_by_identity: HashMap<String, BTreeSet<(ClusterName, crate::model::ObjectKey)>>,
+    policies_by_identity: HashMap<String, BTreeSet<(ClusterName, cluster::PolicyId)>>,
     /// Where each source identity's Dependencies are, and the reverse: the sources that
     /// call each identity.
     dependencies: dependencies::DependencyIndex,

@@ -5,8 +5,9 @@ use super::{AppliedPolicy, Registry};
 use crate::model::ClusterName;
 
 impl Registry {
-    /// The policy for `identity`/`env`: one naming the env beats one for every env; among
-    /// equals the oldest, then the first by cluster, namespace and name.
+    /// The policy for `identity`/`env`: federator's own beats Admiral's (a migration's
+    /// rewritten policy wins over the one it replaces); then one naming the env beats one
+    /// for every env; among equals the oldest, then the first by cluster, namespace and name.
     pub(super) fn effective_policy(&self, identity: &str, env: &str) -> Option<AppliedPolicy> {
         self.policy_candidates(identity, env).into_iter().next()
     }
@@ -18,8 +19,8 @@ impl Registry {
             .get(identity)
             .into_iter()
             .flatten()
-            .filter_map(|(cluster, key)| {
-                let info = self.clusters.get(cluster)?.policies.get(key)?;
+            .filter_map(|(cluster, id)| {
+                let info = self.clusters.get(cluster)?.policies.get(id)?;
                 info.env
                     .as_deref()
                     .is_none_or(|e| e == env)
@@ -31,12 +32,14 @@ impl Registry {
             .collect();
         out.sort_by(|a, b| {
             (
+                a.info.api,
                 a.info.env.is_none(),
                 a.info.created.unwrap_or(i64::MAX),
                 &a.cluster,
                 &a.info.key,
             )
                 .cmp(&(
+                    b.info.api,
                     b.info.env.is_none(),
                     b.info.created.unwrap_or(i64::MAX),
                     &b.cluster,
@@ -53,7 +56,7 @@ impl Registry {
         policy: &crate::model::PolicyInfo,
     ) {
         if let Some(set) = self.policies_by_identity.get_mut(&policy.identity) {
-            set.remove(&(cluster.clone(), policy.key.clone()));
+            set.remove(&(cluster.clone(), (policy.api, policy.key.clone())));
             if set.is_empty() {
                 self.policies_by_identity.remove(&policy.identity);
             }

@@ -4,7 +4,7 @@
 //! writes these as the objects' `status`.
 
 use super::{AppliedPolicy, Registry};
-use crate::model::{ClusterName, Host, ObjectKey, ObjectRef, PolicyInfo};
+use crate::model::{ClusterName, Host, ObjectKey, ObjectRef, PolicyInfo, PolicySource};
 
 /// Which kind of object a status is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -53,10 +53,13 @@ impl Registry {
     pub fn object_statuses(&self) -> Vec<ObjectStatus> {
         let mut out = Vec::new();
         for (cluster, state) in self.clusters.iter() {
-            for policy in state.policies.values() {
+            // Admiral's objects have Admiral's status schema: federator reports on them with
+            // Events only.
+            let ours = |api: &PolicySource| *api == PolicySource::Federator;
+            for policy in state.policies.values().filter(|p| ours(&p.api)) {
                 out.push(self.policy_status(cluster, policy));
             }
-            for dependency in state.dependencies.values() {
+            for dependency in state.dependencies.values().filter(|d| ours(&d.api)) {
                 let unknown: Vec<String> = std::iter::once(&dependency.source)
                     .chain(&dependency.destinations)
                     .filter(|identity| !self.hosts_by_identity.contains_key(identity.as_str()))
@@ -144,7 +147,11 @@ impl Registry {
                 continue;
             }
             match self.effective_policy(&policy.identity, env) {
-                Some(winner) if winner.cluster == *cluster && winner.info.key == policy.key => {
+                Some(winner)
+                    if winner.cluster == *cluster
+                        && winner.info.api == policy.api
+                        && winner.info.key == policy.key =>
+                {
                     hosts.push(host.clone());
                 }
                 Some(winner) => shadowed_by.push((host.clone(), winner)),
@@ -164,8 +171,8 @@ impl Registry {
                 true,
                 "Shadowed",
                 format!(
-                    "GlobalTrafficPolicy {} in cluster {} takes precedence for {host}{}: {}",
-                    winner.info.key,
+                    "{} in cluster {} takes precedence for {host}{}: {}",
+                    winner.info.reference(),
                     winner.cluster,
                     match shadowed_by.len() {
                         1 => String::new(),
@@ -192,7 +199,7 @@ impl Registry {
 
 /// How one policy wins over another for the same host, as the registry decides it
 /// (`policies.rs`), in the words a status message uses.
-pub const PRECEDENCE: &str = "a policy naming the env beats one for every env, then the oldest, then the first by cluster, namespace and name";
+pub const PRECEDENCE: &str = "a federator.io policy beats an admiral.io one, then a policy naming the env beats one for every env, then the oldest, then the first by cluster, namespace and name";
 
 fn accepted(message: &str) -> StatusCondition {
     condition("Accepted", true, "Valid", message.to_owned())

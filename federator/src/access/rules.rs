@@ -50,6 +50,11 @@ pub const REMOTE_CLUSTER_RULES: &[Rule] = &[
         verbs: READ,
     },
     Rule {
+        group: "admiral.io",
+        resources: &["globaltrafficpolicies", "dependencies"],
+        verbs: READ,
+    },
+    Rule {
         group: "federator.io",
         resources: &["globaltrafficpolicies/status", "dependencies/status"],
         verbs: &["patch"],

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 
 use super::{IngestError, Ingested, object_key};
 use crate::crd::Dependency;
-use crate::model::{DependencyInfo, Object, validate_identity};
+use crate::model::{DependencyInfo, Object, PolicySource, validate_identity};
 
 /// A Dependency, validated: the source must be a valid identity; a destination that is not
 /// one is left out with a warning naming it (the rest still applies). Identities are
@@ -33,6 +33,7 @@ pub fn dependency(dependency: &Dependency) -> Result<Ingested, IngestError> {
     }
     Ok(Ingested {
         object: Object::Dependency(DependencyInfo {
+            api: PolicySource::Federator,
             key,
             source,
             destinations: destinations.into_iter().collect(),

@@ -4,6 +4,7 @@
 //! a cluster the same way. Each returns an [`IngestError`] naming the object when the object
 //! cannot be used, and [`Ingested::warnings`] for parts it had to leave out.
 
+mod admiral;
 mod config;
 mod dependency;
 mod endpoint_slice;
@@ -15,6 +16,10 @@ mod rollout;
 mod service;
 mod workload;
 
+pub use admiral::{
+    AdmiralDependency, AdmiralDependencySpec, AdmiralGlobalTrafficPolicy,
+    AdmiralGlobalTrafficPolicySpec, admiral_dependency, admiral_policy,
+};
 pub use config::{GatewaySelector, IdentityKeys, IngestConfig, MetaKey};
 pub use dependency::dependency;
 pub use endpoint_slice::endpoint_slice;

@@ -1,7 +1,8 @@
 use super::{IngestError, Ingested, created, object_key};
 use crate::crd::{GlobalTrafficPolicy, PolicyMode};
 use crate::model::{
-    LocalityMode, Object, PolicyInfo, TrafficPolicy, validate_dns_label, validate_identity,
+    LocalityMode, Object, PolicyInfo, PolicySource, TrafficPolicy, validate_dns_label,
+    validate_identity,
 };
 
 /// A GlobalTrafficPolicy, validated: a failover list needs regions and no repeats, weights
@@ -75,12 +76,14 @@ pub fn policy(gtp: &GlobalTrafficPolicy) -> Result<Ingested, IngestError> {
         ));
     }
     Ok(Ingested::clean(Object::Policy(PolicyInfo {
+        api: PolicySource::Federator,
         key,
         identity,
         env,
         policy: TrafficPolicy { mode, outlier },
         created: created(&gtp.metadata),
         generation: gtp.metadata.generation,
+        ignored: Vec::new(),
     })))
 }
 

@@ -305,6 +305,16 @@ fn classify(
                 value,
             )?)?))
         }
+        ("admiral.io/v1alpha1", "GlobalTrafficPolicy") => Ok(Some(ingest::admiral_policy(
+            &typed::<ingest::AdmiralGlobalTrafficPolicy>("GlobalTrafficPolicy", value)?,
+            config,
+        )?)),
+        ("admiral.io/v1alpha1", "Dependency") => Ok(Some(ingest::admiral_dependency(&typed::<
+            ingest::AdmiralDependency,
+        >(
+            "Dependency",
+            value,
+        )?)?)),
         ("", _) | (_, "") => Err(IngestError::new(
             "object",
             name_of(&value),

@@ -48,6 +48,20 @@ pub(super) fn handle(
         Watched::Dependency(e) => dispatch!(*e, "Dependency", |d| {
             or_rejected(ingest::dependency(d), d, ObjectRef::Dependency)
         }),
+        Watched::AdmiralPolicy(e) => dispatch!(*e, "AdmiralGlobalTrafficPolicy", |p| {
+            or_rejected(
+                ingest::admiral_policy(p, config),
+                p,
+                ObjectRef::AdmiralPolicy,
+            )
+        }),
+        Watched::AdmiralDependency(e) => dispatch!(*e, "AdmiralDependency", |d| {
+            or_rejected(
+                ingest::admiral_dependency(d),
+                d,
+                ObjectRef::AdmiralDependency,
+            )
+        }),
         Watched::MeshNamespace(e) => {
             dispatch!(*e, "Namespace", |n| ingest::mesh_namespace(n, config))
         }

@@ -15,7 +15,7 @@ use kube::{Api, Client, Resource};
 use tracing::{debug, info};
 
 use crate::crd::{Dependency, GlobalTrafficPolicy};
-use crate::ingest::{IngestConfig, Rollout};
+use crate::ingest::{AdmiralDependency, AdmiralGlobalTrafficPolicy, IngestConfig, Rollout};
 use crate::istio::Gateway;
 
 /// The kinds watched in every cluster, plus the optional ones found installed.
@@ -28,6 +28,8 @@ pub(super) enum Kind {
     Rollout,
     GlobalTrafficPolicy,
     Dependency,
+    AdmiralPolicy,
+    AdmiralDependency,
     MeshNamespace,
     IstioGateway,
 }
@@ -43,6 +45,8 @@ impl Kind {
             Self::Rollout => "Rollout",
             Self::GlobalTrafficPolicy => "GlobalTrafficPolicy",
             Self::Dependency => "Dependency",
+            Self::AdmiralPolicy => "GlobalTrafficPolicy (admiral.io)",
+            Self::AdmiralDependency => "Dependency (admiral.io)",
             Self::MeshNamespace => "Namespace",
             Self::IstioGateway => "Gateway",
         }
@@ -58,6 +62,8 @@ impl Kind {
             Self::Rollout => "argoproj.io rollouts",
             Self::GlobalTrafficPolicy => "federator.io globaltrafficpolicies",
             Self::Dependency => "federator.io dependencies",
+            Self::AdmiralPolicy => "admiral.io globaltrafficpolicies",
+            Self::AdmiralDependency => "admiral.io dependencies",
             Self::MeshNamespace => "namespaces",
             Self::IstioGateway => "networking.istio.io gateways",
         }
@@ -74,6 +80,8 @@ pub(super) enum Watched {
     Rollout(Box<Event<Rollout>>),
     GlobalTrafficPolicy(Box<Event<GlobalTrafficPolicy>>),
     Dependency(Box<Event<Dependency>>),
+    AdmiralPolicy(Box<Event<AdmiralGlobalTrafficPolicy>>),
+    AdmiralDependency(Box<Event<AdmiralDependency>>),
     MeshNamespace(Box<Event<Namespace>>),
     IstioGateway(Box<Event<Gateway>>),
 }
@@ -94,6 +102,8 @@ impl Watched {
             Self::Rollout(e) => init(e),
             Self::GlobalTrafficPolicy(e) => init(e),
             Self::Dependency(e) => init(e),
+            Self::AdmiralPolicy(e) => init(e),
+            Self::AdmiralDependency(e) => init(e),
             Self::MeshNamespace(e) => init(e),
             Self::IstioGateway(e) => init(e),
         }
@@ -155,6 +165,17 @@ pub(super) async fn open(client: &Client, config: &IngestConfig) -> Opened {
     if optional.dependencies {
         opened.add(client, Kind::Dependency, Watched::Dependency, all());
     }
+    if optional.admiral_policies {
+        opened.add(client, Kind::AdmiralPolicy, Watched::AdmiralPolicy, all());
+    }
+    if optional.admiral_dependencies {
+        opened.add(
+            client,
+            Kind::AdmiralDependency,
+            Watched::AdmiralDependency,
+            all(),
+        );
+    }
     if optional.gateways {
         opened.add(client, Kind::IstioGateway, Watched::IstioGateway, all());
     }
@@ -162,6 +183,7 @@ pub(super) async fn open(client: &Client, config: &IngestConfig) -> Opened {
         rollouts = optional.rollouts,
         policies = optional.policies,
         dependencies = optional.dependencies,
+        admiral = optional.admiral_policies || optional.admiral_dependencies,
         gateways = optional.gateways,
         "watching"
     );
@@ -214,6 +236,8 @@ struct Optional {
     rollouts: bool,
     policies: bool,
     dependencies: bool,
+    admiral_policies: bool,
+    admiral_dependencies: bool,
     gateways: bool,
 }
 
@@ -225,8 +249,13 @@ async fn discover_optional(client: &Client) -> Optional {
         let rollouts = serves(client, "argoproj.io/v1alpha1", "rollouts").await?;
         let policies = serves(client, "federator.io/v1alpha1", "globaltrafficpolicies").await?;
         let dependencies = serves(client, "federator.io/v1alpha1", "dependencies").await?;
+        let admiral = "admiral.io/v1alpha1";
+        let admiral_policies = serves(client, admiral, "globaltrafficpolicies").await?;
+        let admiral_dependencies = serves(client, admiral, "dependencies").await?;
         let gateways = serves(client, "networking.istio.io/v1", "gateways").await?;
         Ok::<_, kube::Error>(Optional {
+            admiral_policies,
+            admiral_dependencies,
             rollouts,
             policies,
             dependencies,

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
     ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Host, MeshNamespaceInfo, NodeInfo,
-    ObjectKey, ObjectRef, PassthroughClaimInfo, PolicyInfo, RejectedInfo, ServiceInfo,
-    WorkloadInfo, WorkloadKind,
+    ObjectKey, ObjectRef, PassthroughClaimInfo, PolicyInfo, PolicySource, RejectedInfo,
+    ServiceInfo, WorkloadInfo, WorkloadKind,
 };
 
 use super::global::LocalBackend;
@@ -22,6 +22,10 @@ mod topology;
 
 pub(crate) use held::HeldWorkloads;
 pub use topology::GatewayAddress;
+
+/// Identifies a GlobalTrafficPolicy or Dependency within a cluster: federator's and Admiral's
+/// may share a namespace and name.
+pub(crate) type PolicyId = (PolicySource, ObjectKey);
 
 /// Identifies a workload within a cluster.
 pub(crate) type WorkloadId = (WorkloadKind, ObjectKey);
@@ -57,8 +61,8 @@ pub(crate) struct ClusterState {
     pub(crate) host_workloads: HashMap<Host, BTreeSet<WorkloadId>>,
     /// Backends per host, recomputed when something they depend on changes.
     pub(crate) host_backends: HashMap<Host, Vec<LocalBackend>>,
-    pub(crate) policies: BTreeMap<ObjectKey, PolicyInfo>,
-    pub(crate) dependencies: BTreeMap<ObjectKey, DependencyInfo>,
+    pub(crate) policies: BTreeMap<PolicyId, PolicyInfo>,
+    pub(crate) dependencies: BTreeMap<PolicyId, DependencyInfo>,
     /// Policies and Dependencies that cannot be used, kept for their status.
     pub(crate) rejected: BTreeMap<ObjectRef, RejectedInfo>,
     /// The Istio system namespace, with the network Istio records for the cluster.

@@ -10,6 +10,8 @@ fn gtp(
     created: i64,
 ) -> PolicyInfo {
     PolicyInfo {
+        api: Default::default(),
+        ignored: Vec::new(),
         key: ObjectKey::new("sample", name),
         identity: identity.into(),
         env: env.map(Into::into),
@@ -96,4 +98,49 @@ fn a_policy_that_changes_identity_leaves_the_old_one() {
     ));
     assert!(changes.hosts.contains(&h));
     assert!(r.get(&h).unwrap().policy.is_none());
+}
+
+#[test]
+fn federators_own_policy_beats_admirals_for_the_same_host_even_with_the_same_name() {
+    let mut r = registry(greeting("east", &[("", "a")]));
+    let h = host("prod.greeting");
+    // Admiral's: older and naming the env; federator's: younger, for every env, same name.
+    let mut admiral = gtp("prod", "greeting", Some("prod"), LocalityMode::Topology, 1);
+    admiral.api = crate::model::PolicySource::Admiral;
+    let ours = gtp(
+        "prod",
+        "greeting",
+        None,
+        LocalityMode::Failover(vec!["a".into(), "b".into()]),
+        9,
+    );
+    r.apply(upsert("east", admiral));
+    assert_eq!(
+        r.get(&h).unwrap().policy.as_ref().unwrap().info.api,
+        crate::model::PolicySource::Admiral
+    );
+    r.apply(upsert("east", ours));
+    let applied = r.get(&h).unwrap().policy.clone().unwrap();
+    assert_eq!(applied.info.api, crate::model::PolicySource::Federator);
+    // Admiral's is reported as shadowed, on its own object.
+    let shadowed: Vec<_> = r
+        .warnings()
+        .into_iter()
+        .filter(|d| d.reason == "PolicyShadowed")
+        .collect();
+    assert_eq!(shadowed.len(), 1, "{shadowed:?}");
+    assert_eq!(
+        shadowed[0].subject.as_ref().unwrap().api_version,
+        "admiral.io/v1alpha1"
+    );
+    // Deleting Admiral's leaves federator's (they share a name, not an identity).
+    r.apply(remove(
+        "east",
+        ObjectRef::AdmiralPolicy(ObjectKey::new("sample", "prod")),
+    ));
+    assert_eq!(
+        r.get(&h).unwrap().policy.as_ref().unwrap().info.api,
+        crate::model::PolicySource::Federator
+    );
+    assert!(r.warnings().iter().all(|d| d.reason != "PolicyShadowed"));
 }

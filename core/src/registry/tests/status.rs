@@ -5,6 +5,8 @@ use crate::model::{Object, RejectedInfo};
 
 fn gtp(name: &str, env: Option<&str>, created: i64) -> PolicyInfo {
     PolicyInfo {
+        api: Default::default(),
+        ignored: Vec::new(),
         key: ObjectKey::new("sample", name),
         identity: "greeting".into(),
         env: env.map(Into::into),

@@ -24,6 +24,8 @@ fn with_policy(mode: LocalityMode, outlier: OutlierDetection) -> Registry {
     d.push(upsert(
         "east",
         PolicyInfo {
+            api: Default::default(),
+            ignored: Vec::new(),
             key: ObjectKey::new("sample", "greeting"),
             identity: "greeting".into(),
             env: Some("prod".into()),

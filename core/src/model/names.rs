@@ -61,7 +61,11 @@ impl Host {
             validate_dns_label(label)
                 .map_err(|reason| InvalidName::new("host suffix", &suffix, reason))?;
         }
-        let host = format!("{env}.{identity}.{suffix}");
+        Self::checked(format!("{env}.{identity}.{suffix}"))
+    }
+
+    /// A host from labels already checked, if it is short enough to name objects after.
+    fn checked(host: String) -> Result<Self, InvalidName> {
         if host.len() > MAX_HOST_LEN {
             return Err(InvalidName::new(
                 "host",
@@ -77,15 +81,7 @@ impl Host {
     pub fn with_prefix(&self, label: &str) -> Result<Self, InvalidName> {
         validate_dns_label(label)
             .map_err(|reason| InvalidName::new("host prefix", label, reason))?;
-        let host = format!("{label}.{}", self.0);
-        if host.len() > MAX_HOST_LEN {
-            return Err(InvalidName::new(
-                "host",
-                &host,
-                format!("longer than {MAX_HOST_LEN} characters"),
-            ));
-        }
-        Ok(Self(Arc::from(host)))
+        Self::checked(format!("{label}.{}", self.0))
     }
 
     /// The host `name` spells under `suffix` (`<env>.<identity>.<suffix>`, as [`Host::build`]

@@ -18,6 +18,7 @@ pub fn service(namespace: &str, name: &str) -> ServiceInfo {
         ports: Vec::new(),
         headless: false,
         created: None,
+        pinned: false,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Admiral's objects read as they are, on real API servers (issue 13): an `admiral.io`
 //! GlobalTrafficPolicy changes the DestinationRules, what has no equivalent is reported on
 //! it as an Event, a `federator.io` policy for the same host wins (and Admiral's is told so),
-//! and an `admiral.io` Dependency gives its source a Sidecar.
+//! and an `admiral.io` Dependency scopes exports as Admiral did (`--export-scope dependents`)
+//! without limiting its source's sidecars (Admiral never did).
 
 // A failed fixture or assertion should stop a test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -87,7 +88,10 @@ async fn admiral_objects_apply_as_they_are() {
     })
     .await;
 
-    let federator = Federator::start(&env, std::time::Duration::from_secs(600)).await;
+    let federator = Federator::start_with(&env, |o| {
+        o.settings.render.export_scope = federator::render::ExportScope::Dependents;
+    })
+    .await;
 
     // The Admiral policy's weights, in both clusters' DestinationRules.
     let weights = [("us-east-1/*", 90), ("us-west-2/*", 10)];
@@ -107,17 +111,19 @@ async fn admiral_objects_apply_as_they_are() {
         .await
     })
     .await;
-    // Admiral's Dependency: web's Sidecar admits greeting.
-    eventually("web's Sidecar from Admiral's Dependency", || async {
-        let api: Api<Sidecar> = Api::namespaced(west.client(), "sample");
-        api.get_opt("federator-deployment-web")
+    // Admiral's Dependency brought greeting to west, where its caller runs (the weights
+    // above were read there), and wrote no Sidecar.
+    let api: Api<Sidecar> = Api::namespaced(west.client(), "sample");
+    assert!(
+        api.list(&Default::default())
             .await
             .unwrap()
-            .is_some_and(|s| {
-                s.spec.egress[0]
-                    .hosts
-                    .contains(&"federator-sync/*.greeting.global".to_owned())
-            })
+            .items
+            .is_empty()
+    );
+    west.delete_json(&admiral_dependency).await.unwrap();
+    eventually("greeting leaves west with Admiral's Dependency", || async {
+        support::live::service_entry(west, GREETING).await.is_none()
     })
     .await;
 

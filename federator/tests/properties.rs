@@ -166,6 +166,8 @@ fn world_strategy() -> impl Strategy<Value = World> {
                 base.push(upsert(
                     CLUSTERS[c],
                     Object::Policy(PolicyInfo {
+                        api: Default::default(),
+                        ignored: Vec::new(),
                         key: ObjectKey::new("ns0", format!("gtp{identity}")),
                         identity: format!("id{identity}"),
                         env: env.map(|e| format!("env{e}")),

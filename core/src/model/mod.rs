@@ -14,9 +14,11 @@ pub use names::{
     validate_label_value,
 };
 pub use objects::{
-    ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Locality, MeshNamespaceInfo,
-    NodeInfo, Object, ObjectRef, PassthroughClaimInfo, PolicyInfo, PolicySource, ReadyEndpoint,
-    RejectedInfo, RolloutRole, ServiceInfo, WorkloadInfo, WorkloadKind,
+    ClusterInfo, EndpointSliceInfo, GatewayInfo, Locality, MeshNamespaceInfo, NodeInfo, Object,
+    ObjectRef, PassthroughClaimInfo, ReadyEndpoint, RolloutRole, ServiceInfo, WorkloadInfo,
+    WorkloadKind,
 };
-pub use policy::{LocalityMode, TrafficPolicy};
+pub use policy::{
+    DependencyInfo, LocalityMode, PolicyInfo, PolicySource, RejectedInfo, TrafficPolicy,
+};
 pub use port::{MeshPort, Protocol};

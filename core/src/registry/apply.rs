@@ -231,8 +231,15 @@ impl Registry {
                 self.upsert_dependency(cluster, dependency, changes);
             }
             Object::Rejected(rejected) => {
-                // What was valid before stops applying.
-                self.remove_object(cluster, &rejected.reference, recompute, changes);
+                // A policy that turned invalid stops applying (the host falls back to the
+                // next one). A Dependency's last valid version stays in force: cutting its
+                // source's Sidecars (or exports) over a typo would cut traffic.
+                if !matches!(
+                    rejected.reference,
+                    ObjectRef::Dependency(_) | ObjectRef::AdmiralDependency(_)
+                ) {
+                    self.remove_object(cluster, &rejected.reference, recompute, changes);
+                }
                 let state = self.state(cluster);
                 state.rejected.insert(rejected.reference.clone(), rejected);
             }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::cluster::PolicyId;
 use super::{CallerWorkload, ChangeSet, HostDependencies, Registry};
-use crate::model::{ClusterName, DependencyInfo, Host, WorkloadKind};
+use crate::model::{ClusterName, DependencyInfo, Host, PolicySource, WorkloadKind};
 
 /// Where a Dependency object lives.
 type DependencyId = (ClusterName, PolicyId);
@@ -135,7 +135,7 @@ impl Registry {
     /// A workload of `identity` came, went or changed its labels: when the identity calls
     /// others, its Sidecars and the dependents of what it calls may have changed.
     pub(super) fn caller_changed(&mut self, identity: &str, changes: &mut ChangeSet) {
-        let Some(calls) = self.declared_calls(identity) else {
+        let Some(calls) = self.calls(identity, None) else {
             return;
         };
         self.rebuild_identity(identity, changes);
@@ -151,27 +151,51 @@ impl Registry {
         identity: &str,
         clusters: &BTreeSet<ClusterName>,
     ) -> HostDependencies {
-        let calls = self.declared_calls(identity);
+        // Admiral's Dependencies scope exports only: Admiral never limited sidecars, and a
+        // team migrating must not find its egress cut.
+        let calls = self.calls(identity, Some(PolicySource::Federator));
         let workloads = match calls {
             Some(_) => self.caller_workloads(host, clusters),
             None => BTreeMap::new(),
         };
+        let by_source = self
+            .dependencies
+            .by_source
+            .get(identity)
+            .into_iter()
+            .flatten();
+        let by_destination = self
+            .dependencies
+            .by_destination
+            .get(identity)
+            .into_iter()
+            .flatten()
+            .map(|(_, id)| id);
+        let declared_in = by_source
+            .chain(by_destination)
+            .map(|(cluster, _)| cluster.clone())
+            .collect();
         HostDependencies {
             calls,
             workloads,
             dependent_clusters: self.dependent_clusters(identity),
+            declared_in,
         }
     }
 
-    /// The identities `source` calls, sorted, over every Dependency naming it; `None` when
-    /// none does.
-    pub(super) fn declared_calls(&self, source: &str) -> Option<Vec<String>> {
+    /// The identities `source` calls, sorted, over every Dependency naming it (of `api`
+    /// only, when given); `None` when none does.
+    fn calls(&self, source: &str, api: Option<PolicySource>) -> Option<Vec<String>> {
         let ids = self.dependencies.by_source.get(source)?;
-        let calls: BTreeSet<&String> = ids
+        let declared: Vec<&DependencyInfo> = ids
             .iter()
             .filter_map(|(cluster, key)| self.clusters.get(cluster)?.dependencies.get(key))
-            .flat_map(|d| &d.destinations)
+            .filter(|d| api.is_none_or(|api| d.api == api))
             .collect();
+        if declared.is_empty() {
+            return None;
+        }
+        let calls: BTreeSet<&String> = declared.iter().flat_map(|d| &d.destinations).collect();
         Some(calls.into_iter().cloned().collect())
     }
 

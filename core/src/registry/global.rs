@@ -112,6 +112,10 @@ pub struct HostDependencies {
     /// Clusters where a workload whose identity calls this host's identity runs: with the
     /// `dependents` export scope, the host's objects go there (and where it runs) only.
     pub dependent_clusters: BTreeSet<ClusterName>,
+    /// Clusters holding the Dependencies that name this host's identity (as source or
+    /// destination): what it renders depends on their lists, so a write that drops one of
+    /// them waits while it is not listed.
+    pub declared_in: BTreeSet<ClusterName>,
 }
 
 /// A workload whose identity declares its calls: where its Sidecar goes and what it selects.

@@ -59,7 +59,18 @@ impl Registry {
             for policy in state.policies.values().filter(|p| ours(&p.api)) {
                 out.push(self.policy_status(cluster, policy));
             }
-            for dependency in state.dependencies.values().filter(|d| ours(&d.api)) {
+            // A Dependency that turned invalid keeps its last valid version in force; its
+            // status is the rejection's.
+            let rejected = |d: &&crate::model::DependencyInfo| {
+                state
+                    .rejected
+                    .contains_key(&ObjectRef::Dependency(d.key.clone()))
+            };
+            for dependency in state
+                .dependencies
+                .values()
+                .filter(|d| ours(&d.api) && !rejected(d))
+            {
                 let unknown: Vec<String> = std::iter::once(&dependency.source)
                     .chain(&dependency.destinations)
                     .filter(|identity| !self.hosts_by_identity.contains_key(identity.as_str()))

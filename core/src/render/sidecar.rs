@@ -47,6 +47,12 @@ pub fn render(
     workloads
         .iter()
         .filter(|w| sidecar_name(w).len() <= MAX_NAME && !w.pod_labels.is_empty())
+        // Never into Istio's, federator's or the system's own namespace: a Sidecar in Istio's
+        // root namespace is the whole mesh's default.
+        .filter(|w| {
+            let ns = w.key.namespace.as_str();
+            ns != options.mesh_namespace && ns != options.namespace && ns != "kube-system"
+        })
         .map(|workload| {
             let mut metadata = object_meta(service, options);
             metadata.name = sidecar_name(workload);

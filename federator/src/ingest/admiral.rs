@@ -176,10 +176,13 @@ pub fn admiral_policy(
                     "lbType FAILOVER needs targets of distinct regions with weights summing to 100, got {total}"
                 )));
             }
+            // A region at weight 0 (Admiral's active-passive) gets no share: Istio refuses
+            // a zero weight, so it is left out rather than written.
             LocalityMode::Distribute(
                 entry
                     .target
                     .iter()
+                    .filter(|t| t.weight > 0)
                     .map(|t| (t.region.clone(), u32::try_from(t.weight).unwrap_or(0)))
                     .collect(),
             )
@@ -286,7 +289,8 @@ mod tests {
                          "annotations": {"admiral.io/env": "prod"}},
             "spec": {"policy": [
                 {"dnsPrefix": "default", "lbType": 1,
-                 "target": [{"region": "us-west-2", "weight": 90}, {"region": "us-east-2", "weight": 10}],
+                 "target": [{"region": "us-west-2", "weight": 90}, {"region": "us-east-2", "weight": 10},
+                            {"region": "eu-west-1", "weight": 0}],
                  "outlierDetection": {"baseEjectionTime": 180, "interval": 60, "consecutiveGatewayErrors": 10}},
                 {"dnsPrefix": "west", "lbType": 1, "target": [{"region": "us-west-2", "weight": 100}]},
             ]},

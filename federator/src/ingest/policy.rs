@@ -49,9 +49,11 @@ pub fn policy(gtp: &GlobalTrafficPolicy) -> Result<Ingested, IngestError> {
                     "mode distribute needs spec.distribute weights summing to 100, got {total}"
                 )));
             }
+            // Istio refuses a zero weight; a region at 0 simply gets no share.
             LocalityMode::Distribute(
                 spec.distribute
                     .iter()
+                    .filter(|w| w.weight > 0)
                     .map(|w| (w.region.clone(), w.weight))
                     .collect(),
             )

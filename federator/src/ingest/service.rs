@@ -76,6 +76,10 @@ pub fn service(svc: &Service, config: &IngestConfig) -> Result<Ingested, IngestE
     Ok(Ingested {
         object: Object::Service(ServiceInfo {
             key,
+            pinned: spec
+                .selector
+                .as_ref()
+                .is_some_and(|s| s.contains_key(ROLLOUT_HASH_LABEL)),
             selector: selector(spec.selector.unwrap_or_default()),
             ports,
             headless,
@@ -155,6 +159,7 @@ mod tests {
             info.selector,
             [("app".to_string(), "cart".to_string())].into()
         );
+        assert!(info.pinned, "it serves only a Rollout that names it");
     }
 
     #[test]

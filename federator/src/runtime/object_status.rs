@@ -24,6 +24,8 @@ use crate::registry::{ObjectStatus, StatusKind};
 
 /// How often statuses are worked out at most (that reads every policy and Dependency).
 const EVERY: Duration = Duration::from_secs(2);
+/// How often statuses are handed over again while the registry does not change.
+const RETRY: Duration = Duration::from_secs(30);
 /// How long one status read and write may take.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Field manager of status writes.
@@ -66,10 +68,11 @@ impl Manager {
             reporter.last = None;
             return;
         }
-        if reporter
-            .last
-            .is_some_and(|(at, seen)| seen == deltas || at.elapsed() < EVERY)
-        {
+        // Unchanged registry: again after a while anyway, for writes that failed (the
+        // writer only retries what it has not written).
+        if reporter.last.is_some_and(|(at, seen)| {
+            at.elapsed() < EVERY || (seen == deltas && at.elapsed() < RETRY)
+        }) {
             return;
         }
         reporter.last = Some((Instant::now(), deltas));
@@ -94,42 +97,79 @@ impl Manager {
     }
 }
 
+/// Status writes in flight at once: a slow or unreachable cluster does not hold up the
+/// others' for long.
+const CONCURRENCY: usize = 8;
+
+/// How one status write went.
+enum Outcome {
+    /// Written, or already as wanted.
+    Done,
+    /// The object is gone (the registry hears of it soon).
+    Gone,
+    /// The cluster's CRD has no status subresource (CRDs older than this federator).
+    NoStatus,
+    /// Refused: the credentials may not patch status.
+    Forbidden,
+    /// Anything else: retried with the next batch.
+    Failed(String),
+}
+
 /// The writer task: writes each status that changed since it last wrote it.
 async fn write_statuses(mut inbox: watch::Receiver<Batch>, fence: crate::leader::Fence) {
-    // What was last written (or found in place), so an unchanged status is not read again.
+    use futures::StreamExt;
+    // What was last written (or found in place, or cannot be written), so an unchanged
+    // status is not read again.
     let mut written: BTreeSet<ObjectStatus> = BTreeSet::new();
-    // Clusters that refused a status write, warned about once.
-    let mut refused: BTreeSet<ClusterName> = BTreeSet::new();
+    // Clusters warned about, once each.
+    let mut warned: BTreeSet<(ClusterName, &'static str)> = BTreeSet::new();
     while inbox.changed().await.is_ok() {
         let batch = inbox.borrow_and_update().clone();
-        written.retain(|s| batch.statuses.contains(s));
-        for status in &batch.statuses {
-            if written.contains(status) || !fence.may_write() {
-                continue;
-            }
-            let Some(client) = batch.clients.get(&status.cluster) else {
-                continue;
-            };
-            let write = write_one(client.clone(), status);
-            match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-                Ok(Ok(())) => {
-                    refused.remove(&status.cluster);
+        let current: BTreeSet<&ObjectStatus> = batch.statuses.iter().collect();
+        written.retain(|s| current.contains(s));
+        let due: Vec<(Client, ObjectStatus)> = batch
+            .statuses
+            .iter()
+            .filter(|s| !written.contains(*s))
+            .filter_map(|s| Some((batch.clients.get(&s.cluster)?.clone(), s.clone())))
+            .collect();
+        let outcomes: Vec<(ObjectStatus, Outcome)> = futures::stream::iter(due)
+            .map(|(client, status)| {
+                let fence = fence.clone();
+                async move {
+                    if !fence.may_write() {
+                        return (status, Outcome::Failed("not leading".into()));
+                    }
+                    let write = write_one(client, &status);
+                    let outcome = tokio::time::timeout(WRITE_TIMEOUT, write)
+                        .await
+                        .unwrap_or_else(|_| Outcome::Failed("timed out".into()));
+                    (status, outcome)
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (status, outcome) in outcomes {
+            let cluster = &status.cluster;
+            match outcome {
+                Outcome::Done | Outcome::Gone => {
+                    written.insert(status);
+                }
+                Outcome::NoStatus => {
                     written.insert(status.clone());
-                }
-                Ok(Err(kube::Error::Api(e))) if e.code == 404 => {
-                    // Deleted meanwhile: the registry hears of it soon.
-                }
-                Ok(Err(kube::Error::Api(e))) if e.code == 403 => {
-                    if refused.insert(status.cluster.clone()) {
-                        warn!(cluster = %status.cluster, object = %status.key, "cannot write the status of GlobalTrafficPolicies and Dependencies: grant patch on their status subresource (federator cluster add does)");
+                    if warned.insert((cluster.clone(), "status")) {
+                        warn!(cluster = %cluster, object = %status.key, "the cluster's CRD has no status subresource: apply the CRDs of this federator version (crds/) to see policy and Dependency status");
                     }
                 }
-                Ok(Err(err)) => {
-                    let error = crate::connect::describe::kube_error(&err);
-                    debug!(cluster = %status.cluster, object = %status.key, error, "status not written; will retry");
+                Outcome::Forbidden => {
+                    written.insert(status.clone());
+                    if warned.insert((cluster.clone(), "forbidden")) {
+                        warn!(cluster = %cluster, object = %status.key, "cannot write the status of GlobalTrafficPolicies and Dependencies: grant patch on their status subresource (federator cluster add does)");
+                    }
                 }
-                Err(_) => {
-                    debug!(cluster = %status.cluster, object = %status.key, "status write timed out; will retry")
+                Outcome::Failed(error) => {
+                    debug!(cluster = %cluster, object = %status.key, error, "status not written; will retry");
                 }
             }
         }
@@ -137,30 +177,38 @@ async fn write_statuses(mut inbox: watch::Receiver<Batch>, fence: crate::leader:
 }
 
 /// Reads the object and, when its status differs from `status`, applies it.
-async fn write_one(client: Client, status: &ObjectStatus) -> Result<(), kube::Error> {
+async fn write_one(client: Client, status: &ObjectStatus) -> Outcome {
     let (namespace, name) = (&status.key.namespace, &status.key.name);
-    let (current, api_version, kind) = match status.kind {
+    let read = match status.kind {
         StatusKind::GlobalTrafficPolicy => {
             let api: Api<GlobalTrafficPolicy> = Api::namespaced(client.clone(), namespace);
-            let object = api.get(name).await?;
-            let current = serde_json::to_value(&object.status).unwrap_or(Value::Null);
-            (
-                current,
-                GlobalTrafficPolicy::api_version(&()),
-                GlobalTrafficPolicy::kind(&()),
-            )
+            api.get_opt(name)
+                .await
+                .map(|o| o.map(|o| serde_json::to_value(&o.status).unwrap_or(Value::Null)))
         }
         StatusKind::Dependency => {
             let api: Api<Dependency> = Api::namespaced(client.clone(), namespace);
-            let object = api.get(name).await?;
-            let current = serde_json::to_value(&object.status).unwrap_or(Value::Null);
-            (current, Dependency::api_version(&()), Dependency::kind(&()))
+            api.get_opt(name)
+                .await
+                .map(|o| o.map(|o| serde_json::to_value(&o.status).unwrap_or(Value::Null)))
         }
+    };
+    let current = match read {
+        Ok(Some(current)) => current,
+        Ok(None) => return Outcome::Gone,
+        Err(err) => return classify(&err),
     };
     let desired = status_json(status, &current);
     if desired == current {
-        return Ok(());
+        return Outcome::Done;
     }
+    let (api_version, kind) = match status.kind {
+        StatusKind::GlobalTrafficPolicy => (
+            GlobalTrafficPolicy::api_version(&()),
+            GlobalTrafficPolicy::kind(&()),
+        ),
+        StatusKind::Dependency => (Dependency::api_version(&()), Dependency::kind(&())),
+    };
     let body = json!({
         "apiVersion": api_version,
         "kind": kind,
@@ -168,19 +216,33 @@ async fn write_one(client: Client, status: &ObjectStatus) -> Result<(), kube::Er
         "status": desired,
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    match status.kind {
+    let patched = match status.kind {
         StatusKind::GlobalTrafficPolicy => {
             let api: Api<GlobalTrafficPolicy> = Api::namespaced(client, namespace);
             api.patch_status(name, &params, &Patch::Apply(&body))
-                .await?;
+                .await
+                .map(drop)
         }
         StatusKind::Dependency => {
             let api: Api<Dependency> = Api::namespaced(client, namespace);
             api.patch_status(name, &params, &Patch::Apply(&body))
-                .await?;
+                .await
+                .map(drop)
         }
+    };
+    match patched {
+        Ok(()) => Outcome::Done,
+        // The object was just read: a 404 now means no status subresource.
+        Err(kube::Error::Api(e)) if e.code == 404 => Outcome::NoStatus,
+        Err(err) => classify(&err),
     }
-    Ok(())
+}
+
+fn classify(err: &kube::Error) -> Outcome {
+    match err {
+        kube::Error::Api(e) if e.code == 403 => Outcome::Forbidden,
+        other => Outcome::Failed(crate::connect::describe::kube_error(other)),
+    }
 }
 
 /// The status object for `status`, keeping each condition's transition time from `current`

@@ -47,7 +47,7 @@ impl Writer {
                 );
             }
         }
-        if let Some(sidecars) = self.list_sidecars().await? {
+        if let Some(sidecars) = self.list_sidecars().await {
             listed.extend(sidecars);
         }
         self.existing = listed;
@@ -146,7 +146,17 @@ impl Writer {
     ) {
         let clusters: Vec<_> = view
             .get(host)
-            .map(|s| s.backends.keys().collect())
+            .map(|s| {
+                let mut clusters: std::collections::BTreeSet<_> = s.backends.keys().collect();
+                if self.ctx.render.export_scope == crate::render::ExportScope::Dependents {
+                    // Where the host goes also depends on where its callers run and on
+                    // the clusters holding the Dependencies: dropping one waits while it is
+                    // unlisted.
+                    clusters.extend(&s.dependencies.dependent_clusters);
+                    clusters.extend(&s.dependencies.declared_in);
+                }
+                clusters.into_iter().collect()
+            })
             .unwrap_or_default();
         into.add_host(rendered, host, &self.ctx.installation.instance, &clusters);
     }

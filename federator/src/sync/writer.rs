@@ -82,6 +82,7 @@ pub fn spawn_writer(
         held: BTreeMap::new(),
         rejections: Rejections::default(),
         sidecars_refused: false,
+        foreign_sidecars: Vec::new(),
     };
     tokio::spawn(writer.run(queue).instrument(span))
 }
@@ -103,6 +104,8 @@ pub(super) struct Writer {
     pub(super) findings: FindingReporter,
     /// Whether the cluster refused the last list of Sidecars: they are left alone then.
     pub(super) sidecars_refused: bool,
+    /// Sidecars not federator's that select pods: `(namespace, name, selector)`.
+    pub(super) foreign_sidecars: Vec<(String, String, BTreeMap<String, String>)>,
 }
 
 impl Writer {

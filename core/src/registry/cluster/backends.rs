@@ -17,11 +17,14 @@ impl ClusterState {
                 continue;
             };
             let mut matched = self.services_selecting(workload);
-            if let Some(only) = &workload.service {
-                // An Argo Rollout's host is its active or stable Service (its variant's the
-                // preview or canary one), not every Service over its pods.
-                matched.retain(|s| &s.key.name == only);
-            }
+            // An Argo Rollout's host is its active or stable Service (its variant's the
+            // preview or canary one), not every Service over its pods; a Service Argo pinned
+            // serves no workload that does not name it (a Deployment a Rollout borrows its
+            // template from would otherwise get the preview pods too).
+            matched.retain(|s| match &workload.service {
+                Some(only) => &s.key.name == only,
+                None => !s.pinned,
+            });
             let any_regular = matched.iter().any(|s| !s.headless);
             services.extend(
                 matched

@@ -165,3 +165,33 @@ fn the_order_of_deltas_does_not_matter() {
         ["east"]
     );
 }
+
+#[test]
+fn a_dependency_turned_invalid_keeps_its_last_valid_version_in_force() {
+    let mut r = registry([web("east"), catalog("west")].concat());
+    r.apply(upsert("north", dependency("web", "web", &["catalog"])));
+    assert_eq!(names(&deps(&r, "prod.web").declared_in), ["north"]);
+    assert_eq!(names(&deps(&r, "prod.catalog").declared_in), ["north"]);
+    let rejected = crate::model::RejectedInfo {
+        reference: ObjectRef::Dependency(ObjectKey::new("team", "web")),
+        generation: Some(2),
+        reason: "spec.source \"\": must not be empty".into(),
+    };
+    r.apply(upsert("north", crate::model::Object::Rejected(rejected)));
+    assert_eq!(deps(&r, "prod.web").calls, Some(vec!["catalog".into()]));
+    let statuses = r.object_statuses();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert!(
+        statuses[0]
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Accepted" && !c.status)
+    );
+    // Deleted: gone for good.
+    r.apply(remove(
+        "north",
+        ObjectRef::Dependency(ObjectKey::new("team", "web")),
+    ));
+    assert_eq!(deps(&r, "prod.web").calls, None);
+    assert!(r.object_statuses().is_empty());
+}

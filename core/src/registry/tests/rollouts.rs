@@ -2,7 +2,7 @@
 //! and the preview or canary Service gets a host of its own.
 
 use super::*;
-use crate::model::{Object, RolloutRole};
+use crate::model::{Object, RolloutRole, ServiceInfo};
 
 /// A Rollout `web` in namespace `team` of `cluster` with Services `web-active` (2 ready)
 /// and `web-preview` (1 ready), both selecting its pods.
@@ -11,8 +11,9 @@ fn blue_green(cluster: &str, preview: bool) -> Vec<Delta> {
     rollout.kind = WorkloadKind::Rollout;
     rollout.service = Some("web-active".into());
     rollout.rollout_role = preview.then(|| (RolloutRole::Preview, "web-preview".to_owned()));
-    let svc = |name: &str| {
-        service("team", name)
+    let svc = |name: &str| ServiceInfo {
+        pinned: true,
+        ..service("team", name)
             .port("http", 80)
             .selector(&[("app", "web")])
     };
@@ -95,4 +96,15 @@ fn a_canary_rollout_gets_a_canary_host_and_order_does_not_matter() {
         );
         assert_eq!(backends(r, "prod.web"), [("web-active".to_owned(), 2)]);
     }
+}
+
+#[test]
+fn a_deployment_a_rollout_borrows_its_template_from_gets_no_pinned_service() {
+    // The Rollout (workloadRef) is not a workload; its Deployment carries the identity and
+    // names no Service: Argo's pinned active and preview Services are not its backends.
+    let mut deltas = blue_green("east", true);
+    deltas[0] = upsert("east", workload("team", "web", "web", "prod"));
+    let r = registry(deltas);
+    assert!(backends(&r, "prod.web").is_empty());
+    assert!(r.get(&host("preview.prod.web")).is_none());
 }

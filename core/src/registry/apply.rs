@@ -58,6 +58,7 @@ impl Registry {
                 // A valid version replaces a rejected one (and the other way round, below).
                 self.forget_rejected(&cluster, &object.reference());
                 if let Object::Workload(w) = &object {
+                    callers.extend(self.callers_beside(&cluster, &w.key.namespace));
                     callers.insert(w.identity.clone());
                     let old = self.workload_identity(&cluster, w.kind, &w.key);
                     callers.extend(old);
@@ -68,6 +69,7 @@ impl Registry {
             Delta::Remove(cluster, object) => {
                 self.forget_rejected(&cluster, &object);
                 if let ObjectRef::Workload(kind, key) = &object {
+                    callers.extend(self.callers_beside(&cluster, &key.namespace));
                     callers.extend(self.workload_identity(&cluster, *kind, key));
                 }
                 self.remove_object(&cluster, &object, &mut recompute, &mut changes);

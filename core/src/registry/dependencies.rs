@@ -132,6 +132,22 @@ impl Registry {
         }
     }
 
+    /// Identities with a Dependency whose workloads share `namespace` of `cluster` with a
+    /// workload that came, went or changed: whether their Sidecars may select their pods
+    /// alone may have changed.
+    pub(super) fn callers_beside(&self, cluster: &ClusterName, namespace: &str) -> Vec<String> {
+        let Some(state) = self.clusters.get(cluster) else {
+            return Vec::new();
+        };
+        let mut out: BTreeSet<String> = BTreeSet::new();
+        for w in state.namespace_workloads(namespace) {
+            if self.dependencies.by_source.contains_key(&w.identity) {
+                out.insert(w.identity.clone());
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// A workload of `identity` came, went or changed its labels: when the identity calls
     /// others, its Sidecars and the dependents of what it calls may have changed.
     pub(super) fn caller_changed(&mut self, identity: &str, changes: &mut ChangeSet) {
@@ -231,6 +247,9 @@ impl Registry {
                 .filter_map(|id| state.workloads.get(id))
                 // A Rollout's variant runs the Rollout's pods: their Sidecar is the Rollout's.
                 .filter(|w| w.kind != WorkloadKind::RolloutVariant)
+                // A Sidecar selects its workload's template labels: none when another
+                // workload's pods carry them too (they would get this one's egress).
+                .filter(|w| !selector_overlaps(state, w))
                 .map(|w| CallerWorkload {
                     kind: w.kind,
                     key: w.key.clone(),
@@ -244,4 +263,26 @@ impl Registry {
         }
         out
     }
+}
+
+/// Whether another workload of `workload`'s namespace (not its own Rollout variant) has pods
+/// carrying every label of `workload`'s template: a Sidecar selecting those labels would
+/// apply to them too.
+fn selector_overlaps(
+    state: &super::cluster::ClusterState,
+    workload: &crate::model::WorkloadInfo,
+) -> bool {
+    state
+        .namespace_workloads(&workload.key.namespace)
+        // Itself, and its own Rollout variant (the same pods), aside.
+        .filter(|other| {
+            !(other.key == workload.key
+                && (other.kind == workload.kind || other.kind == WorkloadKind::RolloutVariant))
+        })
+        .any(|other| {
+            workload
+                .pod_labels
+                .iter()
+                .all(|(k, v)| other.pod_labels.get(k) == Some(v))
+        })
 }

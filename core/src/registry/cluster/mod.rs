@@ -186,6 +186,18 @@ impl ClusterState {
         self.workloads.insert(id, workload)
     }
 
+    /// The workloads of `namespace`.
+    pub(crate) fn namespace_workloads(
+        &self,
+        namespace: &str,
+    ) -> impl Iterator<Item = &WorkloadInfo> {
+        self.namespaces
+            .get(namespace)
+            .into_iter()
+            .flat_map(|ns| &ns.workloads)
+            .filter_map(|id| self.workloads.get(id))
+    }
+
     pub(crate) fn remove_workload(&mut self, id: &WorkloadId) -> Option<WorkloadInfo> {
         let old = self.workloads.remove(id)?;
         if let Some(ns) = self.namespaces.get_mut(&id.1.namespace) {

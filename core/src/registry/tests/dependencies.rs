@@ -195,3 +195,22 @@ fn a_dependency_turned_invalid_keeps_its_last_valid_version_in_force() {
     assert_eq!(deps(&r, "prod.web").calls, None);
     assert!(r.object_statuses().is_empty());
 }
+
+#[test]
+fn no_sidecar_for_a_caller_whose_labels_another_workloads_pods_carry_too() {
+    let mut r = registry([web("east"), catalog("west")].concat());
+    r.apply(upsert("east", dependency("web", "web", &["catalog"])));
+    assert!(deps(&r, "prod.web").workloads.contains_key(&name("east")));
+    // Another identity's pods in the same namespace carry `app: web` too.
+    let mut batch = workload("team", "batch", "batch", "prod");
+    batch.pod_labels.insert("app".into(), "web".into());
+    let changes = r.apply(upsert("east", batch));
+    assert!(changes.hosts.contains(&host("prod.web")), "{changes:?}");
+    assert!(!deps(&r, "prod.web").workloads.contains_key(&name("east")));
+    // It goes: web's Sidecar is back.
+    r.apply(remove(
+        "east",
+        ObjectRef::Workload(WorkloadKind::Deployment, ObjectKey::new("team", "batch")),
+    ));
+    assert!(deps(&r, "prod.web").workloads.contains_key(&name("east")));
+}

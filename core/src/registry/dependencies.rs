@@ -136,6 +136,10 @@ impl Registry {
     /// workload that came, went or changed: whether their Sidecars may select their pods
     /// alone may have changed.
     pub(super) fn callers_beside(&self, cluster: &ClusterName, namespace: &str) -> Vec<String> {
+        // Every workload delta asks: free when no Dependency exists.
+        if self.dependencies.by_source.is_empty() {
+            return Vec::new();
+        }
         let Some(state) = self.clusters.get(cluster) else {
             return Vec::new();
         };

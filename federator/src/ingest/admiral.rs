@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{
-    IngestConfig, IngestError, Ingested, MetaKey, created, derive_env, derive_identity, object_key,
+    IngestConfig, IngestError, Ingested, created, derive_env, derive_identity, object_key,
 };
 use crate::istio::OutlierDetection;
 use crate::model::{
@@ -254,13 +254,11 @@ fn lb_type(value: Option<&serde_json::Value>) -> Result<LbType, String> {
 
 /// Whether the object's own labels or annotations name an env (they beat `spec.selector`).
 fn has_env(config: &IngestConfig, meta: &ObjectMeta) -> bool {
-    config.identity.env.iter().any(|key| {
-        let (map, key) = match key {
-            MetaKey::Label(k) => (meta.labels.as_ref(), k),
-            MetaKey::Annotation(k) => (meta.annotations.as_ref(), k),
-        };
-        map.and_then(|m| m.get(key)).is_some_and(|v| !v.is_empty())
-    })
+    config
+        .identity
+        .env
+        .iter()
+        .any(|key| super::identity::lookup(key, meta).is_some())
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::{IdentityKeys, MetaKey};
 use crate::model::{validate_dns_label, validate_identity};
 
-fn lookup<'a>(key: &MetaKey, meta: &'a ObjectMeta) -> Option<&'a str> {
+/// The non-empty value of `key` on `meta`.
+pub(super) fn lookup<'a>(key: &MetaKey, meta: &'a ObjectMeta) -> Option<&'a str> {
     let (map, key) = match key {
         MetaKey::Label(k) => (meta.labels.as_ref(), k),
         MetaKey::Annotation(k) => (meta.annotations.as_ref(), k),

@@ -92,10 +92,9 @@ fn or_rejected<K: Resource>(
         Ok(ingested) => Ok(Some(ingested)),
         Err(err) => {
             let meta = object.meta();
-            let Some(name) = meta.name.as_deref().filter(|n| !n.is_empty()) else {
+            let Ok(key) = ingest::object_key(err.kind, meta) else {
                 return Err(err);
             };
-            let key = ObjectKey::new(meta.namespace.as_deref().unwrap_or("default"), name);
             Ok(Some(Ingested {
                 object: Object::Rejected(RejectedInfo {
                     reference: reference(key),

@@ -56,6 +56,11 @@ impl ServiceInfo {
     }
 }
 
+/// A ServiceExport of the Service `namespace/name`, created at `created` (seconds).
+pub fn export(namespace: &str, name: &str, created: i64) -> WorkloadInfo {
+    crate::model::service_export(ObjectKey::new(namespace, name), Some(created), Some(1))
+}
+
 /// A Deployment `<name>` with pod label `app=<name>` and the given identity and env.
 pub fn workload(namespace: &str, name: &str, identity: &str, env: &str) -> WorkloadInfo {
     WorkloadInfo {
@@ -75,6 +80,7 @@ pub fn workload(namespace: &str, name: &str, identity: &str, env: &str) -> Workl
         pod_labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
         service: None,
         rollout_role: None,
+        generation: None,
     }
 }
 
@@ -102,6 +108,7 @@ pub fn slice(
                 address: format!("10.{}.{}.{}", seed % 251, (i + 1) / 250, (i + 1) % 250),
                 node: (!node.is_empty()).then(|| node.to_string()),
                 zone: (!zone.is_empty()).then(|| zone.to_string()),
+                hostname: None,
             })
             .collect(),
     }

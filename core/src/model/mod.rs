@@ -4,11 +4,15 @@
 //! Nothing here knows about the Kubernetes API or does I/O; the `ingest` module turns API
 //! objects into these types and the registry folds them.
 
+mod mcs;
 mod names;
 mod objects;
 mod policy;
 mod port;
 
+pub use mcs::{
+    CLUSTER_ID_PROPERTY, CLUSTERSET_DOMAIN, CLUSTERSET_ZONE, ClusterIdInfo, service_export,
+};
 pub use names::{
     ClusterName, Host, InvalidName, ObjectKey, validate_dns_label, validate_identity,
     validate_label_value,

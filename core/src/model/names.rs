@@ -65,7 +65,7 @@ impl Host {
     }
 
     /// A host from labels already checked, if it is short enough to name objects after.
-    fn checked(host: String) -> Result<Self, InvalidName> {
+    pub(super) fn checked(host: String) -> Result<Self, InvalidName> {
         if host.len() > MAX_HOST_LEN {
             return Err(InvalidName::new(
                 "host",
@@ -126,7 +126,7 @@ pub struct InvalidName {
 }
 
 impl InvalidName {
-    fn new(what: &'static str, value: &str, reason: impl Into<String>) -> Self {
+    pub(super) fn new(what: &'static str, value: &str, reason: impl Into<String>) -> Self {
         Self {
             what,
             value: value.to_owned(),

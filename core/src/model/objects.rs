@@ -91,6 +91,8 @@ pub struct ReadyEndpoint {
     pub node: Option<String>,
     /// Zone the slice reports for the endpoint.
     pub zone: Option<String>,
+    /// The endpoint's `hostname` (a StatefulSet pod's), naming it in the MCS DNS.
+    pub hostname: Option<String>,
 }
 
 /// An EndpointSlice reduced to its ready endpoints and the ports they listen on.
@@ -117,6 +119,9 @@ pub enum WorkloadKind {
     /// The preview (blue-green) or canary side of an Argo Rollout, which the registry derives
     /// from the Rollout to give that Service a host of its own.
     RolloutVariant,
+    /// A `multicluster.x-k8s.io` ServiceExport: its Service becomes the clusterset service
+    /// `<name>.<namespace>.svc.clusterset.local`.
+    ServiceExport,
 }
 
 impl WorkloadKind {
@@ -125,6 +130,7 @@ impl WorkloadKind {
         match self {
             Self::Deployment => ("apps/v1", "Deployment"),
             Self::Rollout | Self::RolloutVariant => ("argoproj.io/v1alpha1", "Rollout"),
+            Self::ServiceExport => ("multicluster.x-k8s.io/v1beta1", "ServiceExport"),
         }
     }
 }
@@ -179,12 +185,18 @@ pub struct WorkloadInfo {
     /// For a Rollout, its preview or canary Service, which gets a host of its own; for the
     /// variant derived from it, which one it is.
     pub rollout_role: Option<(RolloutRole, String)>,
+    /// `metadata.generation`, for the status conditions federator writes on it (kept only
+    /// for ServiceExports).
+    pub generation: Option<i64>,
 }
 
 impl WorkloadInfo {
     /// The global host its pods serve: `<env>.<identity>.<suffix>`, or for a Rollout's
     /// variant `<preview|canary>.<env>.<identity>.<suffix>`.
     pub fn host(&self, suffix: &str) -> Result<Host, super::InvalidName> {
+        if self.kind == WorkloadKind::ServiceExport {
+            return Host::clusterset(&self.key.name, &self.key.namespace);
+        }
         let host = Host::build(&self.env, &self.identity, suffix)?;
         match (self.kind, &self.rollout_role) {
             (WorkloadKind::RolloutVariant, Some((role, _))) => host.with_prefix(role.prefix()),
@@ -276,6 +288,8 @@ pub enum Object {
     Dependency(DependencyInfo),
     /// A GlobalTrafficPolicy or Dependency that is invalid.
     Rejected(RejectedInfo),
+    /// The cluster's `id.k8s.io` ClusterProperty.
+    ClusterId(super::ClusterIdInfo),
 }
 
 impl Object {
@@ -295,6 +309,7 @@ impl Object {
                 PolicySource::Admiral => ObjectRef::AdmiralDependency(d.key.clone()),
             },
             Self::Rejected(r) => r.reference.clone(),
+            Self::ClusterId(_) => ObjectRef::ClusterId,
         }
     }
 }
@@ -324,6 +339,8 @@ pub enum ObjectRef {
     AdmiralPolicy(ObjectKey),
     /// An Admiral Dependency.
     AdmiralDependency(ObjectKey),
+    /// The cluster's `id.k8s.io` ClusterProperty.
+    ClusterId,
 }
 
 impl ObjectRef {
@@ -351,6 +368,7 @@ impl fmt::Display for ObjectRef {
             Self::Dependency(k) => write!(f, "Dependency {k}"),
             Self::AdmiralPolicy(k) => write!(f, "Admiral GlobalTrafficPolicy {k}"),
             Self::AdmiralDependency(k) => write!(f, "Admiral Dependency {k}"),
+            Self::ClusterId => f.write_str("ClusterProperty id.k8s.io"),
         }
     }
 }

@@ -240,6 +240,7 @@ impl Registry {
                 rejected: Vec::new(),
                 policy: None,
                 dependencies: super::HostDependencies::default(),
+                clusterset: None,
             }),
             clusters: BTreeSet::new(),
             vip_error: None,

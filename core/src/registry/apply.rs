@@ -232,6 +232,7 @@ impl Registry {
             Object::Dependency(dependency) => {
                 self.upsert_dependency(cluster, dependency, changes);
             }
+            Object::ClusterId(id) => self.set_cluster_id(cluster, Some(id.value), changes),
             Object::Rejected(rejected) => {
                 // A policy that turned invalid stops applying (the host falls back to the
                 // next one). A Dependency's last valid version stays in force: cutting its
@@ -321,6 +322,30 @@ impl Registry {
                     self.remove_dependency(cluster, &(api, key.clone()), changes);
                 }
             }
+            ObjectRef::ClusterId => self.set_cluster_id(cluster, None, changes),
+        }
+    }
+
+    /// The cluster's `id.k8s.io` ClusterProperty came, changed or went: its clusterset
+    /// services' per-pod DNS names change with it.
+    fn set_cluster_id(
+        &mut self,
+        cluster: &ClusterName,
+        id: Option<String>,
+        changes: &mut ChangeSet,
+    ) {
+        let state = self.state(cluster);
+        if state.cluster_id == id {
+            return;
+        }
+        state.cluster_id = id;
+        let hosts: Vec<Host> = state
+            .hosts()
+            .filter(|h| h.is_clusterset())
+            .cloned()
+            .collect();
+        for host in hosts {
+            self.rebuild_host(&host, changes);
         }
     }
 

@@ -12,6 +12,8 @@ pub struct BackendEndpoint {
     pub locality: Locality,
     /// The port it listens on for each of its Service's ports, by Service port name.
     pub target_ports: BTreeMap<String, u16>,
+    /// Its `hostname` in the EndpointSlice, when set (named in the MCS DNS).
+    pub hostname: Option<String>,
 }
 
 /// A Service in one cluster that backs a global host, with its ready endpoints.
@@ -25,6 +27,8 @@ pub struct LocalBackend {
     pub created: Option<i64>,
     /// Ready endpoints, sorted by address; empty when none are ready.
     pub endpoints: Vec<BackendEndpoint>,
+    /// Whether the Service is headless: clusterset services of both kinds conflict.
+    pub headless: bool,
 }
 
 impl LocalBackend {
@@ -97,6 +101,20 @@ pub struct GlobalService {
     pub policy: Option<AppliedPolicy>,
     /// What Dependencies say of its identity: whom it calls, and where its callers run.
     pub dependencies: HostDependencies,
+    /// For a clusterset host (of a ServiceExport), what the MCS API adds; `None` for global
+    /// hosts.
+    pub clusterset: Option<ClustersetInfo>,
+}
+
+/// What a clusterset service adds to a host: its type, and the id each exporting cluster
+/// goes by in DNS.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClustersetInfo {
+    /// `Headless` rather than `ClusterSetIP`, as the oldest export's Service is.
+    pub headless: bool,
+    /// Each exporting cluster's id: its `id.k8s.io` ClusterProperty, else its registered
+    /// name.
+    pub cluster_ids: BTreeMap<ClusterName, String>,
 }
 
 /// What Dependencies declare about one host's identity. Empty for the common case of an
@@ -159,6 +177,7 @@ pub(crate) fn fold_backends(
     mut candidates: Vec<(ClusterName, LocalBackend)>,
     policy: Option<AppliedPolicy>,
     dependencies: HostDependencies,
+    cluster_ids: Option<BTreeMap<ClusterName, String>>,
 ) -> GlobalService {
     candidates.sort_by(|(ca, a), (cb, b)| {
         (a.created.unwrap_or(i64::MAX), ca, &a.service).cmp(&(
@@ -172,11 +191,18 @@ pub(crate) fn fold_backends(
         .map(|(_, b)| b.ports.clone())
         .unwrap_or_default();
     ports.sort();
-    let signature = candidates.first().map(|(_, b)| b.port_signature());
+    // Clusterset services also conflict over their type (MCS: ports and type must agree).
+    let typed = cluster_ids.is_some();
+    let signature_of = |b: &LocalBackend| (typed && b.headless, b.port_signature());
+    let signature = candidates.first().map(|(_, b)| signature_of(b));
+    let clusterset = cluster_ids.map(|cluster_ids| ClustersetInfo {
+        headless: candidates.first().is_some_and(|(_, b)| b.headless),
+        cluster_ids,
+    });
     let mut backends: BTreeMap<ClusterName, Vec<LocalBackend>> = BTreeMap::new();
     let mut rejected = Vec::new();
     for (cluster, backend) in candidates {
-        if Some(backend.port_signature()) == signature {
+        if Some(signature_of(&backend)) == signature {
             backends.entry(cluster).or_default().push(backend);
         } else {
             rejected.push(RejectedBackend { cluster, backend });
@@ -197,5 +223,6 @@ pub(crate) fn fold_backends(
         rejected,
         policy,
         dependencies,
+        clusterset,
     }
 }

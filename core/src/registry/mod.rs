@@ -13,6 +13,7 @@ mod cluster;
 mod delta;
 mod dependencies;
 mod diagnostics;
+mod export_status;
 mod findings;
 mod global;
 mod host_vips;
@@ -39,8 +40,8 @@ pub use delta::{ChangeSet, Delta};
 pub use diagnostics::{Diagnostic, Severity};
 pub use findings::{ClusterFinding, FindingObject};
 pub use global::{
-    AppliedPolicy, BackendEndpoint, CallerWorkload, GlobalService, HostDependencies, LocalBackend,
-    RejectedBackend,
+    AppliedPolicy, BackendEndpoint, CallerWorkload, ClustersetInfo, GlobalService,
+    HostDependencies, LocalBackend, RejectedBackend,
 };
 pub use status::{ObjectStatus, PRECEDENCE, StatusCondition, StatusKind};
 use tracked::Tracked;

@@ -61,10 +61,23 @@ impl Registry {
         }
         let policy = self.effective_policy(&entry.service.identity, &entry.service.env);
         let dependencies = self.host_dependencies(host, &entry.service.identity, &entry.clusters);
+        let cluster_ids = host.is_clusterset().then(|| {
+            entry
+                .clusters
+                .iter()
+                .filter_map(|c| Some((c.clone(), self.clusters.get(c)?.cluster_id())))
+                .collect()
+        });
         let Some(entry) = self.hosts.get_mut(host) else {
             return;
         };
-        let rebuilt = global::fold_backends(&entry.service, candidates, policy, dependencies);
+        let rebuilt = global::fold_backends(
+            &entry.service,
+            candidates,
+            policy,
+            dependencies,
+            cluster_ids,
+        );
         if rebuilt != *entry.service {
             entry.service = Arc::new(rebuilt);
             changes.hosts.insert(host.clone());

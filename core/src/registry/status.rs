@@ -13,6 +13,8 @@ pub enum StatusKind {
     GlobalTrafficPolicy,
     /// A Dependency.
     Dependency,
+    /// A ServiceExport (MCS API).
+    ServiceExport,
 }
 
 /// One condition, as Kubernetes conditions spell it (the edge adds the transition time).
@@ -135,6 +137,7 @@ impl Registry {
                 });
             }
         }
+        self.export_statuses(&mut out);
         out.sort();
         out
     }
@@ -216,7 +219,7 @@ fn accepted(message: &str) -> StatusCondition {
     condition("Accepted", true, "Valid", message.to_owned())
 }
 
-fn condition(
+pub(super) fn condition(
     type_: &'static str,
     status: bool,
     reason: &'static str,

@@ -29,7 +29,7 @@ impl Default for EastWestGateway {
 }
 
 /// The Gateway `destination` needs so that its east-west gateway accepts Istio mTLS for
-/// `*.<suffix>` with `AUTO_PASSTHROUGH` and routes it by SNI to the local backends; `None`
+/// `*.<suffix>` and the clusterset services (`*.svc.clusterset.local`) with `AUTO_PASSTHROUGH` and routes it by SNI to the local backends; `None`
 /// when turned off, when the cluster has no east-west gateway Service, or when a user's
 /// Gateway already claims those hosts on that port (federator never fights a user's
 /// Gateway; the claim is reported instead).
@@ -56,7 +56,10 @@ pub fn eastwest_gateway(
                 protocol: "TLS".into(),
                 name: "tls-federator".into(),
             },
-            hosts: vec![format!("*.{}", view.config().host_suffix)],
+            hosts: vec![
+                format!("*.{}", view.config().host_suffix),
+                format!("*.{}", crate::model::CLUSTERSET_DOMAIN),
+            ],
             tls: Some(ServerTls {
                 mode: Some(ServerTlsMode::AutoPassthrough),
             }),
@@ -111,7 +114,7 @@ mod tests {
                 "selector": {"istio": "eastwestgateway"},
                 "servers": [{
                     "port": {"number": 15443, "protocol": "TLS", "name": "tls-federator"},
-                    "hosts": ["*.global"],
+                    "hosts": ["*.global", "*.svc.clusterset.local"],
                     "tls": {"mode": "AUTO_PASSTHROUGH"},
                 }],
             })

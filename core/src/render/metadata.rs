@@ -13,8 +13,20 @@ pub const MANAGED_BY_VALUE: &str = "federator";
 pub const HOST_ANNOTATION: &str = "federator.io/host";
 
 /// Labels every rendered object carries: ownership plus the identity and env it serves, so
-/// `kubectl get se -l federator.io/identity=greeting` finds them.
+/// `kubectl get se -l federator.io/identity=greeting` finds them (for a clusterset service,
+/// the Service's name and namespace).
 pub fn ownership_labels(service: &GlobalService) -> BTreeMap<String, String> {
+    if let Some((name, namespace)) = service.host.clusterset_service() {
+        // A clusterset service has no identity or env: it is a Service of a namespace.
+        return BTreeMap::from([
+            (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
+            ("federator.io/service".to_owned(), name.to_owned()),
+            (
+                "federator.io/service-namespace".to_owned(),
+                namespace.to_owned(),
+            ),
+        ]);
+    }
     BTreeMap::from([
         (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
         ("federator.io/identity".to_owned(), service.identity.clone()),

@@ -11,6 +11,7 @@ mod gateway;
 mod metadata;
 mod object;
 mod service_entry;
+mod service_import;
 mod sidecar;
 
 use crate::istio::{DestinationRuleSpec, OutlierDetection, ServiceEntrySpec, SidecarSpec};
@@ -20,6 +21,7 @@ use crate::registry::{GlobalService, RegistryView};
 pub use gateway::{EASTWEST_GATEWAY_NAME, EastWestGateway, eastwest_gateway};
 pub use metadata::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownership_labels};
 pub use object::{Metadata, Rendered};
+pub use service_import::render_service_import;
 pub use sidecar::sidecar_name;
 
 /// Settings for rendering.
@@ -102,6 +104,10 @@ pub fn exported_to(
     destination: &ClusterName,
     options: &RenderOptions,
 ) -> bool {
+    if service.clusterset.is_some() {
+        // The MCS API imports a clusterset service into every cluster.
+        return true;
+    }
     match options.export_scope {
         ExportScope::All => true,
         ExportScope::Dependents => {

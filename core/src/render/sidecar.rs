@@ -17,6 +17,8 @@ pub fn sidecar_name(workload: &CallerWorkload) -> String {
     let kind = match workload.kind {
         WorkloadKind::Deployment => "deployment",
         WorkloadKind::Rollout | WorkloadKind::RolloutVariant => "rollout",
+        // Never a caller (an export has no identity), named all the same.
+        WorkloadKind::ServiceExport => "serviceexport",
     };
     format!("federator-{kind}-{}", workload.key.name)
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::{ClusterState, selects};
-use crate::model::{Host, ObjectKey, ServiceInfo, WorkloadInfo};
+use crate::model::{Host, ObjectKey, ServiceInfo, WorkloadInfo, WorkloadKind};
 use crate::registry::global::{BackendEndpoint, LocalBackend};
 
 impl ClusterState {
@@ -12,10 +12,21 @@ impl ClusterState {
     /// headless Service only when no regular one does), with ready endpoints per locality.
     pub(crate) fn compute_backends(&self, host: &Host) -> Vec<LocalBackend> {
         let mut services: BTreeSet<&ObjectKey> = BTreeSet::new();
+        // MCS resolves conflicts by the oldest ServiceExport, not the oldest Service.
+        let mut export_created = None;
         for id in self.host_workloads.get(host).into_iter().flatten() {
             let Some(workload) = self.workloads.get(id) else {
                 continue;
             };
+            if workload.kind == WorkloadKind::ServiceExport {
+                // A ServiceExport names its Service: selector or not, headless or not.
+                let key = &workload.key;
+                if self.services.get(key).is_some_and(|s| !s.ports.is_empty()) {
+                    services.insert(key);
+                    export_created = Some(workload.created);
+                }
+                continue;
+            }
             let mut matched = self.services_selecting(workload);
             // An Argo Rollout's host is its active or stable Service (its variant's the
             // preview or canary one), not every Service over its pods; a Service Argo pinned
@@ -39,8 +50,9 @@ impl ClusterState {
             .map(|service| LocalBackend {
                 service: service.key.clone(),
                 ports: service.ports.clone(),
-                created: service.created,
+                created: export_created.unwrap_or(service.created),
                 endpoints: self.ready_endpoints(&service.key),
+                headless: service.headless,
             })
             .collect()
     }
@@ -73,6 +85,7 @@ impl ClusterState {
                     address: ep.address.clone(),
                     locality: self.endpoint_locality(ep.node.as_deref(), ep.zone.as_deref()),
                     target_ports: slice.ports.clone(),
+                    hostname: ep.hostname.clone(),
                 });
             }
         }

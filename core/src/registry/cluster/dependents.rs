@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{ClusterState, selects};
-use crate::model::{Host, ObjectKey};
+use crate::model::{Host, ObjectKey, WorkloadKind};
 
 impl ClusterState {
     /// Hosts of the workloads in `namespace` that `selector` selects.
@@ -32,6 +32,13 @@ impl ClusterState {
     pub(crate) fn hosts_of_service(&self, key: &ObjectKey, suffix: &str, out: &mut BTreeSet<Host>) {
         if let Some(service) = self.services.get(key) {
             self.hosts_selected_by(&key.namespace, &service.selector, suffix, out);
+        }
+        // A ServiceExport of it: the export names the Service whatever its selector.
+        let export = (WorkloadKind::ServiceExport, key.clone());
+        if let Some(export) = self.workloads.get(&export)
+            && let Ok(host) = export.host(suffix)
+        {
+            out.insert(host);
         }
     }
 

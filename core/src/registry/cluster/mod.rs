@@ -69,6 +69,8 @@ pub(crate) struct ClusterState {
     pub(crate) mesh_namespace: Option<MeshNamespaceInfo>,
     /// Users' Gateways that already pass global hosts through on the gateway port.
     pub(crate) passthrough_claims: BTreeMap<ObjectKey, PassthroughClaimInfo>,
+    /// The value of the cluster's `id.k8s.io` ClusterProperty, when it has one.
+    pub(crate) cluster_id: Option<String>,
 }
 
 impl ClusterState {
@@ -95,6 +97,7 @@ impl ClusterState {
             rejected: BTreeMap::new(),
             mesh_namespace: None,
             passthrough_claims: BTreeMap::new(),
+            cluster_id: None,
         }
     }
 
@@ -112,6 +115,15 @@ impl ClusterState {
             && self.rejected.is_empty()
             && self.mesh_namespace.is_none()
             && self.passthrough_claims.is_empty()
+            && self.cluster_id.is_none()
+    }
+
+    /// The id the MCS API knows the cluster by: its `id.k8s.io` ClusterProperty, else its
+    /// registered name.
+    pub(crate) fn cluster_id(&self) -> String {
+        self.cluster_id
+            .clone()
+            .unwrap_or_else(|| self.info.name.as_str().to_owned())
     }
 
     /// Every host this cluster has workloads for.
@@ -135,6 +147,11 @@ impl ClusterState {
         }
         self.prune_namespace(&key.namespace);
         Some(old)
+    }
+
+    /// The Service `key`, if the cluster has it.
+    pub(crate) fn service(&self, key: &ObjectKey) -> Option<&ServiceInfo> {
+        self.services.get(key)
     }
 
     // ---- EndpointSlices ----

@@ -6,6 +6,7 @@ use super::*;
 use crate::fixtures::*;
 use crate::model::{LocalityMode, ObjectKey, ObjectRef, PolicyInfo, TrafficPolicy, WorkloadKind};
 
+mod clusterset;
 mod dependencies;
 mod hosts;
 mod policies;

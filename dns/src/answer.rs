@@ -42,6 +42,8 @@ impl Answer<'static> {
 /// - A name that does not exist: NXDOMAIN with the SOA; one that exists without records of
 ///   the type asked: NOERROR and no answer (NODATA) with the SOA.
 /// - A/AAAA of a host, SRV `_<port>._tcp.<host>`, SOA and NS at the apex, ANY as what exists.
+/// - The Multicluster Services records of [`ClustersetRecord`](crate::ClustersetRecord)s
+///   (A/AAAA, SRV with their targets' addresses) and the `dns-version` TXT record.
 pub fn answer<'a>(
     snapshot: &'a Snapshot,
     name: &LowerName,
@@ -93,12 +95,8 @@ pub fn answer<'a>(
     if answers.is_empty() {
         return negative(ResponseCode::NoError);
     }
-    let additionals = match (&records.target, qtype) {
-        (Some(target), RecordType::SRV) => snapshot
-            .names
-            .get(target)
-            .map(|t| &t.records[..])
-            .unwrap_or_default(),
+    let additionals = match qtype {
+        RecordType::SRV => snapshot.additionals(records),
         _ => &[],
     };
     found(answers, additionals)

@@ -1,7 +1,9 @@
 //! DNS authority for federator's global zones.
 //!
 //! Answers the zones federator owns (default `global.`) and nothing else: it is never a
-//! recursive or open resolver, and it does no zone transfers. Answers come from an immutable
+//! recursive or open resolver, and it does no zone transfers. Besides federator's global
+//! hosts ([`HostRecord`]) it answers the Kubernetes Multicluster Services records of exported
+//! services ([`ClustersetRecord`], under `clusterset.local.`). Answers come from an immutable
 //! [`Snapshot`] of the registry, precomputed per name and swapped atomically on change, so
 //! a query never waits for a writer and does no work beyond a map lookup.
 //!
@@ -14,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod answer;
+mod clusterset;
 mod handler;
 mod metrics;
 mod server;
@@ -21,6 +24,7 @@ mod snapshot;
 mod zone;
 
 pub use answer::{Answer, answer};
+pub use clusterset::{ClustersetMember, ClustersetRecord, SrvPort};
 pub use handler::{DnsHandler, SnapshotHandle};
 pub use metrics::{DnsMetrics, DropLabels, QueryLabels};
 pub use server::{ServeOptions, Sockets, bind, serve};

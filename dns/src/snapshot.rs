@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{A, AAAA, NS, SOA, SRV};
-use hickory_proto::rr::{LowerName, Name, RData, Record};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
-use crate::Zone;
+use crate::{ClustersetRecord, Zone};
 
 /// What the registry exports for one global host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,34 +32,49 @@ pub struct SnapshotConfig {
     pub serial: u32,
 }
 
-/// A host that could not be put in the snapshot.
+/// A host or clusterset service (or part of one) that could not be put in the snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
-    /// The host is in none of the zones.
+    /// The host or service is in none of the zones.
     #[error("host {0} is outside every DNS zone served; it is not answered")]
     OutsideZones(String),
-    /// The host or a port name is not a valid DNS name.
+    /// The host, a port name, or a clusterset endpoint's hostname or cluster id is not a valid
+    /// DNS name or label.
     #[error("host {name}: {reason}")]
     InvalidName {
-        /// The host.
+        /// The host or service.
         name: String,
         /// Why.
         reason: String,
     },
 }
 
-/// Records of one name: a host's address, or an SRV name's record and the key of its
-/// target (whose address goes in the additional section). Each record is stored once; an
-/// empty non-terminal has none and costs no allocation.
+/// Records of one name: a host's address, or an SRV name's records and what goes in the
+/// additional section with them. A host's records are stored once (its SRV names point at
+/// it); an empty non-terminal has none and costs no allocation.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NameRecords {
+    /// Grouped by type (see [`NameRecords::of_type`]).
     pub(crate) records: Vec<Record>,
-    pub(crate) target: Option<LowerName>,
+    pub(crate) additional: Additional,
+}
+
+/// The additional section of an SRV answer: the addresses of its targets.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Additional {
+    /// Nothing.
+    #[default]
+    None,
+    /// One target, whose records are those of this other name (stored once, with it).
+    Target(LowerName),
+    /// Several targets (a headless service's endpoints): their addresses, one copy shared by
+    /// every SRV name of the service.
+    Records(Arc<[Record]>),
 }
 
 impl NameRecords {
     /// The records of one type (records of a name are few, a scan is the cheapest index).
-    pub(crate) fn of_type(&self, qtype: hickory_proto::rr::RecordType) -> &[Record] {
+    pub(crate) fn of_type(&self, qtype: RecordType) -> &[Record] {
         let Some(start) = self.records.iter().position(|r| r.record_type() == qtype) else {
             return &[];
         };
@@ -85,6 +101,8 @@ pub struct Snapshot {
     /// Every name that exists: hosts, SRV names, and the empty non-terminals above them.
     pub(crate) names: HashMap<LowerName, NameRecords>,
     hosts: usize,
+    /// Clusterset services answered.
+    pub(crate) services: usize,
     /// False until the registry has been read: names in the zones then answer SERVFAIL,
     /// since an authoritative "does not exist" would be cached by clients and be wrong.
     ready: bool,
@@ -96,17 +114,33 @@ impl Snapshot {
         config: &SnapshotConfig,
         hosts: impl IntoIterator<Item = HostRecord>,
     ) -> (Self, Vec<SnapshotError>) {
+        Self::build_with_clusterset(config, hosts, std::iter::empty())
+    }
+
+    /// Builds the answers for `hosts` and for the Multicluster Services of `clusterset` (the
+    /// records of the MCS DNS specification, see [`ClustersetRecord`]); what cannot be
+    /// answered is reported and left out. When `clusterset.local.` is one of the zones, it
+    /// also answers the specification's version, `dns-version.clusterset.local. TXT`.
+    pub fn build_with_clusterset(
+        config: &SnapshotConfig,
+        hosts: impl IntoIterator<Item = HostRecord>,
+        clusterset: impl IntoIterator<Item = ClustersetRecord>,
+    ) -> (Self, Vec<SnapshotError>) {
         let zones: Vec<ZoneRecords> = config
             .zones
             .iter()
             .map(|z| zone_records(z, config))
             .collect();
         let hosts = hosts.into_iter();
-        // A host makes about four names: itself, its SRV names, their empty parents.
+        let clusterset = clusterset.into_iter();
+        // A host or service makes about four names: itself, its SRV names, their empty
+        // parents (a headless service one more per endpoint).
+        let expected = hosts.size_hint().0 + clusterset.size_hint().0;
         let mut snapshot = Self {
             zones,
-            names: HashMap::with_capacity(hosts.size_hint().0 * 4),
+            names: HashMap::with_capacity(expected.saturating_mul(4)),
             hosts: 0,
+            services: 0,
             ready: true,
         };
         let mut errors = Vec::new();
@@ -114,6 +148,16 @@ impl Snapshot {
             if let Err(err) = snapshot.insert(&host, config.ttl) {
                 errors.push(err);
             }
+        }
+        if config
+            .zones
+            .iter()
+            .any(crate::clusterset::is_clusterset_zone)
+        {
+            snapshot.insert_dns_version(config.ttl);
+        }
+        for service in clusterset {
+            snapshot.insert_clusterset(&service, config.ttl, &mut errors);
         }
         snapshot.names.shrink_to_fit();
         (snapshot, errors)
@@ -141,9 +185,27 @@ impl Snapshot {
         self.ready
     }
 
-    /// How many hosts it answers.
+    /// How many hosts it answers (clusterset services not included).
     pub fn hosts(&self) -> usize {
         self.hosts
+    }
+
+    /// How many clusterset services it answers, so callers can report what is served.
+    pub fn clusterset_services(&self) -> usize {
+        self.services
+    }
+
+    /// The additional section of an SRV answer from `records`.
+    pub(crate) fn additionals<'a>(&'a self, records: &'a NameRecords) -> &'a [Record] {
+        match &records.additional {
+            Additional::None => &[],
+            Additional::Target(target) => self
+                .names
+                .get(target)
+                .map(|t| &t.records[..])
+                .unwrap_or_default(),
+            Additional::Records(shared) => shared,
+        }
     }
 
     /// The zone `name` belongs to, if any (the longest match).
@@ -167,10 +229,7 @@ impl Snapshot {
         let Some(origin) = self.zone_of(&lower).map(|z| z.origin.clone()) else {
             return Err(SnapshotError::OutsideZones(host.name.clone()));
         };
-        let address = match host.address {
-            IpAddr::V4(v4) => Record::from_rdata(fqdn.clone(), ttl, RData::A(A(v4))),
-            IpAddr::V6(v6) => Record::from_rdata(fqdn.clone(), ttl, RData::AAAA(AAAA(v6))),
-        };
+        let address = address_record(&fqdn, ttl, host.address);
         let mut srv_names = Vec::new();
         for (port_name, port) in &host.ports {
             let srv_name = Name::from_str(&format!("_{port_name}._tcp"))
@@ -183,18 +242,36 @@ impl Snapshot {
             );
             srv_names.push((LowerName::from(&srv_name), record));
         }
-        let entry = self.names.entry(lower.clone()).or_default();
-        entry.records.push(address);
-        entry.records.sort_by_key(Record::record_type);
-        self.add_ancestors(&lower, &origin);
+        self.add_records(&lower, &origin, vec![address], Additional::None);
         for (srv_name, record) in srv_names {
-            let entry = self.names.entry(srv_name.clone()).or_default();
-            entry.records.push(record);
-            entry.target = Some(lower.clone());
-            self.add_ancestors(&srv_name, &origin);
+            let target = Additional::Target(lower.clone());
+            self.add_records(&srv_name, &origin, vec![record], target);
         }
         self.hosts += 1;
         Ok(())
+    }
+
+    /// Adds `records` to `name` (in the zone of `origin`), and its empty non-terminals;
+    /// `additional` replaces the name's unless it is [`Additional::None`].
+    pub(crate) fn add_records(
+        &mut self,
+        name: &LowerName,
+        origin: &LowerName,
+        records: Vec<Record>,
+        additional: Additional,
+    ) {
+        let entry = self.names.entry(name.clone()).or_default();
+        if entry.records.is_empty() {
+            entry.records = records;
+        } else {
+            entry.records.extend(records);
+        }
+        // Stable: records of one type keep their order.
+        entry.records.sort_by_key(Record::record_type);
+        if !matches!(additional, Additional::None) {
+            entry.additional = additional;
+        }
+        self.add_ancestors(name, origin);
     }
 
     /// Names between `name` and the zone apex exist (empty non-terminals): they answer
@@ -210,6 +287,14 @@ impl Snapshot {
             self.names.insert(current, NameRecords::default());
             current = parent;
         }
+    }
+}
+
+/// The A or AAAA record of `name` for `address`.
+pub(crate) fn address_record(name: &Name, ttl: u32, address: IpAddr) -> Record {
+    match address {
+        IpAddr::V4(v4) => Record::from_rdata(name.clone(), ttl, RData::A(A(v4))),
+        IpAddr::V6(v6) => Record::from_rdata(name.clone(), ttl, RData::AAAA(AAAA(v6))),
     }
 }
 

@@ -1,5 +1,5 @@
 //! The DNS server on real sockets: UDP and TCP queries from a client, truncation, snapshot
-//! swaps, and garbage that must not stop it.
+//! swaps, Multicluster Services records, and garbage that must not stop it.
 
 // A failed fixture or assertion should stop a test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,8 +7,9 @@
 mod common;
 
 use common::{config, greeting, host, query, start, tcp, udp};
-use federator_dns::Snapshot;
+use federator_dns::{ClustersetMember, ClustersetRecord, Snapshot, SnapshotConfig, SrvPort, Zone};
 use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{RData, RecordType};
 use tokio::net::UdpSocket;
 
@@ -115,4 +116,115 @@ async fn garbage_does_not_stop_the_server() {
     assert_eq!(&ok.answers[0].data, &RData::A("240.0.0.7".parse().unwrap()));
     let ok = tcp(addr, &valid).await;
     assert_eq!(ok.metadata.response_code, ResponseCode::NoError);
+}
+
+/// A ClusterSetIP service, a headless one in two clusters, and the schema version, as a pod
+/// of the clusterset would ask for them.
+#[tokio::test]
+async fn answers_multicluster_services_records() {
+    let config = SnapshotConfig {
+        zones: vec![Zone::new("clusterset.local").unwrap()],
+        ..config(1)
+    };
+    let https = SrvPort {
+        name: "https".into(),
+        protocol: "tcp".into(),
+        number: 443,
+    };
+    let web = ClustersetRecord {
+        name: "web.shop.svc.clusterset.local".into(),
+        headless: false,
+        addresses: vec!["10.42.0.1".parse().unwrap()],
+        ports: vec![https.clone()],
+        members: vec![],
+    };
+    let member = |hostname: &str, cluster_id: &str, ip: &str| ClustersetMember {
+        hostname: hostname.into(),
+        cluster_id: cluster_id.into(),
+        addresses: vec![ip.parse().unwrap()],
+    };
+    let db = ClustersetRecord {
+        name: "db.shop.svc.clusterset.local".into(),
+        headless: true,
+        addresses: vec![],
+        ports: vec![https],
+        members: vec![
+            member("pet-0", "cluster-a", "10.1.0.10"),
+            member("pet-0", "cluster-b", "10.2.0.10"),
+        ],
+    };
+    let (snapshot, errors) = Snapshot::build_with_clusterset(&config, [], [web, db]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let (_, addr) = start(snapshot).await;
+
+    let a = udp(
+        addr,
+        &query("web.shop.svc.clusterset.local.", RecordType::A, None),
+    )
+    .await;
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError);
+    assert!(a.metadata.authoritative);
+    assert_eq!(&a.answers[0].data, &RData::A("10.42.0.1".parse().unwrap()));
+
+    let srv = udp(
+        addr,
+        &query(
+            "_https._tcp.db.shop.svc.clusterset.local.",
+            RecordType::SRV,
+            Some(1232),
+        ),
+    )
+    .await;
+    assert_eq!(srv.metadata.response_code, ResponseCode::NoError);
+    assert!(!srv.metadata.truncation);
+    let targets: Vec<String> = srv
+        .answers
+        .iter()
+        .map(|r| match &r.data {
+            RData::SRV(srv) => format!("{} {}", srv.port, srv.target),
+            other => panic!("not SRV: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "443 pet-0.cluster-a.db.shop.svc.clusterset.local.",
+            "443 pet-0.cluster-b.db.shop.svc.clusterset.local.",
+        ]
+    );
+    let additionals: Vec<&RData> = srv
+        .additionals
+        .iter()
+        .filter(|r| r.record_type() == RecordType::A)
+        .map(|r| &r.data)
+        .collect();
+    assert_eq!(
+        additionals,
+        [
+            &RData::A("10.1.0.10".parse().unwrap()),
+            &RData::A("10.2.0.10".parse().unwrap()),
+        ]
+    );
+
+    let txt = udp(
+        addr,
+        &query("dns-version.clusterset.local.", RecordType::TXT, None),
+    )
+    .await;
+    assert_eq!(txt.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        &txt.answers[0].data,
+        &RData::TXT(TXT::new(vec!["1.0.0".into()]))
+    );
+
+    let per_cluster = udp(
+        addr,
+        &query(
+            "cluster-a.web.shop.svc.clusterset.local.",
+            RecordType::A,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(per_cluster.metadata.response_code, ResponseCode::NXDomain);
 }

@@ -1,7 +1,13 @@
-//! What the DNS server answers: the registry's serving hosts and their VIPs, exported as an
-//! immutable snapshot for `federator-dns`.
+//! What the DNS server answers: the registry's serving hosts and their VIPs, and its
+//! clusterset services as the MCS DNS specification spells them, exported as an immutable
+//! snapshot for `federator-dns`.
 
-use federator_dns::{HostRecord, Snapshot, SnapshotConfig, SnapshotError, Zone};
+use std::net::IpAddr;
+
+use federator_dns::{
+    ClustersetMember, ClustersetRecord, HostRecord, Snapshot, SnapshotConfig, SnapshotError,
+    SrvPort, Zone,
+};
 
 use crate::registry::RegistryView;
 
@@ -18,12 +24,64 @@ pub struct DnsSettings {
 /// backends are all gone is not answered: NXDOMAIN).
 pub fn records(view: &RegistryView) -> Vec<HostRecord> {
     view.services()
-        .filter(|s| s.is_serving())
+        .filter(|s| s.is_serving() && s.clusterset.is_none())
         .filter_map(|s| {
             Some(HostRecord {
                 name: s.host.as_str().to_owned(),
                 address: s.vip?,
                 ports: s.ports.iter().map(|p| (p.name.clone(), p.number)).collect(),
+            })
+        })
+        .collect()
+}
+
+/// The clusterset services (MCS API) to answer: a ClusterSetIP service by its VIP, a headless
+/// one by every ready endpoint, each named `<hostname>.<clusterid>.<svc>.<ns>...` too (an
+/// endpoint without a hostname by its address, dashed, as cluster DNS names pods).
+pub fn clusterset_records(view: &RegistryView) -> Vec<ClustersetRecord> {
+    view.services()
+        .filter(|s| s.is_serving())
+        .filter_map(|s| {
+            let clusterset = s.clusterset.as_ref()?;
+            let members = if clusterset.headless {
+                s.backends
+                    .iter()
+                    .flat_map(|(cluster, backends)| {
+                        let id = clusterset.cluster_ids.get(cluster).cloned();
+                        let id = id.unwrap_or_else(|| cluster.as_str().to_owned());
+                        backends.iter().flat_map(move |b| {
+                            let id = id.clone();
+                            b.endpoints.iter().filter_map(move |e| {
+                                let address: IpAddr = e.address.parse().ok()?;
+                                Some(ClustersetMember {
+                                    hostname: e
+                                        .hostname
+                                        .clone()
+                                        .unwrap_or_else(|| e.address.replace(['.', ':'], "-")),
+                                    cluster_id: id.clone(),
+                                    addresses: vec![address],
+                                })
+                            })
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Some(ClustersetRecord {
+                name: s.host.as_str().to_owned(),
+                headless: clusterset.headless,
+                addresses: s.vip.into_iter().collect(),
+                ports: s
+                    .ports
+                    .iter()
+                    .map(|p| SrvPort {
+                        name: p.name.clone(),
+                        protocol: "tcp".to_owned(),
+                        number: p.number,
+                    })
+                    .collect(),
+                members,
             })
         })
         .collect()
@@ -35,7 +93,12 @@ pub fn snapshot(
     settings: &DnsSettings,
     serial: u32,
 ) -> (Snapshot, Vec<SnapshotError>) {
-    build(records(view), settings, serial)
+    let config = SnapshotConfig {
+        zones: settings.zones.clone(),
+        ttl: settings.ttl,
+        serial,
+    };
+    Snapshot::build_with_clusterset(&config, records(view), clusterset_records(view))
 }
 
 /// The snapshot of `records`.

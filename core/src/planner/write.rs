@@ -41,6 +41,9 @@ pub enum Kind {
     /// `networking.istio.io/v1` Sidecar. It goes into its workload's namespace, not the
     /// sync namespace, so its [`Key`] names it `namespace/name`.
     Sidecar,
+    /// `multicluster.x-k8s.io/v1beta1` ServiceImport. It goes into its Service's namespace,
+    /// so its [`Key`] names it `namespace/name`.
+    ServiceImport,
 }
 
 impl Kind {
@@ -51,15 +54,23 @@ impl Kind {
             Self::DestinationRule => "DestinationRule",
             Self::Gateway => "Gateway",
             Self::Sidecar => "Sidecar",
+            Self::ServiceImport => "ServiceImport",
         }
     }
 
+    /// Whether its objects live outside the sync namespace (their keys are
+    /// `namespace/name`, and they are listed cluster-wide).
+    pub fn outside_sync_namespace(self) -> bool {
+        matches!(self, Self::Sidecar | Self::ServiceImport)
+    }
+
     /// Every kind, in the order a full pass lists them.
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Self::ServiceEntry,
         Self::DestinationRule,
         Self::Gateway,
         Self::Sidecar,
+        Self::ServiceImport,
     ];
 }
 
@@ -69,17 +80,22 @@ pub type Key = (Kind, String);
 
 /// The key of the Sidecar `name` in `namespace`.
 pub fn sidecar_key(namespace: &str, name: &str) -> Key {
-    (Kind::Sidecar, format!("{namespace}/{name}"))
+    outside_key(Kind::Sidecar, namespace, name)
+}
+
+/// The key of an object of a kind that lives outside the sync namespace.
+pub fn outside_key(kind: Kind, namespace: &str, name: &str) -> Key {
+    (kind, format!("{namespace}/{name}"))
 }
 
 /// The namespace (when not the sync namespace) and name of the object `key` names.
 pub fn key_parts(key: &Key) -> (Option<&str>, &str) {
-    match key.0 {
-        Kind::Sidecar => match key.1.split_once('/') {
-            Some((namespace, name)) => (Some(namespace), name),
-            None => (None, key.1.as_str()),
-        },
-        _ => (None, key.1.as_str()),
+    if !key.0.outside_sync_namespace() {
+        return (None, key.1.as_str());
+    }
+    match key.1.split_once('/') {
+        Some((namespace, name)) => (Some(namespace), name),
+        None => (None, key.1.as_str()),
     }
 }
 

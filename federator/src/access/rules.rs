@@ -20,9 +20,10 @@ const READ: &[&str] = &["get", "list", "watch"];
 /// Cluster-wide rules of the `federator-remote` ClusterRole: the kinds the watchers read in
 /// every namespace (`watch/streams.rs`), Events on them (diagnostics name the Service or
 /// Deployment they concern, in its own namespace), the status of GlobalTrafficPolicies and
-/// Dependencies (their conditions), and Sidecars (a Dependency's goes into the namespace of
+/// Dependencies (their conditions), Sidecars (a Dependency's goes into the namespace of
 /// each workload of its source; the writer lists them by federator's label and changes only
-/// its own).
+/// its own), and the MCS API: ServiceExports read (and their status written), ServiceImports
+/// written into their Services' namespaces, the cluster's id read from its ClusterProperty.
 pub const REMOTE_CLUSTER_RULES: &[Rule] = &[
     Rule {
         group: "",
@@ -67,6 +68,26 @@ pub const REMOTE_CLUSTER_RULES: &[Rule] = &[
     Rule {
         group: "networking.istio.io",
         resources: &["gateways"],
+        verbs: READ,
+    },
+    Rule {
+        group: "multicluster.x-k8s.io",
+        resources: &["serviceexports"],
+        verbs: READ,
+    },
+    Rule {
+        group: "multicluster.x-k8s.io",
+        resources: &["serviceexports/status"],
+        verbs: &["patch"],
+    },
+    Rule {
+        group: "multicluster.x-k8s.io",
+        resources: &["serviceimports"],
+        verbs: &["get", "list", "create", "patch", "delete"],
+    },
+    Rule {
+        group: "about.k8s.io",
+        resources: &["clusterproperties"],
         verbs: READ,
     },
     Rule {
@@ -157,6 +178,7 @@ mod tests {
         for p in everything.iter().filter(|p| writes.contains(&p.verb)) {
             assert!(
                 p.group == "networking.istio.io"
+                    || p.resource == "serviceimports"
                     || p.resource == "events"
                     || p.resource.ends_with("/status"),
                 "{p} writes something federator does not write"
@@ -170,8 +192,9 @@ mod tests {
             assert!(
                 p.resource == "events"
                     || p.resource == "sidecars"
+                    || p.resource == "serviceimports"
                     || p.resource.ends_with("/status"),
-                "{p}: cluster-wide rules only read, publish Events and status, and write Sidecars"
+                "{p}: cluster-wide rules only read, publish Events and status, and write Sidecars and ServiceImports"
             );
         }
         assert!(

@@ -65,7 +65,8 @@ struct DnsArgs {
     /// TTL of DNS answers.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     dns_ttl: std::time::Duration,
-    /// Zones answered (default: the host suffix).
+    /// Zones answered (default: the host suffix and `clusterset.local`, the MCS API's; give
+    /// `clusterset.local` too when setting this, to answer clusterset services).
     #[arg(long)]
     dns_zone: Vec<String>,
     /// Most DNS-over-TCP connections open at once; more are closed on arrival (UDP is not
@@ -96,7 +97,10 @@ pub(crate) fn duration_at_least<const MILLIS: u64>(
 impl DnsArgs {
     fn settings(&self, host_suffix: &str) -> anyhow::Result<federator::dns::DnsSettings> {
         let names = if self.dns_zone.is_empty() {
-            vec![host_suffix.to_owned()]
+            vec![
+                host_suffix.to_owned(),
+                federator::model::CLUSTERSET_ZONE.to_owned(),
+            ]
         } else {
             self.dns_zone.clone()
         };

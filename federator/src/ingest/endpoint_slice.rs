@@ -53,6 +53,7 @@ pub fn endpoint_slice(slice: &EndpointSlice) -> Result<Ingested, IngestError> {
             address: address.clone(),
             node: endpoint.node_name.clone(),
             zone: endpoint.zone.clone(),
+            hostname: endpoint.hostname.clone(),
         }));
     }
     ready.sort();

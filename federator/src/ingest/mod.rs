@@ -9,6 +9,7 @@ mod config;
 mod dependency;
 mod endpoint_slice;
 mod identity;
+mod mcs;
 mod mesh;
 mod node;
 mod policy;
@@ -24,6 +25,10 @@ pub use config::{GatewaySelector, IdentityKeys, IngestConfig, MetaKey};
 pub use dependency::dependency;
 pub use endpoint_slice::endpoint_slice;
 pub use identity::{derive_env, derive_identity, derive_spelling};
+pub use mcs::{
+    ClusterProperty, ClusterPropertySpec, ServiceExport, ServiceExportSpec, cluster_id,
+    service_export,
+};
 pub use mesh::{NETWORK_LABEL, mesh_namespace, passthrough_claim};
 pub use node::node;
 pub use policy::policy;

@@ -87,6 +87,7 @@ fn workload(
         pod_labels: template_meta.labels.clone().unwrap_or_default(),
         service: None,
         rollout_role: None,
+        generation: None,
     }))))
 }
 

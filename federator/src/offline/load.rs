@@ -315,6 +315,12 @@ fn classify(
             "Dependency",
             value,
         )?)?)),
+        ("multicluster.x-k8s.io/v1beta1" | "multicluster.x-k8s.io/v1alpha1", "ServiceExport") => {
+            ingest::service_export(&typed::<ingest::ServiceExport>("ServiceExport", value)?)
+        }
+        ("about.k8s.io/v1alpha1", "ClusterProperty") => {
+            ingest::cluster_id(&typed::<ingest::ClusterProperty>("ClusterProperty", value)?)
+        }
         ("", _) | (_, "") => Err(IngestError::new(
             "object",
             name_of(&value),

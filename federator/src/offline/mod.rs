@@ -13,7 +13,7 @@ pub use output::{ClusterOutput, to_yaml, write_dir};
 use crate::config::Settings;
 use crate::model::ClusterName;
 use crate::registry::{Diagnostic, Registry};
-use crate::render::{eastwest_gateway, render_cluster, render_sidecars};
+use crate::render::{eastwest_gateway, render_cluster, render_service_import, render_sidecars};
 
 /// The result of rendering a snapshot.
 #[derive(Debug)]
@@ -77,6 +77,8 @@ pub fn render_snapshot(
                 .services()
                 .flat_map(|service| render_sidecars(&view, service, cluster, &settings.render))
                 .collect(),
+            // The same in every cluster: the MCS API imports a clusterset service everywhere.
+            service_imports: view.services().filter_map(render_service_import).collect(),
         })
         .collect();
     Ok(OfflineRender {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::istio::{DestinationRule, Gateway, GatewaySpec, ServiceEntry, Sidecar, SidecarSpec};
 use crate::model::ClusterName;
 use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Rendered, RenderedHost};
+use federator_core::mcs::ServiceImportSpec;
 
 /// The objects rendered for one cluster.
 #[derive(Debug, Clone)]
@@ -21,11 +22,14 @@ pub struct ClusterOutput {
     pub gateway: Option<Rendered<GatewaySpec>>,
     /// The Sidecars of the workloads whose identity declares its calls.
     pub sidecars: Vec<Rendered<SidecarSpec>>,
+    /// The ServiceImports of the clusterset services (MCS API).
+    pub service_imports: Vec<Rendered<ServiceImportSpec>>,
 }
 
 impl ClusterOutput {
     /// `(file name, YAML)` per object: the Gateway, then ServiceEntry and DestinationRule
-    /// of each host, then the Sidecars (`sidecar-<namespace>.<name>.yaml`), each as the
+    /// of each host, then the Sidecars (`sidecar-<namespace>.<name>.yaml`) and the
+    /// ServiceImports (`serviceimport-<namespace>.<name>.yaml`), each as the
     /// Kubernetes object the cluster would receive.
     pub fn files(&self) -> Result<Vec<(String, String)>, serde_saphyr::ser::Error> {
         let mut out = Vec::new();
@@ -48,6 +52,24 @@ impl ClusterOutput {
             let (namespace, name) = (&sidecar.metadata.namespace, &sidecar.metadata.name);
             let object = Sidecar::from(sidecar.clone());
             out.push((format!("sidecar-{namespace}.{name}.yaml"), yaml(&object)?));
+        }
+        for import in &self.service_imports {
+            let (namespace, name) = (&import.metadata.namespace, &import.metadata.name);
+            let object = serde_json::json!({
+                "apiVersion": "multicluster.x-k8s.io/v1beta1",
+                "kind": "ServiceImport",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": import.metadata.labels,
+                    "annotations": import.metadata.annotations,
+                },
+                "spec": import.spec,
+            });
+            out.push((
+                format!("serviceimport-{namespace}.{name}.yaml"),
+                yaml(&object)?,
+            ));
         }
         Ok(out)
     }

@@ -1,4 +1,4 @@
-//! The status of GlobalTrafficPolicies and Dependencies: the registry works out what each
+//! The status of GlobalTrafficPolicies, Dependencies and ServiceExports: the registry works out what each
 //! should say ([`crate::registry::ObjectStatus`]); the leader writes it with server-side
 //! apply on the status subresource, in the cluster the object lives in.
 //!
@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -165,7 +165,7 @@ async fn write_statuses(mut inbox: watch::Receiver<Batch>, fence: crate::leader:
                 Outcome::Forbidden => {
                     written.insert(status.clone());
                     if warned.insert((cluster.clone(), "forbidden")) {
-                        warn!(cluster = %cluster, object = %status.key, "cannot write the status of GlobalTrafficPolicies and Dependencies: grant patch on their status subresource (federator cluster add does)");
+                        warn!(cluster = %cluster, object = %status.key, "cannot write the status of GlobalTrafficPolicies, Dependencies or ServiceExports: grant patch on their status subresource (federator cluster add does)");
                     }
                 }
                 Outcome::Failed(error) => {
@@ -176,25 +176,35 @@ async fn write_statuses(mut inbox: watch::Receiver<Batch>, fence: crate::leader:
     }
 }
 
+/// The API group, version and kind of the objects `kind` is about.
+fn resource(kind: StatusKind) -> ApiResource {
+    let (group, version, kind) = match kind {
+        StatusKind::GlobalTrafficPolicy => (
+            GlobalTrafficPolicy::group(&()),
+            GlobalTrafficPolicy::version(&()),
+            GlobalTrafficPolicy::kind(&()),
+        ),
+        StatusKind::Dependency => (
+            Dependency::group(&()),
+            Dependency::version(&()),
+            Dependency::kind(&()),
+        ),
+        StatusKind::ServiceExport => (
+            "multicluster.x-k8s.io".into(),
+            "v1beta1".into(),
+            "ServiceExport".into(),
+        ),
+    };
+    ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &kind))
+}
+
 /// Reads the object and, when its status differs from `status`, applies it.
 async fn write_one(client: Client, status: &ObjectStatus) -> Outcome {
     let (namespace, name) = (&status.key.namespace, &status.key.name);
-    let read = match status.kind {
-        StatusKind::GlobalTrafficPolicy => {
-            let api: Api<GlobalTrafficPolicy> = Api::namespaced(client.clone(), namespace);
-            api.get_opt(name)
-                .await
-                .map(|o| o.map(|o| serde_json::to_value(&o.status).unwrap_or(Value::Null)))
-        }
-        StatusKind::Dependency => {
-            let api: Api<Dependency> = Api::namespaced(client.clone(), namespace);
-            api.get_opt(name)
-                .await
-                .map(|o| o.map(|o| serde_json::to_value(&o.status).unwrap_or(Value::Null)))
-        }
-    };
-    let current = match read {
-        Ok(Some(current)) => current,
+    let resource = resource(status.kind);
+    let api: Api<DynamicObject> = Api::namespaced_with(client, namespace, &resource);
+    let current = match api.get_opt(name).await {
+        Ok(Some(object)) => object.data.get("status").cloned().unwrap_or(Value::Null),
         Ok(None) => return Outcome::Gone,
         Err(err) => return classify(&err),
     };
@@ -202,36 +212,15 @@ async fn write_one(client: Client, status: &ObjectStatus) -> Outcome {
     if desired == current {
         return Outcome::Done;
     }
-    let (api_version, kind) = match status.kind {
-        StatusKind::GlobalTrafficPolicy => (
-            GlobalTrafficPolicy::api_version(&()),
-            GlobalTrafficPolicy::kind(&()),
-        ),
-        StatusKind::Dependency => (Dependency::api_version(&()), Dependency::kind(&())),
-    };
     let body = json!({
-        "apiVersion": api_version,
-        "kind": kind,
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
         "metadata": {"name": name, "namespace": namespace},
         "status": desired,
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let patched = match status.kind {
-        StatusKind::GlobalTrafficPolicy => {
-            let api: Api<GlobalTrafficPolicy> = Api::namespaced(client, namespace);
-            api.patch_status(name, &params, &Patch::Apply(&body))
-                .await
-                .map(drop)
-        }
-        StatusKind::Dependency => {
-            let api: Api<Dependency> = Api::namespaced(client, namespace);
-            api.patch_status(name, &params, &Patch::Apply(&body))
-                .await
-                .map(drop)
-        }
-    };
-    match patched {
-        Ok(()) => Outcome::Done,
+    match api.patch_status(name, &params, &Patch::Apply(&body)).await {
+        Ok(_) => Outcome::Done,
         // The object was just read: a 404 now means no status subresource.
         Err(kube::Error::Api(e)) if e.code == 404 => Outcome::NoStatus,
         Err(err) => classify(&err),
@@ -273,7 +262,11 @@ fn status_json(status: &ObjectStatus, current: &Value) -> Value {
         })
         .collect();
     let mut out = json!({ "conditions": conditions });
-    if let Some(generation) = status.generation {
+    // A ServiceExport's status (the MCS API's schema) has conditions only.
+    if let Some(generation) = status
+        .generation
+        .filter(|_| status.kind != StatusKind::ServiceExport)
+    {
         out["observedGeneration"] = generation.into();
     }
     match status.kind {

@@ -20,15 +20,18 @@ pub async fn cleanup(
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{INSTANCE_LABEL}={instance}");
     let mut deleted = 0;
     for kind in Kind::ALL {
-        // Sidecars sit in their workloads' namespaces.
-        let api: Api<DynamicObject> = match kind {
-            Kind::Sidecar => Api::all_with(client.clone(), &api_resource(kind)),
-            _ => Api::namespaced_with(client.clone(), namespace, &api_resource(kind)),
+        // Sidecars and ServiceImports sit in their workloads' and Services' namespaces.
+        let api: Api<DynamicObject> = if kind.outside_sync_namespace() {
+            Api::all_with(client.clone(), &api_resource(kind))
+        } else {
+            Api::namespaced_with(client.clone(), namespace, &api_resource(kind))
         };
         let listed = match super::paged::list_all(&api, &ListParams::default().labels(&selector))
             .await
         {
             Ok(listed) => listed,
+            // The kind is not installed (a cluster without the MCS CRDs): nothing of it.
+            Err(kube::Error::Api(status)) if status.code == 404 => continue,
             Err(err) => {
                 warn!(kind = kind.name(), namespace, error = %crate::connect::describe::kube_error(&err), "cleanup: cannot list; left as is");
                 continue;

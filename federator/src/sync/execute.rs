@@ -36,6 +36,8 @@ pub(super) enum Outcome {
     Failed(kube::Error),
     /// Not sent: this replica's leader term ended.
     Fenced,
+    /// Not created: its namespace (outside the sync namespace) does not exist.
+    NoNamespace,
 }
 
 /// Carries out `write` with `api` (the kind's API in the sync namespace). `wanted` holds
@@ -76,10 +78,17 @@ async fn send(
     let kind = write.key().0;
     let result = match write {
         Write::Create(key) => match wanted.object(key, term) {
-            Some(object) => api
-                .create(&post_params(), &object)
-                .await
-                .map(|stored| Outcome::Written(existing(kind, &stored, us))),
+            Some(object) => match api.create(&post_params(), &object).await {
+                Ok(stored) => Ok(Outcome::Written(existing(kind, &stored, us))),
+                // A create 404s only when the namespace is missing: normal for a Service's
+                // namespace some clusters lack; the sync namespace is re-read and made again.
+                Err(kube::Error::Api(status))
+                    if status.code == 404 && kind.outside_sync_namespace() =>
+                {
+                    Ok(Outcome::NoNamespace)
+                }
+                Err(err) => Err(err),
+            },
             // A create always comes with its object; without, nothing to send.
             None => Ok(Outcome::Stale),
         },

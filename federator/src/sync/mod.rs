@@ -6,7 +6,9 @@
 mod cleanup;
 mod execute;
 mod findings;
+mod imports;
 mod objects;
+mod outside;
 pub mod paged;
 mod pass;
 mod queue;

@@ -15,14 +15,15 @@ use super::plan::{
 use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, SidecarSpec};
 use crate::model::{ClusterName, Host};
 use crate::render::{Rendered, RenderedHost};
+use federator_core::mcs::ServiceImportSpec;
 
 /// The API resource of a kind.
 pub(super) fn api_resource(kind: Kind) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "networking.istio.io",
-        "v1",
-        kind.name(),
-    ))
+    let (group, version) = match kind {
+        Kind::ServiceImport => ("multicluster.x-k8s.io", "v1beta1"),
+        _ => ("networking.istio.io", "v1"),
+    };
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind.name()))
 }
 
 /// The spec of a wanted object, typed: it becomes JSON only when it is written, so a pass
@@ -38,6 +39,8 @@ pub(super) enum Spec {
     Gateway(GatewaySpec),
     /// A caller's Sidecar.
     Sidecar(SidecarSpec),
+    /// A clusterset service's ServiceImport.
+    ServiceImport(ServiceImportSpec),
 }
 
 /// What a write of a wanted object needs besides what the plan compares.
@@ -83,9 +86,10 @@ impl Wanted {
             labels,
             annotations,
         };
-        let key = match kind {
-            Kind::Sidecar => super::plan::sidecar_key(&metadata.namespace, &metadata.name),
-            _ => (kind, metadata.name.clone()),
+        let key = if kind.outside_sync_namespace() {
+            super::plan::outside_key(kind, &metadata.namespace, &metadata.name)
+        } else {
+            (kind, metadata.name.clone())
         };
         self.desired.insert(key.clone(), desired);
         let body = Body {
@@ -199,6 +203,7 @@ pub(super) fn existing(kind: Kind, object: &DynamicObject, us: &Installation) ->
         Kind::DestinationRule => typed_fingerprint::<DestinationRuleSpec>(raw),
         Kind::Gateway => typed_fingerprint::<GatewaySpec>(raw),
         Kind::Sidecar => typed_fingerprint::<SidecarSpec>(raw),
+        Kind::ServiceImport => typed_fingerprint::<ServiceImportSpec>(raw),
     };
     let labels = object.metadata.labels.clone().unwrap_or_default();
     Existing {

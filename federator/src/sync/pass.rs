@@ -50,6 +50,9 @@ impl Writer {
         if let Some(sidecars) = self.list_sidecars().await {
             listed.extend(sidecars);
         }
+        if let Some(imports) = self.list_service_imports().await {
+            listed.extend(imports);
+        }
         self.existing = listed;
         // Read before the registry: a cluster leaves `unlisted` only once the registry holds
         // its lists, so what is rendered next is never newer than these gates.
@@ -97,7 +100,7 @@ impl Writer {
             scope.extend(
                 [Kind::ServiceEntry, Kind::DestinationRule].map(|k| (k, host.as_str().to_owned())),
             );
-            scope.extend(self.sidecar_scope(host, &wanted));
+            scope.extend(self.outside_scope(host, &wanted));
         }
         let writes = self.converge(wanted, Some(scope), &gates).await?;
         debug!(hosts = hosts.len(), writes, "hosts reconciled");
@@ -112,6 +115,7 @@ impl Writer {
                 self.add_host(&mut out, view, &service.host, rendered);
             }
             self.add_sidecars(&mut out, view, service);
+            self.add_service_import(&mut out, service);
         }
         if let Some(gateway) = eastwest_gateway(view, &self.cluster, options) {
             let instance = &self.ctx.installation.instance;
@@ -135,6 +139,7 @@ impl Writer {
             self.add_host(into, view, host, rendered);
         }
         self.add_sidecars(into, view, service);
+        self.add_service_import(into, service);
     }
 
     fn add_host(
@@ -314,6 +319,18 @@ impl Writer {
                     self.reporter()
                         .rejected(&key, uid, code, &reason, &message, rest)
                         .await;
+                }
+                Outcome::NoNamespace => {
+                    // Not an error to report: the namespace may come later. It rests (and
+                    // is tried again) like a refused object, without an Event.
+                    debug!(
+                        kind,
+                        name = key.1,
+                        "its namespace does not exist in this cluster"
+                    );
+                    let host = wanted.bodies.get(&key).and_then(|b| b.host.clone());
+                    self.rejections.refused(&key, host, Instant::now());
+                    self.held.insert(key.clone(), super::plan::Hold::Resting);
                 }
                 Outcome::Fenced => {
                     debug!(kind, name = key.1, "not written: the leader term ended");

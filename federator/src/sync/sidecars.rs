@@ -1,19 +1,16 @@
-//! Sidecars, the one kind the writer keeps outside the sync namespace: each goes into the
-//! namespace of the workload it limits. They are listed across the cluster by federator's
-//! label (never a user's Sidecar), and a cluster whose credentials may not list them keeps
-//! its sidecars as they are, with a warning, while everything else is written.
+//! Sidecars: each goes into the namespace of the workload it limits. Listed across the
+//! cluster (`outside.rs`); only federator's are changed, and none goes where a user's Sidecar
+//! selects the same pods.
 
-use kube::api::{Api, DynamicObject, ListParams};
 use std::collections::BTreeMap;
 
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::objects::{Spec, Wanted, api_resource, existing};
+use super::objects::{Spec, Wanted, existing};
 use super::plan::{Existing, Key, Kind, sidecar_key};
 use super::writer::Writer;
-use crate::model::Host;
 use crate::registry::{GlobalService, RegistryView};
-use crate::render::{HOST_ANNOTATION, render_sidecars};
+use crate::render::render_sidecars;
 
 impl Writer {
     /// federator's Sidecars across the cluster, by key, noting the others' selectors (a
@@ -21,25 +18,7 @@ impl Writer {
     /// say which of two applies). `None` when the cluster refuses or fails to list them:
     /// every Sidecar is then left alone for this pass, and the rest is written.
     pub(super) async fn list_sidecars(&mut self) -> Option<Vec<(Key, Existing)>> {
-        let api: Api<DynamicObject> =
-            Api::all_with(self.client.clone(), &api_resource(Kind::Sidecar));
-        let listed = match super::paged::list_all(&api, &ListParams::default()).await {
-            Ok(listed) => listed,
-            Err(err) => {
-                let error = crate::connect::describe::kube_error(&err);
-                if !self.sidecars_refused {
-                    warn!(
-                        error,
-                        "cannot list networking.istio.io sidecars cluster-wide: the Sidecars of \
-                         Dependencies are left as they are in this cluster (federator needs get, \
-                         list, create, patch and delete on them, as `federator cluster add` grants)"
-                    );
-                }
-                self.sidecars_refused = true;
-                return None;
-            }
-        };
-        self.sidecars_refused = false;
+        let listed = self.list_outside(Kind::Sidecar).await?;
         let us = &self.ctx.installation;
         let mut ours = Vec::new();
         self.foreign_sidecars.clear();
@@ -87,7 +66,7 @@ impl Writer {
         view: &RegistryView,
         service: &GlobalService,
     ) {
-        if self.sidecars_refused {
+        if self.unlisted_kinds.contains(&Kind::Sidecar) {
             return;
         }
         let instance = &self.ctx.installation.instance;
@@ -118,28 +97,5 @@ impl Writer {
                 Some(service.host.clone()),
             );
         }
-    }
-
-    /// The Sidecars a pass over `host` covers: those wanted for it and those written for it.
-    pub(super) fn sidecar_scope<'a>(
-        &'a self,
-        host: &'a Host,
-        wanted: &'a Wanted,
-    ) -> impl Iterator<Item = Key> + 'a {
-        let written = self.existing.iter().filter(move |(key, existing)| {
-            key.0 == Kind::Sidecar
-                && existing
-                    .annotations
-                    .get(HOST_ANNOTATION)
-                    .map(String::as_str)
-                    == Some(host.as_str())
-        });
-        let wanted_for_host = wanted
-            .bodies
-            .iter()
-            .filter(move |(key, body)| key.0 == Kind::Sidecar && body.host.as_ref() == Some(host));
-        written
-            .map(|(key, _)| key.clone())
-            .chain(wanted_for_host.map(|(key, _)| key.clone()))
     }
 }

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::findings::FindingReporter;
-use super::plan::{Conflict, Existing, Hold, Key};
+use super::plan::{Conflict, Existing, Hold, Key, Kind};
 use super::queue::{Work, WorkQueue};
 use super::rejections::Rejections;
 use crate::metrics::{ClusterLabels, Metrics};
@@ -81,7 +81,7 @@ pub fn spawn_writer(
         conflicts: BTreeMap::new(),
         held: BTreeMap::new(),
         rejections: Rejections::default(),
-        sidecars_refused: false,
+        unlisted_kinds: BTreeSet::new(),
         foreign_sidecars: Vec::new(),
     };
     tokio::spawn(writer.run(queue).instrument(span))
@@ -102,8 +102,9 @@ pub(super) struct Writer {
     pub(super) rejections: Rejections,
     /// Reports the cluster's setup problems once each.
     pub(super) findings: FindingReporter,
-    /// Whether the cluster refused the last list of Sidecars: they are left alone then.
-    pub(super) sidecars_refused: bool,
+    /// Kinds outside the sync namespace the cluster refused (or failed) to list last time
+    /// (Sidecars, ServiceImports): they are left alone then.
+    pub(super) unlisted_kinds: BTreeSet<Kind>,
     /// Sidecars not federator's that select pods: `(namespace, name, selector)`.
     pub(super) foreign_sidecars: Vec<(String, String, BTreeMap<String, String>)>,
 }

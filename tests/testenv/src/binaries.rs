@@ -32,6 +32,10 @@ pub struct Binaries {
     /// Istio's CRDs (multi-document YAML), `FEDERATOR_ISTIO_CRDS` or
     /// `.cache/istio/crd-all.gen.yaml`.
     pub istio_crds: PathBuf,
+    /// The Multicluster Services API's CRDs (ServiceExport, ServiceImport):
+    /// `FEDERATOR_MCS_CRDS` or `.cache/mcs`, which `setup.sh` copies from the pinned
+    /// `sigs.k8s.io/mcs-api` module.
+    pub mcs_crds: PathBuf,
     /// The folder `setup.sh` builds the other Go tools into (kube-controller-manager,
     /// kube-scheduler, kubectl, helm, kwok): `FEDERATOR_TOOLS_DIR` or `.cache/bin`.
     pub tools_dir: PathBuf,
@@ -116,6 +120,7 @@ impl Binaries {
                 "FEDERATOR_ISTIO_CRDS",
                 root.join(".cache/istio/crd-all.gen.yaml"),
             ),
+            mcs_crds: pick("FEDERATOR_MCS_CRDS", root.join(".cache/mcs")),
             tools_dir: pick("FEDERATOR_TOOLS_DIR", root.join(".cache/bin")),
         })
     }
@@ -222,6 +227,7 @@ mod tests {
             pilot_discovery_path: "/nonexistent/pilot-discovery".into(),
             envoy_path: "/nonexistent/envoy".into(),
             istio_crds: "/nonexistent/crd-all.gen.yaml".into(),
+            mcs_crds: "/nonexistent/mcs".into(),
             tools_dir: "/nonexistent".into(),
         };
         let err = binaries.pilot_discovery().unwrap_err().to_string();

@@ -11,13 +11,15 @@ use crate::TestEnvError;
 
 const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Every CRD the test clusters get: the federator CRDs below `dir` (recursively) and Istio's
-/// real CRDs
-/// from `istio_crds` (`.cache/istio/crd-all.gen.yaml`, which `setup.sh` copies from the
-/// pinned `istio.io/istio` module). Files may hold several YAML documents.
+/// Every CRD the test clusters get: the federator CRDs below `dir` (recursively), Istio's
+/// real CRDs from `istio_crds` (`.cache/istio/crd-all.gen.yaml`, which `setup.sh` copies
+/// from the pinned `istio.io/istio` module), and the MCS API's from the folder `mcs_crds`
+/// (`.cache/mcs`, from the pinned `sigs.k8s.io/mcs-api` module). Files may hold several
+/// YAML documents.
 pub(crate) fn load(
     dir: &Path,
     istio_crds: &Path,
+    mcs_crds: &Path,
 ) -> Result<Vec<CustomResourceDefinition>, TestEnvError> {
     let mut files: Vec<PathBuf> = Vec::new();
     let mut stack = vec![dir.to_owned()];
@@ -44,6 +46,17 @@ pub(crate) fn load(
         });
     }
     files.push(istio_crds.to_owned());
+    for crd in ["serviceexports", "serviceimports"] {
+        let path = mcs_crds.join(format!("multicluster.x-k8s.io_{crd}.yaml"));
+        if !path.is_file() {
+            return Err(TestEnvError::MissingBinary {
+                what: "the MCS API's CRDs",
+                path,
+                hint: crate::binaries::SETUP_HINT,
+            });
+        }
+        files.push(path);
+    }
     let mut crds = Vec::new();
     for path in &files {
         crds.extend(load_file(path)?);

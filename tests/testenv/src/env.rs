@@ -83,7 +83,11 @@ impl TestEnv {
         names: &[&str],
         with_controllers: bool,
     ) -> Result<Self, TestEnvError> {
-        let crds = crds::load(&Binaries::repo_root().join("crds"), &binaries.istio_crds)?;
+        let crds = crds::load(
+            &Binaries::repo_root().join("crds"),
+            &binaries.istio_crds,
+            &binaries.mcs_crds,
+        )?;
         std::fs::create_dir_all(dir)
             .map_err(TestEnvError::io(format!("creating {}", dir.display())))?;
         let etcd = etcd::start(&binaries.etcd, dir).await?;

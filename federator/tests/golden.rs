@@ -63,8 +63,10 @@ fn example_covers_what_the_readme_promises() {
     };
     // Every cluster sees every serving host, including ones it does not run; an Argo
     // Rollout's preview (blue-green) and canary Services get hosts of their own.
+    // A ServiceExport's Service gets its clusterset name, and a ServiceImport everywhere.
     let all = [
         "canary.prod.search.global",
+        "cart.shop.svc.clusterset.local",
         "preview.prod.reviews.global",
         "prod.catalog.global",
         "prod.greeting.global",
@@ -75,6 +77,16 @@ fn example_covers_what_the_readme_promises() {
     ];
     for cluster in ["east-a", "east-b", "west"] {
         assert_eq!(hosts(cluster), all, "{cluster}");
+        let imports: Vec<_> = rendered
+            .clusters
+            .iter()
+            .find(|c| c.cluster.as_str() == cluster)
+            .unwrap()
+            .service_imports
+            .iter()
+            .map(|i| format!("{}/{}", i.metadata.namespace, i.metadata.name))
+            .collect();
+        assert_eq!(imports, ["shop/cart"], "{cluster}");
     }
     // Re-rendering into the same folder changes nothing and removes only stale files of ours.
     let out = tempfile::tempdir().unwrap();

@@ -1,4 +1,5 @@
-//! Every object rendered for the example passes Istio's published CRD schemas
+//! Every object rendered for the example passes its published CRD schema (Istio's, and the
+//! MCS API's for ServiceImports)
 //! (`../shared/istio/networking-crds.yaml`, Istio 1.30), checked strictly: a field the
 //! schema does not know is an error here, where a real API server would silently prune it.
 
@@ -35,7 +36,7 @@ fn spec_schema(crds: &str, name: &str, version: &str) -> Value {
     let crd = docs
         .into_iter()
         .find(|d| d["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("{name} not in the Istio CRDs"));
+        .unwrap_or_else(|| panic!("{name} not in the CRDs given"));
     let versions = crd["spec"]["versions"].as_array().unwrap();
     let v = versions.iter().find(|v| v["name"] == version).unwrap();
     let mut schema = v["schema"]["openAPIV3Schema"]["properties"]["spec"].clone();
@@ -109,7 +110,7 @@ fn rendered_objects_pass_istio_schemas() {
             checked += 2;
         }
     }
-    assert_eq!(checked, 48, "3 clusters x 8 hosts x 2 objects");
+    assert_eq!(checked, 54, "3 clusters x 9 hosts x 2 objects");
 
     // The Sidecars of the example's Dependency (catalog in east-a and east-b).
     let sidecar =
@@ -139,4 +140,63 @@ fn rendered_objects_pass_istio_schemas() {
     let mut bad = serde_json::to_value(&sidecars[0].spec).unwrap();
     bad["egress"][0]["host"] = "./*".into();
     assert!(!errors(&sidecar, &bad).is_empty());
+}
+
+/// The MCS API's ServiceImport CRD, as `setup.sh` copies it from the pinned
+/// `sigs.k8s.io/mcs-api` module (`.cache/mcs`, or `FEDERATOR_MCS_CRDS`).
+fn service_import_crd() -> Option<String> {
+    let dir = std::env::var_os("FEDERATOR_MCS_CRDS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| support::repo_root().join(".cache/mcs"));
+    let path = dir.join("multicluster.x-k8s.io_serviceimports.yaml");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Some(text);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing: run tests/testenv/setup.sh",
+        path.display()
+    );
+    eprintln!(
+        "skipping: {} not found (tests/testenv/setup.sh copies it)",
+        path.display()
+    );
+    None
+}
+
+#[test]
+fn rendered_service_imports_pass_the_mcs_api_schema() {
+    let Some(crd) = service_import_crd() else {
+        return;
+    };
+    let schema = jsonschema::validator_for(&spec_schema(
+        &crd,
+        "serviceimports.multicluster.x-k8s.io",
+        "v1beta1",
+    ))
+    .unwrap();
+    let rendered = support::render(&support::example_snapshot());
+    let imports: Vec<_> = rendered
+        .clusters
+        .iter()
+        .flat_map(|c| &c.service_imports)
+        .collect();
+    assert_eq!(
+        imports.len(),
+        3,
+        "shop/cart's ServiceImport in each of the 3 clusters"
+    );
+    for import in &imports {
+        let spec = serde_json::to_value(&import.spec).unwrap();
+        assert_eq!(
+            errors(&schema, &spec),
+            Vec::<String>::new(),
+            "{}",
+            import.metadata.name
+        );
+    }
+    // The check has teeth: a type the API does not know is caught.
+    let mut bad = serde_json::to_value(&imports[0].spec).unwrap();
+    bad["type"] = "ClusterIP".into();
+    assert!(!errors(&schema, &bad).is_empty());
 }

@@ -1,7 +1,7 @@
-//! Every object rendered for the example passes its published CRD schema (Istio's, and the
-//! MCS API's for ServiceImports)
-//! (`../shared/istio/networking-crds.yaml`, Istio 1.30), checked strictly: a field the
-//! schema does not know is an error here, where a real API server would silently prune it.
+//! Every object rendered for the example passes its published CRD schema, checked strictly
+//! (a field the schema does not know is an error here, where a real API server would
+//! silently prune it): Istio's (`../shared/istio/networking-crds.yaml`, Istio 1.30), and for
+//! ServiceImports the MCS API's (`.cache/mcs`, from the pinned `sigs.k8s.io/mcs-api`).
 
 // A failed fixture or assertion should stop a test or benchmark loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -81,6 +81,7 @@ pub fn workload(namespace: &str, name: &str, identity: &str, env: &str) -> Workl
         service: None,
         rollout_role: None,
         generation: None,
+        canary_weight: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Argo Rollouts on real API servers (issue 13): a blue-green Rollout's preview Service and a
 //! canary Rollout's canary Service get hosts of their own, with VIPs and DNS answers like any
-//! host, while the main host stays on the active or stable Service. What each cluster's API
+//! host, while the main host stays on the active or stable Service; a canary that Argo weights
+//! through Istio traffic routing splits its main host by that weight. What each cluster's API
 //! server holds is read back; `dig` asks federator's DNS server.
 
 // A failed fixture or assertion should stop a test loudly.
@@ -195,5 +196,54 @@ async fn rollouts_get_preview_and_canary_hosts() {
     );
     let (status, _) = dig(federator.dns, "preview.prod.reviews.global", &[]).await;
     assert_eq!(status, "NXDOMAIN");
+
+    // Argo weights the canary through Istio traffic routing (20 %): the main host goes to
+    // the stable and canary pods in that proportion, as Argo's VirtualService does.
+    let routed = json!({"canary": {
+        "stableService": "search", "canaryService": "search-canary",
+        "trafficRouting": {"istio": {"virtualService": {"name": "search"}}},
+        "steps": [{"setWeight": 20}],
+    }});
+    west.apply_json(&rollout("search", routed)).await.unwrap();
+    let rollouts = kube::Api::<kube::api::DynamicObject>::namespaced_with(
+        west.client(),
+        "sample",
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "argoproj.io",
+            "v1alpha1",
+            "Rollout",
+        )),
+    );
+    let status = json!({"status": {"canary": {"weights": {
+        "canary": {"serviceName": "search-canary", "podTemplateHash": "ddd444", "weight": 20},
+        "stable": {"serviceName": "search", "podTemplateHash": "ccc333", "weight": 80},
+    }}}});
+    rollouts
+        .patch_status(
+            "search",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&status),
+        )
+        .await
+        .unwrap();
+    let weights = |se: Option<federator::istio::ServiceEntry>| -> Vec<(String, Option<u32>)> {
+        se.map(|se| {
+            se.spec
+                .endpoints
+                .into_iter()
+                .map(|e| (e.address, e.weight))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    eventually("the stable and canary pods weighted 80 to 20", || async {
+        weights(support::live::service_entry(west, "prod.search.global").await)
+            == [
+                ("10.1.0.30".to_owned(), Some(4000)),
+                ("10.1.0.31".to_owned(), Some(4000)),
+                ("10.1.0.40".to_owned(), Some(2000)),
+            ]
+    })
+    .await;
     federator.stop().await;
 }

@@ -32,6 +32,7 @@ pub fn service_export(
         pod_labels: Default::default(),
         rollout_role: None,
         generation,
+        canary_weight: None,
     }
 }
 

@@ -188,6 +188,10 @@ pub struct WorkloadInfo {
     /// `metadata.generation`, for the status conditions federator writes on it (kept only
     /// for ServiceExports).
     pub generation: Option<i64>,
+    /// For a canary Rollout whose Istio traffic routing Argo weights, the canary's share of
+    /// traffic in percent: its host then goes to the stable and canary Services in that
+    /// proportion, as the Rollout's own VirtualService does.
+    pub canary_weight: Option<u32>,
 }
 
 impl WorkloadInfo {

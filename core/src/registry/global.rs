@@ -29,6 +29,9 @@ pub struct LocalBackend {
     pub endpoints: Vec<BackendEndpoint>,
     /// Whether the Service is headless: clusterset services of both kinds conflict.
     pub headless: bool,
+    /// Its share of the host's traffic in its cluster, in percent, when the workload weights
+    /// its Services (an Argo canary under Istio traffic routing); `None`: by endpoint count.
+    pub weight: Option<u32>,
 }
 
 impl LocalBackend {

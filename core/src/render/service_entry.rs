@@ -76,7 +76,8 @@ pub(super) fn render(
 }
 
 /// One entry per ready pod of `cluster`'s backends (an address shared by two backend
-/// Services counts once), each on its target ports.
+/// Services counts once), each on its target ports; weighted when the backends carry
+/// shares (an Argo canary under traffic routing).
 fn pod_endpoints(
     view: &RegistryView,
     service: &GlobalService,
@@ -86,6 +87,9 @@ fn pod_endpoints(
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for backend in service.backends.get(cluster).into_iter().flatten() {
+        let weight = backend
+            .weight
+            .map(|w| endpoint_weight(w, backend.endpoints.len()));
         for endpoint in &backend.endpoints {
             if !seen.insert(endpoint.address.as_str()) {
                 continue;
@@ -104,7 +108,7 @@ fn pod_endpoints(
                 cluster,
                 network,
                 &endpoint.locality,
-                None,
+                weight,
             ));
         }
     }
@@ -158,6 +162,14 @@ fn share(count: u32, n: usize, index: usize) -> u32 {
     (base + extra).max(1)
 }
 
+/// The weight of each of `endpoints` pods of a backend with `share` percent of the host's
+/// traffic: the backends' totals keep their shares (80 % over 4 pods and 20 % over 1 pod
+/// weigh 2000 each, 8000 to 2000), and no pod drops below 1 (Istio refuses 0).
+fn endpoint_weight(share: u32, endpoints: usize) -> u32 {
+    let n = u32::try_from(endpoints).unwrap_or(u32::MAX).max(1);
+    (share.saturating_mul(100) / n).max(1)
+}
+
 fn entry(
     address: &str,
     ports: BTreeMap<String, u32>,
@@ -181,7 +193,16 @@ fn entry(
 
 #[cfg(test)]
 mod tests {
-    use super::share;
+    use super::{endpoint_weight, share};
+
+    #[test]
+    fn pod_weights_keep_each_backends_share() {
+        assert_eq!(
+            (endpoint_weight(80, 4) * 4, endpoint_weight(20, 1)),
+            (8000, 2000)
+        );
+        assert_eq!(endpoint_weight(1, 1000), 1);
+    }
 
     #[test]
     fn weights_split_over_gateway_addresses() {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
     version = "v1alpha1",
     kind = "Rollout",
     namespaced,
+    status = "RolloutStatus",
     schema = "disabled"
 )]
 #[serde(rename_all = "camelCase")]
@@ -60,4 +61,74 @@ pub struct CanaryStrategy {
     /// Serves the canary: `canary.<env>.<identity>.<suffix>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_service: Option<String>,
+    /// How Argo shifts traffic; with `istio`, federator splits the global host as Argo
+    /// weights the Rollout's VirtualService.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_routing: Option<TrafficRouting>,
+}
+
+/// A canary's traffic routing, as far as federator reads it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficRouting {
+    /// Istio traffic routing (its VirtualService and DestinationRule), when used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub istio: Option<serde_json::Value>,
+    /// The total weight (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_traffic_weight: Option<i32>,
+}
+
+/// What Argo reports of a Rollout, as far as federator reads it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct RolloutStatus {
+    /// The canary's progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+}
+
+/// A canary's progress.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct CanaryStatus {
+    /// The weights Argo set on the traffic routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<TrafficWeights>,
+}
+
+/// The weights Argo set on the traffic routing.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct TrafficWeights {
+    /// The canary side.
+    #[serde(default)]
+    pub canary: WeightDestination,
+}
+
+/// One side's weight.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct WeightDestination {
+    /// Its weight, out of the routing's `maxTrafficWeight`.
+    #[serde(default)]
+    pub weight: i32,
+}
+
+impl Rollout {
+    /// The canary's share of traffic in percent, when Argo weights it through Istio traffic
+    /// routing and has reported the weight; `None` otherwise (the stable Service alone).
+    pub fn canary_weight(&self) -> Option<u32> {
+        let canary = self.spec.strategy.as_ref()?.canary.as_ref()?;
+        let routing = canary.traffic_routing.as_ref()?;
+        routing.istio.as_ref()?;
+        let max = routing.max_traffic_weight.filter(|m| *m > 0).unwrap_or(100);
+        let weight = self
+            .status
+            .as_ref()?
+            .canary
+            .as_ref()?
+            .weights
+            .as_ref()?
+            .canary
+            .weight;
+        let percent = i64::from(weight.clamp(0, max)) * 100 / i64::from(max);
+        u32::try_from(percent).ok()
+    }
 }

@@ -23,7 +23,8 @@ pub fn deployment(
 ///
 /// A blue-green Rollout's host is served by its active Service, and its preview Service gets
 /// `preview.<env>.<identity>.<suffix>`; a canary Rollout's host by its stable Service, and
-/// its canary Service gets `canary.<env>.<identity>.<suffix>`.
+/// its canary Service gets `canary.<env>.<identity>.<suffix>`. When Argo weights a canary
+/// through Istio traffic routing, the host is split between stable and canary by that weight.
 pub fn rollout(rollout: &Rollout, config: &IngestConfig) -> Result<Option<Ingested>, IngestError> {
     if rollout.spec.template.is_none() && rollout.spec.workload_ref.is_some() {
         return Ok(None);
@@ -48,6 +49,9 @@ pub fn rollout(rollout: &Rollout, config: &IngestConfig) -> Result<Option<Ingest
         } else if let Some(canary) = strategy.canary {
             info.service = named(canary.stable_service);
             info.rollout_role = named(canary.canary_service).map(|s| (RolloutRole::Canary, s));
+            info.canary_weight = rollout
+                .canary_weight()
+                .filter(|_| info.service.is_some() && info.rollout_role.is_some());
         }
     }
     Ok(ingested)
@@ -88,6 +92,7 @@ fn workload(
         service: None,
         rollout_role: None,
         generation: None,
+        canary_weight: None,
     }))))
 }
 
@@ -206,5 +211,39 @@ mod tests {
         // A basic canary names no Service: every Service over its pods serves its host.
         let w = with_strategy(serde_json::json!({"canary": {"steps": [{"setWeight": 20}]}}));
         assert_eq!((w.service, w.rollout_role), (None, None));
+    }
+
+    #[test]
+    fn the_canary_weight_comes_from_argos_status_under_istio_traffic_routing() {
+        let canary = |routing: serde_json::Value, weight: Option<i32>| {
+            let mut r = Rollout::new("web", Default::default());
+            r.spec.template = dep(&[("identity", "web")]).spec.map(|s| s.template);
+            r.spec.strategy = Some(
+                serde_json::from_value(serde_json::json!({"canary": {
+                    "stableService": "web", "canaryService": "web-canary", "trafficRouting": routing,
+                }}))
+                .unwrap(),
+            );
+            r.status = weight.map(|w| {
+                serde_json::from_value(serde_json::json!({"canary": {"weights": {
+                    "canary": {"serviceName": "web-canary", "weight": w},
+                    "stable": {"serviceName": "web", "weight": 100 - w},
+                }}}))
+                .unwrap()
+            });
+            let got = rollout(&r, &IngestConfig::default()).unwrap().unwrap();
+            let Object::Workload(w) = got.object else {
+                unreachable!()
+            };
+            w.canary_weight
+        };
+        let istio = serde_json::json!({"istio": {"virtualService": {"name": "web"}}});
+        assert_eq!(canary(istio.clone(), Some(20)), Some(20));
+        // Not reported yet, or another router (SMI, nginx): the stable Service alone.
+        assert_eq!(canary(istio, None), None);
+        assert_eq!(canary(serde_json::json!({"nginx": {}}), Some(20)), None);
+        // Out of a maxTrafficWeight other than 100.
+        let per_mille = serde_json::json!({"istio": {}, "maxTrafficWeight": 1000});
+        assert_eq!(canary(per_mille, Some(250)), Some(25));
     }
 }

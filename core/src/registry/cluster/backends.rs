@@ -1,7 +1,7 @@
 //! A cluster's backends for a host: the Services that select the host's workloads and their
 //! ready endpoints.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{ClusterState, selects};
 use crate::model::{Host, ObjectKey, ServiceInfo, WorkloadInfo, WorkloadKind};
@@ -14,6 +14,7 @@ impl ClusterState {
         let mut services: BTreeSet<&ObjectKey> = BTreeSet::new();
         // MCS resolves conflicts by the oldest ServiceExport, not the oldest Service.
         let mut export_created = None;
+        let mut weights: BTreeMap<&ObjectKey, u32> = BTreeMap::new();
         for id in self.host_workloads.get(host).into_iter().flatten() {
             let Some(workload) = self.workloads.get(id) else {
                 continue;
@@ -27,15 +28,23 @@ impl ClusterState {
                 }
                 continue;
             }
+            let shares = canary_shares(workload);
             let mut matched = self.services_selecting(workload);
             // An Argo Rollout's host is its active or stable Service (its variant's the
             // preview or canary one), not every Service over its pods; a Service Argo pinned
             // serves no workload that does not name it (a Deployment a Rollout borrows its
             // template from would otherwise get the preview pods too).
-            matched.retain(|s| match &workload.service {
-                Some(only) => &s.key.name == only,
-                None => !s.pinned,
+            matched.retain(|s| match (&shares, &workload.service) {
+                // Weighted by Argo: stable and canary, each with a share above zero.
+                (Some(shares), _) => shares.get(&s.key.name).is_some_and(|w| *w > 0),
+                (None, Some(only)) => &s.key.name == only,
+                (None, None) => !s.pinned,
             });
+            for s in &matched {
+                if let Some(weight) = shares.as_ref().and_then(|w| w.get(&s.key.name)) {
+                    weights.insert(&s.key, *weight);
+                }
+            }
             let any_regular = matched.iter().any(|s| !s.headless);
             services.extend(
                 matched
@@ -53,6 +62,7 @@ impl ClusterState {
                 created: export_created.unwrap_or(service.created),
                 endpoints: self.ready_endpoints(&service.key),
                 headless: service.headless,
+                weight: weights.get(&service.key).copied(),
             })
             .collect()
     }
@@ -93,4 +103,17 @@ impl ClusterState {
         ready.dedup_by(|a, b| a.address == b.address);
         ready
     }
+}
+
+/// For a canary Rollout that Argo weights, the share of its stable and canary Services by
+/// name: `100 - w` and `w` (a share of 0 leaves that Service out).
+fn canary_shares(workload: &WorkloadInfo) -> Option<BTreeMap<String, u32>> {
+    let weight = workload.canary_weight?.min(100);
+    let stable = workload.service.clone()?;
+    let canary = match &workload.rollout_role {
+        Some((crate::model::RolloutRole::Canary, canary)) => canary.clone(),
+        _ => return None,
+    };
+    (workload.kind == WorkloadKind::Rollout)
+        .then(|| BTreeMap::from([(stable, 100 - weight), (canary, weight)]))
 }

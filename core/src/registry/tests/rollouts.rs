@@ -108,3 +108,45 @@ fn a_deployment_a_rollout_borrows_its_template_from_gets_no_pinned_service() {
     assert!(backends(&r, "prod.web").is_empty());
     assert!(r.get(&host("preview.prod.web")).is_none());
 }
+
+#[test]
+fn a_weighted_canary_splits_its_host_between_stable_and_canary_by_argos_weight() {
+    let canary = |weight: Option<u32>| {
+        let mut deltas = blue_green("east", true);
+        if let Delta::Upsert(_, Object::Workload(w)) = &mut deltas[0] {
+            w.rollout_role = Some((RolloutRole::Canary, "web-preview".into()));
+            w.canary_weight = weight;
+        }
+        deltas
+    };
+    let shares = |r: &Registry| -> Vec<(String, Option<u32>)> {
+        r.get(&host("prod.web"))
+            .unwrap()
+            .backends
+            .values()
+            .flatten()
+            .map(|b| (b.service.name.clone(), b.weight))
+            .collect()
+    };
+    let mut r = registry(canary(Some(20)));
+    assert_eq!(
+        shares(&r),
+        [
+            ("web-active".to_owned(), Some(80)),
+            ("web-preview".to_owned(), Some(20))
+        ]
+    );
+    // The canary host still carries the canary pods only, unweighted.
+    assert_eq!(
+        backends(&r, "canary.prod.web"),
+        [("web-preview".to_owned(), 1)]
+    );
+    // Argo moves the weight: the split follows; at 0 (aborted or promoted) the stable alone.
+    r.apply(canary(Some(100)).remove(0));
+    assert_eq!(shares(&r), [("web-preview".to_owned(), Some(100))]);
+    r.apply(canary(Some(0)).remove(0));
+    assert_eq!(shares(&r), [("web-active".to_owned(), Some(100))]);
+    // Without traffic routing: the stable Service, unweighted, as before.
+    r.apply(canary(None).remove(0));
+    assert_eq!(shares(&r), [("web-active".to_owned(), None)]);
+}

@@ -144,6 +144,13 @@ async fn clusterset() -> testenv::TestEnv {
     env
 }
 
+/// `shop/web` (HTTP on 8080, gRPC on 9090, one ready pod) exported from `cluster`.
+async fn export_web(cluster: &TestCluster) {
+    let ports = [("http", 8080), ("grpc", 9090)];
+    service(cluster, "web", &ports, false, &[("10.1.0.10", None)]).await;
+    cluster.apply_json(&export("web")).await.unwrap();
+}
+
 async fn vip(cluster: &TestCluster) -> String {
     service_entry(cluster, HOST).await.unwrap().spec.addresses[0].clone()
 }
@@ -153,15 +160,7 @@ async fn kep1645_importing_a_service_creates_a_serviceimport_in_every_cluster_wi
  {
     let env = clusterset().await;
     let (east, west) = (env.cluster("east"), env.cluster("west"));
-    service(
-        east,
-        "web",
-        &[("http", 8080), ("grpc", 9090)],
-        false,
-        &[("10.1.0.10", None)],
-    )
-    .await;
-    east.apply_json(&export("web")).await.unwrap();
+    export_web(east).await;
     let federator = Federator::start(&env, std::time::Duration::from_secs(600)).await;
 
     // Every cluster, the exporting one and the other, gets the ServiceImport; its IP is the
@@ -353,15 +352,7 @@ async fn kep1645_export_conflicts_the_oldest_export_wins_and_an_export_without_s
 async fn dns_spec_2_2_and_2_3_clusterset_ip_service_records() {
     let env = clusterset().await;
     let east = env.cluster("east");
-    service(
-        east,
-        "web",
-        &[("http", 8080), ("grpc", 9090)],
-        false,
-        &[("10.1.0.10", None)],
-    )
-    .await;
-    east.apply_json(&export("web")).await.unwrap();
+    export_web(east).await;
     let federator = Federator::start(&env, std::time::Duration::from_secs(600)).await;
     eventually("the clusterset service in east", || async {
         service_entry(east, HOST).await.is_some()

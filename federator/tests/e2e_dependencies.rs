@@ -84,7 +84,8 @@ async fn a_dependency_scopes_sidecars_and_exports() {
     })
     .await;
 
-    // web's Sidecar, in its namespace in west, admits its namespace, Istio's and greeting.
+    // web's Sidecar, in its namespace in west, admits its namespace, Istio's, greeting and the
+    // clusterset services.
     eventually("web's Sidecar in west", || async {
         sidecar(west).await.is_some()
     })
@@ -92,7 +93,12 @@ async fn a_dependency_scopes_sidecars_and_exports() {
     let written = sidecar(west).await.unwrap();
     assert_eq!(
         egress(&written),
-        ["./*", "istio-system/*", "federator-sync/*.greeting.global"]
+        [
+            "./*",
+            "istio-system/*",
+            "federator-sync/*.greeting.global",
+            "federator-sync/*.svc.clusterset.local"
+        ]
     );
     assert_eq!(
         written.spec.workload_selector.labels,

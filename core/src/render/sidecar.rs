@@ -46,6 +46,13 @@ pub fn render(
             .iter()
             .map(|identity| format!("{}/*.{identity}.{suffix}", options.namespace)),
     );
+    // The clusterset services (MCS API), which a Dependency cannot name: exported to the
+    // whole clusterset by their owners, they stay reachable.
+    hosts.push(format!(
+        "{}/*.{}",
+        options.namespace,
+        crate::model::CLUSTERSET_DOMAIN
+    ));
     workloads
         .iter()
         .filter(|w| sidecar_name(w).len() <= MAX_NAME && !w.pod_labels.is_empty())

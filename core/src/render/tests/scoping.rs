@@ -63,7 +63,8 @@ fn a_caller_gets_a_sidecar_in_its_namespace_admitting_only_what_it_calls() {
             "./*",
             "istio-system/*",
             "federator-sync/*.greeting.global",
-            "federator-sync/*.payments.global"
+            "federator-sync/*.payments.global",
+            "federator-sync/*.svc.clusterset.local"
         ]
     );
     // Only where the caller runs, and nothing for an identity without a Dependency.

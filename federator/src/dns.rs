@@ -36,55 +36,70 @@ pub fn records(view: &RegistryView) -> Vec<HostRecord> {
 }
 
 /// The clusterset services (MCS API) to answer: a ClusterSetIP service by its VIP, a headless
-/// one by every ready endpoint, each named `<hostname>.<clusterid>.<svc>.<ns>...` too (an
-/// endpoint without a hostname by its address, dashed, as cluster DNS names pods).
+/// one by every ready endpoint.
 pub fn clusterset_records(view: &RegistryView) -> Vec<ClustersetRecord> {
     view.services()
         .filter(|s| s.is_serving())
         .filter_map(|s| {
             let clusterset = s.clusterset.as_ref()?;
-            let members = if clusterset.headless {
-                s.backends
+            let endpoints = s.backends.iter().flat_map(|(cluster, backends)| {
+                let id = clusterset.cluster_ids.get(cluster);
+                let id = id.map_or(cluster.as_str(), String::as_str);
+                backends
                     .iter()
-                    .flat_map(|(cluster, backends)| {
-                        let id = clusterset.cluster_ids.get(cluster).cloned();
-                        let id = id.unwrap_or_else(|| cluster.as_str().to_owned());
-                        backends.iter().flat_map(move |b| {
-                            let id = id.clone();
-                            b.endpoints.iter().filter_map(move |e| {
-                                let address: IpAddr = e.address.parse().ok()?;
-                                Some(ClustersetMember {
-                                    hostname: e
-                                        .hostname
-                                        .clone()
-                                        .unwrap_or_else(|| e.address.replace(['.', ':'], "-")),
-                                    cluster_id: id.clone(),
-                                    addresses: vec![address],
-                                })
-                            })
-                        })
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            Some(ClustersetRecord {
-                name: s.host.as_str().to_owned(),
-                headless: clusterset.headless,
-                addresses: s.vip.into_iter().collect(),
-                ports: s
-                    .ports
-                    .iter()
-                    .map(|p| SrvPort {
-                        name: p.name.clone(),
-                        protocol: "tcp".to_owned(),
-                        number: p.number,
-                    })
-                    .collect(),
-                members,
-            })
+                    .flat_map(|b| &b.endpoints)
+                    .map(move |e| (id, e.hostname.as_deref(), e.address.as_str()))
+            });
+            let ports = s.ports.iter().map(|p| (p.name.as_str(), p.number));
+            Some(clusterset_record(
+                s.host.as_str(),
+                clusterset.headless,
+                s.vip,
+                ports,
+                endpoints,
+            ))
         })
         .collect()
+}
+
+/// The DNS record of one clusterset service, from the registry or from the API: its VIP
+/// (ClusterSetIP), or every ready endpoint as `(cluster id, hostname, address)`, each named
+/// `<hostname>.<clusterid>.<svc>.<ns>...` (an endpoint without a hostname by its address,
+/// dashed, as cluster DNS names pods) (headless).
+pub fn clusterset_record<'a>(
+    name: &str,
+    headless: bool,
+    vip: Option<IpAddr>,
+    ports: impl Iterator<Item = (&'a str, u16)>,
+    endpoints: impl Iterator<Item = (&'a str, Option<&'a str>, &'a str)>,
+) -> ClustersetRecord {
+    let members = if headless {
+        endpoints
+            .filter_map(|(cluster_id, hostname, address)| {
+                Some(ClustersetMember {
+                    hostname: hostname
+                        .map_or_else(|| address.replace(['.', ':'], "-"), str::to_owned),
+                    cluster_id: cluster_id.to_owned(),
+                    addresses: vec![address.parse().ok()?],
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ClustersetRecord {
+        name: name.to_owned(),
+        headless,
+        addresses: vip.into_iter().collect(),
+        ports: ports
+            .map(|(name, number)| SrvPort {
+                name: name.to_owned(),
+                protocol: "tcp".to_owned(),
+                number,
+            })
+            .collect(),
+        members,
+    }
 }
 
 /// The snapshot of `registry`; `serial` becomes the SOA serial.
@@ -93,17 +108,13 @@ pub fn snapshot(
     settings: &DnsSettings,
     serial: u32,
 ) -> (Snapshot, Vec<SnapshotError>) {
-    let config = SnapshotConfig {
-        zones: settings.zones.clone(),
-        ttl: settings.ttl,
-        serial,
-    };
-    Snapshot::build_with_clusterset(&config, records(view), clusterset_records(view))
+    build(records(view), clusterset_records(view), settings, serial)
 }
 
-/// The snapshot of `records`.
+/// The snapshot of `records` and `clusterset` records.
 pub fn build(
     records: Vec<HostRecord>,
+    clusterset: Vec<ClustersetRecord>,
     settings: &DnsSettings,
     serial: u32,
 ) -> (Snapshot, Vec<SnapshotError>) {
@@ -112,7 +123,7 @@ pub fn build(
         ttl: settings.ttl,
         serial,
     };
-    Snapshot::build(&config, records)
+    Snapshot::build_with_clusterset(&config, records, clusterset)
 }
 
 #[cfg(test)]

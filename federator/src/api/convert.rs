@@ -40,6 +40,14 @@ pub(super) fn service(service: &GlobalService) -> pb::Service {
             .as_ref()
             .map(|p| format!("{}/{}", p.cluster, p.info.key))
             .unwrap_or_default(),
+        clusterset: service.clusterset.as_ref().map(|c| pb::Clusterset {
+            headless: c.headless,
+            cluster_ids: c
+                .cluster_ids
+                .iter()
+                .map(|(cluster, id)| (cluster.to_string(), id.clone()))
+                .collect(),
+        }),
     }
 }
 
@@ -55,6 +63,7 @@ fn backend(cluster: &ClusterName, backend: &LocalBackend) -> pb::Backend {
                 address: e.address.clone(),
                 region: e.locality.region.clone().unwrap_or_default(),
                 zone: e.locality.zone.clone().unwrap_or_default(),
+                hostname: e.hostname.clone().unwrap_or_default(),
             })
             .collect(),
     }

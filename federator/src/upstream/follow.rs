@@ -198,7 +198,12 @@ fn status_text(status: &tonic::Status) -> String {
 
 /// Rebuilds the DNS snapshot from the mirror.
 fn publish(mirror: &UpstreamMirror, dns: &SnapshotHandle, settings: &DnsSettings, serial: u32) {
-    let (snapshot, errors) = crate::dns::build(mirror.records(), settings, serial);
+    let (snapshot, errors) = crate::dns::build(
+        mirror.records(),
+        mirror.clusterset_records(),
+        settings,
+        serial,
+    );
     for err in errors {
         warn!(error = %err, "not answered");
     }

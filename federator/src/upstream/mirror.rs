@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use federator_dns::HostRecord;
+use federator_dns::{ClustersetRecord, HostRecord};
 
 use crate::api::pb;
 
@@ -13,6 +13,8 @@ use crate::api::pb;
 #[derive(Debug, Default)]
 pub struct UpstreamMirror {
     records: BTreeMap<String, HostRecord>,
+    /// The clusterset services (MCS API), answered as the specification spells them.
+    clusterset: BTreeMap<String, ClustersetRecord>,
     /// The version of the last whole batch applied: sent back on reconnect.
     version: String,
 }
@@ -22,20 +24,23 @@ impl UpstreamMirror {
     pub fn apply(&mut self, event: pb::WatchEvent) -> bool {
         if event.reset {
             self.records.clear();
+            self.clusterset.clear();
             self.version.clear();
         }
         for service in event.upserted {
-            match record(&service) {
-                Some(record) => {
-                    self.records.insert(service.host, record);
+            self.records.remove(&service.host);
+            self.clusterset.remove(&service.host);
+            if service.clusterset.is_some() {
+                if let Some(record) = clusterset_record(&service) {
+                    self.clusterset.insert(service.host, record);
                 }
-                None => {
-                    self.records.remove(&service.host);
-                }
+            } else if let Some(record) = record(&service) {
+                self.records.insert(service.host, record);
             }
         }
         for host in event.removed {
             self.records.remove(&host);
+            self.clusterset.remove(&host);
         }
         if event.version.is_empty() {
             return false;
@@ -53,6 +58,35 @@ impl UpstreamMirror {
     pub fn records(&self) -> Vec<HostRecord> {
         self.records.values().cloned().collect()
     }
+
+    /// The clusterset services DNS answers, sorted by name.
+    pub fn clusterset_records(&self) -> Vec<ClustersetRecord> {
+        self.clusterset.values().cloned().collect()
+    }
+}
+
+/// The record of a clusterset service, answered as the embedded server does
+/// ([`crate::dns::clusterset_records`]): only a serving one.
+fn clusterset_record(service: &pb::Service) -> Option<ClustersetRecord> {
+    let clusterset = service.clusterset.as_ref().filter(|_| service.serving)?;
+    let endpoints = service.backends.iter().flat_map(|b| {
+        let id = clusterset.cluster_ids.get(&b.cluster).unwrap_or(&b.cluster);
+        b.endpoints.iter().map(move |e| {
+            let hostname = Some(e.hostname.as_str()).filter(|h| !h.is_empty());
+            (id.as_str(), hostname, e.address.as_str())
+        })
+    });
+    let ports = service
+        .ports
+        .iter()
+        .filter_map(|p| Some((p.name.as_str(), u16::try_from(p.number).ok()?)));
+    Some(crate::dns::clusterset_record(
+        &service.host,
+        clusterset.headless,
+        service.vip.parse().ok(),
+        ports,
+        endpoints,
+    ))
 }
 
 /// The record of a service, answered as the embedded server does ([`crate::dns::records`]):
@@ -107,6 +141,36 @@ mod tests {
 
     fn names(mirror: &UpstreamMirror) -> Vec<String> {
         mirror.records().into_iter().map(|r| r.name).collect()
+    }
+
+    #[test]
+    fn a_headless_clusterset_service_is_answered_by_its_endpoints_under_their_cluster_ids() {
+        let mut db = service("db.shop.svc.clusterset.local", "240.0.0.9", true);
+        db.clusterset = Some(pb::Clusterset {
+            headless: true,
+            cluster_ids: [("east".to_owned(), "east-1".to_owned())].into(),
+        });
+        db.backends = vec![pb::Backend {
+            cluster: "east".into(),
+            endpoints: vec![pb::Endpoint {
+                address: "10.1.0.11".into(),
+                hostname: "pet-0".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        let mut mirror = UpstreamMirror::default();
+        mirror.apply(event(true, vec![db], &[], "e.1"));
+        assert!(mirror.records().is_empty(), "not answered as a global host");
+        let records = mirror.clusterset_records();
+        assert!(records[0].headless);
+        assert_eq!(
+            (
+                records[0].members[0].hostname.as_str(),
+                records[0].members[0].cluster_id.as_str()
+            ),
+            ("pet-0", "east-1")
+        );
     }
 
     #[test]

@@ -236,13 +236,21 @@ async fn rollouts_get_preview_and_canary_hosts() {
         })
         .unwrap_or_default()
     };
+    // Three pods, so 300 hundredths: 120 and 120 for the stable pods, 60 for the canary.
     eventually("the stable and canary pods weighted 80 to 20", || async {
         weights(support::live::service_entry(west, "prod.search.global").await)
             == [
-                ("10.1.0.30".to_owned(), Some(4000)),
-                ("10.1.0.31".to_owned(), Some(4000)),
-                ("10.1.0.40".to_owned(), Some(2000)),
+                ("10.1.0.30".to_owned(), Some(120)),
+                ("10.1.0.31".to_owned(), Some(120)),
+                ("10.1.0.40".to_owned(), Some(60)),
             ]
+    })
+    .await;
+    // East reaches them through west's gateway, on the same scale: three pods' worth.
+    let (_, west_gateway) = topology("west");
+    eventually("east's gateway entry weighs three pods", || async {
+        weights(support::live::service_entry(east, "prod.search.global").await)
+            == [(west_gateway.to_owned(), Some(300))]
     })
     .await;
     federator.stop().await;

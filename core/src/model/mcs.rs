@@ -80,5 +80,9 @@ mod tests {
         let global = Host::build("prod", "web", "global").unwrap();
         assert!(!global.is_clusterset());
         assert!(Host::clusterset("Web_1", "shop").is_err());
+        // Read back as written (the VIP stores and the API key hosts by name).
+        assert_eq!(Host::parse(host.as_str(), "global"), Some(host));
+        assert!(Host::parse("web.a.b.svc.clusterset.local", "global").is_none());
+        assert!(Host::parse("Web.shop.svc.clusterset.local", "global").is_none());
     }
 }

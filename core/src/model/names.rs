@@ -85,8 +85,19 @@ impl Host {
     }
 
     /// The host `name` spells under `suffix` (`<env>.<identity>.<suffix>`, as [`Host::build`]
-    /// writes it: lower-case, no trailing dot), or `None` when it is not one.
+    /// writes it: lower-case, no trailing dot), or the clusterset host it spells
+    /// (`<svc>.<ns>.svc.clusterset.local`, as [`Host::clusterset`] writes it), or `None` when
+    /// it is neither.
     pub fn parse(name: &str, suffix: &str) -> Option<Self> {
+        if let Some(rest) = name
+            .strip_suffix(super::CLUSTERSET_DOMAIN)
+            .and_then(|r| r.strip_suffix('.'))
+        {
+            let (service, namespace) = rest.split_once('.')?;
+            return Self::clusterset(service, namespace)
+                .ok()
+                .filter(|h| h.as_str() == name);
+        }
         let suffix = suffix.trim_matches('.').to_ascii_lowercase();
         let rest = name.strip_suffix(suffix.as_str())?.strip_suffix('.')?;
         let (env, identity) = rest.split_once('.')?;

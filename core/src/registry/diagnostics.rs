@@ -261,7 +261,9 @@ impl Registry {
             let cluster = Some(name);
             for workload in state.workloads.values() {
                 let id = (workload.kind, workload.key.clone());
-                if !state.invalid_workloads.contains_key(&id)
+                // An export names its Service (its own status says when it is missing).
+                if workload.kind != crate::model::WorkloadKind::ServiceExport
+                    && !state.invalid_workloads.contains_key(&id)
                     && state.services_selecting(workload).is_empty()
                 {
                     let message = format!(

@@ -31,15 +31,24 @@ pub(super) fn render(
     options: &RenderOptions,
 ) -> Option<Rendered<ServiceEntrySpec>> {
     let vip = service.vip?;
-    let mut endpoints = pod_endpoints(view, service, destination);
+    // Weighted backends (an Argo canary) need finer weights than one per pod; every weight
+    // of the host then counts in hundredths of a pod, so clusters and gateways stay on one
+    // scale.
+    let weighted = service
+        .backends
+        .values()
+        .flatten()
+        .any(|b| b.weight.is_some());
+    let scale = if weighted { 100 } else { 1 };
+    let mut endpoints = pod_endpoints(view, service, destination, scale);
     let network = view.network(destination);
     for cluster in service.backends.keys().filter(|c| *c != destination) {
         if view.network(cluster) == network {
             // Never through a gateway on the same network: that gateway's own view (Istio's
             // REQUESTED_NETWORK_VIEW) would include this cluster's gateway again.
-            endpoints.extend(pod_endpoints(view, service, cluster));
+            endpoints.extend(pod_endpoints(view, service, cluster, scale));
         } else {
-            endpoints.extend(remote_endpoints(view, service, cluster));
+            endpoints.extend(remote_endpoints(view, service, cluster, scale));
         }
     }
     if endpoints.is_empty() {
@@ -82,14 +91,26 @@ fn pod_endpoints(
     view: &RegistryView,
     service: &GlobalService,
     cluster: &ClusterName,
+    scale: u32,
 ) -> Vec<WorkloadEntry> {
     let network = view.network(cluster);
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for backend in service.backends.get(cluster).into_iter().flatten() {
-        let weight = backend
-            .weight
-            .map(|w| endpoint_weight(w, backend.endpoints.len()));
+    let backends = service.backends.get(cluster).into_iter().flatten();
+    let weighted_pods: usize = backends
+        .clone()
+        .filter(|b| b.weight.is_some())
+        .map(|b| b.endpoints.len())
+        .sum();
+    for backend in backends {
+        let weight = match backend.weight {
+            Some(share) => Some(endpoint_weight(
+                share,
+                weighted_pods,
+                backend.endpoints.len(),
+            )),
+            None => (scale > 1).then_some(scale),
+        };
         for endpoint in &backend.endpoints {
             if !seen.insert(endpoint.address.as_str()) {
                 continue;
@@ -121,6 +142,7 @@ fn remote_endpoints(
     view: &RegistryView,
     service: &GlobalService,
     cluster: &ClusterName,
+    scale: u32,
 ) -> Vec<WorkloadEntry> {
     let gateways = view.gateway_addresses(cluster);
     let ready: u32 = service.ready_in(cluster).values().sum();
@@ -138,7 +160,7 @@ fn remote_endpoints(
                 .iter()
                 .map(|p| (p.name.clone(), u32::from(gateway.port)))
                 .collect();
-            let weight = share(ready, gateways.len(), index);
+            let weight = share(ready, gateways.len(), index).saturating_mul(scale);
             entry(
                 &gateway.address,
                 ports,
@@ -162,12 +184,15 @@ fn share(count: u32, n: usize, index: usize) -> u32 {
     (base + extra).max(1)
 }
 
-/// The weight of each of `endpoints` pods of a backend with `share` percent of the host's
-/// traffic: the backends' totals keep their shares (80 % over 4 pods and 20 % over 1 pod
-/// weigh 2000 each, 8000 to 2000), and no pod drops below 1 (Istio refuses 0).
-fn endpoint_weight(share: u32, endpoints: usize) -> u32 {
+/// The weight, in hundredths of a pod, of each of the `endpoints` pods of a backend with
+/// `share` percent of the traffic of the `pods` weighted pods of its cluster: the backends
+/// keep their shares and together weigh what as many unweighted pods would (80 % over 4
+/// stable pods and 20 % over 1 canary pod: 100 and 100; 2 and 1 pods: 120 each and 60), and
+/// no pod drops below 1 (Istio refuses 0).
+fn endpoint_weight(share: u32, pods: usize, endpoints: usize) -> u32 {
+    let pods = u32::try_from(pods).unwrap_or(u32::MAX);
     let n = u32::try_from(endpoints).unwrap_or(u32::MAX).max(1);
-    (share.saturating_mul(100) / n).max(1)
+    (pods.saturating_mul(share) / n).max(1)
 }
 
 fn entry(
@@ -198,10 +223,18 @@ mod tests {
     #[test]
     fn pod_weights_keep_each_backends_share() {
         assert_eq!(
-            (endpoint_weight(80, 4) * 4, endpoint_weight(20, 1)),
-            (8000, 2000)
+            (endpoint_weight(80, 5, 4), endpoint_weight(20, 5, 1)),
+            (100, 100)
         );
-        assert_eq!(endpoint_weight(1, 1000), 1);
+        assert_eq!(
+            (endpoint_weight(80, 3, 2), endpoint_weight(20, 3, 1)),
+            (120, 60)
+        );
+        assert_eq!(
+            (endpoint_weight(90, 5, 4), endpoint_weight(10, 5, 1)),
+            (112, 50)
+        );
+        assert_eq!(endpoint_weight(1, 1, 1000), 1);
     }
 
     #[test]

@@ -128,7 +128,9 @@ impl Rollout {
             .as_ref()?
             .canary
             .weight;
-        let percent = i64::from(weight.clamp(0, max)) * 100 / i64::from(max);
+        let weight = i64::from(weight.clamp(0, max));
+        // A canary with any weight keeps at least 1 %, rather than being dropped.
+        let percent = (weight * 100 / i64::from(max)).max(weight.min(1));
         u32::try_from(percent).ok()
     }
 }

@@ -244,6 +244,7 @@ mod tests {
         assert_eq!(canary(serde_json::json!({"nginx": {}}), Some(20)), None);
         // Out of a maxTrafficWeight other than 100.
         let per_mille = serde_json::json!({"istio": {}, "maxTrafficWeight": 1000});
-        assert_eq!(canary(per_mille, Some(250)), Some(25));
+        assert_eq!(canary(per_mille.clone(), Some(250)), Some(25));
+        assert_eq!(canary(per_mille, Some(1)), Some(1), "a tiny canary is kept");
     }
 }

@@ -216,11 +216,17 @@ async fn run(
                 if lock(&state).observe(kind, Err(reason), received) {
                     publish();
                 }
-                // Istio's namespace and Gateways refine what federator writes; without read
-                // access to them (an older RBAC) the cluster still federates, with the
-                // network from its Secret or its name.
-                if matches!(kind, Kind::MeshNamespace | Kind::IstioGateway)
-                    && is_forbidden(&err)
+                // Istio's namespace and Gateways refine what federator writes, and the MCS
+                // API's objects add to it; without read access to them (an older RBAC) the
+                // cluster still federates: with the network from its Secret or its name, and
+                // without its exports.
+                if matches!(
+                    kind,
+                    Kind::MeshNamespace
+                        | Kind::IstioGateway
+                        | Kind::ServiceExport
+                        | Kind::ClusterProperty
+                ) && is_forbidden(&err)
                     && pending.remove(&kind)
                 {
                     warn!(

@@ -35,11 +35,12 @@ pub fn records(view: &RegistryView) -> Vec<HostRecord> {
         .collect()
 }
 
-/// The clusterset services (MCS API) to answer: a ClusterSetIP service by its VIP, a headless
-/// one by every ready endpoint.
+/// The clusterset services (MCS API) to answer: a ClusterSetIP service by its VIP while it is
+/// imported (an export's Service backs it, ready or not: the specification's A record has no
+/// readiness condition), a headless one by every ready endpoint (none: not answered).
 pub fn clusterset_records(view: &RegistryView) -> Vec<ClustersetRecord> {
     view.services()
-        .filter(|s| s.is_serving())
+        .filter(|s| !s.backends.is_empty())
         .filter_map(|s| {
             let clusterset = s.clusterset.as_ref()?;
             let endpoints = s.backends.iter().flat_map(|(cluster, backends)| {

@@ -103,18 +103,15 @@ fn conflict(
     cluster: &ClusterName,
     export: &WorkloadInfo,
 ) -> StatusCondition {
-    let rejected = service.map(|s| s.rejected.as_slice()).unwrap_or_default();
-    if rejected.is_empty() {
+    let Some(service) = service.filter(|s| !s.rejected.is_empty()) else {
         return condition(
             "Conflict",
             false,
             "NoConflicts",
             "every export of the service agrees".into(),
         );
-    }
-    let Some(service) = service else {
-        return condition("Conflict", false, "NoConflicts", String::new());
     };
+    let rejected = &service.rejected;
     let reason = |r: &RejectedBackend| {
         let headless = service.clusterset.as_ref().is_some_and(|c| c.headless);
         if r.backend.headless != headless {

@@ -1,6 +1,7 @@
 //! Rebuilding global hosts: a cluster's backends for a host are recomputed, and the host is
 //! folded again from every cluster's backends and the policy in force.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::{ChangeSet, LocalBackend, Registry, global};
@@ -61,13 +62,9 @@ impl Registry {
         }
         let policy = self.effective_policy(&entry.service.identity, &entry.service.env);
         let dependencies = self.host_dependencies(host, &entry.service.identity, &entry.clusters);
-        let cluster_ids = host.is_clusterset().then(|| {
-            entry
-                .clusters
-                .iter()
-                .filter_map(|c| Some((c.clone(), self.clusters.get(c)?.cluster_id())))
-                .collect()
-        });
+        let cluster_ids = host
+            .is_clusterset()
+            .then(|| self.cluster_ids(&entry.clusters));
         let Some(entry) = self.hosts.get_mut(host) else {
             return;
         };
@@ -82,6 +79,27 @@ impl Registry {
             entry.service = Arc::new(rebuilt);
             changes.hosts.insert(host.clone());
         }
+    }
+
+    /// The id each of `clusters` goes by in the MCS DNS: its ClusterProperty, else its name.
+    /// Ids name a service's endpoints per cluster, so when two would be the same (two
+    /// properties alike, or one naming another cluster), every cluster goes by its registered
+    /// name instead, which are unique.
+    fn cluster_ids(&self, clusters: &BTreeSet<ClusterName>) -> BTreeMap<ClusterName, String> {
+        let ids: BTreeMap<ClusterName, String> = clusters
+            .iter()
+            .filter_map(|c| Some((c.clone(), self.clusters.get(c)?.cluster_id())))
+            .collect();
+        let mut seen = BTreeSet::new();
+        if ids.values().all(|id| seen.insert(id.as_str())) {
+            return ids;
+        }
+        ids.into_keys()
+            .map(|c| {
+                let name = c.as_str().to_owned();
+                (c, name)
+            })
+            .collect()
     }
 
     /// Rebuilds every host of `identity` (its policies changed).

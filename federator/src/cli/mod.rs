@@ -219,6 +219,16 @@ impl SettingsArgs {
         });
         // Validate the suffix once, up front, rather than per workload.
         federator::model::Host::build("env", "identity", &self.host_suffix)?;
+        let suffix = self.host_suffix.trim_matches('.').to_ascii_lowercase();
+        let zone = federator::model::CLUSTERSET_ZONE;
+        if suffix == zone
+            || suffix.ends_with(&format!(".{zone}"))
+            || zone.ends_with(&format!(".{suffix}"))
+        {
+            anyhow::bail!(
+                "--host-suffix {suffix:?} overlaps {zone}, the Multicluster Services API's zone: global hosts would be taken for clusterset services; pick another suffix"
+            );
+        }
         Ok(Settings {
             ingest,
             registry: RegistryConfig {

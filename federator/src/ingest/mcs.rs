@@ -2,20 +2,58 @@
 //! (`multicluster.x-k8s.io`) and the cluster's `id.k8s.io` `ClusterProperty`
 //! (`about.k8s.io`, KEP-2149). Schema-less: their CRDs belong to the MCS and About APIs.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use std::borrow::Cow;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::CustomResource;
-use kube::core::{NamespaceResourceScope, Resource};
+use kube::core::{ClusterResourceScope, NamespaceResourceScope, Resource};
 use serde::{Deserialize, Serialize};
 
 use super::{IngestError, Ingested, created, object_key};
 use crate::model::{CLUSTER_ID_PROPERTY, ClusterIdInfo, Object, validate_dns_label};
 
+/// The MCS API's group.
+pub const MCS_GROUP: &str = "multicluster.x-k8s.io";
+/// The MCS API version federator reads and writes (`sigs.k8s.io/mcs-api` v0.5 and later).
+pub const MCS_VERSION: &str = "v1beta1";
+
+/// Implements [`Resource`] for an object of another API whose spec is optional (kube's
+/// derive requires one): `$kind` in `$group/$version`, plural `$plural`, of `$scope`.
+macro_rules! foreign_resource {
+    ($kind:ident, $group:expr, $version:expr, $plural:literal, $scope:ty) => {
+        impl Resource for $kind {
+            type DynamicType = ();
+            type Scope = $scope;
+
+            fn kind(_: &()) -> Cow<'_, str> {
+                stringify!($kind).into()
+            }
+
+            fn group(_: &()) -> Cow<'_, str> {
+                $group.into()
+            }
+
+            fn version(_: &()) -> Cow<'_, str> {
+                $version.into()
+            }
+
+            fn plural(_: &()) -> Cow<'_, str> {
+                $plural.into()
+            }
+
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
 /// A ServiceExport: its existence exports the Service of the same name and namespace. Its
-/// spec is optional (most exports have none), which kube's derive cannot say: hence by hand.
+/// spec is optional (most exports have none).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct ServiceExport {
     /// Name, namespace, creation time and generation.
@@ -24,6 +62,14 @@ pub struct ServiceExport {
     #[serde(default)]
     pub spec: ServiceExportSpec,
 }
+
+foreign_resource!(
+    ServiceExport,
+    MCS_GROUP,
+    MCS_VERSION,
+    "serviceexports",
+    NamespaceResourceScope
+);
 
 /// The spec of a ServiceExport.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -37,44 +83,27 @@ pub struct ServiceExportSpec {
     pub exported_annotations: BTreeMap<String, String>,
 }
 
-impl Resource for ServiceExport {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        "ServiceExport".into()
-    }
-
-    fn group(_: &()) -> Cow<'_, str> {
-        "multicluster.x-k8s.io".into()
-    }
-
-    fn version(_: &()) -> Cow<'_, str> {
-        "v1beta1".into()
-    }
-
-    fn plural(_: &()) -> Cow<'_, str> {
-        "serviceexports".into()
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+/// A ClusterProperty (About API, cluster-scoped): federator reads the one named
+/// `id.k8s.io`, the cluster's id in the clusterset.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct ClusterProperty {
+    /// Its name (`id.k8s.io`).
+    pub metadata: ObjectMeta,
+    /// Its value, when given.
+    #[serde(default)]
+    pub spec: ClusterPropertySpec,
 }
 
-/// A ClusterProperty (About API): federator reads the one named `id.k8s.io`, the cluster's
-/// id in the clusterset.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(
-    group = "about.k8s.io",
-    version = "v1alpha1",
-    kind = "ClusterProperty",
-    schema = "disabled"
-)]
+foreign_resource!(
+    ClusterProperty,
+    "about.k8s.io",
+    "v1alpha1",
+    "clusterproperties",
+    ClusterResourceScope
+);
+
+/// The spec of a ClusterProperty.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct ClusterPropertySpec {
     /// The property's value.
     #[serde(default)]
@@ -112,8 +141,8 @@ pub fn cluster_id(property: &ClusterProperty) -> Result<Option<Ingested>, Ingest
             "ClusterProperty",
             name,
             format!(
-                "spec.value {:?} cannot name the cluster in DNS: {reason}; the registered name is used",
-                property.spec.value
+                "spec.value {} cannot name the cluster in DNS: {reason}; the registered name is used",
+                crate::api::shown(&property.spec.value)
             ),
         )
     })?;

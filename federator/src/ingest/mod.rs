@@ -26,8 +26,8 @@ pub use dependency::dependency;
 pub use endpoint_slice::endpoint_slice;
 pub use identity::{derive_env, derive_identity, derive_spelling};
 pub use mcs::{
-    ClusterProperty, ClusterPropertySpec, ServiceExport, ServiceExportSpec, cluster_id,
-    service_export,
+    ClusterProperty, ClusterPropertySpec, MCS_GROUP, MCS_VERSION, ServiceExport, ServiceExportSpec,
+    cluster_id, service_export,
 };
 pub use mesh::{NETWORK_LABEL, mesh_namespace, passthrough_claim};
 pub use node::node;

@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 
 use super::manager::Manager;
 use crate::crd::{Dependency, GlobalTrafficPolicy};
+use crate::ingest::ServiceExport;
 use crate::model::ClusterName;
 use crate::registry::{ObjectStatus, StatusKind};
 
@@ -111,6 +112,9 @@ enum Outcome {
     NoStatus,
     /// Refused: the credentials may not patch status.
     Forbidden,
+    /// Another controller owns these conditions (a ServiceExport of another MCS
+    /// implementation): left to it.
+    Owned,
     /// Anything else: retried with the next batch.
     Failed(String),
 }
@@ -168,6 +172,12 @@ async fn write_statuses(mut inbox: watch::Receiver<Batch>, fence: crate::leader:
                         warn!(cluster = %cluster, object = %status.key, "cannot write the status of GlobalTrafficPolicies, Dependencies or ServiceExports: grant patch on their status subresource (federator cluster add does)");
                     }
                 }
+                Outcome::Owned => {
+                    written.insert(status.clone());
+                    if warned.insert((cluster.clone(), "owned")) {
+                        warn!(cluster = %cluster, object = %status.key, "another controller writes the conditions of this cluster's ServiceExports: federator leaves them to it");
+                    }
+                }
                 Outcome::Failed(error) => {
                     debug!(cluster = %cluster, object = %status.key, error, "status not written; will retry");
                 }
@@ -190,9 +200,9 @@ fn resource(kind: StatusKind) -> ApiResource {
             Dependency::kind(&()),
         ),
         StatusKind::ServiceExport => (
-            "multicluster.x-k8s.io".into(),
-            "v1beta1".into(),
-            "ServiceExport".into(),
+            ServiceExport::group(&()),
+            ServiceExport::version(&()),
+            ServiceExport::kind(&()),
         ),
     };
     ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &kind))
@@ -218,11 +228,17 @@ async fn write_one(client: Client, status: &ObjectStatus) -> Outcome {
         "metadata": {"name": name, "namespace": namespace},
         "status": desired,
     });
-    let params = PatchParams::apply(FIELD_MANAGER).force();
+    // Federator's own kinds are federator's to report on; a ServiceExport's conditions may be
+    // another MCS implementation's, never taken from it.
+    let params = match status.kind {
+        StatusKind::ServiceExport => PatchParams::apply(FIELD_MANAGER),
+        _ => PatchParams::apply(FIELD_MANAGER).force(),
+    };
     match api.patch_status(name, &params, &Patch::Apply(&body)).await {
         Ok(_) => Outcome::Done,
         // The object was just read: a 404 now means no status subresource.
         Err(kube::Error::Api(e)) if e.code == 404 => Outcome::NoStatus,
+        Err(kube::Error::Api(e)) if e.code == 409 => Outcome::Owned,
         Err(err) => classify(&err),
     }
 }

@@ -1,13 +1,23 @@
-//! Carries out one planned write against the API server and says how it went. Creates are
+//! Carries out the planned writes, several at a time, and records how each went. Creates are
 //! POSTs (they fail when the name was taken since the last read), updates are JSON patches of
 //! spec, labels and annotations at the resourceVersion ownership was confirmed at, deletes
 //! carry uid and resourceVersion preconditions: a write never lands on an object federator
 //! has not just seen as its own.
 
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use futures::{StreamExt, stream};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
+use tracing::{debug, info};
 
 use super::objects::{Wanted, existing};
-use super::plan::{Existing, Installation, Write};
+use super::plan::{Existing, Installation, Key, Write};
+use super::writer::Writer;
+
+/// Writes in flight at once per cluster: enough to hide round trips, few enough not to
+/// swamp an API server.
+const WRITE_CONCURRENCY: usize = 16;
 
 /// Field manager of every write.
 pub const FIELD_MANAGER: &str = "federator";
@@ -151,5 +161,136 @@ fn classify(err: kube::Error) -> Outcome {
             message: status.message.clone(),
         },
         other => Outcome::Failed(other),
+    }
+}
+
+impl Writer {
+    /// Carries out `writes`, several at a time. Returns how many were made and which
+    /// objects turned out changed since read; a failure not about one object is returned
+    /// (after the successful writes are recorded) so the pass is retried.
+    pub(super) async fn execute(
+        &mut self,
+        writes: Vec<Write>,
+        wanted: &Wanted,
+    ) -> Result<(usize, BTreeSet<Key>), kube::Error> {
+        let us = self.ctx.installation.clone();
+        let fence = self.ctx.gates.leader.clone();
+        let jobs: Vec<_> = writes
+            .into_iter()
+            .map(|write| {
+                let api = self.api(write.key());
+                let current = self.existing.get(write.key()).cloned();
+                (write, api, current)
+            })
+            .collect();
+        let outcomes: Vec<(Write, Outcome)> = stream::iter(jobs)
+            .map(|(write, api, current)| {
+                let (us, fence) = (&us, &fence);
+                async move {
+                    let outcome =
+                        carry_out(&api, &write, wanted, current.as_ref(), us, fence).await;
+                    (write, outcome)
+                }
+            })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut done = 0;
+        let mut stale = BTreeSet::new();
+        let mut failed = None;
+        for (write, outcome) in outcomes {
+            let key = write.key().clone();
+            let (kind, operation) = (key.0.name(), operation(&write));
+            match outcome {
+                Outcome::Written(stored) => {
+                    info!(kind, name = key.1, operation, "written");
+                    self.existing.insert(key.clone(), stored);
+                    self.rejections.cleared(&key);
+                    self.ctx
+                        .metrics
+                        .wrote(self.cluster.as_str(), operation, kind);
+                    done += 1;
+                }
+                Outcome::Deleted => {
+                    info!(kind, name = key.1, operation, "deleted");
+                    self.existing.remove(&key);
+                    self.rejections.cleared(&key);
+                    self.ctx
+                        .metrics
+                        .wrote(self.cluster.as_str(), operation, kind);
+                    done += 1;
+                }
+                Outcome::Stale => {
+                    debug!(kind, name = key.1, "changed since read; reading it again");
+                    stale.insert(key);
+                }
+                Outcome::Rejected {
+                    code,
+                    reason,
+                    message,
+                } => {
+                    let host = wanted.bodies.get(&key).and_then(|b| b.host.clone());
+                    let rest = self.rejections.refused(&key, host, Instant::now());
+                    self.held.insert(key.clone(), super::plan::Hold::Resting);
+                    let labels = crate::metrics::RejectionLabels {
+                        cluster: self.cluster.to_string(),
+                        kind,
+                        reason: known_reason(&reason),
+                    };
+                    self.ctx
+                        .metrics
+                        .write_rejections
+                        .get_or_create(&labels)
+                        .inc();
+                    let uid = self.existing.get(&key).and_then(|e| e.uid.clone());
+                    self.reporter()
+                        .rejected(&key, uid, code, &reason, &message, rest)
+                        .await;
+                }
+                Outcome::NoNamespace => {
+                    // Not an error to report: the namespace may come later. It rests (and
+                    // is tried again) like a refused object, without an Event.
+                    debug!(
+                        kind,
+                        name = key.1,
+                        "its namespace does not exist in this cluster"
+                    );
+                    let host = wanted.bodies.get(&key).and_then(|b| b.host.clone());
+                    self.rejections.refused(&key, host, Instant::now());
+                    self.held.insert(key.clone(), super::plan::Hold::Resting);
+                }
+                Outcome::Fenced => {
+                    debug!(kind, name = key.1, "not written: the leader term ended");
+                }
+                Outcome::Failed(err) => {
+                    let error = crate::connect::describe::kube_error(&err);
+                    debug!(kind, name = key.1, error, "write failed");
+                    failed.get_or_insert(err);
+                }
+            }
+        }
+        match failed {
+            Some(err) => Err(err),
+            None => Ok((done, stale)),
+        }
+    }
+}
+
+/// The API's reason as a metric label: one of the reasons a refusal has, else `Other` (a
+/// webhook may set any string, and a label must not grow without bound).
+fn known_reason(reason: &str) -> &'static str {
+    match reason {
+        "Forbidden" => "Forbidden",
+        "Invalid" => "Invalid",
+        "BadRequest" => "BadRequest",
+        _ => "Other",
+    }
+}
+
+fn operation(write: &Write) -> &'static str {
+    match write {
+        Write::Create(_) => "create",
+        Write::Update { .. } => "update",
+        Write::Delete { .. } => "delete",
     }
 }

@@ -20,7 +20,7 @@ use federator_core::mcs::ServiceImportSpec;
 /// The API resource of a kind.
 pub(super) fn api_resource(kind: Kind) -> ApiResource {
     let (group, version) = match kind {
-        Kind::ServiceImport => ("multicluster.x-k8s.io", "v1beta1"),
+        Kind::ServiceImport => (crate::ingest::MCS_GROUP, crate::ingest::MCS_VERSION),
         _ => ("networking.istio.io", "v1"),
     };
     ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind.name()))

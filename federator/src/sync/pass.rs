@@ -4,22 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use futures::{StreamExt, stream};
 use kube::api::{Api, DynamicObject, ListParams};
 use tracing::{debug, info};
 
-use super::execute::{Outcome, carry_out};
 use super::objects::{Spec, Wanted, api_resource, existing};
-use super::plan::{Gates, Key, Kind, Plan, Write, key_parts, plan};
+use super::plan::{Gates, Key, Kind, Plan, key_parts, plan};
 use super::report::Reporter;
 use super::writer::Writer;
 use crate::model::Host;
 use crate::registry::RegistryView;
 use crate::render::{RenderedHost, eastwest_gateway, render_host};
-
-/// Writes in flight at once per cluster: enough to hide round trips, few enough not to
-/// swamp an API server.
-const WRITE_CONCURRENCY: usize = 16;
 
 /// Rounds of re-reading objects found changed, per pass; what is still changing after that
 /// waits for the next pass.
@@ -238,116 +232,6 @@ impl Writer {
         }
     }
 
-    /// Carries out `writes`, several at a time. Returns how many were made and which
-    /// objects turned out changed since read; a failure not about one object is returned
-    /// (after the successful writes are recorded) so the pass is retried.
-    async fn execute(
-        &mut self,
-        writes: Vec<Write>,
-        wanted: &Wanted,
-    ) -> Result<(usize, BTreeSet<Key>), kube::Error> {
-        let us = self.ctx.installation.clone();
-        let fence = self.ctx.gates.leader.clone();
-        let jobs: Vec<_> = writes
-            .into_iter()
-            .map(|write| {
-                let api = self.api(write.key());
-                let current = self.existing.get(write.key()).cloned();
-                (write, api, current)
-            })
-            .collect();
-        let outcomes: Vec<(Write, Outcome)> = stream::iter(jobs)
-            .map(|(write, api, current)| {
-                let (us, fence) = (&us, &fence);
-                async move {
-                    let outcome =
-                        carry_out(&api, &write, wanted, current.as_ref(), us, fence).await;
-                    (write, outcome)
-                }
-            })
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .collect()
-            .await;
-        let mut done = 0;
-        let mut stale = BTreeSet::new();
-        let mut failed = None;
-        for (write, outcome) in outcomes {
-            let key = write.key().clone();
-            let (kind, operation) = (key.0.name(), operation(&write));
-            match outcome {
-                Outcome::Written(stored) => {
-                    info!(kind, name = key.1, operation, "written");
-                    self.existing.insert(key.clone(), stored);
-                    self.rejections.cleared(&key);
-                    self.ctx
-                        .metrics
-                        .wrote(self.cluster.as_str(), operation, kind);
-                    done += 1;
-                }
-                Outcome::Deleted => {
-                    info!(kind, name = key.1, operation, "deleted");
-                    self.existing.remove(&key);
-                    self.rejections.cleared(&key);
-                    self.ctx
-                        .metrics
-                        .wrote(self.cluster.as_str(), operation, kind);
-                    done += 1;
-                }
-                Outcome::Stale => {
-                    debug!(kind, name = key.1, "changed since read; reading it again");
-                    stale.insert(key);
-                }
-                Outcome::Rejected {
-                    code,
-                    reason,
-                    message,
-                } => {
-                    let host = wanted.bodies.get(&key).and_then(|b| b.host.clone());
-                    let rest = self.rejections.refused(&key, host, Instant::now());
-                    self.held.insert(key.clone(), super::plan::Hold::Resting);
-                    let labels = crate::metrics::RejectionLabels {
-                        cluster: self.cluster.to_string(),
-                        kind,
-                        reason: known_reason(&reason),
-                    };
-                    self.ctx
-                        .metrics
-                        .write_rejections
-                        .get_or_create(&labels)
-                        .inc();
-                    let uid = self.existing.get(&key).and_then(|e| e.uid.clone());
-                    self.reporter()
-                        .rejected(&key, uid, code, &reason, &message, rest)
-                        .await;
-                }
-                Outcome::NoNamespace => {
-                    // Not an error to report: the namespace may come later. It rests (and
-                    // is tried again) like a refused object, without an Event.
-                    debug!(
-                        kind,
-                        name = key.1,
-                        "its namespace does not exist in this cluster"
-                    );
-                    let host = wanted.bodies.get(&key).and_then(|b| b.host.clone());
-                    self.rejections.refused(&key, host, Instant::now());
-                    self.held.insert(key.clone(), super::plan::Hold::Resting);
-                }
-                Outcome::Fenced => {
-                    debug!(kind, name = key.1, "not written: the leader term ended");
-                }
-                Outcome::Failed(err) => {
-                    let error = crate::connect::describe::kube_error(&err);
-                    debug!(kind, name = key.1, error, "write failed");
-                    failed.get_or_insert(err);
-                }
-            }
-        }
-        match failed {
-            Some(err) => Err(err),
-            None => Ok((done, stale)),
-        }
-    }
-
     /// Reads one object again (after a write found it changed).
     async fn refresh(&mut self, key: &Key) -> Result<(), kube::Error> {
         match self.api(key).get_opt(key_parts(key).1).await? {
@@ -363,37 +247,18 @@ impl Writer {
     }
 
     /// The API of the object `key` names: in the sync namespace, or a Sidecar's own.
-    fn api(&self, key: &Key) -> Api<DynamicObject> {
+    pub(super) fn api(&self, key: &Key) -> Api<DynamicObject> {
         let namespace = key_parts(key).0.unwrap_or(&self.ctx.render.namespace);
         Api::namespaced_with(self.client.clone(), namespace, &api_resource(key.0))
     }
 
-    fn reporter(&self) -> Reporter<'_> {
+    pub(super) fn reporter(&self) -> Reporter<'_> {
         Reporter {
             cluster: &self.cluster,
             recorder: &self.recorder,
             namespace: &self.ctx.render.namespace,
             instance: &self.ctx.installation.instance,
         }
-    }
-}
-
-/// The API's reason as a metric label: one of the reasons a refusal has, else `Other` (a
-/// webhook may set any string, and a label must not grow without bound).
-fn known_reason(reason: &str) -> &'static str {
-    match reason {
-        "Forbidden" => "Forbidden",
-        "Invalid" => "Invalid",
-        "BadRequest" => "BadRequest",
-        _ => "Other",
-    }
-}
-
-fn operation(write: &Write) -> &'static str {
-    match write {
-        Write::Create(_) => "create",
-        Write::Update { .. } => "update",
-        Write::Delete { .. } => "delete",
     }
 }
 

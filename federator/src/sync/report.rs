@@ -103,7 +103,7 @@ impl Reporter<'_> {
     ) {
         let reference = match uid {
             Some(uid) => ObjectReference {
-                api_version: Some("networking.istio.io/v1".into()),
+                api_version: Some(super::objects::api_resource(key.0).api_version),
                 kind: Some(key.0.name().into()),
                 name: Some(key_parts(key).1.to_owned()),
                 namespace: Some(key_parts(key).0.unwrap_or(self.namespace).to_owned()),

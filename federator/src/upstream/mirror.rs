@@ -66,9 +66,12 @@ impl UpstreamMirror {
 }
 
 /// The record of a clusterset service, answered as the embedded server does
-/// ([`crate::dns::clusterset_records`]): only a serving one.
+/// ([`crate::dns::clusterset_records`]): while an export backs it.
 fn clusterset_record(service: &pb::Service) -> Option<ClustersetRecord> {
-    let clusterset = service.clusterset.as_ref().filter(|_| service.serving)?;
+    let clusterset = service
+        .clusterset
+        .as_ref()
+        .filter(|_| !service.backends.is_empty())?;
     let endpoints = service.backends.iter().flat_map(|b| {
         let id = clusterset.cluster_ids.get(&b.cluster).unwrap_or(&b.cluster);
         b.endpoints.iter().map(move |e| {

@@ -12,7 +12,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::crd::{Dependency, GlobalTrafficPolicy};
 use crate::ingest::{
@@ -194,6 +194,10 @@ pub(super) async fn open(client: &Client, config: &IngestConfig) -> Opened {
     }
     if optional.service_exports {
         opened.add(client, Kind::ServiceExport, Watched::ServiceExport, all());
+    } else if optional.old_service_exports {
+        warn!(
+            "the cluster serves ServiceExports only as multicluster.x-k8s.io/v1alpha1; federator reads v1beta1 (the CRDs of sigs.k8s.io/mcs-api v0.5 and later): its ServiceExports are not read until the CRDs are upgraded"
+        );
     }
     if optional.cluster_properties {
         // Only the cluster's id.
@@ -265,6 +269,8 @@ struct Optional {
     admiral_dependencies: bool,
     gateways: bool,
     service_exports: bool,
+    /// The cluster serves ServiceExports only as `v1alpha1` (MCS CRDs before v0.5).
+    old_service_exports: bool,
     cluster_properties: bool,
 }
 
@@ -280,8 +286,14 @@ async fn discover_optional(client: &Client) -> Optional {
         let admiral_policies = serves(client, admiral, "globaltrafficpolicies").await?;
         let admiral_dependencies = serves(client, admiral, "dependencies").await?;
         let gateways = serves(client, "networking.istio.io/v1", "gateways").await?;
-        let service_exports =
-            serves(client, "multicluster.x-k8s.io/v1beta1", "serviceexports").await?;
+        let mcs = format!(
+            "{}/{}",
+            crate::ingest::MCS_GROUP,
+            crate::ingest::MCS_VERSION
+        );
+        let service_exports = serves(client, &mcs, "serviceexports").await?;
+        let old_service_exports = !service_exports
+            && serves(client, "multicluster.x-k8s.io/v1alpha1", "serviceexports").await?;
         let cluster_properties =
             serves(client, "about.k8s.io/v1alpha1", "clusterproperties").await?;
         Ok::<_, kube::Error>(Optional {
@@ -292,6 +304,7 @@ async fn discover_optional(client: &Client) -> Optional {
             dependencies,
             gateways,
             service_exports,
+            old_service_exports,
             cluster_properties,
         })
     };

@@ -196,6 +196,34 @@ fn the_cluster_id_property_renames_the_cluster_in_the_clusterset() {
 }
 
 #[test]
+fn clusters_that_would_share_an_id_go_by_their_registered_names() {
+    let mut deltas = vec![cluster("east"), cluster("west")];
+    deltas.extend(web("east", 100, 80));
+    deltas.extend(web("west", 200, 80));
+    let id = |value: &str| {
+        Object::ClusterId(ClusterIdInfo {
+            value: value.into(),
+        })
+    };
+    // East names itself after west.
+    deltas.push(upsert("east", id("west")));
+    let mut r = registry(deltas);
+    let ids = |r: &mut Registry| {
+        let view = r.publish();
+        let info = view
+            .get(&clusterset_host())
+            .unwrap()
+            .clusterset
+            .clone()
+            .unwrap();
+        info.cluster_ids.into_values().collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&mut r), ["east", "west"]);
+    r.apply(upsert("east", id("east-1")));
+    assert_eq!(ids(&mut r), ["east-1", "west"]);
+}
+
+#[test]
 fn global_hosts_of_the_same_namespace_are_untouched_by_exports() {
     let mut deltas = vec![cluster("east")];
     deltas.extend(greeting("east", &[("", "a")]));

@@ -161,6 +161,16 @@ async fn kep1645_importing_a_service_creates_a_serviceimport_in_every_cluster_wi
     let env = clusterset().await;
     let (east, west) = (env.cluster("east"), env.cluster("west"));
     export_web(east).await;
+    // The clusterset IP is kept across restarts like any VIP: in the VIP store, where an
+    // earlier run left this one.
+    env.cluster("config")
+        .apply_json(&json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "federator-state", "namespace": NAMESPACE},
+            "data": {"vips": format!("{HOST} 240.0.0.77\n")},
+        }))
+        .await
+        .unwrap();
     let federator = Federator::start(&env, std::time::Duration::from_secs(600)).await;
 
     // Every cluster, the exporting one and the other, gets the ServiceImport; its IP is the
@@ -170,6 +180,7 @@ async fn kep1645_importing_a_service_creates_a_serviceimport_in_every_cluster_wi
     })
     .await;
     let vip = vip(west).await;
+    assert_eq!(vip, "240.0.0.77", "the clusterset IP the VIP store holds");
     for cluster in [east, west] {
         let import = service_import(cluster, "web").await.unwrap();
         assert_eq!(
@@ -382,6 +393,13 @@ async fn dns_spec_2_2_and_2_3_clusterset_ip_service_records() {
     // 2.3.4: no name for one cluster's backends.
     let (status, _) = dig(dns, &format!("east.{HOST}"), &[]).await;
     assert_eq!(status, "NXDOMAIN");
+    // 2.3.1 has no readiness condition: with no ready pod, still imported, still answered.
+    service(east, "web", &[("http", 8080), ("grpc", 9090)], false, &[]).await;
+    eventually("the ServiceEntry gone with the last ready pod", || async {
+        service_entry(east, HOST).await.is_none()
+    })
+    .await;
+    assert_eq!(short(dns, HOST, "A").await, [vip.clone()]);
     federator.stop().await;
 }
 

@@ -13,29 +13,11 @@ use std::collections::BTreeMap;
 
 use federator::istio::{DestinationRule, LocalityLbSetting, Sidecar};
 use kube::Api;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::live::*;
 use testenv::TestCluster;
 
 const GREETING: &str = "prod.greeting.global";
-
-/// One of Admiral's CRDs, schema-less as federator reads it.
-fn admiral_crd(kind: &str, plural: &str) -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("{plural}.admiral.io")},
-        "spec": {
-            "group": "admiral.io",
-            "names": {"kind": kind, "listKind": format!("{kind}List"), "plural": plural, "singular": kind.to_lowercase()},
-            "scope": "Namespaced",
-            "versions": [{
-                "name": "v1alpha1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-            }],
-        },
-    })
-}
 
 async fn locality(cluster: &TestCluster) -> Option<LocalityLbSetting> {
     let api: Api<DestinationRule> = Api::namespaced(cluster.client(), "federator-sync");
@@ -54,11 +36,21 @@ async fn admiral_objects_apply_as_they_are() {
     let (east, west) = (env.cluster("east"), env.cluster("west"));
     for cluster in [east, west] {
         cluster
-            .apply_json(&admiral_crd("GlobalTrafficPolicy", "globaltrafficpolicies"))
+            .apply_json(&foreign_crd(
+                "admiral.io",
+                "GlobalTrafficPolicy",
+                "globaltrafficpolicies",
+                true,
+            ))
             .await
             .unwrap();
         cluster
-            .apply_json(&admiral_crd("Dependency", "dependencies"))
+            .apply_json(&foreign_crd(
+                "admiral.io",
+                "Dependency",
+                "dependencies",
+                true,
+            ))
             .await
             .unwrap();
     }

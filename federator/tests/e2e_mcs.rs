@@ -399,33 +399,8 @@ async fn dns_spec_2_2_and_2_3_clusterset_ip_service_records() {
         service_entry(east, HOST).await.is_none()
     })
     .await;
-    assert_eq!(short(dns, HOST, "A").await, [vip.clone()]);
+    assert_eq!(short(dns, HOST, "A").await, [vip]);
     federator.stop().await;
-}
-
-/// The ClusterProperty CRD of the About API (KEP-2149), which the Go module proxy does not
-/// serve: as far as federator reads it.
-fn cluster_property_crd() -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": "clusterproperties.about.k8s.io",
-            // k8s.io groups are protected: the About API's own CRD carries its KEP.
-            "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes/enhancements/pull/3084"},
-        },
-        "spec": {
-            "group": "about.k8s.io",
-            "names": {"kind": "ClusterProperty", "listKind": "ClusterPropertyList", "plural": "clusterproperties", "singular": "clusterproperty"},
-            "scope": "Cluster",
-            "versions": [{
-                "name": "v1alpha1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                    "spec": {"type": "object", "properties": {"value": {"type": "string"}}},
-                }}},
-            }],
-        },
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,7 +409,14 @@ async fn dns_spec_2_4_headless_service_records() {
     let (east, west) = (env.cluster("east"), env.cluster("west"));
     // East names itself through its id.k8s.io ClusterProperty; west has none (its
     // registered name is used).
-    east.apply_json(&cluster_property_crd()).await.unwrap();
+    east.apply_json(&foreign_crd(
+        "about.k8s.io",
+        "ClusterProperty",
+        "clusterproperties",
+        false,
+    ))
+    .await
+    .unwrap();
     eventually("the ClusterProperty CRD is served", || async {
         east.apply_json(&json!({
             "apiVersion": "about.k8s.io/v1alpha1", "kind": "ClusterProperty",

@@ -14,25 +14,6 @@ use support::live::*;
 use testenv::TestCluster;
 use testenv::objects::{self, Ep};
 
-/// The Rollout CRD as far as federator reads it (Argo's own is schema-less for most fields).
-fn rollout_crd() -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "rollouts.argoproj.io"},
-        "spec": {
-            "group": "argoproj.io",
-            "names": {"kind": "Rollout", "listKind": "RolloutList", "plural": "rollouts", "singular": "rollout"},
-            "scope": "Namespaced",
-            "versions": [{
-                "name": "v1alpha1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-                "subresources": {"status": {}},
-            }],
-        },
-    })
-}
-
 fn rollout(name: &str, strategy: Value) -> Value {
     json!({
         "apiVersion": "argoproj.io/v1alpha1",
@@ -104,7 +85,10 @@ async fn rollouts_get_preview_and_canary_hosts() {
     let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
     let (east, west) = (env.cluster("east"), env.cluster("west"));
     for cluster in [east, west] {
-        cluster.apply_json(&rollout_crd()).await.unwrap();
+        cluster
+            .apply_json(&foreign_crd("argoproj.io", "Rollout", "rollouts", true))
+            .await
+            .unwrap();
         cluster.create_namespace("sample").await.unwrap();
     }
     let blue_green = json!({"blueGreen": {"activeService": "reviews", "previewService": "reviews-preview", "autoPromotionEnabled": false}});

@@ -530,3 +530,30 @@ pub async fn endpoints(cluster: &TestCluster, host: &str) -> Vec<String> {
         .map(|se| se.spec.endpoints.into_iter().map(|e| e.address).collect())
         .unwrap_or_default()
 }
+
+/// The CRD of another project's kind (`group/v1alpha1`), schema-less as federator reads it,
+/// with a status subresource: what a test cluster needs to hold such objects. A `k8s.io`
+/// group is protected, so it carries the approval annotation such CRDs carry.
+pub fn foreign_crd(group: &str, kind: &str, plural: &str, namespaced: bool) -> serde_json::Value {
+    let mut metadata = serde_json::json!({"name": format!("{plural}.{group}")});
+    if group.ends_with("k8s.io") {
+        metadata["annotations"] = serde_json::json!({
+            "api-approved.kubernetes.io": "https://github.com/kubernetes/enhancements/pull/1111"
+        });
+    }
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": metadata,
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "listKind": format!("{kind}List"), "plural": plural, "singular": kind.to_lowercase()},
+            "scope": if namespaced { "Namespaced" } else { "Cluster" },
+            "versions": [{
+                "name": "v1alpha1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                "subresources": {"status": {}},
+            }],
+        },
+    })
+}

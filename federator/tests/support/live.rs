@@ -85,6 +85,8 @@ fn reader_role(with_slices: bool) -> ClusterRole {
         "argoproj.io",
         "federator.io",
         "networking.istio.io",
+        "multicluster.x-k8s.io",
+        "about.k8s.io",
     ];
     if with_slices {
         groups.push("discovery.k8s.io");

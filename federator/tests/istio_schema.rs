@@ -14,18 +14,20 @@ use serde_json::Value;
 
 fn istio_crds() -> Option<PathBuf> {
     let path = support::repo_root().join("../shared/istio/networking-crds.yaml");
+    present(path, "it sits beside the repository in CI")
+}
+
+/// `path` when it exists; otherwise skipped with `why` (a failure in CI, which has it).
+fn present(path: PathBuf, why: &str) -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        "{} is missing: CI must run with shared/ beside the checkout",
+        "{} is missing ({why})",
         path.display()
     );
-    eprintln!(
-        "skipping: {} not found (it sits beside the repository in CI)",
-        path.display()
-    );
+    eprintln!("skipping: {} not found ({why})", path.display());
     None
 }
 
@@ -149,19 +151,8 @@ fn service_import_crd() -> Option<String> {
         .map(PathBuf::from)
         .unwrap_or_else(|| support::repo_root().join(".cache/mcs"));
     let path = dir.join("multicluster.x-k8s.io_serviceimports.yaml");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return Some(text);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing: run tests/testenv/setup.sh",
-        path.display()
-    );
-    eprintln!(
-        "skipping: {} not found (tests/testenv/setup.sh copies it)",
-        path.display()
-    );
-    None
+    let path = present(path, "tests/testenv/setup.sh copies it")?;
+    Some(std::fs::read_to_string(path).unwrap())
 }
 
 #[test]

@@ -120,7 +120,8 @@ pub enum WorkloadKind {
     /// from the Rollout to give that Service a host of its own.
     RolloutVariant,
     /// A `multicluster.x-k8s.io` ServiceExport: its Service becomes the clusterset service
-    /// `<name>.<namespace>.svc.clusterset.local`.
+    /// `<name>.<namespace>.svc.clusterset.local`. Kept last: a namespace's exports sort
+    /// after its other workloads, which tells cheaply whether it has any.
     ServiceExport,
 }
 

@@ -165,6 +165,15 @@ fn classify(err: kube::Error) -> Outcome {
 }
 
 impl Writer {
+    /// Rests `key` on its own backoff (a refused write, or one waiting for its namespace):
+    /// held until then, its host retried when the rest is over. How long it rests.
+    fn rest(&mut self, key: &Key, wanted: &Wanted) -> std::time::Duration {
+        let host = wanted.bodies.get(key).and_then(|b| b.host.clone());
+        let rest = self.rejections.refused(key, host, Instant::now());
+        self.held.insert(key.clone(), super::plan::Hold::Resting);
+        rest
+    }
+
     /// Carries out `writes`, several at a time. Returns how many were made and which
     /// objects turned out changed since read; a failure not about one object is returned
     /// (after the successful writes are recorded) so the pass is retried.
@@ -229,9 +238,7 @@ impl Writer {
                     reason,
                     message,
                 } => {
-                    let host = wanted.bodies.get(&key).and_then(|b| b.host.clone());
-                    let rest = self.rejections.refused(&key, host, Instant::now());
-                    self.held.insert(key.clone(), super::plan::Hold::Resting);
+                    let rest = self.rest(&key, wanted);
                     let labels = crate::metrics::RejectionLabels {
                         cluster: self.cluster.to_string(),
                         kind,
@@ -255,9 +262,7 @@ impl Writer {
                         name = key.1,
                         "its namespace does not exist in this cluster"
                     );
-                    let host = wanted.bodies.get(&key).and_then(|b| b.host.clone());
-                    self.rejections.refused(&key, host, Instant::now());
-                    self.held.insert(key.clone(), super::plan::Hold::Resting);
+                    self.rest(&key, wanted);
                 }
                 Outcome::Fenced => {
                     debug!(kind, name = key.1, "not written: the leader term ended");

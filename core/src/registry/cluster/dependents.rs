@@ -33,11 +33,21 @@ impl ClusterState {
         if let Some(service) = self.services.get(key) {
             self.hosts_selected_by(&key.namespace, &service.selector, suffix, out);
         }
-        // A ServiceExport of it: the export names the Service whatever its selector.
-        let export = (WorkloadKind::ServiceExport, key.clone());
-        if let Some(export) = self.workloads.get(&export)
-            && let Ok(host) = export.host(suffix)
-        {
+        // A ServiceExport of it: the export names the Service whatever its selector. Every
+        // Service and slice delta passes here, so the lookup (which copies the key) is made
+        // only when the namespace holds an export: exports sort last among its workloads.
+        let has_exports = self.namespaces.get(&key.namespace).is_some_and(|ns| {
+            ns.workloads
+                .last()
+                .is_some_and(|(kind, _)| *kind == WorkloadKind::ServiceExport)
+        });
+        let export = has_exports
+            .then(|| {
+                self.workloads
+                    .get(&(WorkloadKind::ServiceExport, key.clone()))
+            })
+            .flatten();
+        if let Some(host) = export.and_then(|e| e.host(suffix).ok()) {
             out.insert(host);
         }
     }

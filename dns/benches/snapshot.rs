@@ -1,5 +1,6 @@
-//! Cost of building a DNS snapshot: federator rebuilds it after every batch of registry
-//! changes, so this is added to the time until a change is answerable.
+//! Cost of a DNS snapshot: built whole (at start, or when federator's change history does not
+//! reach back), and updated after a batch of registry changes, which is added to the time
+//! until a change is answerable.
 //!
 //! Run: `cargo bench -p federator-dns --bench snapshot`
 
@@ -10,7 +11,9 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use federator_dns::{HostRecord, Snapshot, SnapshotConfig, Zone};
+use std::time::Duration;
+
+use federator_dns::{Change, HostRecord, Snapshot, SnapshotConfig, Zone};
 
 fn hosts(n: u32) -> Vec<HostRecord> {
     (0..n)
@@ -29,14 +32,50 @@ fn bench(c: &mut Criterion) {
         serial: 1,
     };
     let mut group = c.benchmark_group("dns_snapshot_build");
-    group.sample_size(20);
-    for n in [1_000u32, 10_000] {
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(3));
+    for n in [1_000u32, 10_000, 100_000] {
         let input = hosts(n);
         group.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, input| {
             b.iter(|| black_box(Snapshot::build(&config, input.iter().cloned())))
         });
     }
     group.finish();
+    let snapshots: Vec<(u32, Snapshot)> = [1_000u32, 10_000, 100_000]
+        .into_iter()
+        .map(|n| (n, Snapshot::build(&config, hosts(n)).0))
+        .collect();
+    // Host n/2 moves to another VIP and loses a port.
+    let moved = |n: u32| {
+        let mut moved = hosts(n)[n as usize / 2].clone();
+        moved.address = IpAddr::V4(Ipv4Addr::new(240, 255, 0, 1));
+        moved.ports.pop();
+        moved
+    };
+    let mut changed = c.benchmark_group("dns_snapshot_update_one_host_changed");
+    changed.measurement_time(Duration::from_secs(2));
+    for (n, snapshot) in &snapshots {
+        let moved = moved(*n);
+        changed.bench_with_input(BenchmarkId::from_parameter(n), snapshot, |b, s| {
+            b.iter(|| black_box(s.update([Change::Host(moved.clone())])))
+        });
+    }
+    changed.finish();
+    let mut added = c.benchmark_group("dns_snapshot_update_one_host_added_and_removed");
+    added.measurement_time(Duration::from_secs(2));
+    for (n, snapshot) in &snapshots {
+        let new = HostRecord {
+            name: "prod.new.global".into(),
+            ..moved(*n)
+        };
+        added.bench_with_input(BenchmarkId::from_parameter(n), snapshot, |b, s| {
+            b.iter(|| {
+                let (with, _) = s.update([Change::Host(new.clone())]);
+                black_box(with.update([Change::HostGone(new.name.clone())]))
+            })
+        });
+    }
+    added.finish();
 }
 
 criterion_group!(benches, bench);

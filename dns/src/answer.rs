@@ -84,7 +84,7 @@ pub fn answer<'a>(
             _ => negative(ResponseCode::NoError),
         };
     }
-    let Some(records) = snapshot.names.get(name) else {
+    let Some(records) = snapshot.lookup(name) else {
         return negative(ResponseCode::NXDomain);
     };
     let answers = match qtype {

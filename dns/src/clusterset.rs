@@ -10,8 +10,9 @@ use std::sync::Arc;
 use hickory_proto::rr::rdata::{SRV, TXT};
 use hickory_proto::rr::{LowerName, Name, RData, Record};
 
-use crate::snapshot::{Additional, address_record};
-use crate::{Snapshot, SnapshotError, Zone};
+use crate::names::{Additional, NameKey, Part, merge_parts};
+use crate::snapshot::{ZoneRecords, address_record, zone_of};
+use crate::{SnapshotError, Zone};
 
 /// The zone of the specification (its `<clustersetzone>`, which the MCS API fixes).
 const CLUSTERSET_ZONE: &str = "clusterset.local.";
@@ -72,14 +73,88 @@ pub(crate) fn is_clusterset_zone(zone: &Zone) -> bool {
     zone.as_str() == CLUSTERSET_ZONE
 }
 
-/// A service being inserted: its name, zone, and where its problems go.
+/// A service being planned: its name and where its problems go.
 struct Service<'a> {
     record: &'a ClustersetRecord,
     fqdn: Name,
-    lower: LowerName,
-    origin: LowerName,
     ttl: u32,
-    errors: &'a mut Vec<SnapshotError>,
+    errors: Vec<SnapshotError>,
+}
+
+/// What a clusterset service puts in a snapshot, once it is answered.
+#[derive(Debug)]
+pub(crate) struct ServicePlan {
+    /// The service's name, which only one service may have.
+    pub(crate) name: NameKey,
+    /// Its records by name; none when it has nothing to answer.
+    pub(crate) parts: Vec<Part>,
+    /// What in it cannot be answered (invalid ports or members, left out).
+    pub(crate) errors: Vec<SnapshotError>,
+}
+
+/// The parts of `dns-version.clusterset.local. TXT "1.0.0"` (specification 2.2) when
+/// `zones` serve it.
+pub(crate) fn dns_version_parts(zones: &[ZoneRecords], ttl: u32) -> Vec<Part> {
+    let Ok(name) = Name::from_str(DNS_VERSION_NAME) else {
+        return Vec::new();
+    };
+    if zone_of(zones, &LowerName::from(&name)).is_none() {
+        return Vec::new();
+    }
+    let version = TXT::new(vec![DNS_VERSION.into()]);
+    let record = Record::from_rdata(name.clone(), ttl, RData::TXT(version));
+    vec![Part {
+        name: NameKey::of(&name),
+        records: vec![record],
+        additional: Additional::None,
+    }]
+}
+
+/// The records of `record` in `zones`; `Err` when its name cannot be answered at all.
+pub(crate) fn service_plan(
+    record: &ClustersetRecord,
+    zones: &[ZoneRecords],
+    ttl: u32,
+) -> Result<ServicePlan, SnapshotError> {
+    let invalid = |reason: &str| SnapshotError::InvalidName {
+        name: record.name.clone(),
+        reason: reason.to_owned(),
+    };
+    let mut fqdn = Name::from_str(&record.name)
+        .map_err(|err| invalid(&err.to_string()))?
+        .to_lowercase();
+    fqdn.set_fqdn(true);
+    let lower = LowerName::from(&fqdn);
+    let Some(zone) = zone_of(zones, &lower) else {
+        return Err(SnapshotError::OutsideZones(record.name.clone()));
+    };
+    if lower == zone.origin {
+        return Err(invalid("a service cannot be the zone apex"));
+    }
+    let mut service = Service {
+        record,
+        fqdn,
+        ttl,
+        errors: Vec::new(),
+    };
+    let parts = if record.headless {
+        service.headless()
+    } else {
+        service.clusterset_ip()
+    };
+    Ok(ServicePlan {
+        name: NameKey::of(&service.fqdn),
+        parts: merge_parts(parts),
+        errors: service.errors,
+    })
+}
+
+/// The error of a service left out because its name is answered already.
+pub(crate) fn already_answered(name: &str) -> SnapshotError {
+    SnapshotError::InvalidName {
+        name: name.to_owned(),
+        reason: "already answered; this one is left out".to_owned(),
+    }
 }
 
 impl Service<'_> {
@@ -89,7 +164,6 @@ impl Service<'_> {
             reason,
         });
     }
-
     /// The SRV names of the named ports with their numbers; a port whose name or protocol
     /// is not a label is reported and left out.
     fn srv_names(&mut self) -> Vec<(Name, u16)> {
@@ -172,106 +246,49 @@ impl Service<'_> {
         }
         endpoints
     }
-}
-
-impl Snapshot {
-    /// Adds `dns-version.clusterset.local. TXT "1.0.0"` (specification 2.2).
-    pub(crate) fn insert_dns_version(&mut self, ttl: u32) {
-        let Ok(name) = Name::from_str(DNS_VERSION_NAME) else {
-            return;
-        };
-        let lower = LowerName::from(&name);
-        let Some(origin) = self.zone_of(&lower).map(|z| z.origin.clone()) else {
-            return;
-        };
-        let version = TXT::new(vec![DNS_VERSION.into()]);
-        let record = Record::from_rdata(name, ttl, RData::TXT(version));
-        self.add_records(&lower, &origin, vec![record], Additional::None);
-    }
-
-    /// Adds the records of `record`; what cannot be answered is pushed to `errors`.
-    pub(crate) fn insert_clusterset(
-        &mut self,
-        record: &ClustersetRecord,
-        ttl: u32,
-        errors: &mut Vec<SnapshotError>,
-    ) {
-        let invalid = |reason: &str| SnapshotError::InvalidName {
-            name: record.name.clone(),
-            reason: reason.to_owned(),
-        };
-        let mut fqdn = match Name::from_str(&record.name) {
-            Ok(name) => name.to_lowercase(),
-            Err(err) => return errors.push(invalid(&err.to_string())),
-        };
-        fqdn.set_fqdn(true);
-        let lower = LowerName::from(&fqdn);
-        let Some(origin) = self.zone_of(&lower).map(|z| z.origin.clone()) else {
-            return errors.push(SnapshotError::OutsideZones(record.name.clone()));
-        };
-        if lower == origin {
-            return errors.push(invalid("a service cannot be the zone apex"));
-        }
-        if self
-            .names
-            .get(&lower)
-            .is_some_and(|n| !n.records.is_empty())
-        {
-            return errors.push(invalid("already answered; this one is left out"));
-        }
-        let mut service = Service {
-            record,
-            fqdn,
-            lower,
-            origin,
-            ttl,
-            errors,
-        };
-        let answered = if record.headless {
-            self.insert_headless(&mut service)
-        } else {
-            self.insert_clusterset_ip(&mut service)
-        };
-        if answered {
-            self.services += 1;
-        }
-    }
 
     /// Specification 2.3: the clusterset IPs at the service's name, and one SRV record per
-    /// named port whose target is that name. False if there was nothing to answer.
-    fn insert_clusterset_ip(&mut self, service: &mut Service<'_>) -> bool {
-        let mut addresses: Vec<Record> = Vec::with_capacity(service.record.addresses.len());
+    /// named port whose target is that name. Nothing if there is nothing to answer.
+    fn clusterset_ip(&mut self) -> Vec<Part> {
+        let mut addresses: Vec<Record> = Vec::with_capacity(self.record.addresses.len());
         let mut seen = HashSet::new();
-        for address in &service.record.addresses {
+        for address in &self.record.addresses {
             if seen.insert(address) {
-                addresses.push(address_record(&service.fqdn, service.ttl, *address));
+                addresses.push(address_record(&self.fqdn, self.ttl, *address));
             }
         }
         if addresses.is_empty() {
-            return false;
+            return Vec::new();
         }
-        let ports = service.srv_names();
-        let (origin, lower) = (&service.origin, &service.lower);
-        self.add_records(lower, origin, addresses, Additional::None);
+        let ports = self.srv_names();
+        let lower = NameKey::of(&self.fqdn);
+        let mut parts = vec![Part {
+            name: lower.clone(),
+            records: addresses,
+            additional: Additional::None,
+        }];
         for (srv_name, number) in ports {
-            let srv = SRV::new(0, 0, number, service.fqdn.clone());
-            let record = Record::from_rdata(srv_name.clone(), service.ttl, RData::SRV(srv));
-            let target = Additional::Target(lower.clone());
-            self.add_records(&LowerName::from(&srv_name), origin, vec![record], target);
+            let srv = SRV::new(0, 0, number, self.fqdn.clone());
+            parts.push(Part {
+                name: NameKey::of(&srv_name),
+                records: vec![Record::from_rdata(srv_name, self.ttl, RData::SRV(srv))],
+                additional: Additional::Target(lower.clone()),
+            });
         }
-        true
+        parts
     }
 
     /// Specification 2.4: every endpoint's addresses at the service's name, each endpoint's
     /// at its own name, and one SRV record per endpoint and named port, with the endpoints'
-    /// addresses as additionals. False if there was nothing to answer.
-    fn insert_headless(&mut self, service: &mut Service<'_>) -> bool {
-        let endpoints = service.endpoints();
+    /// addresses as additionals. Nothing if there is nothing to answer.
+    fn headless(&mut self) -> Vec<Part> {
+        let endpoints = self.endpoints();
         if endpoints.is_empty() {
-            return false;
+            return Vec::new();
         }
-        let ports = service.srv_names();
-        let (origin, lower, ttl) = (&service.origin, &service.lower, service.ttl);
+        let ports = self.srv_names();
+        let ttl = self.ttl;
+        let mut parts = Vec::with_capacity(endpoints.len() + ports.len() + 1);
         let mut all = Vec::new();
         let mut seen = HashSet::new();
         let mut targets = Vec::new();
@@ -282,13 +299,21 @@ impl Snapshot {
                 .collect();
             for address in addresses {
                 if seen.insert(*address) {
-                    all.push(address_record(&service.fqdn, ttl, *address));
+                    all.push(address_record(&self.fqdn, ttl, *address));
                 }
             }
             targets.extend_from_slice(&records);
-            self.add_records(&LowerName::from(name), origin, records, Additional::None);
+            parts.push(Part {
+                name: NameKey::of(name),
+                records,
+                additional: Additional::None,
+            });
         }
-        self.add_records(lower, origin, all, Additional::None);
+        parts.push(Part {
+            name: NameKey::of(&self.fqdn),
+            records: all,
+            additional: Additional::None,
+        });
         // One copy of the endpoints' addresses for every SRV name of the service.
         let targets: Arc<[Record]> = targets.into();
         for (srv_name, number) in ports {
@@ -299,10 +324,13 @@ impl Snapshot {
                     Record::from_rdata(srv_name.clone(), ttl, RData::SRV(srv))
                 })
                 .collect();
-            let additional = Additional::Records(Arc::clone(&targets));
-            self.add_records(&LowerName::from(&srv_name), origin, records, additional);
+            parts.push(Part {
+                name: NameKey::of(&srv_name),
+                records,
+                additional: Additional::Records(Arc::clone(&targets)),
+            });
         }
-        true
+        parts
     }
 }
 

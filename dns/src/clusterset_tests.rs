@@ -9,7 +9,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 use super::*;
-use crate::{Answer, HostRecord, SnapshotConfig, answer};
+use crate::{Answer, HostRecord, Snapshot, SnapshotConfig, answer};
 
 const WEB: &str = "web.shop.svc.clusterset.local";
 const DB: &str = "db.shop.svc.clusterset.local";

@@ -51,6 +51,11 @@ impl DnsHandler {
         Self { snapshot, metrics }
     }
 
+    /// The snapshot answering now, for the lean UDP path.
+    pub(crate) fn current(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.snapshot.0.load()
+    }
+
     /// Counts an answer sent with `rcode` (`qtype` is `-` when the question is unknown).
     pub(crate) fn observe(&self, qtype: &'static str, rcode: ResponseCode, started: Instant) {
         if let Some(metrics) = &self.metrics {

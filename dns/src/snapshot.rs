@@ -1,13 +1,14 @@
 //! The answers of every name, precomputed.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{A, AAAA, NS, SOA, SRV};
-use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::rr::{LowerName, Name, RData, Record};
 
+use crate::names::{Additional, MAX_WIRE_NAME, NameKey, NameRecords, Part, lower_key, merge_parts};
+use crate::sharded::Sharded;
+use crate::sources::{Source, SourceKey, Work};
 use crate::{ClustersetRecord, Zone};
 
 /// What the registry exports for one global host.
@@ -49,58 +50,45 @@ pub enum SnapshotError {
     },
 }
 
-/// Records of one name: a host's address, or an SRV name's records and what goes in the
-/// additional section with them. A host's records are stored once (its SRV names point at
-/// it); an empty non-terminal has none and costs no allocation.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct NameRecords {
-    /// Grouped by type (see [`NameRecords::of_type`]).
-    pub(crate) records: Vec<Record>,
-    pub(crate) additional: Additional,
-}
-
-/// The additional section of an SRV answer: the addresses of its targets.
-#[derive(Clone, Debug, Default)]
-pub(crate) enum Additional {
-    /// Nothing.
-    #[default]
-    None,
-    /// One target, whose records are those of this other name (stored once, with it).
-    Target(LowerName),
-    /// Several targets (a headless service's endpoints): their addresses, one copy shared by
-    /// every SRV name of the service.
-    Records(Arc<[Record]>),
-}
-
-impl NameRecords {
-    /// The records of one type (records of a name are few, a scan is the cheapest index).
-    pub(crate) fn of_type(&self, qtype: RecordType) -> &[Record] {
-        let Some(start) = self.records.iter().position(|r| r.record_type() == qtype) else {
-            return &[];
-        };
-        let len = self.records[start..]
-            .iter()
-            .take_while(|r| r.record_type() == qtype)
-            .count();
-        &self.records[start..start + len]
-    }
-}
-
 /// A zone's apex records.
 #[derive(Clone, Debug)]
 pub(crate) struct ZoneRecords {
     pub(crate) origin: LowerName,
+    pub(crate) key: NameKey,
     pub(crate) soa: Vec<Record>,
     pub(crate) ns: Vec<Record>,
 }
 
+/// A host or clusterset service that changed, for [`Snapshot::update`]: the registry tells
+/// which hosts changed, and each is now as given or gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A host answered as given: new, or replacing the host of the same name.
+    Host(HostRecord),
+    /// The host of this name (as it was given) is no longer answered.
+    HostGone(String),
+    /// A clusterset service answered as given: new, or replacing the one of the same name.
+    Clusterset(ClustersetRecord),
+    /// The clusterset service of this name (as it was given) is no longer answered.
+    ClustersetGone(String),
+}
+
 /// Every answer of the served zones at one moment.
+///
+/// Built whole ([`Snapshot::build_with_clusterset`]) or derived from another by
+/// [`Snapshot::update`], which shares everything a change does not touch: names live in
+/// copy-on-write shards, each name's records behind their own `Arc`.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub(crate) zones: Vec<ZoneRecords>,
     /// Every name that exists: hosts, SRV names, and the empty non-terminals above them.
-    pub(crate) names: HashMap<LowerName, NameRecords>,
-    hosts: usize,
+    pub(crate) names: Sharded<NameKey, NameRecords>,
+    /// Every host and service given, as given, so an update can take back what it put.
+    pub(crate) sources: Sharded<SourceKey, Source>,
+    pub(crate) config: SnapshotConfig,
+    /// Precedence of the next new source.
+    pub(crate) next_seq: u64,
+    pub(crate) hosts: usize,
     /// Clusterset services answered.
     pub(crate) services: usize,
     /// False until the registry has been read: names in the zones then answer SERVFAIL,
@@ -121,46 +109,88 @@ impl Snapshot {
     /// records of the MCS DNS specification, see [`ClustersetRecord`]); what cannot be
     /// answered is reported and left out. When `clusterset.local.` is one of the zones, it
     /// also answers the specification's version, `dns-version.clusterset.local. TXT`.
+    ///
+    /// Where two hosts have one name, the name answers the records of both; where two
+    /// clusterset services do, or a service has a host's name, the host or the service
+    /// given first is answered and the other is reported and left out.
     pub fn build_with_clusterset(
         config: &SnapshotConfig,
         hosts: impl IntoIterator<Item = HostRecord>,
         clusterset: impl IntoIterator<Item = ClustersetRecord>,
     ) -> (Self, Vec<SnapshotError>) {
-        let zones: Vec<ZoneRecords> = config
-            .zones
-            .iter()
-            .map(|z| zone_records(z, config))
-            .collect();
         let hosts = hosts.into_iter();
         let clusterset = clusterset.into_iter();
         // A host or service makes about four names: itself, its SRV names, their empty
         // parents (a headless service one more per endpoint).
         let expected = hosts.size_hint().0 + clusterset.size_hint().0;
-        let mut snapshot = Self {
-            zones,
-            names: HashMap::with_capacity(expected.saturating_mul(4)),
-            hosts: 0,
-            services: 0,
-            ready: true,
-        };
-        let mut errors = Vec::new();
+        let mut snapshot = Self::with_expected(config, expected);
+        let mut work = Work::new(false);
         for host in hosts {
-            if let Err(err) = snapshot.insert(&host, config.ttl) {
-                errors.push(err);
-            }
+            snapshot.replace_host(&host.name.clone(), Some(host), &mut work);
         }
         if config
             .zones
             .iter()
             .any(crate::clusterset::is_clusterset_zone)
         {
-            snapshot.insert_dns_version(config.ttl);
+            snapshot.add_dns_version(&mut work);
         }
         for service in clusterset {
-            snapshot.insert_clusterset(&service, config.ttl, &mut errors);
+            snapshot.replace_service(&service.name.clone(), Some(service), &mut work);
         }
+        snapshot.settle(&mut work);
         snapshot.names.shrink_to_fit();
-        (snapshot, errors)
+        (snapshot, work.errors)
+    }
+
+    /// The snapshot after `changes`, sharing with this one every name they do not touch; its
+    /// SOA serial is one more. The result answers as a full build of the hosts and services
+    /// it now has, in the order they first came (a changed one keeps its place). What cannot
+    /// be answered among the changes (or is left out because of them) is reported.
+    pub fn update(&self, changes: impl IntoIterator<Item = Change>) -> (Self, Vec<SnapshotError>) {
+        let mut next = self.clone();
+        next.config.serial = self.config.serial.wrapping_add(1);
+        next.zones = next
+            .config
+            .zones
+            .iter()
+            .map(|z| zone_records(z, &next.config))
+            .collect();
+        let mut work = Work::new(true);
+        for change in changes {
+            match change {
+                Change::Host(host) => next.replace_host(&host.name.clone(), Some(host), &mut work),
+                Change::HostGone(name) => next.replace_host(&name, None, &mut work),
+                Change::Clusterset(service) => {
+                    next.replace_service(&service.name.clone(), Some(service), &mut work);
+                }
+                Change::ClustersetGone(name) => next.replace_service(&name, None, &mut work),
+            }
+        }
+        next.settle(&mut work);
+        if let Some(changed) = work.changed.take() {
+            next.forget_dependent_answers(&changed);
+        }
+        next.names.rebalance();
+        next.sources.rebalance();
+        (next, work.errors)
+    }
+
+    fn with_expected(config: &SnapshotConfig, expected: usize) -> Self {
+        Self {
+            zones: config
+                .zones
+                .iter()
+                .map(|z| zone_records(z, config))
+                .collect(),
+            names: Sharded::with_expected(expected.saturating_mul(4)),
+            sources: Sharded::with_expected(expected),
+            config: config.clone(),
+            next_seq: 0,
+            hosts: 0,
+            services: 0,
+            ready: true,
+        }
     }
 
     /// Answers nothing but the zone apexes: a registry read and found empty.
@@ -195,13 +225,24 @@ impl Snapshot {
         self.services
     }
 
+    /// The SOA serial, so that callers can tell which snapshot is served.
+    pub fn serial(&self) -> u32 {
+        self.config.serial
+    }
+
+    /// The records of `name`, if it exists (apexes aside).
+    pub(crate) fn lookup(&self, name: &LowerName) -> Option<&NameRecords> {
+        let mut buf = [0u8; MAX_WIRE_NAME + 1];
+        self.names.get(lower_key(name, &mut buf)?)
+    }
+
     /// The additional section of an SRV answer from `records`.
     pub(crate) fn additionals<'a>(&'a self, records: &'a NameRecords) -> &'a [Record] {
         match &records.additional {
             Additional::None => &[],
             Additional::Target(target) => self
                 .names
-                .get(target)
+                .get(target.as_bytes())
                 .map(|t| &t.records[..])
                 .unwrap_or_default(),
             Additional::Records(shared) => shared,
@@ -210,84 +251,57 @@ impl Snapshot {
 
     /// The zone `name` belongs to, if any (the longest match).
     pub(crate) fn zone_of(&self, name: &LowerName) -> Option<&ZoneRecords> {
-        self.zones
-            .iter()
-            .filter(|z| z.origin.zone_of(name))
-            .max_by_key(|z| z.origin.num_labels())
+        zone_of(&self.zones, name)
     }
+}
 
-    fn insert(&mut self, host: &HostRecord, ttl: u32) -> Result<(), SnapshotError> {
-        let invalid = |reason: String| SnapshotError::InvalidName {
-            name: host.name.clone(),
-            reason,
-        };
-        let mut fqdn = Name::from_str(&host.name)
-            .map_err(|e| invalid(e.to_string()))?
-            .to_lowercase();
-        fqdn.set_fqdn(true);
-        let lower = LowerName::from(&fqdn);
-        let Some(origin) = self.zone_of(&lower).map(|z| z.origin.clone()) else {
-            return Err(SnapshotError::OutsideZones(host.name.clone()));
-        };
-        let address = address_record(&fqdn, ttl, host.address);
-        let mut srv_names = Vec::new();
-        for (port_name, port) in &host.ports {
-            let srv_name = Name::from_str(&format!("_{port_name}._tcp"))
-                .and_then(|prefix| prefix.append_domain(&fqdn))
-                .map_err(|e| invalid(format!("port {port_name}: {e}")))?;
-            let record = Record::from_rdata(
-                srv_name.clone(),
-                ttl,
-                RData::SRV(SRV::new(0, 0, *port, fqdn.clone())),
-            );
-            srv_names.push((LowerName::from(&srv_name), record));
-        }
-        self.add_records(&lower, &origin, vec![address], Additional::None);
-        for (srv_name, record) in srv_names {
-            let target = Additional::Target(lower.clone());
-            self.add_records(&srv_name, &origin, vec![record], target);
-        }
-        self.hosts += 1;
-        Ok(())
-    }
+/// The zone of `zones` that `name` belongs to, if any (the longest match).
+pub(crate) fn zone_of<'z>(zones: &'z [ZoneRecords], name: &LowerName) -> Option<&'z ZoneRecords> {
+    zones
+        .iter()
+        .filter(|z| z.origin.zone_of(name))
+        .max_by_key(|z| z.origin.num_labels())
+}
 
-    /// Adds `records` to `name` (in the zone of `origin`), and its empty non-terminals;
-    /// `additional` replaces the name's unless it is [`Additional::None`].
-    pub(crate) fn add_records(
-        &mut self,
-        name: &LowerName,
-        origin: &LowerName,
-        records: Vec<Record>,
-        additional: Additional,
-    ) {
-        let entry = self.names.entry(name.clone()).or_default();
-        if entry.records.is_empty() {
-            entry.records = records;
-        } else {
-            entry.records.extend(records);
-        }
-        // Stable: records of one type keep their order.
-        entry.records.sort_by_key(Record::record_type);
-        if !matches!(additional, Additional::None) {
-            entry.additional = additional;
-        }
-        self.add_ancestors(name, origin);
+/// The parts of `host` (its address, its SRV names) in `zones`.
+pub(crate) fn host_parts(
+    host: &HostRecord,
+    zones: &[ZoneRecords],
+    ttl: u32,
+) -> Result<Vec<Part>, SnapshotError> {
+    let invalid = |reason: String| SnapshotError::InvalidName {
+        name: host.name.clone(),
+        reason,
+    };
+    let mut fqdn = Name::from_str(&host.name)
+        .map_err(|e| invalid(e.to_string()))?
+        .to_lowercase();
+    fqdn.set_fqdn(true);
+    if zone_of(zones, &LowerName::from(&fqdn)).is_none() {
+        return Err(SnapshotError::OutsideZones(host.name.clone()));
     }
-
-    /// Names between `name` and the zone apex exist (empty non-terminals): they answer
-    /// NODATA, not NXDOMAIN, as RFC 8020 expects.
-    fn add_ancestors(&mut self, name: &LowerName, origin: &LowerName) {
-        let mut current = name.base_name();
-        while current.num_labels() > origin.num_labels() {
-            if self.names.contains_key(&current) {
-                // Its own ancestors were added with it.
-                return;
-            }
-            let parent = current.base_name();
-            self.names.insert(current, NameRecords::default());
-            current = parent;
-        }
+    let key = NameKey::of(&fqdn);
+    let mut parts = vec![Part {
+        name: key.clone(),
+        records: vec![address_record(&fqdn, ttl, host.address)],
+        additional: Additional::None,
+    }];
+    for (port_name, port) in &host.ports {
+        let srv_name = Name::from_str(&format!("_{port_name}._tcp"))
+            .and_then(|prefix| prefix.append_domain(&fqdn))
+            .map_err(|e| invalid(format!("port {port_name}: {e}")))?;
+        let record = Record::from_rdata(
+            srv_name.clone(),
+            ttl,
+            RData::SRV(SRV::new(0, 0, *port, fqdn.clone())),
+        );
+        parts.push(Part {
+            name: NameKey::of(&srv_name),
+            records: vec![record],
+            additional: Additional::Target(key.clone()),
+        });
     }
+    Ok(merge_parts(parts))
 }
 
 /// The A or AAAA record of `name` for `address`.
@@ -311,6 +325,7 @@ fn zone_records(zone: &Zone, config: &SnapshotConfig) -> ZoneRecords {
     let soa = SOA::new(ns_name.clone(), mbox, config.serial, 60, 30, 600, ttl);
     ZoneRecords {
         origin: LowerName::from(&origin),
+        key: NameKey::of(&origin),
         soa: vec![Record::from_rdata(origin.clone(), ttl, RData::SOA(soa))],
         ns: vec![Record::from_rdata(origin, ttl, RData::NS(NS(ns_name)))],
     }

@@ -256,3 +256,25 @@ async fn garbage_over_tcp_does_not_stop_the_connection() {
         &RData::A("240.0.0.7".parse().unwrap())
     );
 }
+
+#[tokio::test]
+async fn answers_of_the_lean_udp_path_are_counted_as_the_others() {
+    let metrics = DnsMetrics::default();
+    let (_, addr) = start_with(greeting(), ServeOptions::default(), Some(metrics.clone())).await;
+    // A plain A query with and without EDNS: the lean path's; a missing name: hickory's.
+    for bytes in [
+        query(GREETING, RecordType::A, None),
+        query(GREETING, RecordType::A, Some(1232)),
+        query("prod.missing.global.", RecordType::A, None),
+    ] {
+        udp(addr, &bytes).await;
+    }
+    let text = scrape(&metrics);
+    for line in [
+        r#"dns_queries_total{qtype="A",rcode="NOERROR"} 2"#,
+        r#"dns_queries_total{qtype="A",rcode="NXDOMAIN"} 1"#,
+        "dns_answer_seconds_count 3",
+    ] {
+        assert!(text.contains(&format!("{line}\n")), "no {line} in\n{text}");
+    }
+}

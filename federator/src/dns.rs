@@ -5,11 +5,12 @@
 use std::net::IpAddr;
 
 use federator_dns::{
-    ClustersetMember, ClustersetRecord, HostRecord, Snapshot, SnapshotConfig, SnapshotError,
-    SrvPort, Zone,
+    Change, ClustersetMember, ClustersetRecord, HostRecord, Snapshot, SnapshotConfig,
+    SnapshotError, SrvPort, Zone,
 };
 
-use crate::registry::RegistryView;
+use crate::model::Host;
+use crate::registry::{GlobalService, RegistryView};
 
 /// DNS settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,16 +24,20 @@ pub struct DnsSettings {
 /// The records to answer: every host with a ready backend somewhere and a VIP (a host whose
 /// backends are all gone is not answered: NXDOMAIN).
 pub fn records(view: &RegistryView) -> Vec<HostRecord> {
-    view.services()
-        .filter(|s| s.is_serving() && s.clusterset.is_none())
-        .filter_map(|s| {
-            Some(HostRecord {
-                name: s.host.as_str().to_owned(),
-                address: s.vip?,
-                ports: s.ports.iter().map(|p| (p.name.clone(), p.number)).collect(),
-            })
-        })
-        .collect()
+    view.services().filter_map(host_record).collect()
+}
+
+/// The record of one global host, if it is answered: serving, with a VIP, not a clusterset
+/// service.
+pub fn host_record(s: &GlobalService) -> Option<HostRecord> {
+    if !s.is_serving() || s.clusterset.is_some() {
+        return None;
+    }
+    Some(HostRecord {
+        name: s.host.as_str().to_owned(),
+        address: s.vip?,
+        ports: s.ports.iter().map(|p| (p.name.clone(), p.number)).collect(),
+    })
 }
 
 /// The clusterset services (MCS API) to answer: a ClusterSetIP service by its VIP while it is
@@ -40,27 +45,53 @@ pub fn records(view: &RegistryView) -> Vec<HostRecord> {
 /// readiness condition), a headless one by every ready endpoint (none: not answered).
 pub fn clusterset_records(view: &RegistryView) -> Vec<ClustersetRecord> {
     view.services()
-        .filter(|s| !s.backends.is_empty())
-        .filter_map(|s| {
-            let clusterset = s.clusterset.as_ref()?;
-            let endpoints = s.backends.iter().flat_map(|(cluster, backends)| {
-                let id = clusterset.cluster_ids.get(cluster);
-                let id = id.map_or(cluster.as_str(), String::as_str);
-                backends
-                    .iter()
-                    .flat_map(|b| &b.endpoints)
-                    .map(move |e| (id, e.hostname.as_deref(), e.address.as_str()))
-            });
-            let ports = s.ports.iter().map(|p| (p.name.as_str(), p.number));
-            Some(clusterset_record(
-                s.host.as_str(),
-                clusterset.headless,
-                s.vip,
-                ports,
-                endpoints,
-            ))
-        })
+        .filter_map(clusterset_service_record)
         .collect()
+}
+
+/// The clusterset record of one service, if it is a clusterset service with backends (see
+/// [`clusterset_records`]).
+pub fn clusterset_service_record(s: &GlobalService) -> Option<ClustersetRecord> {
+    if s.backends.is_empty() {
+        return None;
+    }
+    let clusterset = s.clusterset.as_ref()?;
+    let endpoints = s.backends.iter().flat_map(|(cluster, backends)| {
+        let id = clusterset.cluster_ids.get(cluster);
+        let id = id.map_or(cluster.as_str(), String::as_str);
+        backends
+            .iter()
+            .flat_map(|b| &b.endpoints)
+            .map(move |e| (id, e.hostname.as_deref(), e.address.as_str()))
+    });
+    let ports = s.ports.iter().map(|p| (p.name.as_str(), p.number));
+    Some(clusterset_record(
+        s.host.as_str(),
+        clusterset.headless,
+        s.vip,
+        ports,
+        endpoints,
+    ))
+}
+
+/// What `hosts` of `view` now are, for [`Snapshot::update`]: each one's host record and
+/// clusterset record, or their removal (a host may turn from one into the other).
+pub fn changes<'a>(
+    view: &'a RegistryView,
+    hosts: impl IntoIterator<Item = &'a Host> + 'a,
+) -> impl Iterator<Item = Change> + 'a {
+    hosts.into_iter().flat_map(move |host| {
+        let service = view.get(host);
+        let name = host.as_str();
+        let as_host = service
+            .and_then(host_record)
+            .map_or_else(|| Change::HostGone(name.to_owned()), Change::Host);
+        let as_clusterset = service.and_then(clusterset_service_record).map_or_else(
+            || Change::ClustersetGone(name.to_owned()),
+            Change::Clusterset,
+        );
+        [as_host, as_clusterset]
+    })
 }
 
 /// The DNS record of one clusterset service, from the registry or from the API: its VIP
@@ -137,7 +168,7 @@ mod tests {
 
     use super::*;
     use crate::fixtures::{cluster, greeting, slice, upsert};
-    use crate::registry::{Registry, RegistryConfig};
+    use crate::registry::{Registry, RegistryConfig, Since};
 
     fn settings() -> DnsSettings {
         DnsSettings {
@@ -154,6 +185,53 @@ mod tests {
             DNSClass::IN,
         )
         .code
+    }
+
+    #[test]
+    fn a_snapshot_updated_with_the_changed_hosts_answers_as_one_built_whole() {
+        let mut registry = Registry::new(RegistryConfig::default());
+        registry.apply(cluster("east"));
+        for d in greeting("east", &[("", "a")]) {
+            registry.apply(d);
+        }
+        let first = registry.publish();
+        let (built, _) = super::snapshot(&first, &settings(), 1);
+        registry.apply(upsert(
+            "east",
+            slice("sample", "greeting-1", "greeting", &[]),
+        ));
+        let second = registry.publish();
+        let Since::Hosts(hosts) = second.changed_since(first.hosts_generation()) else {
+            panic!("the change log reaches back one publication");
+        };
+        let (updated, errors) = built.update(changes(&second, &hosts));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            code(&updated, "prod.greeting.global."),
+            ResponseCode::NXDomain,
+            "scaled down: gone"
+        );
+        assert_eq!((updated.hosts(), updated.serial()), (0, 2));
+        for d in greeting("east", &[("", "a")]) {
+            registry.apply(d);
+        }
+        let third = registry.publish();
+        let Since::Hosts(hosts) = third.changed_since(second.hosts_generation()) else {
+            panic!("the change log reaches back one publication");
+        };
+        let (updated, _) = updated.update(changes(&third, &hosts));
+        let (whole, _) = super::snapshot(&third, &settings(), 3);
+        assert_eq!(updated.hosts(), 1);
+        for name in ["prod.greeting.global.", "_http._tcp.prod.greeting.global."] {
+            for qtype in [RecordType::A, RecordType::SRV] {
+                let name = LowerName::from(Name::from_str(name).unwrap());
+                assert_eq!(
+                    answer(&updated, &name, qtype, DNSClass::IN),
+                    answer(&whole, &name, qtype, DNSClass::IN),
+                    "{name} {qtype}"
+                );
+            }
+        }
     }
 
     #[test]

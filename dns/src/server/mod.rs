@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::DnsHandler;
 
-mod respond;
+pub(crate) mod respond;
 mod tcp;
 mod udp;
 

@@ -24,14 +24,14 @@ const HEADER_LEN: usize = 12;
 
 /// Answers the messages of one socket loop or one connection, reusing its buffers.
 #[derive(Debug)]
-pub(super) struct Responder {
+pub(crate) struct Responder {
     handler: DnsHandler,
     protocol: Protocol,
     encoded: Encoded,
 }
 
 impl Responder {
-    pub(super) fn new(handler: DnsHandler, protocol: Protocol) -> Self {
+    pub(crate) fn new(handler: DnsHandler, protocol: Protocol) -> Self {
         let max_size = match protocol {
             Protocol::Udp => None,
             _ => Some(u16::MAX),
@@ -48,7 +48,7 @@ impl Responder {
 
     /// Puts the answer to `message` from `src` in `out`; false (and `out` untouched) when the
     /// message gets none.
-    pub(super) async fn respond(&self, message: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
+    pub(crate) async fn respond(&self, message: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
         let started = Instant::now();
         if message.len() < HEADER_LEN {
             debug!(client = %src, len = message.len(), "dropping a message shorter than a header");

@@ -1,8 +1,10 @@
-//! DNS over UDP: a receive loop that answers each datagram inline.
+//! DNS over UDP: a receive loop that answers each datagram inline, from the lean path's
+//! precomputed answers when it can, through hickory otherwise.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use hickory_server::net::xfer::Protocol;
 use tokio::net::UdpSocket;
@@ -37,7 +39,11 @@ pub(super) async fn receive(socket: Arc<UdpSocket>, handler: DnsHandler) -> io::
             handler.dropped(DropReason::Source);
             continue;
         }
-        if !responder.respond(&message[..len], src, &mut answer).await {
+        let started = Instant::now();
+        let fast = crate::fast::respond(&handler.current(), &message[..len], &mut answer);
+        if let Some((qtype, rcode)) = fast {
+            handler.observe(qtype.into(), rcode, started);
+        } else if !responder.respond(&message[..len], src, &mut answer).await {
             continue;
         }
         // Waits only while the send buffer is full: the answer is not dropped for it.

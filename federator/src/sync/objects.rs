@@ -2,7 +2,7 @@
 //! that carry the installation's ownership, and listed objects read into what the plan
 //! compares.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
@@ -14,7 +14,8 @@ use super::plan::{
 };
 use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, SidecarSpec};
 use crate::model::{ClusterName, Host};
-use crate::render::{Rendered, RenderedHost};
+use crate::registry::GlobalService;
+use crate::render::{ExportScope, Rendered, RenderedHost};
 use federator_core::mcs::ServiceImportSpec;
 
 /// The API resource of a kind.
@@ -75,22 +76,8 @@ impl Wanted {
         clusters: &[&ClusterName],
         host: Option<Host>,
     ) {
+        let (key, desired) = desired(kind, &rendered, instance, clusters);
         let Rendered { metadata, spec } = rendered;
-        let mut labels = metadata.labels;
-        labels.insert(INSTANCE_LABEL.to_owned(), instance.to_owned());
-        let mut annotations = metadata.annotations;
-        let names: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
-        annotations.insert(CLUSTERS_ANNOTATION.to_owned(), names.join(","));
-        let desired = Desired {
-            spec: super::plan::fingerprint(&spec),
-            labels,
-            annotations,
-        };
-        let key = if kind.outside_sync_namespace() {
-            super::plan::outside_key(kind, &metadata.namespace, &metadata.name)
-        } else {
-            (kind, metadata.name.clone())
-        };
         self.desired.insert(key.clone(), desired);
         let body = Body {
             name: metadata.name,
@@ -183,6 +170,46 @@ impl Wanted {
         ops.push(serde_json::json!({"op": "add", "path": "/spec", "value": body.spec}));
         serde_json::from_value(serde_json::Value::Array(ops)).ok()
     }
+}
+
+/// What the plan compares for a rendered object, and its key: render's labels and
+/// annotations plus the installation's instance label and the clusters its backends come
+/// from. Public so the simulated-fleet benchmark plans exactly as the writers do.
+pub fn desired<S: Serialize>(
+    kind: Kind,
+    rendered: &Rendered<S>,
+    instance: &str,
+    clusters: &[&ClusterName],
+) -> (Key, Desired) {
+    let Rendered { metadata, spec } = rendered;
+    let mut labels = metadata.labels.clone();
+    labels.insert(INSTANCE_LABEL.to_owned(), instance.to_owned());
+    let mut annotations = metadata.annotations.clone();
+    let names: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
+    annotations.insert(CLUSTERS_ANNOTATION.to_owned(), names.join(","));
+    let desired = Desired {
+        spec: super::plan::fingerprint(spec),
+        labels,
+        annotations,
+    };
+    let key = if kind.outside_sync_namespace() {
+        super::plan::outside_key(kind, &metadata.namespace, &metadata.name)
+    } else {
+        (kind, metadata.name.clone())
+    };
+    (key, desired)
+}
+
+/// The clusters a host's objects depend on, for their clusters annotation: where its
+/// backends run and, when only dependents get it, where its callers run and the clusters
+/// holding their Dependencies (dropping one waits while it is unlisted).
+pub fn host_clusters(service: &GlobalService, scope: ExportScope) -> Vec<&ClusterName> {
+    let mut clusters: BTreeSet<&ClusterName> = service.backends.keys().collect();
+    if scope == ExportScope::Dependents {
+        clusters.extend(&service.dependencies.dependent_clusters);
+        clusters.extend(&service.dependencies.declared_in);
+    }
+    clusters.into_iter().collect()
 }
 
 /// `annotations` with the term that writes them.

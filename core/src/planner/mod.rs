@@ -6,5 +6,6 @@
 pub mod clusters;
 pub mod election;
 pub mod health;
+pub mod shared_maps;
 pub mod vip_sync;
 pub mod write;

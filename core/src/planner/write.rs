@@ -15,6 +15,8 @@ use std::hash::{Hash, Hasher};
 
 use serde::Serialize;
 
+pub use super::shared_maps::{SharedMap, SharedMaps};
+
 pub use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// Label naming the installation that wrote an object: two installations pointed at the
@@ -164,10 +166,10 @@ pub struct Existing {
     pub owner: Owner,
     /// Fingerprint of its spec (raw when federator's types cannot read it).
     pub spec: u64,
-    /// Its labels.
-    pub labels: BTreeMap<String, String>,
-    /// Its annotations.
-    pub annotations: BTreeMap<String, String>,
+    /// Its labels (shared with every object that has the same: see [`SharedMaps`]).
+    pub labels: SharedMap,
+    /// Its annotations (shared likewise).
+    pub annotations: SharedMap,
     /// Its uid: delete precondition, and Events about it.
     pub uid: Option<String>,
     /// Its resourceVersion as last read: update and delete precondition.

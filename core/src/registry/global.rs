@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::model::{ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo, WorkloadKind};
 
@@ -10,8 +11,9 @@ pub struct BackendEndpoint {
     pub address: String,
     /// Region and zone it runs in.
     pub locality: Locality,
-    /// The port it listens on for each of its Service's ports, by Service port name.
-    pub target_ports: BTreeMap<String, u16>,
+    /// The port it listens on for each of its Service's ports, by Service port name: one map
+    /// per EndpointSlice, shared by its endpoints.
+    pub target_ports: Arc<BTreeMap<String, u16>>,
     /// Its `hostname` in the EndpointSlice, when set (named in the MCS DNS).
     pub hostname: Option<String>,
 }

@@ -3,14 +3,15 @@
 //! compares.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::plan::{
-    CLUSTERS_ANNOTATION, Desired, Existing, INSTANCE_LABEL, Installation, Key, Kind,
-    TERM_ANNOTATION,
+    CLUSTERS_ANNOTATION, Desired, Existing, INSTANCE_LABEL, Installation, Key, Kind, SharedMap,
+    SharedMaps, TERM_ANNOTATION,
 };
 use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, SidecarSpec};
 use crate::model::{ClusterName, Host};
@@ -154,9 +155,9 @@ impl Wanted {
             out.extend(ours.clone());
             out
         };
-        let labels = merge(existing.map(|e| &e.labels), &desired.labels);
+        let labels = merge(existing.map(|e| &*e.labels), &desired.labels);
         let annotations = with_term(
-            merge(existing.map(|e| &e.annotations), &desired.annotations),
+            merge(existing.map(|e| &*e.annotations), &desired.annotations),
             term,
         );
         let mut ops = Vec::new();
@@ -236,11 +237,25 @@ pub(super) fn existing(kind: Kind, object: &DynamicObject, us: &Installation) ->
     Existing {
         owner: us.owner(&labels),
         spec,
-        labels,
-        annotations: object.metadata.annotations.clone().unwrap_or_default(),
+        labels: shared_map(labels),
+        annotations: shared_map(object.metadata.annotations.clone().unwrap_or_default()),
         uid: object.metadata.uid.clone(),
         resource_version: object.metadata.resource_version.clone(),
     }
+}
+
+/// Every writer's labels and annotations, each distinct map stored once: a host's maps are
+/// the same in every cluster, so the writers of a fleet share them (see [`SharedMaps`]).
+static SHARED_MAPS: LazyLock<Mutex<SharedMaps>> = LazyLock::new(Mutex::default);
+
+/// The shared copy of `map`, as the writers keep labels and annotations: public so the
+/// simulated-fleet benchmark keeps them as the writers do.
+pub fn shared_map(map: BTreeMap<String, String>) -> SharedMap {
+    // A panic while interning leaves at worst a map stored twice: the lock is still good.
+    SHARED_MAPS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .intern(map)
 }
 
 /// Read straight from the listed JSON, without copying it.

@@ -33,7 +33,7 @@ use federator::ingest::{self, IngestConfig};
 use federator::model::{ClusterName, Host};
 use federator::registry::{Delta, Registry, RegistryConfig, RegistryView, Since};
 use federator::render::{RenderOptions, render_host};
-use federator::sync::plan::{self, Desired, Existing, Gates, Key, Kind, Owner, Write};
+use federator::sync::plan::{self, CompactId, Desired, Existing, Gates, Key, Kind, Owner, Write};
 use federator::sync::{desired, host_clusters, shared_map};
 use federator_dns::Zone;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
@@ -217,10 +217,10 @@ impl Sink {
                     let want = &desired[&key];
                     let uid = match self.existing.get(&key) {
                         Some(e) => e.uid.clone(),
-                        None => Some(format!(
+                        None => Some(CompactId::new(&format!(
                             "{:08x}-0000-4000-8000-{:012x}",
                             self.writes, self.next_version
-                        )),
+                        ))),
                     };
                     let mut annotations = want.annotations.clone();
                     annotations.insert(plan::TERM_ANNOTATION.to_owned(), "1".to_owned());
@@ -232,7 +232,7 @@ impl Sink {
                             labels: shared_map(want.labels.clone()),
                             annotations: shared_map(annotations),
                             uid,
-                            resource_version: Some(self.next_version.to_string()),
+                            resource_version: Some(CompactId::Number(self.next_version)),
                         },
                     );
                 }

@@ -15,6 +15,7 @@ use std::hash::{Hash, Hasher};
 
 use serde::Serialize;
 
+pub use super::compact_id::CompactId;
 pub use super::shared_maps::{SharedMap, SharedMaps};
 
 pub use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
@@ -171,9 +172,9 @@ pub struct Existing {
     /// Its annotations (shared likewise).
     pub annotations: SharedMap,
     /// Its uid: delete precondition, and Events about it.
-    pub uid: Option<String>,
+    pub uid: Option<CompactId>,
     /// Its resourceVersion as last read: update and delete precondition.
-    pub resource_version: Option<String>,
+    pub resource_version: Option<CompactId>,
 }
 
 /// An object federator wants in the cluster.
@@ -303,13 +304,13 @@ fn plan_key(
         }
         (None, Some(e)) => Some(Write::Delete {
             key: key.clone(),
-            uid: e.uid.clone(),
-            resource_version: e.resource_version.clone(),
+            uid: e.uid.as_ref().map(CompactId::to_string),
+            resource_version: e.resource_version.as_ref().map(CompactId::to_string),
         }),
         (Some(d), Some(e)) if up_to_date(d, e) => None,
         (Some(_), Some(e)) => Some(Write::Update {
             key: key.clone(),
-            resource_version: e.resource_version.clone(),
+            resource_version: e.resource_version.as_ref().map(CompactId::to_string),
         }),
     };
     let Some(write) = write else {

@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::plan::{
-    CLUSTERS_ANNOTATION, Desired, Existing, INSTANCE_LABEL, Installation, Key, Kind, SharedMap,
-    SharedMaps, TERM_ANNOTATION,
+    CLUSTERS_ANNOTATION, CompactId, Desired, Existing, INSTANCE_LABEL, Installation, Key, Kind,
+    SharedMap, SharedMaps, TERM_ANNOTATION,
 };
 use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, SidecarSpec};
 use crate::model::{ClusterName, Host};
@@ -239,8 +239,12 @@ pub(super) fn existing(kind: Kind, object: &DynamicObject, us: &Installation) ->
         spec,
         labels: shared_map(labels),
         annotations: shared_map(object.metadata.annotations.clone().unwrap_or_default()),
-        uid: object.metadata.uid.clone(),
-        resource_version: object.metadata.resource_version.clone(),
+        uid: object.metadata.uid.as_deref().map(CompactId::new),
+        resource_version: object
+            .metadata
+            .resource_version
+            .as_deref()
+            .map(CompactId::new),
     }
 }
 

@@ -216,7 +216,10 @@ impl Writer {
             if self.conflicts.get(key) == Some(conflict) {
                 continue;
             }
-            let uid = self.existing.get(key).and_then(|e| e.uid.clone());
+            let uid = self
+                .existing
+                .get(key)
+                .and_then(|e| e.uid.as_ref().map(ToString::to_string));
             self.reporter().conflict(key, conflict, uid).await;
             self.conflicts.insert(key.clone(), conflict.clone());
         }

@@ -28,7 +28,7 @@ pub struct LocalBackend {
     /// Creation time of the Service, for deciding whose ports win.
     pub created: Option<i64>,
     /// Ready endpoints, sorted by address; empty when none are ready.
-    pub endpoints: Vec<BackendEndpoint>,
+    pub endpoints: Arc<[BackendEndpoint]>,
     /// Whether the Service is headless: clusterset services of both kinds conflict.
     pub headless: bool,
     /// Its share of the host's traffic in its cluster, in percent, when the workload weights
@@ -157,7 +157,7 @@ impl GlobalService {
     pub fn ready_in(&self, cluster: &ClusterName) -> BTreeMap<Locality, u32> {
         let mut out = BTreeMap::new();
         for backend in self.backends.get(cluster).into_iter().flatten() {
-            for endpoint in &backend.endpoints {
+            for endpoint in backend.endpoints.iter() {
                 *out.entry(endpoint.locality.clone()).or_insert(0) += 1;
             }
         }

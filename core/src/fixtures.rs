@@ -14,7 +14,7 @@ use crate::registry::Delta;
 pub fn service(namespace: &str, name: &str) -> ServiceInfo {
     ServiceInfo {
         key: ObjectKey::new(namespace, name),
-        selector: BTreeMap::from([("app".to_owned(), name.to_owned())]),
+        selector: BTreeMap::from([("app".to_owned(), name.to_owned())]).into(),
         ports: Vec::new(),
         headless: false,
         created: None,
@@ -77,7 +77,7 @@ pub fn workload(namespace: &str, name: &str, identity: &str, env: &str) -> Workl
             String::new()
         },
         created: None,
-        pod_labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
+        pod_labels: BTreeMap::from([("app".to_owned(), name.to_owned())]).into(),
         service: None,
         rollout_role: None,
         generation: None,
@@ -101,7 +101,7 @@ pub fn slice(
     EndpointSliceInfo {
         key: ObjectKey::new(namespace, name),
         service: service.to_owned(),
-        ports: BTreeMap::new(),
+        ports: Default::default(),
         ready: ready
             .iter()
             .enumerate()

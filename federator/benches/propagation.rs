@@ -1,6 +1,8 @@
 //! Live benchmark on real API servers: start-to-converged time and memory of the `federator`
 //! binary with 3 clusters x N services, propagation latency of a change from one cluster to
-//! the objects written in another, and the writes of a no-op restart.
+//! the objects written in another, and the writes of a no-op restart; then, in the same run,
+//! the floor of the cold start: a plain client creating the same objects with the same
+//! concurrency.
 //!
 //! Run: `cargo bench -p federator --bench propagation` (N = 1000; `FEDERATOR_BENCH_SERVICES`
 //! overrides). Under `cargo test` it runs a small smoke-sized version.
@@ -132,6 +134,90 @@ async fn main() {
         restart_writes as u64
     );
     assert_eq!(restart_writes, 0.0, "a no-op restart must write nothing");
+
+    // The floor of the cold start: the same objects created by a plain client.
+    let floor = plain_client_floor(&env).await;
+    println!(
+        "| floor: a plain client creating the same {} objects, {WRITES_IN_FLIGHT} in flight per cluster | {:.2} s |",
+        2 * hosts * CLUSTERS.len(),
+        floor.as_secs_f64()
+    );
+    println!(
+        "| start to converged / floor | {:.2} x |",
+        converged.as_secs_f64() / floor.as_secs_f64()
+    );
+}
+
+/// Writes in flight per cluster, as federator's writers have them.
+const WRITES_IN_FLIGHT: usize = 16;
+
+/// How long a plain client takes to create what federator wrote: every ServiceEntry and
+/// DestinationRule read back from each cluster (spec, labels, annotations) and created again
+/// in a namespace of its own, the same POSTs federator's writers make, as many in flight per
+/// cluster, every cluster at once. What federator adds on top of it (start-up, lists,
+/// registry, render, planning) is the ratio printed.
+async fn plain_client_floor(env: &TestEnv) -> Duration {
+    let mut work = Vec::new();
+    for name in CLUSTERS {
+        let cluster = env.cluster(name);
+        cluster.create_namespace("floor").await.unwrap();
+        let entries = read_back::<ServiceEntry>(cluster).await;
+        let rules = read_back::<DestinationRule>(cluster).await;
+        work.push((cluster, entries, rules));
+    }
+    let start = Instant::now();
+    futures::future::join_all(
+        work.into_iter()
+            .map(|(cluster, entries, rules)| async move {
+                let se: Api<ServiceEntry> = Api::namespaced(cluster.client(), "floor");
+                let dr: Api<DestinationRule> = Api::namespaced(cluster.client(), "floor");
+                let creates = entries
+                    .into_iter()
+                    .map(|o| {
+                        let se = se.clone();
+                        futures::FutureExt::boxed(async move {
+                            se.create(&Default::default(), &o).await.map(drop)
+                        })
+                    })
+                    .chain(rules.into_iter().map(|o| {
+                        let dr = dr.clone();
+                        futures::FutureExt::boxed(async move {
+                            dr.create(&Default::default(), &o).await.map(drop)
+                        })
+                    }));
+                stream::iter(creates)
+                    .buffer_unordered(WRITES_IN_FLIGHT)
+                    .try_collect::<Vec<()>>()
+                    .await
+                    .unwrap();
+            }),
+    )
+    .await;
+    start.elapsed()
+}
+
+/// The objects of kind `K` federator wrote in `cluster`, as a client would create them in the
+/// `floor` namespace: name, labels, annotations and spec.
+async fn read_back<K>(cluster: &TestCluster) -> Vec<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(cluster.client(), "federator-sync");
+    let mut objects = api.list(&ListParams::default()).await.unwrap().items;
+    for object in &mut objects {
+        let meta = object.meta_mut();
+        *meta = kube::api::ObjectMeta {
+            name: meta.name.take(),
+            namespace: Some("floor".into()),
+            labels: meta.labels.take(),
+            annotations: meta.annotations.take(),
+            ..Default::default()
+        };
+    }
+    objects
 }
 
 async fn populate(cluster: &TestCluster, services: usize) {

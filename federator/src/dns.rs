@@ -61,7 +61,7 @@ pub fn clusterset_service_record(s: &GlobalService) -> Option<ClustersetRecord> 
         let id = id.map_or(cluster.as_str(), String::as_str);
         backends
             .iter()
-            .flat_map(|b| &b.endpoints)
+            .flat_map(|b| b.endpoints.iter())
             .map(move |e| (id, e.hostname.as_deref(), e.address.as_str()))
     });
     let ports = s.ports.iter().map(|p| (p.name.as_str(), p.number));

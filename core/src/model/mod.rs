@@ -4,12 +4,14 @@
 //! Nothing here knows about the Kubernetes API or does I/O; the `ingest` module turns API
 //! objects into these types and the registry folds them.
 
+mod labels;
 mod mcs;
 mod names;
 mod objects;
 mod policy;
 mod port;
 
+pub use labels::Labels;
 pub use mcs::{
     CLUSTER_ID_PROPERTY, CLUSTERSET_DOMAIN, CLUSTERSET_ZONE, ClusterIdInfo, service_export,
 };

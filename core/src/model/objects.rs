@@ -1,8 +1,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use super::{
-    ClusterName, DependencyInfo, Host, MeshPort, ObjectKey, PolicyInfo, PolicySource, RejectedInfo,
+    ClusterName, DependencyInfo, Host, Labels, MeshPort, ObjectKey, PolicyInfo, PolicySource,
+    RejectedInfo,
 };
 
 /// What federator knows of a dependent cluster beyond what it watches: its name and the
@@ -68,7 +70,7 @@ pub struct ServiceInfo {
     /// Namespace and name.
     pub key: ObjectKey,
     /// Pod selector; a Service without one never matches a workload.
-    pub selector: BTreeMap<String, String>,
+    pub selector: Labels,
     /// Mesh ports (TCP ports only; UDP/SCTP ports are dropped by ingest with a warning).
     pub ports: Vec<MeshPort>,
     /// `clusterIP: None`: used only when no regular Service matches the workload.
@@ -103,8 +105,8 @@ pub struct EndpointSliceInfo {
     /// Name of the Service the slice belongs to (label `kubernetes.io/service-name`).
     pub service: String,
     /// The port each endpoint listens on (the Service's target port), by Service port name
-    /// (`""` for a Service's single unnamed port).
-    pub ports: BTreeMap<String, u16>,
+    /// (`""` for a Service's single unnamed port). Shared with the backends built from it.
+    pub ports: Arc<BTreeMap<String, u16>>,
     /// One entry per ready endpoint address.
     pub ready: Vec<ReadyEndpoint>,
 }
@@ -178,7 +180,7 @@ pub struct WorkloadInfo {
     /// Creation time (Unix seconds): of two spellings of one host, the older keeps it.
     pub created: Option<i64>,
     /// Labels of the pod template: Services select on them.
-    pub pod_labels: BTreeMap<String, String>,
+    pub pod_labels: Labels,
     /// The one Service that backs its host, when not every Service selecting its pods does:
     /// an Argo Rollout's active (blue-green) or stable (canary) Service, or, for its
     /// variant, the preview or canary Service.

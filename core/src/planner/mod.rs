@@ -4,7 +4,9 @@
 //! what they decide; here they are tested without an API server or a clock.
 
 pub mod clusters;
+pub mod compact_id;
 pub mod election;
 pub mod health;
+pub mod shared_maps;
 pub mod vip_sync;
 pub mod write;

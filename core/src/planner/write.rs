@@ -15,6 +15,9 @@ use std::hash::{Hash, Hasher};
 
 use serde::Serialize;
 
+pub use super::compact_id::CompactId;
+pub use super::shared_maps::{SharedMap, SharedMaps};
+
 pub use crate::render::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// Label naming the installation that wrote an object: two installations pointed at the
@@ -164,14 +167,14 @@ pub struct Existing {
     pub owner: Owner,
     /// Fingerprint of its spec (raw when federator's types cannot read it).
     pub spec: u64,
-    /// Its labels.
-    pub labels: BTreeMap<String, String>,
-    /// Its annotations.
-    pub annotations: BTreeMap<String, String>,
+    /// Its labels (shared with every object that has the same: see [`SharedMaps`]).
+    pub labels: SharedMap,
+    /// Its annotations (shared likewise).
+    pub annotations: SharedMap,
     /// Its uid: delete precondition, and Events about it.
-    pub uid: Option<String>,
+    pub uid: Option<CompactId>,
     /// Its resourceVersion as last read: update and delete precondition.
-    pub resource_version: Option<String>,
+    pub resource_version: Option<CompactId>,
 }
 
 /// An object federator wants in the cluster.
@@ -301,13 +304,13 @@ fn plan_key(
         }
         (None, Some(e)) => Some(Write::Delete {
             key: key.clone(),
-            uid: e.uid.clone(),
-            resource_version: e.resource_version.clone(),
+            uid: e.uid.as_ref().map(CompactId::to_string),
+            resource_version: e.resource_version.as_ref().map(CompactId::to_string),
         }),
         (Some(d), Some(e)) if up_to_date(d, e) => None,
         (Some(_), Some(e)) => Some(Write::Update {
             key: key.clone(),
-            resource_version: e.resource_version.clone(),
+            resource_version: e.resource_version.as_ref().map(CompactId::to_string),
         }),
     };
     let Some(write) = write else {

@@ -36,10 +36,10 @@ fn desired(spec: u64, on: &[&str]) -> Desired {
 
 fn existing(spec: u64, owner: Owner, on: &[&str]) -> Existing {
     Existing {
-        labels: labels(&owner),
+        labels: labels(&owner).into(),
         owner,
         spec,
-        annotations: clusters(on),
+        annotations: clusters(on).into(),
         uid: Some("uid-1".into()),
         resource_version: Some("7".into()),
     }
@@ -134,13 +134,13 @@ fn updates_and_deletes_carry_what_was_read() {
 #[test]
 fn labels_others_add_cause_no_rewrite_but_a_lost_one_does() {
     let mut e = existing(1, Owner::Us, &["east"]);
-    e.labels.insert("team".into(), "x".into());
+    std::sync::Arc::make_mut(&mut e.labels).insert("team".into(), "x".into());
     assert!(
         one(Some(desired(1, &["east"])), Some(e.clone()), &open())
             .writes
             .is_empty()
     );
-    e.labels.remove("federator.io/identity");
+    std::sync::Arc::make_mut(&mut e.labels).remove("federator.io/identity");
     assert_eq!(
         one(Some(desired(1, &["east"])), Some(e), &open())
             .writes
@@ -197,7 +197,7 @@ fn nothing_drops_a_cluster_not_listed_yet() {
     assert_eq!(p.writes.len(), 1);
     // An object of unknown clusters waits for every cluster.
     let mut legacy = existing(1, Owner::Us, &[]);
-    legacy.annotations.clear();
+    legacy.annotations = Default::default();
     let p = one(None, Some(legacy.clone()), &gates);
     assert_eq!(p.held[0].1, Hold::UnknownClusters);
     assert_eq!(one(None, Some(legacy), &open()).writes.len(), 1);
@@ -236,7 +236,7 @@ fn arb_existing() -> impl Strategy<Value = Option<Existing>> {
         |(spec, owner, on, annotated)| {
             let mut e = existing(spec, owner, &on);
             if !annotated {
-                e.annotations.clear();
+                e.annotations = Default::default();
             }
             e
         },

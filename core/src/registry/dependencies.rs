@@ -257,7 +257,7 @@ impl Registry {
                 .map(|w| CallerWorkload {
                     kind: w.kind,
                     key: w.key.clone(),
-                    pod_labels: w.pod_labels.clone(),
+                    pod_labels: w.pod_labels.to_map(),
                 })
                 .collect();
             if !workloads.is_empty() {
@@ -283,10 +283,5 @@ fn selector_overlaps(
             !(other.key == workload.key
                 && (other.kind == workload.kind || other.kind == WorkloadKind::RolloutVariant))
         })
-        .any(|other| {
-            workload
-                .pod_labels
-                .iter()
-                .all(|(k, v)| other.pod_labels.get(k) == Some(v))
-        })
+        .any(|other| workload.pod_labels.contained_in(&other.pod_labels))
 }

@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::model::{ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo, WorkloadKind};
 
@@ -10,8 +11,9 @@ pub struct BackendEndpoint {
     pub address: String,
     /// Region and zone it runs in.
     pub locality: Locality,
-    /// The port it listens on for each of its Service's ports, by Service port name.
-    pub target_ports: BTreeMap<String, u16>,
+    /// The port it listens on for each of its Service's ports, by Service port name: one map
+    /// per EndpointSlice, shared by its endpoints.
+    pub target_ports: Arc<BTreeMap<String, u16>>,
     /// Its `hostname` in the EndpointSlice, when set (named in the MCS DNS).
     pub hostname: Option<String>,
 }
@@ -26,7 +28,7 @@ pub struct LocalBackend {
     /// Creation time of the Service, for deciding whose ports win.
     pub created: Option<i64>,
     /// Ready endpoints, sorted by address; empty when none are ready.
-    pub endpoints: Vec<BackendEndpoint>,
+    pub endpoints: Arc<[BackendEndpoint]>,
     /// Whether the Service is headless: clusterset services of both kinds conflict.
     pub headless: bool,
     /// Its share of the host's traffic in its cluster, in percent, when the workload weights
@@ -155,7 +157,7 @@ impl GlobalService {
     pub fn ready_in(&self, cluster: &ClusterName) -> BTreeMap<Locality, u32> {
         let mut out = BTreeMap::new();
         for backend in self.backends.get(cluster).into_iter().flatten() {
-            for endpoint in &backend.endpoints {
+            for endpoint in backend.endpoints.iter() {
                 *out.entry(endpoint.locality.clone()).or_insert(0) += 1;
             }
         }

@@ -20,6 +20,7 @@ mod host_vips;
 mod mesh;
 mod policies;
 mod rebuild;
+mod sorted_set;
 mod status;
 mod tracked;
 mod view;

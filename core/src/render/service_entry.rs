@@ -111,7 +111,7 @@ fn pod_endpoints(
             )),
             None => (scale > 1).then_some(scale),
         };
-        for endpoint in &backend.endpoints {
+        for endpoint in backend.endpoints.iter() {
             if !seen.insert(endpoint.address.as_str()) {
                 continue;
             }

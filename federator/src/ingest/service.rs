@@ -80,7 +80,7 @@ pub fn service(svc: &Service, config: &IngestConfig) -> Result<Ingested, IngestE
                 .selector
                 .as_ref()
                 .is_some_and(|s| s.contains_key(ROLLOUT_HASH_LABEL)),
-            selector: selector(spec.selector.unwrap_or_default()),
+            selector: selector(spec.selector.unwrap_or_default()).into(),
             ports,
             headless,
             created: created(&svc.metadata),
@@ -157,7 +157,9 @@ mod tests {
         };
         assert_eq!(
             info.selector,
-            [("app".to_string(), "cart".to_string())].into()
+            [("app".to_string(), "cart".to_string())]
+                .into_iter()
+                .collect::<crate::model::Labels>()
         );
         assert!(info.pinned, "it serves only a Rollout that names it");
     }

@@ -88,7 +88,7 @@ fn workload(
         env,
         spelling: derive_spelling(&config.identity, template_meta, meta),
         created: created(meta),
-        pod_labels: template_meta.labels.clone().unwrap_or_default(),
+        pod_labels: template_meta.labels.clone().unwrap_or_default().into(),
         service: None,
         rollout_role: None,
         generation: None,

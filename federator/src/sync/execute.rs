@@ -249,7 +249,10 @@ impl Writer {
                         .write_rejections
                         .get_or_create(&labels)
                         .inc();
-                    let uid = self.existing.get(&key).and_then(|e| e.uid.clone());
+                    let uid = self
+                        .existing
+                        .get(&key)
+                        .and_then(|e| e.uid.as_ref().map(ToString::to_string));
                     self.reporter()
                         .rejected(&key, uid, code, &reason, &message, rest)
                         .await;

@@ -20,5 +20,6 @@ mod writer;
 pub use cleanup::cleanup;
 pub use execute::FIELD_MANAGER;
 pub use federator_core::planner::write as plan;
+pub use objects::{desired, host_clusters, shared_map};
 pub use queue::{Work, WorkQueue};
 pub use writer::{Gates, WriterContext, spawn_writer};

@@ -2,19 +2,21 @@
 //! that carry the installation's ownership, and listed objects read into what the plan
 //! compares.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::plan::{
-    CLUSTERS_ANNOTATION, Desired, Existing, INSTANCE_LABEL, Installation, Key, Kind,
-    TERM_ANNOTATION,
+    CLUSTERS_ANNOTATION, CompactId, Desired, Existing, INSTANCE_LABEL, Installation, Key, Kind,
+    SharedMap, SharedMaps, TERM_ANNOTATION,
 };
 use crate::istio::{DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, SidecarSpec};
 use crate::model::{ClusterName, Host};
-use crate::render::{Rendered, RenderedHost};
+use crate::registry::GlobalService;
+use crate::render::{ExportScope, Rendered, RenderedHost};
 use federator_core::mcs::ServiceImportSpec;
 
 /// The API resource of a kind.
@@ -75,22 +77,8 @@ impl Wanted {
         clusters: &[&ClusterName],
         host: Option<Host>,
     ) {
+        let (key, desired) = desired(kind, &rendered, instance, clusters);
         let Rendered { metadata, spec } = rendered;
-        let mut labels = metadata.labels;
-        labels.insert(INSTANCE_LABEL.to_owned(), instance.to_owned());
-        let mut annotations = metadata.annotations;
-        let names: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
-        annotations.insert(CLUSTERS_ANNOTATION.to_owned(), names.join(","));
-        let desired = Desired {
-            spec: super::plan::fingerprint(&spec),
-            labels,
-            annotations,
-        };
-        let key = if kind.outside_sync_namespace() {
-            super::plan::outside_key(kind, &metadata.namespace, &metadata.name)
-        } else {
-            (kind, metadata.name.clone())
-        };
         self.desired.insert(key.clone(), desired);
         let body = Body {
             name: metadata.name,
@@ -167,9 +155,9 @@ impl Wanted {
             out.extend(ours.clone());
             out
         };
-        let labels = merge(existing.map(|e| &e.labels), &desired.labels);
+        let labels = merge(existing.map(|e| &*e.labels), &desired.labels);
         let annotations = with_term(
-            merge(existing.map(|e| &e.annotations), &desired.annotations),
+            merge(existing.map(|e| &*e.annotations), &desired.annotations),
             term,
         );
         let mut ops = Vec::new();
@@ -183,6 +171,46 @@ impl Wanted {
         ops.push(serde_json::json!({"op": "add", "path": "/spec", "value": body.spec}));
         serde_json::from_value(serde_json::Value::Array(ops)).ok()
     }
+}
+
+/// What the plan compares for a rendered object, and its key: render's labels and
+/// annotations plus the installation's instance label and the clusters its backends come
+/// from. Public so the simulated-fleet benchmark plans exactly as the writers do.
+pub fn desired<S: Serialize>(
+    kind: Kind,
+    rendered: &Rendered<S>,
+    instance: &str,
+    clusters: &[&ClusterName],
+) -> (Key, Desired) {
+    let Rendered { metadata, spec } = rendered;
+    let mut labels = metadata.labels.clone();
+    labels.insert(INSTANCE_LABEL.to_owned(), instance.to_owned());
+    let mut annotations = metadata.annotations.clone();
+    let names: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
+    annotations.insert(CLUSTERS_ANNOTATION.to_owned(), names.join(","));
+    let desired = Desired {
+        spec: super::plan::fingerprint(spec),
+        labels,
+        annotations,
+    };
+    let key = if kind.outside_sync_namespace() {
+        super::plan::outside_key(kind, &metadata.namespace, &metadata.name)
+    } else {
+        (kind, metadata.name.clone())
+    };
+    (key, desired)
+}
+
+/// The clusters a host's objects depend on, for their clusters annotation: where its
+/// backends run and, when only dependents get it, where its callers run and the clusters
+/// holding their Dependencies (dropping one waits while it is unlisted).
+pub fn host_clusters(service: &GlobalService, scope: ExportScope) -> Vec<&ClusterName> {
+    let mut clusters: BTreeSet<&ClusterName> = service.backends.keys().collect();
+    if scope == ExportScope::Dependents {
+        clusters.extend(&service.dependencies.dependent_clusters);
+        clusters.extend(&service.dependencies.declared_in);
+    }
+    clusters.into_iter().collect()
 }
 
 /// `annotations` with the term that writes them.
@@ -209,11 +237,29 @@ pub(super) fn existing(kind: Kind, object: &DynamicObject, us: &Installation) ->
     Existing {
         owner: us.owner(&labels),
         spec,
-        labels,
-        annotations: object.metadata.annotations.clone().unwrap_or_default(),
-        uid: object.metadata.uid.clone(),
-        resource_version: object.metadata.resource_version.clone(),
+        labels: shared_map(labels),
+        annotations: shared_map(object.metadata.annotations.clone().unwrap_or_default()),
+        uid: object.metadata.uid.as_deref().map(CompactId::new),
+        resource_version: object
+            .metadata
+            .resource_version
+            .as_deref()
+            .map(CompactId::new),
     }
+}
+
+/// Every writer's labels and annotations, each distinct map stored once: a host's maps are
+/// the same in every cluster, so the writers of a fleet share them (see [`SharedMaps`]).
+static SHARED_MAPS: LazyLock<Mutex<SharedMaps>> = LazyLock::new(Mutex::default);
+
+/// The shared copy of `map`, as the writers keep labels and annotations: public so the
+/// simulated-fleet benchmark keeps them as the writers do.
+pub fn shared_map(map: BTreeMap<String, String>) -> SharedMap {
+    // A panic while interning leaves at worst a map stored twice: the lock is still good.
+    SHARED_MAPS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .intern(map)
 }
 
 /// Read straight from the listed JSON, without copying it.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use kube::api::{Api, DynamicObject, ListParams};
 use tracing::{debug, info};
 
-use super::objects::{Spec, Wanted, api_resource, existing};
+use super::objects::{Spec, Wanted, api_resource, existing, host_clusters};
 use super::plan::{Gates, Key, Kind, Plan, key_parts, plan};
 use super::report::Reporter;
 use super::writer::Writer;
@@ -143,19 +143,9 @@ impl Writer {
         host: &Host,
         rendered: RenderedHost,
     ) {
-        let clusters: Vec<_> = view
+        let clusters = view
             .get(host)
-            .map(|s| {
-                let mut clusters: std::collections::BTreeSet<_> = s.backends.keys().collect();
-                if self.ctx.render.export_scope == crate::render::ExportScope::Dependents {
-                    // Where the host goes also depends on where its callers run and on
-                    // the clusters holding the Dependencies: dropping one waits while it is
-                    // unlisted.
-                    clusters.extend(&s.dependencies.dependent_clusters);
-                    clusters.extend(&s.dependencies.declared_in);
-                }
-                clusters.into_iter().collect()
-            })
+            .map(|s| host_clusters(s, self.ctx.render.export_scope))
             .unwrap_or_default();
         into.add_host(rendered, host, &self.ctx.installation.instance, &clusters);
     }
@@ -226,7 +216,10 @@ impl Writer {
             if self.conflicts.get(key) == Some(conflict) {
                 continue;
             }
-            let uid = self.existing.get(key).and_then(|e| e.uid.clone());
+            let uid = self
+                .existing
+                .get(key)
+                .and_then(|e| e.uid.as_ref().map(ToString::to_string));
             self.reporter().conflict(key, conflict, uid).await;
             self.conflicts.insert(key.clone(), conflict.clone());
         }

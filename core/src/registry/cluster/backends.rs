@@ -60,7 +60,7 @@ impl ClusterState {
                 service: service.key.clone(),
                 ports: service.ports.clone(),
                 created: export_created.unwrap_or(service.created),
-                endpoints: self.ready_endpoints(&service.key),
+                endpoints: self.ready_endpoints(&service.key).into(),
                 headless: service.headless,
                 weight: weights.get(&service.key).copied(),
             })

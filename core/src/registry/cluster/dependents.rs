@@ -1,17 +1,17 @@
 //! Which hosts a change in a cluster touches: the hosts of the workloads a Service selects,
 //! or that have endpoints on a node.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::{ClusterState, selects};
-use crate::model::{Host, ObjectKey, WorkloadKind};
+use crate::model::{Host, Labels, ObjectKey, WorkloadKind};
 
 impl ClusterState {
     /// Hosts of the workloads in `namespace` that `selector` selects.
     pub(crate) fn hosts_selected_by(
         &self,
         namespace: &str,
-        selector: &BTreeMap<String, String>,
+        selector: &Labels,
         suffix: &str,
         out: &mut BTreeSet<Host>,
     ) {

@@ -8,12 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Host, MeshNamespaceInfo, NodeInfo,
-    ObjectKey, ObjectRef, PassthroughClaimInfo, PolicyInfo, PolicySource, RejectedInfo,
+    ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Host, Labels, MeshNamespaceInfo,
+    NodeInfo, ObjectKey, ObjectRef, PassthroughClaimInfo, PolicyInfo, PolicySource, RejectedInfo,
     ServiceInfo, WorkloadInfo, WorkloadKind,
 };
 
 use super::global::LocalBackend;
+use super::sorted_set::SortedSet;
 
 mod backends;
 mod dependents;
@@ -44,7 +45,7 @@ pub(crate) struct ClusterState {
     pub(crate) registered: bool,
     services: HashMap<ObjectKey, ServiceInfo>,
     slices: HashMap<ObjectKey, EndpointSliceInfo>,
-    slices_by_service: HashMap<ObjectKey, BTreeSet<String>>,
+    slices_by_service: HashMap<ObjectKey, SortedSet<String>>,
     slices_by_node: HashMap<String, BTreeSet<ObjectKey>>,
     pub(crate) workloads: HashMap<WorkloadId, WorkloadInfo>,
     /// Workloads whose identity/env do not make a valid host, with the reason.
@@ -58,7 +59,7 @@ pub(crate) struct ClusterState {
     pub(crate) gateways: BTreeMap<ObjectKey, GatewayInfo>,
     pub(crate) gateway_addresses: Vec<GatewayAddress>,
     /// Workloads per host they belong to.
-    pub(crate) host_workloads: HashMap<Host, BTreeSet<WorkloadId>>,
+    pub(crate) host_workloads: HashMap<Host, SortedSet<WorkloadId>>,
     /// Backends per host, recomputed when something they depend on changes.
     pub(crate) host_backends: HashMap<Host, Vec<LocalBackend>>,
     pub(crate) policies: BTreeMap<PolicyId, PolicyInfo>,
@@ -268,9 +269,6 @@ impl ClusterState {
 
 /// Kubernetes selector semantics: a non-empty selector matches labels that contain all of
 /// its pairs. An empty selector selects nothing here (such Services have manual endpoints).
-pub(crate) fn selects(
-    selector: &BTreeMap<String, String>,
-    labels: &BTreeMap<String, String>,
-) -> bool {
-    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+pub(crate) fn selects(selector: &Labels, labels: &Labels) -> bool {
+    !selector.is_empty() && selector.contained_in(labels)
 }

@@ -1,0 +1,86 @@
+//! A set kept as a sorted vector, for the registry's indexes whose sets hold one or a few
+//! entries (a host's workloads in a cluster, a Service's EndpointSlices): a `BTreeSet`
+//! allocates a node for eleven entries whatever it holds, some hundreds of bytes per set.
+
+/// A small ordered set: a sorted, deduplicated vector. Inserting or removing costs the
+/// set's length, so it is only for sets that stay small.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SortedSet<T>(Vec<T>);
+
+impl<T> Default for SortedSet<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T: Ord> SortedSet<T> {
+    /// Adds `value`; false if it was there.
+    pub(crate) fn insert(&mut self, value: T) -> bool {
+        match self.0.binary_search(&value) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, value);
+                // Sets grow by one: no spare capacity kept.
+                self.0.shrink_to_fit();
+                true
+            }
+        }
+    }
+
+    /// Removes `value`; false if it was not there.
+    pub(crate) fn remove<Q>(&mut self, value: &Q) -> bool
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        match self.0.binary_search_by(|v| v.borrow().cmp(value)) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Whether it holds nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a SortedSet<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any sequence of inserts and removes leaves what a `BTreeSet` would hold, in order,
+        /// and each call says what a `BTreeSet`'s would.
+        #[test]
+        fn behaves_as_a_btree_set(ops in proptest::collection::vec((any::<bool>(), 0u8..16), 0..64)) {
+            let mut ours = SortedSet::default();
+            let mut theirs = BTreeSet::new();
+            for (insert, value) in ops {
+                if insert {
+                    prop_assert_eq!(ours.insert(value), theirs.insert(value));
+                } else {
+                    prop_assert_eq!(ours.remove(&value), theirs.remove(&value));
+                }
+                prop_assert_eq!((&ours).into_iter().copied().collect::<Vec<_>>(), theirs.iter().copied().collect::<Vec<_>>());
+                prop_assert_eq!(ours.is_empty(), theirs.is_empty());
+            }
+        }
+    }
+}

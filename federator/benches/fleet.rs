@@ -1,0 +1,444 @@
+//! The simulated fleet: many clusters fed through the code `federator run` uses, with
+//! in-process sources and sinks instead of API servers.
+//!
+//! Each cluster's objects are built as the API would send them (Deployments, Services,
+//! EndpointSlices, Nodes, the east-west gateway Service), converted by `ingest` and folded
+//! into one registry; every cluster then gets a writer's first pass (render every host,
+//! fingerprint, plan against the sink, record the writes in the sink, which keeps what a
+//! writer caches of the objects it wrote), and DNS builds its snapshot. Then EndpointSlice
+//! changes arrive one at a time and each is carried to every affected cluster's plan and to
+//! DNS, as the registry loop, the writers and the DNS publisher would.
+//!
+//! Each fleet size runs in a child process of its own, so its RSS is its own. Sizes are
+//! parameters (environment):
+//!
+//! - `FLEET_CLUSTERS`: fleet sizes to run, comma separated (default `10,30,100`);
+//! - `FLEET_IDENTITIES`: identities at the largest size (default 10,000; smaller fleets get
+//!   the same number per cluster, so clusters stay the same size as the fleet grows);
+//! - `FLEET_SPREAD`: clusters each identity runs in (default 3);
+//! - `FLEET_ENDPOINTS`: ready endpoints per identity and cluster, over 2 zones (default 3);
+//! - `FLEET_DELTAS`: EndpointSlice changes timed per size (default 200).
+//!
+//! Run: `cargo bench -p federator --bench fleet`
+
+// A failed fixture or assertion should stop a benchmark loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use federator::dns::DnsSettings;
+use federator::ingest::{self, IngestConfig};
+use federator::model::{ClusterName, Host};
+use federator::registry::{Delta, Registry, RegistryConfig, RegistryView, Since};
+use federator::render::{RenderOptions, render_host};
+use federator::sync::plan::{self, CompactId, Desired, Existing, Gates, Key, Kind, Owner, Write};
+use federator::sync::{desired, host_clusters, shared_map};
+use federator_dns::Zone;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
+use testenv::objects::{self, Ep};
+
+/// Apps per namespace, roughly what one team runs.
+const PER_NAMESPACE: usize = 20;
+/// Nodes per cluster, half in each of its two zones.
+const NODES: usize = 6;
+/// The instance label value the writers stamp.
+const INSTANCE: &str = "default";
+
+/// One fleet's shape.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    clusters: usize,
+    identities: usize,
+    spread: usize,
+    endpoints: usize,
+    deltas: usize,
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if let Ok(clusters) = std::env::var("FLEET_CHILD") {
+        let shape = Shape {
+            clusters: clusters.parse().unwrap(),
+            identities: env_usize("FLEET_CHILD_IDENTITIES", 0),
+            spread: env_usize("FLEET_SPREAD", 3),
+            endpoints: env_usize("FLEET_ENDPOINTS", 3),
+            deltas: env_usize("FLEET_DELTAS", 200),
+        };
+        run(shape);
+        return;
+    }
+    // `cargo test --benches` runs every bench once with `--test`: a small fleet then.
+    let smoke = std::env::args().any(|a| a == "--test");
+    let sizes: Vec<usize> = std::env::var("FLEET_CLUSTERS")
+        .unwrap_or_else(|_| {
+            if smoke {
+                "4".into()
+            } else {
+                "10,30,100".into()
+            }
+        })
+        .split(',')
+        .map(|s| s.trim().parse().expect("FLEET_CLUSTERS: numbers"))
+        .collect();
+    let largest = sizes.iter().copied().max().unwrap_or(1);
+    let identities = env_usize("FLEET_IDENTITIES", if smoke { 40 } else { 10_000 });
+    println!(
+        "| clusters | identities | (identity, cluster) pairs | registry build | writers' first pass (objects) | DNS build | RSS: registry + writers' caches + DNS = total (peak) | one EndpointSlice change: registry | to every cluster's plan (p50 / p99) | DNS | writes per change |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for clusters in sizes {
+        let scaled = (identities * clusters).div_ceil(largest);
+        let status = Command::new(std::env::current_exe().unwrap())
+            .env("FLEET_CHILD", clusters.to_string())
+            .env("FLEET_CHILD_IDENTITIES", scaled.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "fleet of {clusters} clusters failed");
+    }
+}
+
+fn cluster_name(c: usize) -> String {
+    format!("cluster-{c:03}")
+}
+
+/// The clusters identity `i` runs in.
+fn clusters_of(shape: Shape, i: usize) -> impl Iterator<Item = usize> {
+    (0..shape.spread.min(shape.clusters)).map(move |k| (i + k) % shape.clusters)
+}
+
+/// Identity `i`'s EndpointSlice in cluster `c` with `ready` ready endpoints.
+fn endpoint_slice(
+    shape: Shape,
+    c: usize,
+    i: usize,
+    ready: usize,
+) -> k8s_openapi::api::discovery::v1::EndpointSlice {
+    let ips: Vec<String> = (0..shape.endpoints)
+        .map(|e| format!("10.{}.{}.{}", c % 250, (i / 250) % 250, (i % 250) + e))
+        .collect();
+    let nodes: Vec<String> = (0..shape.endpoints)
+        .map(|e| format!("node-{}", (i + e) % NODES))
+        .collect();
+    let zones: Vec<String> = (0..shape.endpoints)
+        .map(|e| format!("zone-{}", (i + e) % NODES % 2))
+        .collect();
+    let eps: Vec<Ep<'_>> = (0..shape.endpoints)
+        .map(|e| Ep {
+            ip: &ips[e],
+            node: &nodes[e],
+            zone: &zones[e],
+            ready: e < ready,
+        })
+        .collect();
+    objects::endpoint_slice(&namespace(i), &name(i), PORTS, &eps)
+}
+
+const PORTS: &[(&str, i32)] = &[("http", 8080), ("grpc", 9090)];
+
+fn namespace(i: usize) -> String {
+    format!("team-{}", i / PER_NAMESPACE)
+}
+
+fn name(i: usize) -> String {
+    format!("svc-{i}")
+}
+
+fn upsert(cluster: &str, result: Result<Option<ingest::Ingested>, ingest::IngestError>) -> Delta {
+    let ingested = result.unwrap().expect("the object is used");
+    assert!(ingested.warnings.is_empty(), "{:?}", ingested.warnings);
+    Delta::Upsert(ClusterName::new(cluster), ingested.object)
+}
+
+/// Every object of cluster `c`, converted as a watcher converts them, applied one at a time.
+fn feed_cluster(registry: &mut Registry, shape: Shape, c: usize, config: &IngestConfig) {
+    let cluster = cluster_name(c);
+    registry.apply(federator::fixtures::cluster(&cluster));
+    for n in 0..NODES {
+        let node = objects::node(
+            &format!("node-{n}"),
+            &format!("region-{}", c % 5),
+            &format!("zone-{}", n % 2),
+            &format!("10.{}.255.{n}", c % 250),
+        );
+        registry.apply(upsert(&cluster, ingest::node(&node).map(Some)));
+    }
+    let mut gateway = objects::gateway_service();
+    gateway.status = Some(ServiceStatus {
+        load_balancer: Some(LoadBalancerStatus {
+            ingress: Some(vec![LoadBalancerIngress {
+                ip: Some(format!("198.51.{}.{}", c / 250, c % 250)),
+                ..Default::default()
+            }]),
+        }),
+        ..Default::default()
+    });
+    registry.apply(upsert(
+        &cluster,
+        ingest::service(&gateway, config).map(Some),
+    ));
+    for i in (0..shape.identities).filter(|i| clusters_of(shape, *i).any(|k| k == c)) {
+        let (ns, svc) = (namespace(i), name(i));
+        let deployment = objects::deployment(&ns, &svc, &svc, "prod");
+        registry.apply(upsert(&cluster, ingest::deployment(&deployment, config)));
+        let service = objects::service(&ns, &svc, PORTS);
+        registry.apply(upsert(
+            &cluster,
+            ingest::service(&service, config).map(Some),
+        ));
+        let slice = endpoint_slice(shape, c, i, shape.endpoints);
+        registry.apply(upsert(&cluster, ingest::endpoint_slice(&slice).map(Some)));
+    }
+}
+
+/// One cluster's sink: the objects a writer wrote there, as it caches them.
+#[derive(Default)]
+struct Sink {
+    existing: BTreeMap<Key, Existing>,
+    writes: usize,
+    next_version: u64,
+}
+
+impl Sink {
+    /// Carries out `writes` as the API server would, keeping what the writer caches.
+    fn record(&mut self, writes: Vec<Write>, desired: &BTreeMap<Key, Desired>) {
+        for write in writes {
+            self.writes += 1;
+            self.next_version += 1;
+            match write {
+                Write::Create(key) | Write::Update { key, .. } => {
+                    let want = &desired[&key];
+                    let uid = match self.existing.get(&key) {
+                        Some(e) => e.uid.clone(),
+                        None => Some(CompactId::new(&format!(
+                            "{:08x}-0000-4000-8000-{:012x}",
+                            self.writes, self.next_version
+                        ))),
+                    };
+                    let mut annotations = want.annotations.clone();
+                    annotations.insert(plan::TERM_ANNOTATION.to_owned(), "1".to_owned());
+                    self.existing.insert(
+                        key,
+                        Existing {
+                            owner: Owner::Us,
+                            spec: want.spec,
+                            labels: shared_map(want.labels.clone()),
+                            annotations: shared_map(annotations),
+                            uid,
+                            resource_version: Some(CompactId::Number(self.next_version)),
+                        },
+                    );
+                }
+                Write::Delete { key, .. } => {
+                    self.existing.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// The objects a writer wants for `hosts` in `cluster` (every host when `None`).
+fn wanted(
+    view: &RegistryView,
+    cluster: &ClusterName,
+    options: &RenderOptions,
+    hosts: Option<&BTreeSet<Host>>,
+) -> BTreeMap<Key, Desired> {
+    let mut out = BTreeMap::new();
+    let mut add = |service: &federator::registry::GlobalService| {
+        let Some(rendered) = render_host(view, service, cluster, options) else {
+            return;
+        };
+        let clusters = host_clusters(service, options.export_scope);
+        let (k, d) = desired(
+            Kind::ServiceEntry,
+            &rendered.service_entry,
+            INSTANCE,
+            &clusters,
+        );
+        out.insert(k, d);
+        let (k, d) = desired(
+            Kind::DestinationRule,
+            &rendered.destination_rule,
+            INSTANCE,
+            &clusters,
+        );
+        out.insert(k, d);
+    };
+    match hosts {
+        None => view.services().for_each(&mut add),
+        Some(hosts) => hosts.iter().filter_map(|h| view.get(h)).for_each(add),
+    }
+    out
+}
+
+/// A writer's pass over `hosts` (every host when `None`): plan against the sink, record.
+fn writer_pass(
+    view: &RegistryView,
+    cluster: &ClusterName,
+    options: &RenderOptions,
+    sink: &mut Sink,
+    hosts: Option<&BTreeSet<Host>>,
+) {
+    let gates = Gates {
+        deletes: true,
+        ..Gates::default()
+    };
+    let want = wanted(view, cluster, options, hosts);
+    let planned = match hosts {
+        None => plan::plan(&want, &sink.existing, &gates),
+        Some(hosts) => {
+            let have: BTreeMap<Key, Existing> = hosts
+                .iter()
+                .flat_map(|h| {
+                    [Kind::ServiceEntry, Kind::DestinationRule].map(|k| (k, h.as_str().to_owned()))
+                })
+                .filter_map(|k| sink.existing.get(&k).map(|e| (k, e.clone())))
+                .collect();
+            plan::plan(&want, &have, &gates)
+        }
+    };
+    assert!(planned.conflicts.is_empty() && planned.held.is_empty());
+    sink.record(planned.writes, &want);
+}
+
+fn run(shape: Shape) {
+    let config = IngestConfig::default();
+    let options = RenderOptions::default();
+    let settings = DnsSettings {
+        zones: vec![Zone::new("global").unwrap()],
+        ttl: 5,
+    };
+    let mut registry = Registry::new(RegistryConfig {
+        max_hosts_per_cluster: usize::MAX,
+        ..RegistryConfig::default()
+    });
+
+    let started = Instant::now();
+    for c in 0..shape.clusters {
+        feed_cluster(&mut registry, shape, c, &config);
+    }
+    let mut view = registry.publish();
+    let registry_build = started.elapsed();
+    let registry_rss = rss_mib("VmRSS:");
+    assert_eq!(view.len(), shape.identities, "every identity is a host");
+
+    let started = Instant::now();
+    let names: Vec<ClusterName> = (0..shape.clusters)
+        .map(|c| ClusterName::new(cluster_name(c)))
+        .collect();
+    let mut sinks: Vec<Sink> = names.iter().map(|_| Sink::default()).collect();
+    for (cluster, sink) in names.iter().zip(&mut sinks) {
+        writer_pass(&view, cluster, &options, sink, None);
+    }
+    let writers_build = started.elapsed();
+    let writers_rss = rss_mib("VmRSS:");
+    let objects: usize = sinks.iter().map(|s| s.existing.len()).sum();
+    assert_eq!(
+        objects,
+        2 * shape.identities * shape.clusters,
+        "every host in every cluster"
+    );
+
+    let started = Instant::now();
+    let (mut snapshot, errors) = federator::dns::snapshot(&view, &settings, 1);
+    assert!(errors.is_empty());
+    let dns_build = started.elapsed();
+    let (rss, peak) = (rss_mib("VmRSS:"), rss_mib("VmHWM:"));
+
+    // EndpointSlice changes, one at a time: a ready endpoint goes, then comes back.
+    let mut registry_times = Vec::new();
+    let mut writer_times = Vec::new();
+    let mut dns_times = Vec::new();
+    let writes_before: usize = sinks.iter().map(|s| s.writes).sum();
+    for d in 0..shape.deltas {
+        // Pairs of changes: one identity's slice loses a ready endpoint, then gets it back.
+        let pair = d / 2;
+        let i = (pair * 7919) % shape.identities;
+        let c = clusters_of(shape, i)
+            .nth(pair % shape.spread.min(shape.clusters))
+            .unwrap();
+        let ready = if d % 2 == 0 {
+            shape.endpoints - 1
+        } else {
+            shape.endpoints
+        };
+        let slice = endpoint_slice(shape, c, i, ready);
+        let generation = view.hosts_generation();
+
+        let started = Instant::now();
+        registry.apply(upsert(
+            &cluster_name(c),
+            ingest::endpoint_slice(&slice).map(Some),
+        ));
+        view = registry.publish();
+        let Since::Hosts(changed) = view.changed_since(generation) else {
+            panic!("the change is in the view's history");
+        };
+        registry_times.push(started.elapsed());
+
+        let started = Instant::now();
+        for (cluster, sink) in names.iter().zip(&mut sinks) {
+            writer_pass(&view, cluster, &options, sink, Some(&changed));
+        }
+        writer_times.push(started.elapsed());
+
+        let started = Instant::now();
+        snapshot = federator::dns::snapshot(&view, &settings, 2 + d as u32).0;
+        dns_times.push(started.elapsed());
+    }
+    std::hint::black_box(&snapshot);
+    let writes: usize = sinks.iter().map(|s| s.writes).sum::<usize>() - writes_before;
+
+    println!(
+        "| {} | {} | {} | {} | {} ({objects}) | {} | {registry_rss:.0} + {:.0} + {:.0} = {rss:.0} MiB ({peak:.0}) | {} | {} / {} | {} | {:.1} |",
+        shape.clusters,
+        shape.identities,
+        shape.identities * shape.spread.min(shape.clusters),
+        ms(registry_build),
+        ms(writers_build),
+        ms(dns_build),
+        writers_rss - registry_rss,
+        rss - writers_rss,
+        ms(percentile(&mut registry_times, 50)),
+        ms(percentile(&mut writer_times, 50)),
+        ms(percentile(&mut writer_times, 99)),
+        ms(percentile(&mut dns_times, 50)),
+        writes as f64 / shape.deltas.max(1) as f64,
+    );
+}
+
+fn percentile(samples: &mut [Duration], p: usize) -> Duration {
+    samples.sort();
+    samples
+        .get((samples.len() * p / 100).min(samples.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else if ms >= 1.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{:.1} us", ms * 1000.0)
+    }
+}
+
+fn rss_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}

@@ -14,7 +14,7 @@ use crate::metrics::{DropReason, OpenConnection};
 use crate::{DnsMetrics, Snapshot, answer};
 
 /// Largest UDP payload advertised in EDNS answers (the DNS flag day 2020 value).
-const MAX_UDP_PAYLOAD: u16 = 1232;
+pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
 
 /// Where the current snapshot is published; cheap to clone, shared with the handler.
 #[derive(Clone, Debug)]

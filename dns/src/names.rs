@@ -149,7 +149,7 @@ pub(crate) struct NameRecords {
     /// The positive answers of each type in wire format, for the lean UDP path: computed
     /// when first asked for (a full build does not pay for names nobody asks), forgotten
     /// when the records, or those of an SRV target, change.
-    pub(crate) wire: OnceLock<Box<[WireAnswer]>>,
+    pub(crate) wire: OnceLock<Arc<[WireAnswer]>>,
 }
 
 /// The additional section of an SRV answer: the addresses of its targets.

@@ -5,13 +5,14 @@
 //! question).
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use hickory_proto::rr::{Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 
 use crate::Snapshot;
-use crate::names::{Additional, NameKey, NameRecords};
+use crate::handler::MAX_UDP_PAYLOAD;
+use crate::names::{Additional, NameKey, NameRecords, Owner};
 
 /// The answer and additional sections of a positive answer of one type, as they follow the
 /// question in the response.
@@ -31,17 +32,19 @@ impl Snapshot {
     /// Forgets the wire answers of the SRV names whose additional section comes from a name
     /// in `changed` (the changed names' own are forgotten with their records).
     pub(crate) fn forget_dependent_answers(&mut self, changed: &HashSet<NameKey>) {
+        // The SRV names pointing at a name belong to its owners. Each owner's parts are worked
+        // out once, however many of its names changed: a headless service changes one name
+        // per endpoint, and its parts are as many.
+        let owners: HashSet<&Owner> = changed
+            .iter()
+            .filter_map(|name| self.names.get(name.as_bytes()))
+            .flat_map(|records| &records.owners)
+            .collect();
         let mut dependents = Vec::new();
-        for name in changed {
-            let Some(records) = self.names.get(name.as_bytes()) else {
-                continue;
-            };
-            // The SRV names pointing at a name belong to its owners.
-            for owner in &records.owners {
-                for part in self.parts_of(owner) {
-                    if matches!(&part.additional, Additional::Target(t) if t == name) {
-                        dependents.push(part.name);
-                    }
+        for owner in owners {
+            for part in self.parts_of(owner) {
+                if matches!(&part.additional, Additional::Target(t) if changed.contains(t)) {
+                    dependents.push(part.name);
                 }
             }
         }
@@ -54,9 +57,9 @@ impl Snapshot {
 
     /// The wire answers of `name`: one per record type it has, none for a zone apex (whose
     /// answers come from the zone).
-    pub(crate) fn wire_answers(&self, name: &[u8], records: &NameRecords) -> Box<[WireAnswer]> {
+    pub(crate) fn wire_answers(&self, name: &[u8], records: &NameRecords) -> Arc<[WireAnswer]> {
         if self.zones.iter().any(|z| z.key.as_bytes() == name) {
-            return Box::default();
+            return Arc::default();
         }
         let mut wire = Vec::new();
         let mut rest = &records.records[..];
@@ -72,7 +75,7 @@ impl Snapshot {
             }
             rest = &rest[len..];
         }
-        wire.into_boxed_slice()
+        wire.into()
     }
 }
 
@@ -85,6 +88,9 @@ fn encode(
 ) -> Option<WireAnswer> {
     let mut bytes = Vec::with_capacity(64);
     let mut encoder = BinEncoder::new(&mut bytes);
+    // Nothing longer can ever be sent over UDP (the OPT record, 11 bytes, comes on top): a
+    // longer answer is not kept, and its queries go to hickory, which truncates.
+    encoder.set_max_size(MAX_UDP_PAYLOAD - 11);
     // The header's place, then the question as hickory-server's `Queries` emits it.
     encoder.emit_vec(&[0; 12]).ok()?;
     let start = encoder.offset();

@@ -308,3 +308,35 @@ fn ask_all(snapshot: &Snapshot, handler: &DnsHandler) -> Result<(), TestCaseErro
     }
     Ok(())
 }
+
+#[test]
+fn an_answer_no_udp_client_can_take_is_not_kept_and_goes_to_hickory() {
+    let snapshot = snapshot();
+    let kept = |name: &str| {
+        let key = crate::names::NameKey::of(&hickory_proto::rr::Name::from_ascii(name).unwrap());
+        let records = snapshot.names.get(key.as_bytes()).unwrap();
+        let wire = snapshot.wire_answers(key.as_bytes(), records);
+        wire.iter().any(|w| w.qtype == 33)
+    };
+    assert!(
+        kept("_http._tcp.prod.a.global"),
+        "an answer that fits is kept"
+    );
+    // The headless service's SRV answer: 30 targets and their addresses, about 1,400
+    // bytes, past anything sent over UDP (1,232 bytes with EDNS).
+    let srv = "_http._tcp.web.shop.svc.clusterset.local";
+    assert!(
+        !kept(srv),
+        "an answer longer than any UDP answer is not kept"
+    );
+    // With EDNS's largest payload, the lean path declines and hickory answers, truncated.
+    let mut message = b"\x00\x07\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01".to_vec();
+    message.extend(wire_name(srv, &[false]));
+    message.extend_from_slice(&[0, 33, 0, 1]);
+    message.extend_from_slice(b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00");
+    let mut out = Vec::new();
+    assert!(respond(&snapshot, &message, &mut out).is_none());
+    let handler = DnsHandler::new(SnapshotHandle::new(snapshot), None);
+    let answer = hickory(&handler, &message).unwrap();
+    assert_ne!(answer[2] & 0x02, 0, "hickory sets TC");
+}

@@ -13,12 +13,6 @@ use crate::dns::DnsSettings;
 use crate::model::Host;
 use crate::registry::{RegistryView, Since};
 
-/// Most changed hosts updated on the async worker itself: an update costs tens of
-/// microseconds per host (the copy of the few shards it touches), so up to this many stay
-/// well under a millisecond, less than handing the work to a blocking thread and back would
-/// add to the time until the change is answered. Larger batches go to a blocking thread.
-const INLINE_HOSTS: usize = 16;
-
 /// Runs until the registry loop stops publishing.
 pub(super) async fn publish_dns(
     mut views: watch::Receiver<RegistryView>,
@@ -40,9 +34,8 @@ pub(super) async fn publish_dns(
         };
         let next = match (since, current.as_ref()) {
             (Since::Nothing, _) => None,
-            (Since::Hosts(hosts), Some((_, snapshot))) if hosts.len() <= INLINE_HOSTS => {
-                Some(update(snapshot, &view, &hosts))
-            }
+            // On a blocking thread even when small: one host can be a headless service of
+            // thousands of endpoints, and a panic there must not end this task.
             (Since::Hosts(hosts), Some((_, snapshot))) => {
                 let snapshot = snapshot.clone();
                 run_blocking(move || update(&snapshot, &view, &hosts)).await

@@ -262,6 +262,15 @@ pub fn shared_map(map: BTreeMap<String, String>) -> SharedMap {
         .intern(map)
 }
 
+/// Drops the shared maps no object holds any more: after a full pass, which replaces a
+/// writer's whole cache (the interner prunes itself only as it grows).
+pub(super) fn prune_shared_maps() {
+    SHARED_MAPS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .prune();
+}
+
 /// Read straight from the listed JSON, without copying it.
 fn typed_fingerprint<S: Serialize + DeserializeOwned>(raw: &serde_json::Value) -> u64 {
     match S::deserialize(raw) {

@@ -63,6 +63,7 @@ impl Writer {
         self.conflicts.retain(|k, _| known(k));
         self.rejections.retain(known);
         let writes = self.converge(wanted, None, &gates).await?;
+        super::objects::prune_shared_maps();
         self.ctx
             .metrics
             .full_reconciles

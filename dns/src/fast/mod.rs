@@ -3,7 +3,7 @@
 //! precomputed with the snapshot, patching in the query's id, flags, question and EDNS. It
 //! decodes nothing into hickory types and allocates nothing; whatever it does not recognise
 //! it declines, and the message takes the hickory path (which also serves TCP), byte for
-//! byte the same answers either way (checked by `tests/fast_path.rs`).
+//! byte the same answers either way (checked by `src/fast/tests.rs`).
 
 mod precompute;
 mod query;
@@ -14,10 +14,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use crate::Snapshot;
+use crate::handler::MAX_UDP_PAYLOAD;
 use crate::names::MAX_WIRE_NAME;
 
-/// Largest UDP payload advertised in EDNS answers, as the hickory path's handler does.
-const MAX_UDP_PAYLOAD: u16 = 1232;
 /// What a client without EDNS takes over UDP (RFC 1035 4.2.1).
 const PLAIN_UDP_PAYLOAD: usize = 512;
 

@@ -23,6 +23,8 @@ use crate::DnsHandler;
 pub(crate) mod respond;
 mod tcp;
 mod udp;
+#[cfg(target_os = "linux")]
+mod udp_batch;
 
 /// How the server treats its clients.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +70,7 @@ pub async fn bind(addr: SocketAddr) -> io::Result<Sockets> {
     let mut last = None;
     for _ in 0..10 {
         let udp = UdpSocket::bind(addr).await?;
+        enlarge_buffers(&udp);
         let port = udp.local_addr()?.port();
         match TcpListener::bind((addr.ip(), port)).await {
             Ok(tcp) => return Ok(Sockets { udp, tcp }),
@@ -76,6 +79,30 @@ pub async fn bind(addr: SocketAddr) -> io::Result<Sockets> {
         }
     }
     Err(last.unwrap_or_else(|| io::Error::other("no free port for DNS")))
+}
+
+/// The UDP receive and send buffer sizes asked for: a burst of queries (a resolver's
+/// start-up, a load test's first second) waits here instead of being dropped while the loop
+/// catches up. The kernel grants at most `net.core.rmem_max` / `wmem_max`.
+const UDP_BUFFER_BYTES: usize = 4 << 20;
+
+/// Asks for [`UDP_BUFFER_BYTES`] of receive and send buffer on `udp`, logging what was
+/// granted; a refusal leaves the default, which still works.
+fn enlarge_buffers(udp: &UdpSocket) {
+    let socket = socket2::SockRef::from(udp);
+    if let Err(err) = socket.set_recv_buffer_size(UDP_BUFFER_BYTES) {
+        debug!(error = %err, requested = UDP_BUFFER_BYTES, "could not enlarge the UDP receive buffer");
+    }
+    if let Err(err) = socket.set_send_buffer_size(UDP_BUFFER_BYTES) {
+        debug!(error = %err, requested = UDP_BUFFER_BYTES, "could not enlarge the UDP send buffer");
+    }
+    // Linux reports twice what it grants (the other half is its bookkeeping).
+    debug!(
+        requested = UDP_BUFFER_BYTES,
+        receive = socket.recv_buffer_size().unwrap_or(0),
+        send = socket.send_buffer_size().unwrap_or(0),
+        "UDP socket buffers"
+    );
 }
 
 /// Serves `handler` on `sockets` until the future is dropped (which stops every loop and

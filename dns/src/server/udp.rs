@@ -1,5 +1,7 @@
 //! DNS over UDP: a receive loop that answers each datagram inline, from the lean path's
-//! precomputed answers when it can, through hickory otherwise.
+//! precomputed answers when it can, through hickory otherwise. On Linux the loop takes up to
+//! a batch of datagrams per system call ([`super::udp_batch`]); elsewhere, or where the
+//! kernel refuses batching, it takes one datagram at a time.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +20,18 @@ use crate::metrics::DropReason;
 /// Receives and answers datagrams on `socket` until it fails for good. Several loops may
 /// share one socket: each datagram goes to one of them.
 pub(super) async fn receive(socket: Arc<UdpSocket>, handler: DnsHandler) -> io::Error {
+    #[cfg(target_os = "linux")]
+    match super::udp_batch::receive(&socket, &handler).await {
+        super::udp_batch::Stopped::Failed(err) => return err,
+        super::udp_batch::Stopped::Unsupported(err) => {
+            tracing::info!(error = %err, "no batched UDP here, receiving one datagram at a time");
+        }
+    }
+    receive_one_at_a_time(&socket, &handler).await
+}
+
+/// The portable loop: one `recv_from` and one `send_to` per datagram.
+async fn receive_one_at_a_time(socket: &UdpSocket, handler: &DnsHandler) -> io::Error {
     let responder = Responder::new(handler.clone(), Protocol::Udp);
     let mut backoff = Backoff::new("DNS over UDP");
     // A datagram longer than the buffer would be cut; no DNS datagram is longer than this.
@@ -34,22 +48,39 @@ pub(super) async fn receive(socket: Arc<UdpSocket>, handler: DnsHandler) -> io::
                 Err(err) => return err,
             },
         };
-        if !answerable(src) {
-            debug!(client = %src, "dropping a datagram from an address that cannot be answered");
-            handler.dropped(DropReason::Source);
-            continue;
-        }
-        let started = Instant::now();
-        let fast = crate::fast::respond(&handler.current(), &message[..len], &mut answer);
-        if let Some((qtype, rcode)) = fast {
-            handler.observe(qtype.into(), rcode, started);
-        } else if !responder.respond(&message[..len], src, &mut answer).await {
+        if !answer_datagram(handler, &responder, &message[..len], src, &mut answer).await {
             continue;
         }
         // Waits only while the send buffer is full: the answer is not dropped for it.
         if let Err(err) = socket.send_to(&answer, src).await {
             debug!(client = %src, error = %err, "could not send a DNS answer");
         }
+    }
+}
+
+/// Puts in `answer` the answer to the datagram `message` from `src`: from the lean path's
+/// precomputed bytes when it can, through hickory otherwise. False (the datagram dropped and
+/// counted, or given no answer) when there is nothing to send. Both loops answer through it,
+/// so a datagram is treated alike whichever loop received it.
+pub(super) async fn answer_datagram(
+    handler: &DnsHandler,
+    responder: &Responder,
+    message: &[u8],
+    src: SocketAddr,
+    answer: &mut Vec<u8>,
+) -> bool {
+    if !answerable(src) {
+        debug!(client = %src, "dropping a datagram from an address that cannot be answered");
+        handler.dropped(DropReason::Source);
+        return false;
+    }
+    let started = Instant::now();
+    let fast = crate::fast::respond(&handler.current(), message, answer);
+    if let Some((qtype, rcode)) = fast {
+        handler.observe(qtype.into(), rcode, started);
+        true
+    } else {
+        responder.respond(message, src, answer).await
     }
 }
 

@@ -92,18 +92,25 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
         self.shards[self.shard_of(key)].get(key).map(|v| &**v)
     }
 
+    /// The shard holding `key`, to change (copied first if another map shares it); `None`,
+    /// and nothing copied, when no shard holds it.
+    fn shard_holding<Q>(&mut self, key: &Q) -> Option<&mut HashMap<K, Arc<V>>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let at = self.shard_of(key);
+        let shard = &mut self.shards[at];
+        shard.contains_key(key).then(|| Arc::make_mut(shard))
+    }
+
     /// The value of `key` to change, copied first if another map shares it (and its shard).
     pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let shard = self.shard_of(key);
-        let shard = &mut self.shards[shard];
-        if !shard.contains_key(key) {
-            return None;
-        }
-        Arc::make_mut(shard).get_mut(key).map(Arc::make_mut)
+        self.shard_holding(key)?.get_mut(key).map(Arc::make_mut)
     }
 
     /// The value of `key` to change, a default one inserted if missing.
@@ -135,12 +142,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let shard = self.shard_of(key);
-        let shard = &mut self.shards[shard];
-        if !shard.contains_key(key) {
-            return None;
-        }
-        let old = Arc::make_mut(shard).remove(key);
+        let old = self.shard_holding(key)?.remove(key);
         if old.is_some() {
             self.len -= 1;
         }

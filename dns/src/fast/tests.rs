@@ -261,10 +261,46 @@ fn changes() -> impl Strategy<Value = Vec<crate::Change>> {
             address: address.parse().unwrap(),
             ports: ports.iter().map(|(n, p)| ((*n).into(), *p)).collect(),
         });
+    // Clusterset services: the fixture's headless one shrunk to a few endpoints (so its SRV
+    // answer fits), turned into a ClusterSetIP one and back, and another service.
+    let service = (
+        prop::sample::select(
+            &[
+                "web.shop.svc.clusterset.local",
+                "api.shop.svc.clusterset.local",
+            ][..],
+        ),
+        any::<bool>(),
+        0usize..4,
+    )
+        .prop_map(|(name, headless, members)| ClustersetRecord {
+            name: name.into(),
+            headless,
+            addresses: if headless {
+                vec![]
+            } else {
+                vec!["240.0.1.1".parse().unwrap()]
+            },
+            ports: vec![SrvPort {
+                name: "http".into(),
+                protocol: "tcp".into(),
+                number: 80,
+            }],
+            members: (0..if headless { members } else { 0 })
+                .map(|i| ClustersetMember {
+                    hostname: format!("pod-{i}"),
+                    cluster_id: "east".into(),
+                    addresses: vec![format!("10.1.0.{i}").parse().unwrap()],
+                })
+                .collect(),
+        });
     let change = prop_oneof![
         3 => host.prop_map(crate::Change::Host),
         1 => prop::sample::select(&["prod.a.global", "PROD.a.global", "a.global"][..])
             .prop_map(|n| crate::Change::HostGone(n.into())),
+        2 => service.prop_map(crate::Change::Clusterset),
+        1 => prop::sample::select(&["web.shop.svc.clusterset.local", "api.shop.svc.clusterset.local"][..])
+            .prop_map(|n| crate::Change::ClustersetGone(n.into())),
     ];
     prop::collection::vec(change, 1..8)
 }
@@ -291,10 +327,14 @@ proptest! {
 /// Asks every name of the fixtures for A, AAAA and SRV through the lean path; whatever it
 /// answers must be what the hickory path answers.
 fn ask_all(snapshot: &Snapshot, handler: &DnsHandler) -> Result<(), TestCaseError> {
-    for name in NAMES
-        .iter()
-        .chain(&["x.prod.a.global", "_grpc._tcp.x.prod.a.global"])
-    {
+    for name in NAMES.iter().chain(&[
+        "x.prod.a.global",
+        "_grpc._tcp.x.prod.a.global",
+        "pod-1.east.web.shop.svc.clusterset.local",
+        "api.shop.svc.clusterset.local",
+        "_http._tcp.api.shop.svc.clusterset.local",
+        "pod-0.east.api.shop.svc.clusterset.local",
+    ]) {
         for qtype in [1u16, 28, 33] {
             let mut message = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00".to_vec();
             message.extend(wire_name(name, &[false]));

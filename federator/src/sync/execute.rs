@@ -206,6 +206,7 @@ impl Writer {
             .await;
         let mut done = 0;
         let mut stale = BTreeSet::new();
+        let mut fenced = Vec::new();
         let mut failed = None;
         for (write, outcome) in outcomes {
             let key = write.key().clone();
@@ -269,6 +270,7 @@ impl Writer {
                 }
                 Outcome::Fenced => {
                     debug!(kind, name = key.1, "not written: the leader term ended");
+                    fenced.push(key);
                 }
                 Outcome::Failed(err) => {
                     let error = crate::connect::describe::kube_error(&err);
@@ -276,6 +278,13 @@ impl Writer {
                     failed.get_or_insert(err);
                 }
             }
+        }
+        // A write is abandoned when the term as it stood when the write went out runs out
+        // before the answer comes (a slow API server): if the term has been renewed since,
+        // the object is read again and planned again in this pass's next round, not left
+        // unwritten until the next change. (The next write checks the fence again.)
+        if fence.term().is_some() {
+            stale.extend(fenced);
         }
         match failed {
             Some(err) => Err(err),

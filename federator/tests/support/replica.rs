@@ -78,7 +78,11 @@ impl Replica {
             .args(args)
             .args(["--metrics-addr", &metrics.to_string()])
             .args(["--dns-listen", &dns.to_string()])
-            .env("FEDERATOR_LOG", "info")
+            // `FEDERATOR_TEST_LOG` (say `debug`) for more when a test fails.
+            .env(
+                "FEDERATOR_LOG",
+                std::env::var("FEDERATOR_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)

@@ -19,6 +19,8 @@
 //! - `FLEET_ENDPOINTS`: ready endpoints per identity and cluster, over 2 zones (default 3);
 //! - `FLEET_DELTAS`: EndpointSlice changes timed per size (default 200).
 //!
+//! Without `--bench` (under `cargo test`) it runs one small fleet, as a smoke test.
+//!
 //! Run: `cargo bench -p federator --bench fleet`
 
 // A failed fixture or assertion should stop a benchmark loudly.
@@ -73,8 +75,9 @@ fn main() {
         run(shape);
         return;
     }
-    // `cargo test --benches` runs every bench once with `--test`: a small fleet then.
-    let smoke = std::env::args().any(|a| a == "--test");
+    // `cargo bench` passes `--bench`; anything else (`cargo test --all-targets` runs every
+    // bench once) gets a small fleet.
+    let smoke = !std::env::args().any(|a| a == "--bench");
     let sizes: Vec<usize> = std::env::var("FLEET_CLUSTERS")
         .unwrap_or_else(|_| {
             if smoke {

@@ -15,6 +15,9 @@ use crate::{DnsMetrics, Snapshot, answer};
 
 /// Largest UDP payload advertised in EDNS answers (the DNS flag day 2020 value).
 pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
+/// What a client without EDNS takes over UDP (RFC 1035 4.2.1), and the least an EDNS
+/// client is answered with.
+pub(crate) const PLAIN_UDP_PAYLOAD: u16 = 512;
 
 /// Where the current snapshot is published; cheap to clone, shared with the handler.
 #[derive(Clone, Debug)]
@@ -94,7 +97,7 @@ impl RequestHandler for DnsHandler {
         let started = Instant::now();
         let mut edns = Edns::new();
         let response_edns = request.edns.as_ref().map(|req| {
-            edns.set_max_payload(req.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+            edns.set_max_payload(req.max_payload().clamp(PLAIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD));
             edns.set_version(0);
             &edns
         });

@@ -177,6 +177,16 @@ mod tests {
         }
     }
 
+    /// A registry with `greeting` ready in `east`.
+    fn greeting_in_east() -> Registry {
+        let mut registry = Registry::new(RegistryConfig::default());
+        registry.apply(cluster("east"));
+        for d in greeting("east", &[("", "a")]) {
+            registry.apply(d);
+        }
+        registry
+    }
+
     fn code(snapshot: &Snapshot, name: &str) -> ResponseCode {
         answer(
             snapshot,
@@ -189,11 +199,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_updated_with_the_changed_hosts_answers_as_one_built_whole() {
-        let mut registry = Registry::new(RegistryConfig::default());
-        registry.apply(cluster("east"));
-        for d in greeting("east", &[("", "a")]) {
-            registry.apply(d);
-        }
+        let mut registry = greeting_in_east();
         let first = registry.publish();
         let (built, _) = super::snapshot(&first, &settings(), 1);
         registry.apply(upsert(
@@ -236,11 +242,7 @@ mod tests {
 
     #[test]
     fn serving_hosts_resolve_and_scaled_down_ones_do_not() {
-        let mut registry = Registry::new(RegistryConfig::default());
-        registry.apply(cluster("east"));
-        for d in greeting("east", &[("", "a")]) {
-            registry.apply(d);
-        }
+        let mut registry = greeting_in_east();
         let (snapshot, errors) = super::snapshot(&registry.publish(), &settings(), 1);
         assert!(errors.is_empty());
         assert_eq!(snapshot.hosts(), 1);

@@ -14,11 +14,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use crate::Snapshot;
-use crate::handler::MAX_UDP_PAYLOAD;
+use crate::handler::{MAX_UDP_PAYLOAD, PLAIN_UDP_PAYLOAD};
 use crate::names::MAX_WIRE_NAME;
-
-/// What a client without EDNS takes over UDP (RFC 1035 4.2.1).
-const PLAIN_UDP_PAYLOAD: usize = 512;
 
 /// The answer to `message` from `snapshot` written to `out`, with its record type and
 /// response code for the metrics; `None` (and `out` in any state) when the hickory path
@@ -41,11 +38,15 @@ pub(crate) fn respond(
         .iter()
         .find(|w| w.qtype == query.qtype)?;
     let question = &message[query::HEADER_LEN..query.question_end];
-    let opt_len = if query.payload.is_some() { 11 } else { 0 };
+    let opt_len = if query.payload.is_some() {
+        query::OPT_LEN
+    } else {
+        0
+    };
     let len = query::HEADER_LEN + question.len() + wire.bytes.len() + opt_len;
-    let limit = query.payload.map_or(PLAIN_UDP_PAYLOAD, |p| {
-        usize::from(p.clamp(PLAIN_UDP_PAYLOAD as u16, MAX_UDP_PAYLOAD))
-    });
+    let limit = usize::from(query.payload.map_or(PLAIN_UDP_PAYLOAD, |p| {
+        p.clamp(PLAIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+    }));
     if len > limit {
         // Truncation: hickory's business.
         return None;
@@ -62,7 +63,7 @@ pub(crate) fn respond(
     out.extend_from_slice(question);
     out.extend_from_slice(&wire.bytes);
     if let Some(payload) = query.payload {
-        let payload = payload.clamp(PLAIN_UDP_PAYLOAD as u16, MAX_UDP_PAYLOAD);
+        let payload = payload.clamp(PLAIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD);
         // Root name, type OPT, the payload as class, TTL 0 (no extended rcode, version 0,
         // no flags), no options.
         out.extend_from_slice(&[0, 0, 41]);

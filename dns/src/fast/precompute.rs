@@ -88,9 +88,9 @@ fn encode(
 ) -> Option<WireAnswer> {
     let mut bytes = Vec::with_capacity(64);
     let mut encoder = BinEncoder::new(&mut bytes);
-    // Nothing longer can ever be sent over UDP (the OPT record, 11 bytes, comes on top): a
-    // longer answer is not kept, and its queries go to hickory, which truncates.
-    encoder.set_max_size(MAX_UDP_PAYLOAD - 11);
+    // Nothing longer can ever be sent over UDP (the OPT record comes on top): a longer
+    // answer is not kept, and its queries go to hickory, which truncates.
+    encoder.set_max_size(MAX_UDP_PAYLOAD - super::query::OPT_LEN as u16);
     // The header's place, then the question as hickory-server's `Queries` emits it.
     encoder.emit_vec(&[0; 12]).ok()?;
     let start = encoder.offset();

@@ -9,6 +9,9 @@ pub(super) const HEADER_LEN: usize = 12;
 const CLASS_IN: u16 = 1;
 /// Type OPT (EDNS).
 const TYPE_OPT: u16 = 41;
+/// Bytes of a bare OPT record (root name, type, payload size, TTL, no options): the only
+/// EDNS record the lean path reads and writes.
+pub(super) const OPT_LEN: usize = 11;
 
 /// A query the lean path can answer.
 #[derive(Debug, PartialEq, Eq)]
@@ -88,7 +91,7 @@ pub(super) fn parse(message: &[u8]) -> Option<Query> {
     let payload = if with_opt {
         // Root name, OPT, payload, extended rcode, version, flags, no rdata.
         let opt = message.get(question_end..)?;
-        if opt.len() != 11 || opt[0] != 0 || u16_at(opt, 1)? != TYPE_OPT {
+        if opt.len() != OPT_LEN || opt[0] != 0 || u16_at(opt, 1)? != TYPE_OPT {
             return None;
         }
         if opt[5] != 0 || opt[6] != 0 || u16_at(opt, 9)? != 0 {

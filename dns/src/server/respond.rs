@@ -17,6 +17,7 @@ use hickory_server::zone_handler::MessageResponse;
 use tracing::{debug, error};
 
 use crate::DnsHandler;
+use crate::handler::PLAIN_UDP_PAYLOAD;
 use crate::metrics::DropReason;
 
 /// The bytes of a DNS header; anything shorter is not a DNS message.
@@ -138,8 +139,9 @@ impl ResponseHandler for Encoded {
         >,
     ) -> Result<ResponseInfo, NetError> {
         let max_size = self.max_size.unwrap_or_else(|| {
-            // RFC 1035 4.2.1: without EDNS the client takes 512 bytes.
-            response.edns().map_or(512, |edns| edns.max_payload())
+            response
+                .edns()
+                .map_or(PLAIN_UDP_PAYLOAD, |edns| edns.max_payload())
         });
         let metadata = *response.metadata();
         let mut buffer = self.lock();

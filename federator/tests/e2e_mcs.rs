@@ -175,9 +175,15 @@ async fn kep1645_importing_a_service_creates_a_serviceimport_in_every_cluster_wi
 
     // Every cluster, the exporting one and the other, gets the ServiceImport; its IP is the
     // clusterset service's VIP, the address of the ServiceEntry of its clusterset name.
-    eventually("a ServiceImport in east and west", || async {
-        service_import(east, "web").await.is_some() && service_import(west, "web").await.is_some()
-    })
+    // The ServiceEntry too: a writer may write it in a later round of the same pass.
+    eventually(
+        "a ServiceImport in east and west, and west's ServiceEntry",
+        || async {
+            service_import(east, "web").await.is_some()
+                && service_import(west, "web").await.is_some()
+                && service_entry(west, HOST).await.is_some()
+        },
+    )
     .await;
     let vip = vip(west).await;
     assert_eq!(vip, "240.0.0.77", "the clusterset IP the VIP store holds");

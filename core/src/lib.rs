@@ -9,6 +9,8 @@
 //! keeps it that way. The `federator` crate is the edge that talks to clusters and wraps
 //! these types in Kubernetes objects; tests and benchmarks of the core need no cluster.
 
+#![forbid(unsafe_code)]
+
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod istio;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{ClusterState, selects};
+use super::{ClusterState, pair_hash, selects};
 use crate::model::{Host, ObjectKey, ServiceInfo, WorkloadInfo, WorkloadKind};
 use crate::registry::global::{BackendEndpoint, LocalBackend};
 
@@ -72,8 +72,17 @@ impl ClusterState {
         let Some(ns) = self.namespaces.get(&workload.key.namespace) else {
             return Vec::new();
         };
-        ns.services
+        // Only Services whose selector starts with one of the pods' pairs can select them.
+        let mut names: Vec<&String> = workload
+            .pod_labels
             .iter()
+            .filter_map(|(key, value)| ns.services_by_pair.get(&pair_hash(key, value)))
+            .flatten()
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
             .filter_map(|name| {
                 self.services
                     .get(&ObjectKey::new(&workload.key.namespace, name))

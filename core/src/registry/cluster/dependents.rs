@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{ClusterState, selects};
+use super::{ClusterState, pair_hash, selects};
 use crate::model::{Host, Labels, ObjectKey, WorkloadKind};
 
 impl ClusterState {
@@ -18,8 +18,15 @@ impl ClusterState {
         let Some(ns) = self.namespaces.get(namespace) else {
             return;
         };
-        for id in &ns.workloads {
-            if let Some(w) = self.workloads.get(id)
+        // Only workloads whose pods carry the selector's first pair can match it.
+        let Some((key, value)) = selector.iter().next() else {
+            return;
+        };
+        let candidates = ns.workloads_by_pair.get(&pair_hash(key, value));
+        for (kind, name) in candidates.into_iter().flatten() {
+            if let Some(w) = self
+                .workloads
+                .get(&(*kind, ObjectKey::new(namespace, name)))
                 && selects(selector, &w.pod_labels)
                 && let Ok(host) = w.host(suffix)
             {

@@ -19,6 +19,8 @@ use super::sorted_set::SortedSet;
 mod backends;
 mod dependents;
 mod held;
+#[cfg(test)]
+mod selector_index_tests;
 mod topology;
 
 pub(crate) use held::HeldWorkloads;
@@ -35,6 +37,56 @@ pub(crate) type WorkloadId = (WorkloadKind, ObjectKey);
 struct NamespaceIndex {
     services: BTreeSet<String>,
     workloads: BTreeSet<WorkloadId>,
+    /// Services by the first pair of their selector (hashed, see [`pair_hash`]): a pod
+    /// carries that pair, or the Service does not select it. Matching a workload against
+    /// only these, not every Service of the namespace, keeps filling a namespace of
+    /// thousands of Services and workloads linear.
+    services_by_pair: HashMap<u64, SortedSet<String>>,
+    /// Workloads (kind and name: the namespace is this one) by every pair of their pods'
+    /// labels (hashed), for the converse.
+    workloads_by_pair: HashMap<u64, SortedSet<(WorkloadKind, String)>>,
+}
+
+impl NamespaceIndex {
+    fn index_service(&mut self, service: &ServiceInfo, add: bool) {
+        let Some((key, value)) = service.selector.iter().next() else {
+            return;
+        };
+        let hash = pair_hash(key, value);
+        if add {
+            let names = self.services_by_pair.entry(hash).or_default();
+            names.insert(service.key.name.clone());
+        } else if let Some(names) = self.services_by_pair.get_mut(&hash) {
+            names.remove(&service.key.name);
+            if names.is_empty() {
+                self.services_by_pair.remove(&hash);
+            }
+        }
+    }
+
+    fn index_workload(&mut self, id: &WorkloadId, labels: &Labels, add: bool) {
+        for (key, value) in labels.iter() {
+            let hash = pair_hash(key, value);
+            if add {
+                let ids = self.workloads_by_pair.entry(hash).or_default();
+                ids.insert((id.0, id.1.name.clone()));
+            } else if let Some(ids) = self.workloads_by_pair.get_mut(&hash) {
+                ids.remove(&(id.0, id.1.name.clone()));
+                if ids.is_empty() {
+                    self.workloads_by_pair.remove(&hash);
+                }
+            }
+        }
+    }
+}
+
+/// A label pair's key in the selector indexes. Two pairs may share one: every candidate is
+/// still checked with [`selects`], so a collision costs a comparison, never a wrong match.
+fn pair_hash(key: &str, value: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    (key, value).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Everything known of one cluster.
@@ -135,16 +187,22 @@ impl ClusterState {
     // ---- Services ----
 
     pub(crate) fn upsert_service(&mut self, service: ServiceInfo) -> Option<ServiceInfo> {
-        self.namespace(&service.key.namespace)
-            .services
-            .insert(service.key.name.clone());
-        self.services.insert(service.key.clone(), service)
+        let old = self.services.remove(&service.key);
+        let ns = self.namespace(&service.key.namespace);
+        ns.services.insert(service.key.name.clone());
+        if let Some(old) = &old {
+            ns.index_service(old, false);
+        }
+        ns.index_service(&service, true);
+        self.services.insert(service.key.clone(), service);
+        old
     }
 
     pub(crate) fn remove_service(&mut self, key: &ObjectKey) -> Option<ServiceInfo> {
         let old = self.services.remove(key)?;
         if let Some(ns) = self.namespaces.get_mut(&key.namespace) {
             ns.services.remove(&key.name);
+            ns.index_service(&old, false);
         }
         self.prune_namespace(&key.namespace);
         Some(old)
@@ -198,10 +256,15 @@ impl ClusterState {
 
     pub(crate) fn upsert_workload(&mut self, workload: WorkloadInfo) -> Option<WorkloadInfo> {
         let id = (workload.kind, workload.key.clone());
-        self.namespace(&workload.key.namespace)
-            .workloads
-            .insert(id.clone());
-        self.workloads.insert(id, workload)
+        let old = self.workloads.remove(&id);
+        let ns = self.namespace(&workload.key.namespace);
+        ns.workloads.insert(id.clone());
+        if let Some(old) = &old {
+            ns.index_workload(&id, &old.pod_labels, false);
+        }
+        ns.index_workload(&id, &workload.pod_labels, true);
+        self.workloads.insert(id, workload);
+        old
     }
 
     /// The workloads of `namespace`.
@@ -220,6 +283,7 @@ impl ClusterState {
         let old = self.workloads.remove(id)?;
         if let Some(ns) = self.namespaces.get_mut(&id.1.namespace) {
             ns.workloads.remove(id);
+            ns.index_workload(id, &old.pod_labels, false);
         }
         self.prune_namespace(&id.1.namespace);
         Some(old)

@@ -20,6 +20,7 @@ pub mod events;
 pub mod ingest;
 pub mod istio;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod offline;
 pub mod runtime;

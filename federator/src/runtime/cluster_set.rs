@@ -186,9 +186,10 @@ impl Manager {
         }
     }
 
-    /// Start-up: registers the clusters of the whole store, reads back the VIPs the
-    /// connected ones hold, then starts them. A cluster that cannot connect is registered
-    /// all the same, and retried.
+    /// Start-up: registers the clusters of the whole store, starts reading back the VIPs
+    /// the connected ones hold, and starts them meanwhile (the registry loop applies their
+    /// deltas once the VIPs are in). A cluster that cannot connect is registered all the
+    /// same, and retried.
     pub(super) async fn start_initial_clusters(&mut self) {
         let planned = self.cluster_plan().await;
         let mut connected = Vec::new();
@@ -206,7 +207,7 @@ impl Manager {
                 }
             }
         }
-        self.restore_vips(&connected).await;
+        self.spawn_vip_restore(connected.clone());
         for (name, client) in connected {
             self.start(&name, client, false).await;
             self.observe(&name, Observation::Connected).await;

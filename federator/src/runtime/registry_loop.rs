@@ -64,6 +64,9 @@ pub(super) async fn registry_loop(
     // The elector's own view: store writes stop the moment the term ends.
     let elected = Fence::new(inputs.terms.clone());
     let mut terms_open = true;
+    // No delta is applied before the VIPs given out before are back (the manager reads them
+    // beside the clusters' first lists): a host must not get a new address first.
+    let mut vips_restored = false;
     let mut poll = tokio::time::interval(STORE_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A term already held (the only writer) is passed on like any new one.
@@ -76,8 +79,7 @@ pub(super) async fn registry_loop(
             Poll,
         }
         let next = tokio::select! {
-            // Commands first: a VIP restore sent before a cluster's watchers start is applied
-            // before any of their deltas.
+            // Commands first: the VIP restore, before any delta.
             biased;
             Some(command) = inputs.commands.recv() => Next::Command(command),
             changed = inputs.terms.changed(), if terms_open => match changed {
@@ -87,7 +89,7 @@ pub(super) async fn registry_loop(
                     continue;
                 }
             },
-            received = inputs.updates.recv_many(&mut batch, BATCH) => {
+            received = inputs.updates.recv_many(&mut batch, BATCH), if vips_restored => {
                 if received == 0 {
                     return;
                 }
@@ -97,6 +99,7 @@ pub(super) async fn registry_loop(
         };
         let changes = match next {
             Next::Command(command) => {
+                vips_restored |= matches!(command, RegistryCommand::RestoreVips(_));
                 match run_command(&mut registry, &mut store, command, &out.metrics).await {
                     Some(changes) => changes,
                     None => continue,

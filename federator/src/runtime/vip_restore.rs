@@ -1,79 +1,111 @@
 //! Start-up: the VIPs federator gave out before, read back from the ServiceEntries it owns in
 //! every reachable cluster, so a restart keeps every address and rewrites nothing.
+//!
+//! The read-back runs beside the clusters' first lists, not before them: the registry loop
+//! applies no cluster's delta until the table it sends has arrived (see
+//! `registry_loop`), so no address is given out before the old ones are known.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use futures::future::join_all;
 use kube::api::ListParams;
 use kube::{Api, Client};
+use tokio::sync::mpsc;
 use tracing::debug;
 
+use super::RegistryCommand;
 use super::manager::Manager;
 use crate::istio::ServiceEntry;
 use crate::model::{ClusterName, Host};
 use crate::render::{HOST_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use crate::sync::plan::Owner;
+use crate::sync::plan::{Installation, Owner};
+
+/// What the read-back needs, owned: it runs as a task of its own.
+struct ReadBack {
+    namespace: String,
+    timeout: Duration,
+    suffix: String,
+    us: Installation,
+    commands: mpsc::Sender<RegistryCommand>,
+}
 
 impl Manager {
-    /// Reads the VIPs federator gave out before (the ServiceEntries it owns in every
-    /// reachable cluster), so a restart keeps every address and rewrites nothing.
-    pub(super) async fn restore_vips(&self, entries: &[(ClusterName, Client)]) {
-        let namespace = self.options.settings.render.namespace.clone();
-        let timeout = self.options.initial_sync_timeout;
-        let reads = entries.iter().map(|(name, client)| {
-            let api: Api<ServiceEntry> = Api::namespaced(client.clone(), &namespace);
-            let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
-            let name = name.clone();
-            async move {
-                let params = ListParams::default().labels(&selector);
-                let listed =
-                    tokio::time::timeout(timeout, crate::sync::paged::list_all(&api, &params))
-                        .await;
-                match listed {
-                    Ok(Ok(items)) => items,
-                    Ok(Err(err)) => {
-                        let error = crate::connect::describe::kube_error(&err);
-                        debug!(cluster = %name, error, "no VIPs read");
-                        Vec::new()
-                    }
-                    Err(_) => Vec::new(),
-                }
-            }
-        });
+    /// Starts reading the VIPs federator gave out before (the ServiceEntries it owns in every
+    /// reachable cluster); the table goes to the registry loop when every cluster answered
+    /// or timed out.
+    pub(super) fn spawn_vip_restore(&self, entries: Vec<(ClusterName, Client)>) {
+        let read_back = ReadBack {
+            namespace: self.options.settings.render.namespace.clone(),
+            timeout: self.options.initial_sync_timeout,
+            suffix: self.options.settings.registry.host_suffix.clone(),
+            us: self.options.installation(),
+            commands: self.commands.clone(),
+        };
+        tokio::spawn(read_back.run(entries));
+    }
+}
+
+impl ReadBack {
+    async fn run(self, entries: Vec<(ClusterName, Client)>) {
+        let reads = entries
+            .iter()
+            .map(|(name, client)| self.list(name, client.clone()));
         let mut table: BTreeMap<Host, IpAddr> = BTreeMap::new();
-        let suffix = self.options.settings.registry.host_suffix.clone();
-        // This installation's only: another one's VIPs are its own business.
-        let us = self.options.installation();
-        for items in join_all(reads).await {
-            for se in items {
-                let labels = se.metadata.labels.clone().unwrap_or_default();
-                if us.owner(&labels) != Owner::Us {
-                    continue;
-                }
-                let host = se
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(HOST_ANNOTATION).cloned())
-                    .or_else(|| se.spec.hosts.first().cloned());
-                let address = se
-                    .spec
-                    .addresses
-                    .first()
-                    .and_then(|a| a.parse::<IpAddr>().ok());
-                let (Some(host), Some(address)) = (host, address) else {
-                    continue;
-                };
-                if let Some(host) = Host::parse(&host, &suffix) {
-                    table.entry(host).or_insert(address);
-                }
-            }
+        for (host, address) in join_all(reads).await.into_iter().flatten() {
+            table.entry(host).or_insert(address);
         }
-        // Through the registry loop, ahead of any delta of the clusters started after.
+        // The loop holds every cluster's deltas back until this arrives.
         let _ = self
             .commands
-            .send(super::RegistryCommand::RestoreVips(table))
+            .send(RegistryCommand::RestoreVips(table))
             .await;
+    }
+
+    /// The VIPs of this installation's ServiceEntries in `cluster` (read a page at a time);
+    /// none when it fails or times out.
+    async fn list(&self, cluster: &ClusterName, client: Client) -> Vec<(Host, IpAddr)> {
+        let api: Api<ServiceEntry> = Api::namespaced(client, &self.namespace);
+        let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
+        let params = ListParams::default().labels(&selector);
+        let vips = |vips: &mut Vec<(Host, IpAddr)>, page: Vec<ServiceEntry>| {
+            vips.extend(page.iter().filter_map(|se| self.vip_of(se)));
+        };
+        let page = crate::sync::paged::PAGE_SIZE;
+        let read = crate::sync::paged::fold_pages(&api, &params, page, Vec::new, vips);
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(vips)) => vips,
+            Ok(Err(err)) => {
+                let error = crate::connect::describe::kube_error(&err);
+                debug!(cluster = %cluster, error, "no VIPs read");
+                Vec::new()
+            }
+            Err(_) => {
+                debug!(cluster = %cluster, timeout = ?self.timeout, "no VIPs read: timed out");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The host and VIP `se` holds, when it is this installation's (another one's VIPs are
+    /// its own business).
+    fn vip_of(&self, se: &ServiceEntry) -> Option<(Host, IpAddr)> {
+        let labels = se.metadata.labels.clone().unwrap_or_default();
+        if self.us.owner(&labels) != Owner::Us {
+            return None;
+        }
+        let host = se
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(HOST_ANNOTATION).cloned())
+            .or_else(|| se.spec.hosts.first().cloned())?;
+        let address = se
+            .spec
+            .addresses
+            .first()
+            .and_then(|a| a.parse::<IpAddr>().ok())?;
+        Some((Host::parse(&host, &self.suffix)?, address))
     }
 }

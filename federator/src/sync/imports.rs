@@ -3,6 +3,8 @@
 //! conflict, reported and left alone; a cluster without the namespace gets none until the
 //! namespace is made (namespace sameness is the clusterset's to keep, not federator's).
 
+use kube::api::DynamicObject;
+
 use super::objects::{Spec, Wanted, existing};
 use super::plan::{Existing, Key, Kind, outside_key};
 use super::writer::Writer;
@@ -10,24 +12,20 @@ use crate::registry::GlobalService;
 use crate::render::render_service_import;
 
 impl Writer {
-    /// Every ServiceImport of the cluster, by key; `None` when they cannot be listed (or the
-    /// cluster has no MCS CRDs): ServiceImports are then left alone for this pass.
-    pub(super) async fn list_service_imports(&mut self) -> Option<Vec<(Key, Existing)>> {
-        let listed = self.list_outside(Kind::ServiceImport).await?;
+    /// The ServiceImports `listed` across the cluster, by key.
+    pub(super) fn read_service_imports(&self, listed: &[DynamicObject]) -> Vec<(Key, Existing)> {
         let us = &self.ctx.installation;
-        Some(
-            listed
-                .iter()
-                .map(|object| {
-                    let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
-                    let name = object.metadata.name.as_deref().unwrap_or_default();
-                    (
-                        outside_key(Kind::ServiceImport, namespace, name),
-                        existing(Kind::ServiceImport, object, us),
-                    )
-                })
-                .collect(),
-        )
+        listed
+            .iter()
+            .map(|object| {
+                let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
+                let name = object.metadata.name.as_deref().unwrap_or_default();
+                (
+                    outside_key(Kind::ServiceImport, namespace, name),
+                    existing(Kind::ServiceImport, object, us),
+                )
+            })
+            .collect()
     }
 
     /// Adds `service`'s ServiceImport to `into`, when it is a clusterset service.

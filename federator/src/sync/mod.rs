@@ -12,6 +12,7 @@ mod outside;
 pub mod paged;
 mod pass;
 mod queue;
+mod read;
 mod rejections;
 mod report;
 mod sidecars;

@@ -13,11 +13,21 @@ use crate::model::Host;
 use crate::render::HOST_ANNOTATION;
 
 impl Writer {
-    /// Every object of `kind` across the cluster; `None` when the cluster refuses or fails
-    /// to list them (or does not serve the kind): they are then left alone for this pass.
-    pub(super) async fn list_outside(&mut self, kind: Kind) -> Option<Vec<DynamicObject>> {
+    /// Every object of `kind` across the cluster.
+    pub(super) async fn list_outside(&self, kind: Kind) -> Result<Vec<DynamicObject>, kube::Error> {
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &api_resource(kind));
-        match super::paged::list_all(&api, &ListParams::default()).await {
+        super::paged::list_all(&api, &ListParams::default()).await
+    }
+
+    /// What [`Writer::list_outside`] gave for `kind`; `None` when the cluster refused or
+    /// failed to list them (or does not serve the kind): they are then left alone for this
+    /// pass, with a warning the first time.
+    pub(super) fn outside_listed(
+        &mut self,
+        kind: Kind,
+        listed: Result<Vec<DynamicObject>, kube::Error>,
+    ) -> Option<Vec<DynamicObject>> {
+        match listed {
             Ok(listed) => {
                 self.unlisted_kinds.remove(&kind);
                 Some(listed)

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject};
 use tracing::{debug, info};
 
 use super::objects::{Spec, Wanted, api_resource, existing, host_clusters};
@@ -30,24 +30,10 @@ impl Writer {
     /// installation's objects that are no longer rendered.
     pub(super) async fn reconcile_all(&mut self) -> Result<usize, kube::Error> {
         self.ensure_namespace().await?;
-        let mut listed = BTreeMap::new();
-        for kind in [Kind::ServiceEntry, Kind::DestinationRule, Kind::Gateway] {
-            let api = self.api(&(kind, String::new()));
-            for object in super::paged::list_all(&api, &ListParams::default()).await? {
-                let name = object.metadata.name.clone().unwrap_or_default();
-                listed.insert(
-                    (kind, name),
-                    existing(kind, &object, &self.ctx.installation),
-                );
-            }
-        }
-        if let Some(sidecars) = self.list_sidecars().await {
-            listed.extend(sidecars);
-        }
-        if let Some(imports) = self.list_service_imports().await {
-            listed.extend(imports);
-        }
-        self.existing = listed;
+        self.existing = match self.take_read_ahead() {
+            Some(read) => read,
+            None => self.read_all().await?,
+        };
         // Read before the registry: a cluster leaves `unlisted` only once the registry holds
         // its lists, so what is rendered next is never newer than these gates.
         let gates = self.gates();
@@ -64,6 +50,9 @@ impl Writer {
         self.rejections.retain(known);
         let writes = self.converge(wanted, None, &gates).await?;
         super::objects::prune_shared_maps();
+        // A full pass is a burst (every object read, rendered and compared): what it freed
+        // goes back to the system.
+        tokio::task::spawn_blocking(crate::memory::release_freed);
         self.ctx
             .metrics
             .full_reconciles

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use kube::api::DynamicObject;
 use tracing::debug;
 
 use super::objects::{Spec, Wanted, existing};
@@ -13,16 +14,14 @@ use crate::registry::{GlobalService, RegistryView};
 use crate::render::render_sidecars;
 
 impl Writer {
-    /// federator's Sidecars across the cluster, by key, noting the others' selectors (a
-    /// user's Sidecar selecting a workload's pods keeps federator's off them: Istio does not
-    /// say which of two applies). `None` when the cluster refuses or fails to list them:
-    /// every Sidecar is then left alone for this pass, and the rest is written.
-    pub(super) async fn list_sidecars(&mut self) -> Option<Vec<(Key, Existing)>> {
-        let listed = self.list_outside(Kind::Sidecar).await?;
+    /// federator's Sidecars among those `listed` across the cluster, by key, noting the
+    /// others' selectors (a user's Sidecar selecting a workload's pods keeps federator's off
+    /// them: Istio does not say which of two applies).
+    pub(super) fn read_sidecars(&mut self, listed: &[DynamicObject]) -> Vec<(Key, Existing)> {
         let us = &self.ctx.installation;
         let mut ours = Vec::new();
         self.foreign_sidecars.clear();
-        for object in &listed {
+        for object in listed {
             let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
             let name = object.metadata.name.as_deref().unwrap_or_default();
             let read = existing(Kind::Sidecar, object, us);
@@ -42,7 +41,7 @@ impl Writer {
             }
             ours.push((sidecar_key(namespace, name), read));
         }
-        Some(ours)
+        ours
     }
 
     /// A user's Sidecar in `namespace` that selects pods labelled `labels`, if any.

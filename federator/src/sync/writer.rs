@@ -83,6 +83,7 @@ pub fn spawn_writer(
         rejections: Rejections::default(),
         unlisted_kinds: BTreeSet::new(),
         foreign_sidecars: Vec::new(),
+        read_ahead: None,
     };
     tokio::spawn(writer.run(queue).instrument(span))
 }
@@ -107,18 +108,26 @@ pub(super) struct Writer {
     pub(super) unlisted_kinds: BTreeSet<Kind>,
     /// Sidecars not federator's that select pods: `(namespace, name, selector)`.
     pub(super) foreign_sidecars: Vec<(String, String, BTreeMap<String, String>)>,
+    /// What was read ahead of the term's first pass.
+    pub(super) read_ahead: Option<super::read::ReadAhead>,
 }
 
 impl Writer {
     async fn run(mut self, queue: Arc<WorkQueue>) {
         let mut ready = self.ctx.gates.ready.clone();
-        if ready.wait_for(|r| *r).await.is_err() {
-            return;
-        }
         let mut leader = self.ctx.gates.leader.clone();
         loop {
             if !leader.leading().await {
                 return;
+            }
+            let filled = *ready.borrow();
+            if !filled {
+                // The cluster is read while the registry fills: a restart's reads overlap.
+                let filling = async { ready.wait_for(|r| *r).await.is_ok() };
+                let (_, filled) = tokio::join!(self.read_ahead(), filling);
+                if !filled {
+                    return;
+                }
             }
             // A new term: what the cluster holds may have been written by another leader
             // since this replica last looked.

@@ -76,7 +76,9 @@ async fn main() {
         wait_for(|| async { count_objects(cluster).await == 2 * hosts }).await;
     }
     let converged = start.elapsed();
-    let rss = rss_mib(federator.id());
+    let rss = rss_mib(federator.id(), "VmRSS");
+    let rss_anon = rss_mib(federator.id(), "RssAnon");
+    let rss_file = rss_mib(federator.id(), "RssFile");
     let first_writes = metric(port, "federator_writes_total").await;
 
     // Propagation: a ready-count change in east until west's ServiceEntry reflects it.
@@ -113,7 +115,9 @@ async fn main() {
         "| objects written on first start | {} |",
         first_writes as u64
     );
-    println!("| RSS when converged | {rss:.0} MiB |");
+    println!(
+        "| RSS when converged (heap and stacks + the binary's pages) | {rss:.0} MiB ({rss_anon:.0} + {rss_file:.0}) |"
+    );
     println!(
         "| propagation east -> west, {} samples | p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
         latencies.len(),
@@ -323,12 +327,14 @@ async fn settle(port: u16) {
     }
 }
 
-fn rss_mib(pid: u32) -> f64 {
+/// One of the process's memory figures in `/proc/<pid>/status` (`VmRSS`, `RssAnon`,
+/// `RssFile`), in MiB.
+fn rss_mib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map(|kib| kib / 1024.0)

@@ -68,9 +68,9 @@ for b in kube-apiserver $kube_tools; do
 done
 [ -x "$etcd" ] || packages="$packages go.etcd.io/etcd/server/v3"
 if [ -n "$packages" ]; then
-  need_go "Kubernetes $version ($missing_kube ) and etcd $etcd_version" "FEDERATOR_KUBE_APISERVER to an existing kube-apiserver, FEDERATOR_ETCD to an existing etcd and FEDERATOR_TOOLS_DIR to a folder with the others (named <tool>-$version)"
   what="etcd $etcd_version"
   [ -z "$missing_kube" ] || what="Kubernetes $version ($missing_kube ) and $what"
+  need_go "$what" "FEDERATOR_KUBE_APISERVER to an existing kube-apiserver, FEDERATOR_ETCD to an existing etcd and FEDERATOR_TOOLS_DIR to a folder with the others (named <tool>-$version)"
   echo "==> building $what (first time only; several minutes on 2 cores)"
   minor="$(echo "$version" | cut -d. -f2)"
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
@@ -78,7 +78,7 @@ if [ -n "$packages" ]; then
   # shellcheck disable=SC2086 # the package list is meant to split
   if ! (cd "$module" && go build -trimpath -ldflags "$ldflags" -o "$out/" $packages); then
     rm -rf "$out"
-    fail "building Kubernetes $version failed (see above). It needs the Go module proxy (GOPROXY=$(go env GOPROXY)) to download k8s.io/kubernetes $version and its dependencies."
+    fail "building $what failed (see above). It needs the Go module proxy (GOPROXY=$(go env GOPROXY)) to download the modules pinned in $module/go.mod."
   fi
   for b in $missing_kube; do mv "$out/$b" "$cache/bin/$b-$version"; done
   # Go names the etcd binary after its package's folder (server/v3).

@@ -178,6 +178,9 @@ impl Manager {
                 leader: self.fence.clone(),
             },
             resync_period: self.options.resync_period,
+            // A cluster started at run time may still be cleaned up after, or written by the
+            // writer it replaces: its first pass reads what is there then.
+            read_ahead: !live,
         };
         let writer = spawn_writer(name.clone(), client.clone(), queue.clone(), ctx);
         let probe = spawn_probe(

@@ -62,8 +62,11 @@ pub(super) struct Manager {
     pub(super) events_tx: mpsc::Sender<ClusterEvent>,
     events_rx: mpsc::Receiver<ClusterEvent>,
     pub(super) generation: u64,
-    /// Clusters the start-up gate waits for, and until when.
-    startup: Option<(BTreeSet<ClusterName>, Instant)>,
+    /// Clusters the start-up gate waits for.
+    startup: Option<BTreeSet<ClusterName>>,
+    /// When the VIPs read back at start-up went to the registry loop (vip_restore.rs): the
+    /// clusters' deltas wait for them, so the start-up wait counts from then.
+    pub(super) vips_restored: watch::Sender<Option<Instant>>,
     /// The VIPs restored at start-up are not pruned yet: that waits until no cluster is
     /// unlisted, or a host only such a cluster serves would lose its address while its
     /// objects are held.
@@ -116,6 +119,7 @@ impl Manager {
             events_rx,
             generation: 0,
             startup: None,
+            vips_restored: watch::Sender::new(None),
             prune_pending: true,
             over_quota: BTreeMap::new(),
             diagnostics: Default::default(),
@@ -148,9 +152,9 @@ impl Manager {
         }
         self.store_all(&initial).await;
         self.start_initial_clusters().await;
-        let waited: BTreeSet<ClusterName> = self.clusters.keys().cloned().collect();
-        self.startup = Some((waited, Instant::now() + self.options.initial_sync_timeout));
+        self.startup = Some(self.clusters.keys().cloned().collect());
         self.after_change().await;
+        let mut restored = self.vips_restored.subscribe();
 
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut relisted: Option<Vec<Secret>> = None;
@@ -184,6 +188,7 @@ impl Manager {
                         self.observe(&event.cluster, event.observation).await;
                     }
                 }
+                Ok(()) = restored.changed(), if self.startup.is_some() => {}
                 _ = tick.tick() => {
                     self.tick_all().await;
                     self.report_quotas().await;
@@ -213,10 +218,12 @@ impl Manager {
             *now = unlisted.clone();
             changed
         });
-        if let Some((waited, deadline)) = &self.startup {
+        // Nothing opens before the VIPs are back (and so no prune can overtake them).
+        let restored = *self.vips_restored.borrow();
+        if let (Some(waited), Some(restored)) = (&self.startup, restored) {
             let pending: Vec<&ClusterName> =
                 waited.iter().filter(|n| unlisted.contains(*n)).collect();
-            let timed_out = Instant::now() >= *deadline;
+            let timed_out = Instant::now() >= restored + self.options.initial_sync_timeout;
             if pending.is_empty() || timed_out {
                 if !pending.is_empty() {
                     warn!(clusters = ?pending, timeout = ?self.options.initial_sync_timeout, "starting without clusters that have not listed their objects yet; nothing drops their backends until they do");

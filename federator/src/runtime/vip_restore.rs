@@ -7,13 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use kube::api::ListParams;
 use kube::{Api, Client};
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::RegistryCommand;
 use super::manager::Manager;
@@ -34,16 +34,29 @@ struct ReadBack {
 impl Manager {
     /// Starts reading the VIPs federator gave out before (the ServiceEntries it owns in every
     /// reachable cluster); the table goes to the registry loop when every cluster answered
-    /// or timed out.
+    /// or timed out, and `vips_restored` says when.
     pub(super) fn spawn_vip_restore(&self, entries: Vec<(ClusterName, Client)>) {
+        let commands = self.commands.clone();
         let read_back = ReadBack {
             namespace: self.options.settings.render.namespace.clone(),
             timeout: self.options.initial_sync_timeout,
             suffix: self.options.settings.registry.host_suffix.clone(),
             us: self.options.installation(),
-            commands: self.commands.clone(),
+            commands: commands.clone(),
         };
-        tokio::spawn(read_back.run(entries));
+        let restored = self.vips_restored.clone();
+        tokio::spawn(async move {
+            if tokio::spawn(read_back.run(entries)).await.is_err() {
+                // Every delta waits for a table: the store's alone, rather than none ever.
+                warn!(
+                    "reading the VIPs back from the ServiceEntries failed; the VIP store's alone are kept"
+                );
+                let _ = commands
+                    .send(RegistryCommand::RestoreVips(BTreeMap::new()))
+                    .await;
+            }
+            restored.send_replace(Some(Instant::now()));
+        });
     }
 }
 

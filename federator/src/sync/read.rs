@@ -2,11 +2,13 @@
 //! DestinationRules and Gateway, and the Sidecars and ServiceImports across the cluster, all
 //! listed at once.
 //!
-//! A new term's first read may start before the registry has every cluster's lists (a
-//! read-ahead, beside the wait), so a restart's reads overlap. It is used only within the
-//! term it was read in: no other leader can have written since.
+//! At start-up a writer's first read may start before the registry has every cluster's lists
+//! (a read-ahead, beside the wait), so a restart's reads overlap. It is used only within the
+//! term it was read in (no other leader can have written since) and while it is fresh (what
+//! a user changed meanwhile waits at most that long, not until the next resync).
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use kube::api::{Api, DynamicObject, ListParams};
@@ -18,10 +20,15 @@ use super::writer::Writer;
 /// The kinds kept in the sync namespace.
 const IN_NAMESPACE: [Kind; 3] = [Kind::ServiceEntry, Kind::DestinationRule, Kind::Gateway];
 
+/// How old a read-ahead may be when the first pass starts; an older one is read again.
+const READ_AHEAD_FRESH: Duration = Duration::from_secs(10);
+
 /// A read made ahead of the first pass of a term.
 pub(super) struct ReadAhead {
     /// The term it was read in.
     term: u64,
+    /// When the read started.
+    at: Instant,
     objects: BTreeMap<Key, Existing>,
 }
 
@@ -51,16 +58,18 @@ impl Writer {
         let Some(term) = self.ctx.gates.leader.term().map(|t| t.number) else {
             return;
         };
+        let at = Instant::now();
         if let Ok(objects) = self.read_all().await {
-            self.read_ahead = Some(ReadAhead { term, objects });
+            self.read_ahead = Some(ReadAhead { term, at, objects });
         }
     }
 
-    /// The read ahead, when it was made in the term held now.
+    /// The read ahead, when it was made in the term held now and is still fresh.
     pub(super) fn take_read_ahead(&mut self) -> Option<BTreeMap<Key, Existing>> {
         let ahead = self.read_ahead.take()?;
-        let now = self.ctx.gates.leader.term().map(|t| t.number);
-        (now == Some(ahead.term)).then_some(ahead.objects)
+        let term = self.ctx.gates.leader.term().map(|t| t.number);
+        let usable = term == Some(ahead.term) && ahead.at.elapsed() <= READ_AHEAD_FRESH;
+        usable.then_some(ahead.objects)
     }
 
     /// The sync namespace's objects of `kind`, as the plan compares them: each page is

@@ -54,6 +54,9 @@ pub struct WriterContext {
     pub gates: Gates,
     /// How often to re-read the cluster and repair drift even without changes.
     pub resync_period: Duration,
+    /// Whether the writer reads its cluster while the registry fills (start-up only; see
+    /// `read.rs`).
+    pub read_ahead: bool,
 }
 
 /// Starts the writer of `cluster`; it works through `queue` until aborted.
@@ -121,13 +124,15 @@ impl Writer {
                 return;
             }
             let filled = *ready.borrow();
-            if !filled {
+            if !filled && self.ctx.read_ahead {
                 // The cluster is read while the registry fills: a restart's reads overlap.
                 let filling = async { ready.wait_for(|r| *r).await.is_ok() };
                 let (_, filled) = tokio::join!(self.read_ahead(), filling);
                 if !filled {
                     return;
                 }
+            } else if ready.wait_for(|r| *r).await.is_err() {
+                return;
             }
             // A new term: what the cluster holds may have been written by another leader
             // since this replica last looked.

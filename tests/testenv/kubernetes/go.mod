@@ -9,8 +9,8 @@ module federator.test/kube-apiserver
 go 1.24.0
 
 require (
-	// etcd's server, for the tests' etcd: the version Kubernetes pins.
-	go.etcd.io/etcd/server/v3 v3.6.4
+	// etcd's server, for the tests' etcd (a tool below): the version Kubernetes pins.
+	go.etcd.io/etcd/server/v3 v3.6.4 // indirect
 	k8s.io/component-base v0.34.4
 	k8s.io/kubernetes v1.34.4
 )
@@ -233,6 +233,7 @@ replace (
 )
 
 tool (
+	go.etcd.io/etcd/server/v3
 	k8s.io/kubernetes/cmd/kube-controller-manager
 	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubectl

@@ -45,7 +45,7 @@ fn apply(state: &mut ClusterState, step: &Step) {
             state.upsert_service(s);
         }
         Step::Service(n, None) => {
-            state.remove_service(&ObjectKey::new(NS, &format!("s{n}")));
+            state.remove_service(&ObjectKey::new(NS, format!("s{n}")));
         }
         Step::Workload(n, Some(pairs)) => {
             let mut w = workload(NS, &format!("w{n}"), &format!("id{n}"), "prod");

@@ -19,6 +19,10 @@ const MAX_OUTPUT: u64 = 1 << 20;
 const RENEW_BEFORE: Duration = Duration::from_secs(60);
 /// A token with no expiry is renewed this often (client-go keeps it until a 401).
 const RENEW_UNDATED: Duration = Duration::from_secs(300);
+/// How long a failed run answers the requests after it: the client hands requests to the
+/// token source one at a time, so without this a hanging plugin would hold each request of
+/// the cluster for its whole timeout, one after another.
+const FAILURE_SHARED: Duration = Duration::from_secs(1);
 
 /// Why a plugin gave no token, in fixed words: no command, argument, environment or output.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -180,10 +184,21 @@ fn parse_credential(output: &[u8]) -> Result<Credential, ExecError> {
     })
 }
 
-/// A plugin's token, cached until shortly before it expires; one run at a time.
+/// A plugin's token, cached until shortly before it expires; one run at a time, and a
+/// failure answers the requests that waited for it and those of the next second (see
+/// [`FAILURE_SHARED`]) instead of each running the plugin again.
 pub struct TokenSource {
     plugin: ExecPlugin,
-    cached: Mutex<Option<(Credential, Instant)>>,
+    last: Mutex<LastRun>,
+}
+
+/// What the plugin's last run gave.
+#[derive(Default)]
+struct LastRun {
+    /// The token and when it was fetched.
+    credential: Option<(Credential, Instant)>,
+    /// The last failure and when it ended.
+    failure: Option<(ExecError, Instant)>,
 }
 
 impl TokenSource {
@@ -191,22 +206,39 @@ impl TokenSource {
     pub fn new(plugin: ExecPlugin) -> Self {
         Self {
             plugin,
-            cached: Mutex::new(None),
+            last: Mutex::new(LastRun::default()),
         }
     }
 
     /// A valid token: the cached one, or a fresh one from the plugin.
     pub async fn token(&self) -> Result<SecretString, ExecError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((credential, fetched)) = cached.as_ref()
+        let asked = Instant::now();
+        let mut last = self.last.lock().await;
+        if let Some((credential, fetched)) = last.credential.as_ref()
             && fresh(credential, *fetched)
         {
             return Ok(credential.token.clone());
         }
-        let credential = self.plugin.run().await?;
-        let token = credential.token.clone();
-        *cached = Some((credential, Instant::now()));
-        Ok(token)
+        // A run that ended while this request waited for it, or just before, answers it.
+        if let Some((failure, ended)) = last.failure.as_ref()
+            && (*ended >= asked || ended.elapsed() < FAILURE_SHARED)
+        {
+            return Err(failure.clone());
+        }
+        match self.plugin.run().await {
+            Ok(credential) => {
+                let token = credential.token.clone();
+                *last = LastRun {
+                    credential: Some((credential, Instant::now())),
+                    failure: None,
+                };
+                Ok(token)
+            }
+            Err(failure) => {
+                last.failure = Some((failure.clone(), Instant::now()));
+                Err(failure)
+            }
+        }
     }
 }
 
@@ -305,6 +337,32 @@ mod tests {
             "{err}"
         );
         assert!(!format!("{missing:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn requests_waiting_for_a_failing_run_or_just_after_share_its_failure() {
+        let counter =
+            std::env::temp_dir().join(format!("federator-exec-fail-{}", std::process::id()));
+        let _ = std::fs::remove_file(&counter);
+        let runs = || {
+            std::fs::read_to_string(&counter)
+                .map(|s| s.lines().count())
+                .unwrap_or(0)
+        };
+        let script = format!("echo x >> {}; sleep 0.3; exit 3", counter.display());
+        let source = TokenSource::new(plugin(&script, Duration::from_secs(10)));
+        let (a, b, c) = tokio::join!(source.token(), source.token(), source.token());
+        for result in [a, b, c] {
+            assert_eq!(result.unwrap_err(), ExecError::Failed("3".into()));
+        }
+        assert_eq!(runs(), 1, "three waiting requests, one run");
+        // The next one, at once, is answered by it too; one a while later runs the plugin.
+        source.token().await.unwrap_err();
+        assert_eq!(runs(), 1);
+        tokio::time::sleep(FAILURE_SHARED).await;
+        source.token().await.unwrap_err();
+        assert_eq!(runs(), 2);
+        let _ = std::fs::remove_file(&counter);
     }
 
     #[tokio::test]

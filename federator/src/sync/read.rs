@@ -68,8 +68,7 @@ impl Writer {
     pub(super) fn take_read_ahead(&mut self) -> Option<BTreeMap<Key, Existing>> {
         let ahead = self.read_ahead.take()?;
         let term = self.ctx.gates.leader.term().map(|t| t.number);
-        let usable = term == Some(ahead.term) && ahead.at.elapsed() <= READ_AHEAD_FRESH;
-        usable.then_some(ahead.objects)
+        usable(ahead.term, ahead.at.elapsed(), term).then_some(ahead.objects)
     }
 
     /// The sync namespace's objects of `kind`, as the plan compares them: each page is
@@ -89,5 +88,28 @@ impl Writer {
         };
         let params = ListParams::default();
         super::paged::fold_pages(&api, &params, super::paged::PAGE_SIZE, Vec::new, boil).await
+    }
+}
+
+/// Whether a read made in term `read_in`, `age` ago, may stand for a read now, in `term_now`:
+/// only in the same term (no other leader wrote since) and while fresh.
+fn usable(read_in: u64, age: Duration, term_now: Option<u64>) -> bool {
+    term_now == Some(read_in) && age <= READ_AHEAD_FRESH
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_ahead_stands_only_in_its_own_term_and_while_fresh() {
+        let moment = Duration::from_millis(300);
+        assert!(usable(4, moment, Some(4)));
+        assert!(
+            !usable(4, moment, Some(5)),
+            "another term: another leader may have written"
+        );
+        assert!(!usable(4, moment, None), "not leading");
+        assert!(!usable(4, READ_AHEAD_FRESH + moment, Some(4)), "too old");
     }
 }

@@ -154,6 +154,70 @@ async fn clusters_are_added_and_removed_at_run_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_its_vip_store_keeps_the_vips_its_service_entries_hold() {
+    let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
+    deploy(env.cluster("east"), "greeting", 1, 0).await;
+    // An address no fresh allocation starts with: the first run takes it from the store.
+    let state: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(env.cluster("config").client(), NAMESPACE);
+    env.cluster("config")
+        .apply_json(&serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "federator-state", "namespace": NAMESPACE},
+            "data": {"vips": format!("{HOST} 240.0.0.77\n")},
+        }))
+        .await
+        .unwrap();
+    let first = Federator::start(&env, Duration::from_secs(600)).await;
+    let west = env.cluster("west");
+    eventually("west's ServiceEntry with the stored VIP", || async {
+        service_entry(west, HOST)
+            .await
+            .is_some_and(|se| se.spec.addresses == ["240.0.0.77"])
+    })
+    .await;
+    eventually("first run wrote everything", || async {
+        first
+            .metric("federator_writes_total", &[("operation", "create")])
+            .await
+            >= 4.0
+    })
+    .await;
+    first.stop().await;
+
+    // The store is lost; the ServiceEntries remain. They are read back beside the clusters'
+    // first lists, and no cluster's objects reach the registry before them: the host must
+    // not get a fresh address first.
+    state
+        .delete("federator-state", &Default::default())
+        .await
+        .unwrap();
+    let second = Federator::start(&env, Duration::from_secs(600)).await;
+    eventually("both clusters fully reconciled", || async {
+        second
+            .metric("federator_full_reconciles_total", &[("cluster", "east")])
+            .await
+            >= 1.0
+            && second
+                .metric("federator_full_reconciles_total", &[("cluster", "west")])
+                .await
+                >= 1.0
+    })
+    .await;
+    assert_eq!(
+        service_entry(west, HOST).await.unwrap().spec.addresses,
+        ["240.0.0.77"],
+        "the VIP read back from the ServiceEntries"
+    );
+    assert_eq!(
+        second.metric("federator_writes_total", &[]).await,
+        0.0,
+        "nothing rewritten"
+    );
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_against_unchanged_clusters_writes_nothing() {
     let env = fleet(&["config", "east", "west"], &["east", "west"]).await;
     deploy(env.cluster("east"), "greeting", 2, 0).await;

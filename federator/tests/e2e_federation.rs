@@ -193,17 +193,7 @@ async fn a_restart_without_its_vip_store_keeps_the_vips_its_service_entries_hold
         .await
         .unwrap();
     let second = Federator::start(&env, Duration::from_secs(600)).await;
-    eventually("both clusters fully reconciled", || async {
-        second
-            .metric("federator_full_reconciles_total", &[("cluster", "east")])
-            .await
-            >= 1.0
-            && second
-                .metric("federator_full_reconciles_total", &[("cluster", "west")])
-                .await
-                >= 1.0
-    })
-    .await;
+    second.fully_reconciled(&["east", "west"]).await;
     assert_eq!(
         service_entry(west, HOST).await.unwrap().spec.addresses,
         ["240.0.0.77"],
@@ -248,17 +238,7 @@ async fn a_restart_against_unchanged_clusters_writes_nothing() {
     let second = Federator::start(&env, Duration::from_secs(600)).await;
     // Once both writers finished a full pass (read everything, compared, converged), nothing
     // may have been written.
-    eventually("both clusters fully reconciled", || async {
-        second
-            .metric("federator_full_reconciles_total", &[("cluster", "east")])
-            .await
-            >= 1.0
-            && second
-                .metric("federator_full_reconciles_total", &[("cluster", "west")])
-                .await
-                >= 1.0
-    })
-    .await;
+    second.fully_reconciled(&["east", "west"]).await;
     assert_eq!(
         second.metric("federator_writes_total", &[]).await,
         0.0,

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{DynamicObject, ListParams};
 
-use super::objects::{api_resource, existing};
+use super::objects::existing;
 use super::plan::{Existing, Key, Kind};
 use super::writer::Writer;
 
@@ -74,11 +74,7 @@ impl Writer {
     /// The sync namespace's objects of `kind`, as the plan compares them: each page is
     /// boiled down before the next is read.
     async fn read_in_namespace(&self, kind: Kind) -> Result<Vec<(Key, Existing)>, kube::Error> {
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            &self.ctx.render.namespace,
-            &api_resource(kind),
-        );
+        let api = self.api(&(kind, String::new()));
         let us = &self.ctx.installation;
         let boil = |read: &mut Vec<(Key, Existing)>, page: Vec<DynamicObject>| {
             read.extend(page.iter().map(|object| {

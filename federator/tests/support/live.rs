@@ -376,6 +376,25 @@ impl Federator {
             .sum()
     }
 
+    /// Waits until the writer of each of `clusters` finished a full pass (read everything,
+    /// compared, converged).
+    pub async fn fully_reconciled(&self, clusters: &[&str]) {
+        eventually(&format!("{clusters:?} fully reconciled"), || async {
+            for cluster in clusters {
+                let labels = [("cluster", *cluster)];
+                if self
+                    .metric("federator_full_reconciles_total", &labels)
+                    .await
+                    < 1.0
+                {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+    }
+
     /// Waits until federator has stopped writing to `cluster` (its write count holds still
     /// for a second), so a test that records writes from now on sees only what follows.
     pub async fn settled(&self, cluster: &str) {

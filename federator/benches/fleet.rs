@@ -17,7 +17,9 @@
 //!   the same number per cluster, so clusters stay the same size as the fleet grows);
 //! - `FLEET_SPREAD`: clusters each identity runs in (default 3);
 //! - `FLEET_ENDPOINTS`: ready endpoints per identity and cluster, over 2 zones (default 3);
-//! - `FLEET_DELTAS`: EndpointSlice changes timed per size (default 200).
+//! - `FLEET_DELTAS`: EndpointSlice changes timed per size (default 200);
+//! - `FLEET_REGISTRY_ONLY=1`: stop after the registry is built and report only what it holds
+//!   on the heap (fast, so the registry can be measured at any number of pairs).
 //!
 //! Without `--bench` (under `cargo test`) it runs one small fleet, as a smoke test.
 //!
@@ -40,6 +42,11 @@ use testenv::objects::{self, Ep};
 
 mod fleet_sinks;
 use fleet_sinks::{Sink, writer_pass};
+mod heap_count;
+
+/// Counts the heap, so the registry's bytes per pair are exact.
+#[global_allocator]
+static HEAP: heap_count::Counting = heap_count::Counting;
 
 /// Apps per namespace, roughly what one team runs.
 const PER_NAMESPACE: usize = 20;
@@ -91,10 +98,14 @@ fn main() {
         .collect();
     let largest = sizes.iter().copied().max().unwrap_or(1);
     let identities = env_usize("FLEET_IDENTITIES", if smoke { 40 } else { 10_000 });
-    println!(
-        "| clusters | identities | (identity, cluster) pairs | registry build | writers' first pass (objects) | DNS build | RSS: registry + writers' caches + DNS = total (peak) | one EndpointSlice change: registry | to every cluster's plan (p50 / p99) | DNS update | writes per change |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    if registry_only() {
+        println!(
+            "| clusters | identities | (identity, cluster) pairs | registry build | registry's heap | per pair: bytes, blocks |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- |");
+    } else {
+        print_header();
+    }
     for clusters in sizes {
         let scaled = (identities * clusters).div_ceil(largest);
         let status = Command::new(std::env::current_exe().unwrap())
@@ -104,6 +115,17 @@ fn main() {
             .unwrap();
         assert!(status.success(), "fleet of {clusters} clusters failed");
     }
+}
+
+fn registry_only() -> bool {
+    std::env::var("FLEET_REGISTRY_ONLY").is_ok_and(|v| v == "1")
+}
+
+fn print_header() {
+    println!(
+        "| clusters | identities | (identity, cluster) pairs | registry build | writers' first pass (objects) | DNS build | RSS: registry + writers' caches + DNS = total (peak) | one EndpointSlice change: registry | to every cluster's plan (p50 / p99) | DNS update | writes per change |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 }
 
 fn cluster_name(c: usize) -> String {
@@ -215,6 +237,7 @@ fn run(shape: Shape) {
         ..RegistryConfig::default()
     });
 
+    let held_before = heap_count::Held::now();
     let started = Instant::now();
     for c in 0..shape.clusters {
         feed_cluster(&mut registry, shape, c, &config);
@@ -222,7 +245,21 @@ fn run(shape: Shape) {
     let mut view = registry.publish();
     let registry_build = started.elapsed();
     let registry_rss = rss_mib("VmRSS:");
+    let registry_heap = heap_count::Held::now().since(held_before);
     assert_eq!(view.len(), shape.identities, "every identity is a host");
+    let pairs = shape.identities * shape.spread.min(shape.clusters);
+    if registry_only() {
+        println!(
+            "| {} | {} | {pairs} | {} | {:.1} MiB | {} B, {:.1} |",
+            shape.clusters,
+            shape.identities,
+            ms(registry_build),
+            registry_heap.bytes as f64 / (1024.0 * 1024.0),
+            registry_heap.bytes / pairs.max(1),
+            registry_heap.blocks as f64 / pairs.max(1) as f64,
+        );
+        return;
+    }
 
     let started = Instant::now();
     let names: Vec<ClusterName> = (0..shape.clusters)
@@ -298,7 +335,7 @@ fn run(shape: Shape) {
         "| {} | {} | {} | {} | {} ({objects}) | {} | {registry_rss:.0} + {:.0} + {:.0} = {rss:.0} MiB ({peak:.0}) | {} | {} / {} | {} | {:.1} |",
         shape.clusters,
         shape.identities,
-        shape.identities * shape.spread.min(shape.clusters),
+        pairs,
         ms(registry_build),
         ms(writers_build),
         ms(dns_build),

@@ -1,0 +1,87 @@
+//! Counts what the process holds on the heap, so a benchmark can say exactly what a structure
+//! costs: RSS also holds the allocator's slack and the memory it keeps after a free.
+//!
+//! Wraps the system allocator; a benchmark installs it with
+//! `#[global_allocator] static HEAP: heap_count::Counting = heap_count::Counting;`.
+
+// A global allocator can only be written with `unsafe`; this one forwards every call to the
+// system allocator unchanged and only counts.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+static BLOCKS: AtomicUsize = AtomicUsize::new(0);
+
+/// The system allocator, counting the bytes and blocks it holds.
+pub struct Counting;
+
+// SAFETY: every method forwards to `System` with the arguments it was given, and returns
+// what `System` returned; the counters have no effect on the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `alloc`'s contract, passed on unchanged.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+            BLOCKS.fetch_add(1, Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+            BLOCKS.fetch_add(1, Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller upholds `dealloc`'s contract, passed on unchanged.
+        unsafe { System.dealloc(ptr, layout) };
+        BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        BLOCKS.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller upholds `realloc`'s contract, passed on unchanged.
+        let moved = unsafe { System.realloc(ptr, layout, new_size) };
+        if !moved.is_null() {
+            BYTES.fetch_add(new_size, Ordering::Relaxed);
+            BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        moved
+    }
+}
+
+/// What the heap holds now: bytes asked for (not counting the allocator's own overhead) and
+/// live blocks.
+#[derive(Clone, Copy, Debug)]
+pub struct Held {
+    /// Bytes in live allocations, as requested.
+    pub bytes: usize,
+    /// Live allocations.
+    pub blocks: usize,
+}
+
+impl Held {
+    /// Now.
+    pub fn now() -> Self {
+        Self {
+            bytes: BYTES.load(Ordering::Relaxed),
+            blocks: BLOCKS.load(Ordering::Relaxed),
+        }
+    }
+
+    /// What was allocated since `earlier` and is still held.
+    pub fn since(self, earlier: Held) -> Held {
+        Held {
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+            blocks: self.blocks.saturating_sub(earlier.blocks),
+        }
+    }
+}

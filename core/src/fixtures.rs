@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::model::{
     ClusterInfo, ClusterName, DependencyInfo, EndpointSliceInfo, GatewayInfo, Locality,
     MeshNamespaceInfo, MeshPort, NodeInfo, Object, ObjectKey, PassthroughClaimInfo, PolicyInfo,
-    Protocol, ReadyEndpoint, ServiceInfo, WorkloadInfo, WorkloadKind,
+    Protocol, ReadyEndpoint, ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind,
 };
 use crate::registry::Delta;
 
@@ -66,15 +66,15 @@ pub fn workload(namespace: &str, name: &str, identity: &str, env: &str) -> Workl
     WorkloadInfo {
         kind: WorkloadKind::Deployment,
         key: ObjectKey::new(namespace, name),
-        identity: identity.to_ascii_lowercase(),
-        env: env.to_ascii_lowercase(),
+        identity: identity.to_ascii_lowercase().into(),
+        env: env.to_ascii_lowercase().into(),
         spelling: if format!("{env}{identity}")
             .chars()
             .any(|c| c.is_ascii_uppercase())
         {
-            format!("{env}.{identity}")
+            format!("{env}.{identity}").into()
         } else {
-            String::new()
+            SmolStr::default()
         },
         created: None,
         pod_labels: BTreeMap::from([("app".to_owned(), name.to_owned())]).into(),
@@ -100,15 +100,15 @@ pub fn slice(
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     EndpointSliceInfo {
         key: ObjectKey::new(namespace, name),
-        service: service.to_owned(),
+        service: service.into(),
         ports: Default::default(),
         ready: ready
             .iter()
             .enumerate()
             .map(|(i, (node, zone))| ReadyEndpoint {
-                address: format!("10.{}.{}.{}", seed % 251, (i + 1) / 250, (i + 1) % 250),
-                node: (!node.is_empty()).then(|| node.to_string()),
-                zone: (!zone.is_empty()).then(|| zone.to_string()),
+                address: format!("10.{}.{}.{}", seed % 251, (i + 1) / 250, (i + 1) % 250).into(),
+                node: (!node.is_empty()).then(|| SmolStr::new(node)),
+                zone: (!zone.is_empty()).then(|| SmolStr::new(zone)),
                 hostname: None,
             })
             .collect(),
@@ -120,8 +120,8 @@ pub fn node(name: &str, region: &str, zone: &str, address: &str) -> NodeInfo {
     NodeInfo {
         name: name.to_owned(),
         locality: Locality {
-            region: Some(region.to_owned()),
-            zone: Some(zone.to_owned()),
+            region: Some(region.into()),
+            zone: Some(zone.into()),
         },
         addresses: vec![address.to_owned()],
     }

@@ -36,7 +36,11 @@ pub fn host_record(s: &GlobalService) -> Option<HostRecord> {
     Some(HostRecord {
         name: s.host.as_str().to_owned(),
         address: s.vip?,
-        ports: s.ports.iter().map(|p| (p.name.clone(), p.number)).collect(),
+        ports: s
+            .ports
+            .iter()
+            .map(|p| (p.name.to_string(), p.number))
+            .collect(),
     })
 }
 

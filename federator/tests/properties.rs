@@ -244,7 +244,7 @@ fn shout(delta: Delta, mask: u8) -> Delta {
         Delta::Upsert(cluster, Object::Workload(mut w)) => {
             let number = w.key.name.chars().last().and_then(|c| c.to_digit(10));
             if number.is_some_and(|n| mask & (1 << n) != 0) {
-                w.spelling = format!("{}.{}", w.env.to_ascii_uppercase(), w.identity);
+                w.spelling = format!("{}.{}", w.env.to_ascii_uppercase(), w.identity).into();
             }
             Delta::Upsert(cluster, Object::Workload(w))
         }

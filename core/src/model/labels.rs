@@ -3,25 +3,28 @@
 
 use std::collections::BTreeMap;
 
+use smol_str::SmolStr;
+
 /// Labels (or a label selector): sorted pairs in one allocation. A `BTreeMap` allocates a
 /// node for eleven pairs whatever it holds (over half a KiB for the one or two labels an
-/// `app` selector has); this holds what it holds. Changing a pair rebuilds it: objects are
-/// replaced whole when they change, so that is rare.
+/// `app` selector has); this holds what it holds, and short keys and values are stored
+/// inline. Changing a pair rebuilds it: objects are replaced whole when they change, so that
+/// is rare.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Box<[(String, String)]>);
+pub struct Labels(Box<[(SmolStr, SmolStr)]>);
 
 impl Labels {
     /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&String> {
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .binary_search_by(|(k, _)| k.as_str().cmp(key))
             .ok()
-            .map(|at| &self.0[at].1)
+            .map(|at| self.0[at].1.as_str())
     }
 
     /// The pairs, sorted by key.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Whether there are none.
@@ -44,7 +47,9 @@ impl Labels {
 
     /// A `BTreeMap` of the same pairs, for the objects rendered from them.
     pub fn to_map(&self) -> BTreeMap<String, String> {
-        self.0.iter().cloned().collect()
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     /// Whether every pair of `self` is in `labels` (Kubernetes' equality-based selector; an
@@ -57,7 +62,11 @@ impl Labels {
 impl From<BTreeMap<String, String>> for Labels {
     fn from(map: BTreeMap<String, String>) -> Self {
         // A BTreeMap iterates sorted and without duplicates.
-        Self(map.into_iter().collect())
+        Self(
+            map.into_iter()
+                .map(|(k, v)| (SmolStr::from(k), SmolStr::from(v)))
+                .collect(),
+        )
     }
 }
 
@@ -80,7 +89,7 @@ mod tests {
         fn answers_as_a_map(pairs in proptest::collection::vec(("[a-c]{1,2}", "[x-z]"), 0..8), probe in "[a-c]{1,2}") {
             let map: BTreeMap<String, String> = pairs.iter().cloned().collect();
             let labels: Labels = pairs.into_iter().collect();
-            prop_assert_eq!(labels.get(&probe), map.get(&probe));
+            prop_assert_eq!(labels.get(&probe), map.get(&probe).map(String::as_str));
             prop_assert_eq!(labels.len(), map.len());
             prop_assert_eq!(labels.to_map(), map);
         }

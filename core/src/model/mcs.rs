@@ -2,7 +2,9 @@
 //! ServiceExport makes its Service a clusterset service, named
 //! `<service>.<namespace>.svc.clusterset.local` in every cluster.
 
-use super::{Host, InvalidName, ObjectKey, WorkloadInfo, WorkloadKind, validate_dns_label};
+use super::{
+    Host, InvalidName, ObjectKey, SmolStr, WorkloadInfo, WorkloadKind, validate_dns_label,
+};
 
 /// The domain of clusterset services under the clusterset zone, as the MCS API fixes it.
 pub const CLUSTERSET_DOMAIN: &str = "svc.clusterset.local";
@@ -25,9 +27,9 @@ pub fn service_export(
         kind: WorkloadKind::ServiceExport,
         service: Some(key.name.clone()),
         key,
-        identity: String::new(),
-        env: String::new(),
-        spelling: String::new(),
+        identity: SmolStr::default(),
+        env: SmolStr::default(),
+        spelling: SmolStr::default(),
         created,
         pod_labels: Default::default(),
         rollout_role: None,

@@ -28,3 +28,5 @@ pub use policy::{
     DependencyInfo, LocalityMode, PolicyInfo, PolicySource, RejectedInfo, TrafficPolicy,
 };
 pub use port::{MeshPort, Protocol};
+/// A name the registry stores: inline up to 23 bytes, shared (not copied) on clone beyond.
+pub use smol_str::SmolStr;

@@ -1,6 +1,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use smol_str::SmolStr;
+
 /// The name a dependent cluster is registered under (a data key of its kubeconfig Secret).
 ///
 /// Cheap to clone: the registry keeps it in many indexes.
@@ -211,17 +213,17 @@ pub fn validate_label_value(value: &str) -> Result<(), String> {
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
     /// The object's namespace.
-    pub namespace: String,
+    pub namespace: SmolStr,
     /// The object's name.
-    pub name: String,
+    pub name: SmolStr,
 }
 
 impl ObjectKey {
     /// Builds a key from namespace and name.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
         Self {
-            namespace: namespace.into(),
-            name: name.into(),
+            namespace: SmolStr::new(namespace),
+            name: SmolStr::new(name),
         }
     }
 }

@@ -2,6 +2,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use smol_str::SmolStr;
+
 use super::{
     ClusterName, DependencyInfo, Host, Labels, MeshPort, ObjectKey, PolicyInfo, PolicySource,
     RejectedInfo,
@@ -47,9 +49,9 @@ impl ClusterInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Locality {
     /// Region, e.g. `us-east-1`.
-    pub region: Option<String>,
+    pub region: Option<SmolStr>,
     /// Zone within the region, e.g. `us-east-1a`.
-    pub zone: Option<String>,
+    pub zone: Option<SmolStr>,
 }
 
 impl Locality {
@@ -88,13 +90,13 @@ pub struct ServiceInfo {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReadyEndpoint {
     /// The endpoint's IP address.
-    pub address: String,
+    pub address: SmolStr,
     /// Node the endpoint runs on, when the slice says.
-    pub node: Option<String>,
+    pub node: Option<SmolStr>,
     /// Zone the slice reports for the endpoint.
-    pub zone: Option<String>,
+    pub zone: Option<SmolStr>,
     /// The endpoint's `hostname` (a StatefulSet pod's), naming it in the MCS DNS.
-    pub hostname: Option<String>,
+    pub hostname: Option<SmolStr>,
 }
 
 /// An EndpointSlice reduced to its ready endpoints and the ports they listen on.
@@ -103,7 +105,7 @@ pub struct EndpointSliceInfo {
     /// Namespace and name of the slice.
     pub key: ObjectKey,
     /// Name of the Service the slice belongs to (label `kubernetes.io/service-name`).
-    pub service: String,
+    pub service: SmolStr,
     /// The port each endpoint listens on (the Service's target port), by Service port name
     /// (`""` for a Service's single unnamed port). Shared with the backends built from it.
     pub ports: Arc<BTreeMap<String, u16>>,
@@ -171,12 +173,12 @@ pub struct WorkloadInfo {
     /// Namespace and name.
     pub key: ObjectKey,
     /// Identity (validated DNS label, lower-case).
-    pub identity: String,
+    pub identity: SmolStr,
     /// Environment (validated DNS label, lower-case).
-    pub env: String,
+    pub env: SmolStr,
     /// `env.identity` as written when either had upper-case letters, else empty: two
     /// spellings of one host are a conflict to report, not one service.
-    pub spelling: String,
+    pub spelling: SmolStr,
     /// Creation time (Unix seconds): of two spellings of one host, the older keeps it.
     pub created: Option<i64>,
     /// Labels of the pod template: Services select on them.
@@ -184,10 +186,10 @@ pub struct WorkloadInfo {
     /// The one Service that backs its host, when not every Service selecting its pods does:
     /// an Argo Rollout's active (blue-green) or stable (canary) Service, or, for its
     /// variant, the preview or canary Service.
-    pub service: Option<String>,
+    pub service: Option<SmolStr>,
     /// For a Rollout, its preview or canary Service, which gets a host of its own; for the
     /// variant derived from it, which one it is.
-    pub rollout_role: Option<(RolloutRole, String)>,
+    pub rollout_role: Option<(RolloutRole, SmolStr)>,
     /// `metadata.generation`, for the status conditions federator writes on it (kept only
     /// for ServiceExports).
     pub generation: Option<i64>,

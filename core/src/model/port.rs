@@ -1,5 +1,7 @@
 use std::fmt;
 
+use smol_str::SmolStr;
+
 /// The application protocol Istio should assume on a port, as ServiceEntry `ports[].protocol`
 /// spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,17 +99,17 @@ pub struct MeshPort {
     /// The Service port number clients connect to.
     pub number: u16,
     /// The port name; Istio keys endpoint ports by it.
-    pub name: String,
+    pub name: SmolStr,
     /// What Istio should assume runs on it.
     pub protocol: Protocol,
 }
 
 impl MeshPort {
     /// Builds a port.
-    pub fn new(name: impl Into<String>, number: u16, protocol: Protocol) -> Self {
+    pub fn new(name: impl AsRef<str>, number: u16, protocol: Protocol) -> Self {
         Self {
             number,
-            name: name.into(),
+            name: SmolStr::new(name),
             protocol,
         }
     }

@@ -15,10 +15,7 @@ use std::sync::Arc;
 
 use super::cluster::WorkloadId;
 use super::{ChangeSet, GlobalService, HostEntry, Registry};
-use crate::model::{ClusterName, Host, WorkloadInfo};
-
-/// The workloads of one host by spelling (`""` for lower-case), with their creation times.
-pub(super) type Spellings = BTreeMap<String, BTreeMap<(ClusterName, WorkloadId), Option<i64>>>;
+use crate::model::{ClusterName, Host, SmolStr, WorkloadInfo};
 
 /// Why a workload's host is not exported for it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -56,12 +53,11 @@ impl Registry {
             }
         };
         let before = self.exported_spelling(&host);
-        self.spellings
-            .entry(host.clone())
-            .or_default()
-            .entry(spelling.clone())
-            .or_default()
-            .insert((cluster.clone(), id.clone()), created);
+        self.spellings.entry(host.clone()).or_default().insert(
+            spelling.clone(),
+            (cluster.clone(), id.clone()),
+            created,
+        );
         let after = self.exported_spelling(&host).unwrap_or_default();
         if let Some(before) = before
             && before != after
@@ -102,12 +98,7 @@ impl Registry {
         let was_held = state.held.remove(id).is_some();
         let before = self.exported_spelling(&host);
         if let Some(spellings) = self.spellings.get_mut(&host) {
-            if let Some(set) = spellings.get_mut(&old.spelling) {
-                set.remove(&(cluster.clone(), id.clone()));
-                if set.is_empty() {
-                    spellings.remove(&old.spelling);
-                }
-            }
+            spellings.remove(&old.spelling, &(cluster.clone(), id.clone()));
             if spellings.is_empty() {
                 self.spellings.remove(&host);
             }
@@ -153,22 +144,14 @@ impl Registry {
     }
 
     /// The spelling exported for `host`: its oldest workload's, ties to the first spelling.
-    fn exported_spelling(&self, host: &Host) -> Option<String> {
-        self.spellings
-            .get(host)?
-            .iter()
-            .min_by_key(|(spelling, workloads)| {
-                let oldest = workloads.values().map(|c| c.unwrap_or(i64::MAX)).min();
-                (oldest, spelling.as_str())
-            })
-            .map(|(spelling, _)| spelling.clone())
+    fn exported_spelling(&self, host: &Host) -> Option<SmolStr> {
+        self.spellings.get(host)?.exported()
     }
 
     fn workloads_spelled(&self, host: &Host, spelling: &str) -> Vec<(ClusterName, WorkloadId)> {
         self.spellings
             .get(host)
-            .and_then(|s| s.get(spelling))
-            .map(|set| set.keys().cloned().collect())
+            .map(|s| s.spelled(spelling))
             .unwrap_or_default()
     }
 
@@ -194,15 +177,7 @@ impl Registry {
         let Some(spellings) = self.spellings.get(host) else {
             return;
         };
-        let others: Vec<(String, ClusterName, WorkloadId)> = spellings
-            .iter()
-            .filter(|(s, _)| s.as_str() != exported)
-            .flat_map(|(s, set)| {
-                set.keys()
-                    .map(move |(c, w)| (s.clone(), c.clone(), w.clone()))
-            })
-            .collect();
-        for (spelling, c, w) in others {
+        for (spelling, (c, w)) in spellings.other_than(exported) {
             self.hold_conflict(&c, &w, host, &spelling, exported);
         }
     }
@@ -232,8 +207,8 @@ impl Registry {
         let entry = self.hosts.get_or_insert_with(host.clone(), || HostEntry {
             service: Arc::new(GlobalService {
                 host: host.clone(),
-                identity: identity.clone(),
-                env,
+                identity: identity.to_string(),
+                env: env.to_string(),
                 vip: None,
                 ports: Vec::new(),
                 backends: BTreeMap::new(),
@@ -248,7 +223,7 @@ impl Registry {
         if entry.clusters.insert(cluster.clone()) && entry.clusters.len() == 1 {
             // A new host: give it an address and its policy.
             self.hosts_by_identity
-                .entry(identity)
+                .entry(identity.to_string())
                 .or_default()
                 .insert(host.clone());
             self.assign_vip(host);

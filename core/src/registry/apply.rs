@@ -34,7 +34,7 @@ impl Registry {
             }
             Delta::RemoveCluster(name) => {
                 if let Some(state) = self.clusters.get(&name) {
-                    callers.extend(state.workloads.values().map(|w| w.identity.clone()));
+                    callers.extend(state.workloads.values().map(|w| w.identity.to_string()));
                 }
                 self.unlink_all_workloads(&name, &mut changes);
                 if let Some(state) = self.clusters.remove(&name) {
@@ -59,7 +59,7 @@ impl Registry {
                 self.forget_rejected(&cluster, &object.reference());
                 if let Object::Workload(w) = &object {
                     callers.extend(self.callers_beside(&cluster, &w.key.namespace));
-                    callers.insert(w.identity.clone());
+                    callers.insert(w.identity.to_string());
                     let old = self.workload_identity(&cluster, w.kind, &w.key);
                     callers.extend(old);
                 }
@@ -114,7 +114,7 @@ impl Registry {
     ) -> Option<String> {
         let state = self.clusters.get(cluster)?;
         let workload = state.workloads.get(&(kind, key.clone()))?;
-        Some(workload.identity.clone())
+        Some(workload.identity.to_string())
     }
 
     /// Folds a new or changed object of `cluster`.

@@ -145,8 +145,12 @@ impl Registry {
         };
         let mut out: BTreeSet<String> = BTreeSet::new();
         for w in state.namespace_workloads(namespace) {
-            if self.dependencies.by_source.contains_key(&w.identity) {
-                out.insert(w.identity.clone());
+            if self
+                .dependencies
+                .by_source
+                .contains_key(w.identity.as_str())
+            {
+                out.insert(w.identity.to_string());
             }
         }
         out.into_iter().collect()

@@ -72,8 +72,8 @@ fn namespaced(api_version: &'static str, kind: &'static str, key: &ObjectKey) ->
     FindingObject {
         api_version,
         kind,
-        namespace: Some(key.namespace.clone()),
-        name: key.name.clone(),
+        namespace: Some(key.namespace.to_string()),
+        name: key.name.to_string(),
     }
 }
 

@@ -105,21 +105,21 @@ impl ClusterFinding {
             Self::GatewayWithoutAddress { service } => FindingObject {
                 api_version: "v1",
                 kind: "Service",
-                namespace: Some(service.namespace.clone()),
-                name: service.name.clone(),
+                namespace: Some(service.namespace.to_string()),
+                name: service.name.to_string(),
             },
             Self::PassthroughClaimed { gateway, .. } => FindingObject {
                 api_version: "networking.istio.io/v1",
                 kind: "Gateway",
-                namespace: Some(gateway.namespace.clone()),
-                name: gateway.name.clone(),
+                namespace: Some(gateway.namespace.to_string()),
+                name: gateway.name.to_string(),
             },
             Self::SpellingConflict { kind, workload, .. }
             | Self::InvalidHost { kind, workload, .. } => FindingObject {
                 api_version: kind.api().0,
                 kind: kind.api().1,
-                namespace: Some(workload.namespace.clone()),
-                name: workload.name.clone(),
+                namespace: Some(workload.namespace.to_string()),
+                name: workload.name.to_string(),
             },
         }
     }

@@ -2,20 +2,22 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::model::{ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo, WorkloadKind};
+use crate::model::{
+    ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo, SmolStr, WorkloadKind,
+};
 
 /// One ready pod of a backend: where clients of its own cluster connect, and where it runs.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BackendEndpoint {
     /// The pod's address.
-    pub address: String,
+    pub address: SmolStr,
     /// Region and zone it runs in.
     pub locality: Locality,
     /// The port it listens on for each of its Service's ports, by Service port name: one map
     /// per EndpointSlice, shared by its endpoints.
     pub target_ports: Arc<BTreeMap<String, u16>>,
     /// Its `hostname` in the EndpointSlice, when set (named in the MCS DNS).
-    pub hostname: Option<String>,
+    pub hostname: Option<SmolStr>,
 }
 
 /// A Service in one cluster that backs a global host, with its ready endpoints.
@@ -52,7 +54,7 @@ impl LocalBackend {
             .and_then(|p| {
                 endpoint
                     .target_ports
-                    .get(&p.name)
+                    .get(p.name.as_str())
                     .or_else(|| endpoint.target_ports.get(""))
             })
             .copied()

@@ -1,7 +1,7 @@
 //! What the registry knows of each cluster's Istio setup: its network, its east-west
 //! gateway's locality, and users' Gateways that claim the global hosts.
 
-use crate::model::{ClusterName, Locality, MeshNamespaceInfo, PassthroughClaimInfo};
+use crate::model::{ClusterName, Locality, MeshNamespaceInfo, PassthroughClaimInfo, SmolStr};
 
 use super::cluster::ClusterState;
 use super::{ChangeSet, Registry};
@@ -52,9 +52,10 @@ impl ClusterState {
             region: self
                 .info
                 .region
-                .clone()
-                .or_else(|| self.derived_region.clone()),
-            zone: self.info.zone.clone(),
+                .as_deref()
+                .or(self.derived_region.as_deref())
+                .map(SmolStr::new),
+            zone: self.info.zone.as_deref().map(SmolStr::new),
         }
     }
 }

@@ -21,6 +21,7 @@ mod mesh;
 mod policies;
 mod rebuild;
 mod sorted_set;
+mod spellings;
 mod status;
 mod tracked;
 mod view;
@@ -110,7 +111,7 @@ pub struct Registry {
     vip_waiting: BTreeSet<Host>,
     /// Every workload of a host by how its env and identity were written (`""` for
     /// lower-case, which sorts first): only the first spelling is exported.
-    spellings: HashMap<Host, admission::Spellings>,
+    spellings: HashMap<Host, spellings::HostSpellings>,
     /// The last published view; [`Registry::publish`] refreshes what changed since.
     view: RegistryView,
 }

@@ -66,7 +66,7 @@ pub(super) fn render(
             .map(|p| ServicePort {
                 number: u32::from(p.number),
                 protocol: p.protocol.as_istio().to_owned(),
-                name: p.name.clone(),
+                name: p.name.to_string(),
             })
             .collect(),
         location: Some(Location::MeshInternal),
@@ -120,7 +120,7 @@ fn pod_endpoints(
                 .iter()
                 .map(|p| {
                     let target = backend.target_port(endpoint, p.number);
-                    (p.name.clone(), u32::from(target))
+                    (p.name.to_string(), u32::from(target))
                 })
                 .collect();
             out.push(entry(
@@ -158,7 +158,7 @@ fn remote_endpoints(
             let ports = service
                 .ports
                 .iter()
-                .map(|p| (p.name.clone(), u32::from(gateway.port)))
+                .map(|p| (p.name.to_string(), u32::from(gateway.port)))
                 .collect();
             let weight = share(ready, gateways.len(), index).saturating_mul(scale);
             entry(

@@ -29,7 +29,7 @@ pub fn render_service_import(service: &GlobalService) -> Option<Rendered<Service
         .ports
         .iter()
         .map(|p| ServiceImportPort {
-            name: p.name.clone(),
+            name: p.name.to_string(),
             protocol: "TCP".to_owned(),
             port: p.number,
         })

@@ -65,7 +65,7 @@ pub fn render(
         .map(|workload| {
             let mut metadata = object_meta(service, options);
             metadata.name = sidecar_name(workload);
-            metadata.namespace = workload.key.namespace.clone();
+            metadata.namespace = workload.key.namespace.to_string();
             Rendered {
                 metadata,
                 spec: SidecarSpec {

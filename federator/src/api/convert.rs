@@ -27,7 +27,7 @@ pub(super) fn service(service: &GlobalService) -> pb::Service {
             .ports
             .iter()
             .map(|p| pb::Port {
-                name: p.name.clone(),
+                name: p.name.to_string(),
                 number: u32::from(p.number),
                 protocol: p.protocol.to_string(),
             })
@@ -54,16 +54,16 @@ pub(super) fn service(service: &GlobalService) -> pb::Service {
 fn backend(cluster: &ClusterName, backend: &LocalBackend) -> pb::Backend {
     pb::Backend {
         cluster: cluster.to_string(),
-        namespace: backend.service.namespace.clone(),
-        service: backend.service.name.clone(),
+        namespace: backend.service.namespace.to_string(),
+        service: backend.service.name.to_string(),
         endpoints: backend
             .endpoints
             .iter()
             .map(|e| pb::Endpoint {
-                address: e.address.clone(),
-                region: e.locality.region.clone().unwrap_or_default(),
-                zone: e.locality.zone.clone().unwrap_or_default(),
-                hostname: e.hostname.clone().unwrap_or_default(),
+                address: e.address.to_string(),
+                region: e.locality.region.as_deref().unwrap_or_default().to_owned(),
+                zone: e.locality.zone.as_deref().unwrap_or_default().to_owned(),
+                hostname: e.hostname.as_deref().unwrap_or_default().to_owned(),
             })
             .collect(),
     }

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::{IngestError, Ingested, object_key};
-use crate::model::{EndpointSliceInfo, Object, ReadyEndpoint};
+use crate::model::{EndpointSliceInfo, Object, ReadyEndpoint, SmolStr};
 
 /// Label that ties an EndpointSlice to its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -50,10 +50,10 @@ pub fn endpoint_slice(slice: &EndpointSlice) -> Result<Ingested, IngestError> {
             continue;
         }
         ready.extend(endpoint.addresses.iter().map(|address| ReadyEndpoint {
-            address: address.clone(),
-            node: endpoint.node_name.clone(),
-            zone: endpoint.zone.clone(),
-            hostname: endpoint.hostname.clone(),
+            address: address.into(),
+            node: endpoint.node_name.as_deref().map(SmolStr::new),
+            zone: endpoint.zone.as_deref().map(SmolStr::new),
+            hostname: endpoint.hostname.as_deref().map(SmolStr::new),
         }));
     }
     ready.sort();
@@ -61,7 +61,7 @@ pub fn endpoint_slice(slice: &EndpointSlice) -> Result<Ingested, IngestError> {
     Ok(Ingested {
         object: Object::EndpointSlice(EndpointSliceInfo {
             key,
-            service,
+            service: service.into(),
             ports: ports.into(),
             ready,
         }),

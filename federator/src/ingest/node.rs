@@ -1,7 +1,7 @@
 use k8s_openapi::api::core::v1::Node;
 
 use super::{IngestError, Ingested};
-use crate::model::{Locality, NodeInfo, Object};
+use crate::model::{Locality, NodeInfo, Object, SmolStr};
 
 const REGION: [&str; 2] = [
     "topology.kubernetes.io/region",
@@ -42,8 +42,8 @@ pub fn node(node: &Node) -> Result<Ingested, IngestError> {
     Ok(Ingested::clean(Object::Node(NodeInfo {
         name,
         locality: Locality {
-            region: pick(REGION),
-            zone: pick(ZONE),
+            region: pick(REGION).map(SmolStr::from),
+            zone: pick(ZONE).map(SmolStr::from),
         },
         addresses: addresses.into_iter().map(|(_, a)| a).collect(),
     })))

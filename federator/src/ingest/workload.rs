@@ -6,7 +6,7 @@ use super::{
     IngestConfig, IngestError, Ingested, Rollout, created, derive_env, derive_identity,
     derive_spelling, object_key,
 };
-use crate::model::{Object, RolloutRole, WorkloadInfo, WorkloadKind};
+use crate::model::{Object, RolloutRole, SmolStr, WorkloadInfo, WorkloadKind};
 
 /// A Deployment: `Ok(None)` when it carries no identity (it is simply not federated).
 pub fn deployment(
@@ -41,7 +41,7 @@ pub fn rollout(rollout: &Rollout, config: &IngestConfig) -> Result<Option<Ingest
     }) = ingested.as_mut()
     {
         let strategy = rollout.spec.strategy.clone().unwrap_or_default();
-        let named = |s: Option<String>| s.filter(|s| !s.is_empty());
+        let named = |s: Option<String>| s.filter(|s| !s.is_empty()).map(SmolStr::from);
         if let Some(blue_green) = strategy.blue_green {
             info.service = named(blue_green.active_service);
             info.rollout_role =
@@ -84,9 +84,9 @@ fn workload(
     Ok(Some(Ingested::clean(Object::Workload(WorkloadInfo {
         kind,
         key,
-        identity,
-        env,
-        spelling: derive_spelling(&config.identity, template_meta, meta),
+        identity: identity.into(),
+        env: env.into(),
+        spelling: derive_spelling(&config.identity, template_meta, meta).into(),
         created: created(meta),
         pod_labels: template_meta.labels.clone().unwrap_or_default().into(),
         service: None,
@@ -140,10 +140,7 @@ mod tests {
             unreachable!()
         };
         assert_eq!((w.identity.as_str(), w.env.as_str()), ("greeting", "prod"));
-        assert_eq!(
-            w.pod_labels.get("app").map(String::as_str),
-            Some("greeting")
-        );
+        assert_eq!(w.pod_labels.get("app"), Some("greeting"));
     }
 
     #[test]

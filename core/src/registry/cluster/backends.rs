@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{ClusterState, pair_hash, selects};
-use crate::model::{Host, ObjectKey, ServiceInfo, WorkloadInfo, WorkloadKind};
+use crate::model::{Host, ObjectKey, ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind};
 use crate::registry::global::{BackendEndpoint, LocalBackend};
 
 impl ClusterState {
@@ -36,12 +36,12 @@ impl ClusterState {
             // template from would otherwise get the preview pods too).
             matched.retain(|s| match (&shares, &workload.service) {
                 // Weighted by Argo: stable and canary, each with a share above zero.
-                (Some(shares), _) => shares.get(&s.key.name).is_some_and(|w| *w > 0),
+                (Some(shares), _) => shares.get(s.key.name.as_str()).is_some_and(|w| *w > 0),
                 (None, Some(only)) => &s.key.name == only,
                 (None, None) => !s.pinned,
             });
             for s in &matched {
-                if let Some(weight) = shares.as_ref().and_then(|w| w.get(&s.key.name)) {
+                if let Some(weight) = shares.as_ref().and_then(|w| w.get(s.key.name.as_str())) {
                     weights.insert(&s.key, *weight);
                 }
             }
@@ -73,7 +73,7 @@ impl ClusterState {
             return Vec::new();
         };
         // Only Services whose selector starts with one of the pods' pairs can select them.
-        let mut names: Vec<&String> = workload
+        let mut names: Vec<&SmolStr> = workload
             .pod_labels
             .iter()
             .filter_map(|(key, value)| ns.services_by_pair.get(&pair_hash(key, value)))
@@ -116,7 +116,7 @@ impl ClusterState {
 
 /// For a canary Rollout that Argo weights, the share of its stable and canary Services by
 /// name: `100 - w` and `w` (a share of 0 leaves that Service out).
-fn canary_shares(workload: &WorkloadInfo) -> Option<BTreeMap<String, u32>> {
+fn canary_shares(workload: &WorkloadInfo) -> Option<BTreeMap<SmolStr, u32>> {
     let weight = workload.canary_weight?.min(100);
     let stable = workload.service.clone()?;
     let canary = match &workload.rollout_role {

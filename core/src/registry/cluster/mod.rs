@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::model::{
     ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Host, Labels, MeshNamespaceInfo,
     NodeInfo, ObjectKey, ObjectRef, PassthroughClaimInfo, PolicyInfo, PolicySource, RejectedInfo,
-    ServiceInfo, WorkloadInfo, WorkloadKind,
+    ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind,
 };
 
 use super::global::LocalBackend;
@@ -35,16 +35,16 @@ pub(crate) type WorkloadId = (WorkloadKind, ObjectKey);
 
 #[derive(Debug, Default)]
 struct NamespaceIndex {
-    services: BTreeSet<String>,
+    services: BTreeSet<SmolStr>,
     workloads: BTreeSet<WorkloadId>,
     /// Services by the first pair of their selector (hashed, see [`pair_hash`]): a pod
     /// carries that pair, or the Service does not select it. Matching a workload against
     /// only these, not every Service of the namespace, keeps filling a namespace of
     /// thousands of Services and workloads linear.
-    services_by_pair: HashMap<u64, SortedSet<String>>,
+    services_by_pair: HashMap<u64, SortedSet<SmolStr>>,
     /// Workloads (kind and name: the namespace is this one) by every pair of their pods'
     /// labels (hashed), for the converse.
-    workloads_by_pair: HashMap<u64, SortedSet<(WorkloadKind, String)>>,
+    workloads_by_pair: HashMap<u64, SortedSet<(WorkloadKind, SmolStr)>>,
 }
 
 impl NamespaceIndex {
@@ -97,14 +97,14 @@ pub(crate) struct ClusterState {
     pub(crate) registered: bool,
     services: HashMap<ObjectKey, ServiceInfo>,
     slices: HashMap<ObjectKey, EndpointSliceInfo>,
-    slices_by_service: HashMap<ObjectKey, SortedSet<String>>,
-    slices_by_node: HashMap<String, BTreeSet<ObjectKey>>,
+    slices_by_service: HashMap<ObjectKey, SortedSet<SmolStr>>,
+    slices_by_node: HashMap<SmolStr, BTreeSet<ObjectKey>>,
     pub(crate) workloads: HashMap<WorkloadId, WorkloadInfo>,
     /// Workloads whose identity/env do not make a valid host, with the reason.
     pub(crate) invalid_workloads: BTreeMap<WorkloadId, String>,
     /// Workloads with a valid host that is not exported for them, and why.
     pub(crate) held: HeldWorkloads,
-    namespaces: HashMap<String, NamespaceIndex>,
+    namespaces: HashMap<SmolStr, NamespaceIndex>,
     nodes: HashMap<String, NodeInfo>,
     /// Region most nodes report; used where neither an override nor the node says.
     pub(super) derived_region: Option<String>,
@@ -317,7 +317,7 @@ impl ClusterState {
     }
 
     fn namespace(&mut self, namespace: &str) -> &mut NamespaceIndex {
-        self.namespaces.entry(namespace.to_owned()).or_default()
+        self.namespaces.entry(SmolStr::new(namespace)).or_default()
     }
 
     fn prune_namespace(&mut self, namespace: &str) {

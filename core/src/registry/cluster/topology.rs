@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ClusterState;
-use crate::model::Locality;
+use crate::model::{Locality, SmolStr};
 
 /// How many nodes serve as gateway addresses when the gateway has only a NodePort.
 pub(crate) const NODEPORT_GATEWAY_NODES: usize = 3;
@@ -52,8 +52,8 @@ impl ClusterState {
             .or_else(|| node.and_then(|n| n.locality.zone.as_deref()))
             .or(self.info.zone.as_deref());
         Locality {
-            region: region.map(str::to_owned),
-            zone: zone.map(str::to_owned),
+            region: region.map(SmolStr::new),
+            zone: zone.map(SmolStr::new),
         }
     }
 

@@ -36,8 +36,8 @@ fn name(s: &str) -> ClusterName {
 
 fn locality(region: &str, zone: &str) -> crate::model::Locality {
     crate::model::Locality {
-        region: (!region.is_empty()).then(|| region.to_owned()),
-        zone: (!zone.is_empty()).then(|| zone.to_owned()),
+        region: (!region.is_empty()).then(|| region.into()),
+        zone: (!zone.is_empty()).then(|| zone.into()),
     }
 }
 

@@ -10,7 +10,7 @@ fn blue_green(cluster: &str, preview: bool) -> Vec<Delta> {
     let mut rollout = workload("team", "web", "web", "prod");
     rollout.kind = WorkloadKind::Rollout;
     rollout.service = Some("web-active".into());
-    rollout.rollout_role = preview.then(|| (RolloutRole::Preview, "web-preview".to_owned()));
+    rollout.rollout_role = preview.then(|| (RolloutRole::Preview, "web-preview".into()));
     let svc = |name: &str| ServiceInfo {
         pinned: true,
         ..service("team", name)
@@ -43,7 +43,7 @@ fn backends(r: &Registry, h: &str) -> Vec<(String, u32)> {
             s.backends
                 .values()
                 .flatten()
-                .map(|b| (b.service.name.clone(), b.ready_count()))
+                .map(|b| (b.service.name.to_string(), b.ready_count()))
                 .collect()
         })
         .unwrap_or_default()
@@ -125,7 +125,7 @@ fn a_weighted_canary_splits_its_host_between_stable_and_canary_by_argos_weight()
             .backends
             .values()
             .flatten()
-            .map(|b| (b.service.name.clone(), b.weight))
+            .map(|b| (b.service.name.to_string(), b.weight))
             .collect()
     };
     let mut r = registry(canary(Some(20)));

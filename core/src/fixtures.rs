@@ -15,7 +15,7 @@ pub fn service(namespace: &str, name: &str) -> ServiceInfo {
     ServiceInfo {
         key: ObjectKey::new(namespace, name),
         selector: BTreeMap::from([("app".to_owned(), name.to_owned())]).into(),
-        ports: Vec::new(),
+        ports: Default::default(),
         headless: false,
         created: None,
         pinned: false,
@@ -25,12 +25,14 @@ pub fn service(namespace: &str, name: &str) -> ServiceInfo {
 impl ServiceInfo {
     /// Adds a port; the protocol is detected from the name as for a real Service.
     pub fn port(mut self, name: &str, number: u16) -> Self {
-        self.ports.push(MeshPort::new(
+        let mut ports = self.ports.to_vec();
+        ports.push(MeshPort::new(
             name,
             number,
             Protocol::detect(Some(name), None),
         ));
-        self.ports.sort();
+        ports.sort();
+        self.ports = ports.into();
         self
     }
 

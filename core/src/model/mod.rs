@@ -27,6 +27,6 @@ pub use objects::{
 pub use policy::{
     DependencyInfo, LocalityMode, PolicyInfo, PolicySource, RejectedInfo, TrafficPolicy,
 };
-pub use port::{MeshPort, Protocol};
+pub use port::{MeshPort, Protocol, TargetPorts};
 /// A name the registry stores: inline up to 23 bytes, shared (not copied) on clone beyond.
 pub use smol_str::SmolStr;

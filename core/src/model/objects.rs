@@ -1,12 +1,10 @@
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 use smol_str::SmolStr;
 
 use super::{
     ClusterName, DependencyInfo, Host, Labels, MeshPort, ObjectKey, PolicyInfo, PolicySource,
-    RejectedInfo,
+    RejectedInfo, TargetPorts,
 };
 
 /// What federator knows of a dependent cluster beyond what it watches: its name and the
@@ -74,7 +72,8 @@ pub struct ServiceInfo {
     /// Pod selector; a Service without one never matches a workload.
     pub selector: Labels,
     /// Mesh ports (TCP ports only; UDP/SCTP ports are dropped by ingest with a warning).
-    pub ports: Vec<MeshPort>,
+    /// Shared with the backends built from the Service.
+    pub ports: std::sync::Arc<[MeshPort]>,
     /// `clusterIP: None`: used only when no regular Service matches the workload.
     pub headless: bool,
     /// Creation time in seconds since the epoch; the oldest Service decides a host's ports.
@@ -108,7 +107,7 @@ pub struct EndpointSliceInfo {
     pub service: SmolStr,
     /// The port each endpoint listens on (the Service's target port), by Service port name
     /// (`""` for a Service's single unnamed port). Shared with the backends built from it.
-    pub ports: Arc<BTreeMap<String, u16>>,
+    pub ports: TargetPorts,
     /// One entry per ready endpoint address.
     pub ready: Vec<ReadyEndpoint>,
 }

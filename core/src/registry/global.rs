@@ -3,7 +3,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::model::{
-    ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo, SmolStr, WorkloadKind,
+    ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo, SmolStr, TargetPorts,
+    WorkloadKind,
 };
 
 /// One ready pod of a backend: where clients of its own cluster connect, and where it runs.
@@ -15,7 +16,7 @@ pub struct BackendEndpoint {
     pub locality: Locality,
     /// The port it listens on for each of its Service's ports, by Service port name: one map
     /// per EndpointSlice, shared by its endpoints.
-    pub target_ports: Arc<BTreeMap<String, u16>>,
+    pub target_ports: TargetPorts,
     /// Its `hostname` in the EndpointSlice, when set (named in the MCS DNS).
     pub hostname: Option<SmolStr>,
 }
@@ -25,8 +26,8 @@ pub struct BackendEndpoint {
 pub struct LocalBackend {
     /// The Service whose pods serve the host.
     pub service: ObjectKey,
-    /// The Service's mesh ports.
-    pub ports: Vec<MeshPort>,
+    /// The Service's mesh ports (shared with the Service).
+    pub ports: Arc<[MeshPort]>,
     /// Creation time of the Service, for deciding whose ports win.
     pub created: Option<i64>,
     /// Ready endpoints, sorted by address; empty when none are ready.
@@ -57,7 +58,6 @@ impl LocalBackend {
                     .get(p.name.as_str())
                     .or_else(|| endpoint.target_ports.get(""))
             })
-            .copied()
             .unwrap_or(number)
     }
 
@@ -195,7 +195,7 @@ pub(crate) fn fold_backends(
     });
     let mut ports = candidates
         .first()
-        .map(|(_, b)| b.ports.clone())
+        .map(|(_, b)| b.ports.to_vec())
         .unwrap_or_default();
     ports.sort();
     // Clusterset services also conflict over their type (MCS: ports and type must agree).

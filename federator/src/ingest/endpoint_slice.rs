@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(zones, ["a", "b"]);
         let addresses: Vec<_> = info.ready.iter().map(|e| e.address.as_str()).collect();
         assert_eq!(addresses, ["10.0.0.98", "10.0.0.99"]);
-        assert_eq!(*info.ports, BTreeMap::from([("http".to_owned(), 8081)]));
+        assert_eq!(info.ports.iter().collect::<Vec<_>>(), [("http", 8081)]);
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub fn service(svc: &Service, config: &IngestConfig) -> Result<Ingested, IngestE
                 .as_ref()
                 .is_some_and(|s| s.contains_key(ROLLOUT_HASH_LABEL)),
             selector: selector(spec.selector.unwrap_or_default()).into(),
-            ports,
+            ports: ports.into(),
             headless,
             created: created(&svc.metadata),
         }),
@@ -181,7 +181,7 @@ mod tests {
             panic!("not a service")
         };
         assert_eq!(
-            info.ports,
+            info.ports.to_vec(),
             vec![
                 MeshPort::new("tcp-7000", 7000, Protocol::Tcp),
                 MeshPort::new("http", 8080, Protocol::Http),

@@ -89,7 +89,7 @@ fn east_in_two_zones() -> Vec<Delta> {
         "greeting",
         &[("n1", ""), ("n2", ""), ("n2", "")],
     );
-    pods.ports = std::sync::Arc::new([("http".to_owned(), 8081)].into());
+    pods.ports = std::collections::BTreeMap::from([("http".to_owned(), 8081)]).into();
     d.push(upsert("east", pods));
     d
 }

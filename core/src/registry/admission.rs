@@ -217,7 +217,7 @@ impl Registry {
                 dependencies: super::HostDependencies::default(),
                 clusterset: None,
             }),
-            clusters: BTreeSet::new(),
+            clusters: Default::default(),
             vip_error: None,
         });
         if entry.clusters.insert(cluster.clone()) && entry.clusters.len() == 1 {

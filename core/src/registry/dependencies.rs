@@ -173,7 +173,7 @@ impl Registry {
         &self,
         host: &Host,
         identity: &str,
-        clusters: &BTreeSet<ClusterName>,
+        clusters: &[ClusterName],
     ) -> HostDependencies {
         // Admiral's Dependencies scope exports only: Admiral never limited sidecars, and a
         // team migrating must not find its egress cut.
@@ -240,7 +240,7 @@ impl Registry {
     fn caller_workloads(
         &self,
         host: &Host,
-        clusters: &BTreeSet<ClusterName>,
+        clusters: &[ClusterName],
     ) -> BTreeMap<ClusterName, Vec<CallerWorkload>> {
         let mut out = BTreeMap::new();
         for cluster in clusters {

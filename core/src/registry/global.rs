@@ -217,6 +217,8 @@ pub(crate) fn fold_backends(
     }
     for list in backends.values_mut() {
         list.sort_by(|a, b| a.service.cmp(&b.service));
+        // Kept in the view until the host changes: no spare capacity.
+        list.shrink_to_fit();
     }
     rejected
         .sort_by(|a, b| (&a.cluster, &a.backend.service).cmp(&(&b.cluster, &b.backend.service)));

@@ -88,8 +88,8 @@ impl Default for RegistryConfig {
 struct HostEntry {
     /// Shared with the published views until it changes.
     service: Arc<GlobalService>,
-    /// Clusters that have workloads for this host.
-    clusters: BTreeSet<ClusterName>,
+    /// Clusters that have workloads for this host (a few each: a sorted vector).
+    clusters: sorted_set::SortedSet<ClusterName>,
     vip_error: Option<VipError>,
 }
 

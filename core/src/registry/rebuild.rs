@@ -61,10 +61,11 @@ impl Registry {
             }
         }
         let policy = self.effective_policy(&entry.service.identity, &entry.service.env);
-        let dependencies = self.host_dependencies(host, &entry.service.identity, &entry.clusters);
+        let dependencies =
+            self.host_dependencies(host, &entry.service.identity, entry.clusters.as_slice());
         let cluster_ids = host
             .is_clusterset()
-            .then(|| self.cluster_ids(&entry.clusters));
+            .then(|| self.cluster_ids(entry.clusters.as_slice()));
         let Some(entry) = self.hosts.get_mut(host) else {
             return;
         };
@@ -85,7 +86,7 @@ impl Registry {
     /// Ids name a service's endpoints per cluster, so when two would be the same (two
     /// properties alike, or one naming another cluster), every cluster goes by its registered
     /// name instead, which are unique.
-    fn cluster_ids(&self, clusters: &BTreeSet<ClusterName>) -> BTreeMap<ClusterName, String> {
+    fn cluster_ids(&self, clusters: &[ClusterName]) -> BTreeMap<ClusterName, String> {
         let ids: BTreeMap<ClusterName, String> = clusters
             .iter()
             .filter_map(|c| Some((c.clone(), self.clusters.get(c)?.cluster_id())))

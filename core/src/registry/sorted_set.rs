@@ -46,6 +46,21 @@ impl<T: Ord> SortedSet<T> {
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// How many it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Its values, in order, as a slice.
+    pub(crate) fn as_slice(&self) -> &[T] {
+        &self.0
+    }
+
+    /// Its values, in order.
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.0.iter()
+    }
 }
 
 impl<'a, T> IntoIterator for &'a SortedSet<T> {
@@ -80,6 +95,7 @@ mod tests {
                 }
                 prop_assert_eq!((&ours).into_iter().copied().collect::<Vec<_>>(), theirs.iter().copied().collect::<Vec<_>>());
                 prop_assert_eq!(ours.is_empty(), theirs.is_empty());
+                prop_assert_eq!(ours.len(), theirs.len());
             }
         }
     }

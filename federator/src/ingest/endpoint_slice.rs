@@ -58,6 +58,8 @@ pub fn endpoint_slice(slice: &EndpointSlice) -> Result<Ingested, IngestError> {
     }
     ready.sort();
     ready.dedup_by(|a, b| a.address == b.address);
+    // The registry keeps it as it is.
+    ready.shrink_to_fit();
     Ok(Ingested {
         object: Object::EndpointSlice(EndpointSliceInfo {
             key,

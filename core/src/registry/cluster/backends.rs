@@ -53,7 +53,7 @@ impl ClusterState {
                     .map(|s| &s.key),
             );
         }
-        services
+        let mut backends: Vec<LocalBackend> = services
             .into_iter()
             .filter_map(|key| self.services.get(key))
             .map(|service| LocalBackend {
@@ -64,7 +64,10 @@ impl ClusterState {
                 headless: service.headless,
                 weight: weights.get(&service.key).copied(),
             })
-            .collect()
+            .collect();
+        // Kept until the host's next change: no spare capacity.
+        backends.shrink_to_fit();
+        backends
     }
 
     /// Services in the workload's namespace that select its pods and offer mesh ports.
@@ -86,6 +89,7 @@ impl ClusterState {
             .filter_map(|name| {
                 self.services
                     .get(&ObjectKey::new(&workload.key.namespace, name))
+                    .map(Box::as_ref)
             })
             .filter(|s| !s.ports.is_empty() && selects(&s.selector, &workload.pod_labels))
             .collect()

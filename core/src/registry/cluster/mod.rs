@@ -95,11 +95,13 @@ pub(crate) struct ClusterState {
     pub(crate) info: ClusterInfo,
     /// Whether the cluster itself was registered (objects may arrive first).
     pub(crate) registered: bool,
-    services: HashMap<ObjectKey, ServiceInfo>,
-    slices: HashMap<ObjectKey, EndpointSliceInfo>,
+    // The objects themselves are boxed: a hash table keeps spare slots of its value's size,
+    // a few hundred bytes each for these.
+    services: HashMap<ObjectKey, Box<ServiceInfo>>,
+    slices: HashMap<ObjectKey, Box<EndpointSliceInfo>>,
     slices_by_service: HashMap<ObjectKey, SortedSet<SmolStr>>,
     slices_by_node: HashMap<SmolStr, BTreeSet<ObjectKey>>,
-    pub(crate) workloads: HashMap<WorkloadId, WorkloadInfo>,
+    pub(crate) workloads: HashMap<WorkloadId, Box<WorkloadInfo>>,
     /// Workloads whose identity/env do not make a valid host, with the reason.
     pub(crate) invalid_workloads: BTreeMap<WorkloadId, String>,
     /// Workloads with a valid host that is not exported for them, and why.
@@ -187,19 +189,19 @@ impl ClusterState {
     // ---- Services ----
 
     pub(crate) fn upsert_service(&mut self, service: ServiceInfo) -> Option<ServiceInfo> {
-        let old = self.services.remove(&service.key);
+        let old = self.services.remove(&service.key).map(|old| *old);
         let ns = self.namespace(&service.key.namespace);
         ns.services.insert(service.key.name.clone());
         if let Some(old) = &old {
             ns.index_service(old, false);
         }
         ns.index_service(&service, true);
-        self.services.insert(service.key.clone(), service);
+        self.services.insert(service.key.clone(), Box::new(service));
         old
     }
 
     pub(crate) fn remove_service(&mut self, key: &ObjectKey) -> Option<ServiceInfo> {
-        let old = self.services.remove(key)?;
+        let old = *self.services.remove(key)?;
         if let Some(ns) = self.namespaces.get_mut(&key.namespace) {
             ns.services.remove(&key.name);
             ns.index_service(&old, false);
@@ -210,7 +212,7 @@ impl ClusterState {
 
     /// The Service `key`, if the cluster has it.
     pub(crate) fn service(&self, key: &ObjectKey) -> Option<&ServiceInfo> {
-        self.services.get(key)
+        self.services.get(key).map(Box::as_ref)
     }
 
     // ---- EndpointSlices ----
@@ -228,12 +230,12 @@ impl ClusterState {
                 .or_default()
                 .insert(slice.key.clone());
         }
-        self.slices.insert(slice.key.clone(), slice);
+        self.slices.insert(slice.key.clone(), Box::new(slice));
         old
     }
 
     pub(crate) fn remove_slice(&mut self, key: &ObjectKey) -> Option<EndpointSliceInfo> {
-        let old = self.slices.remove(key)?;
+        let old = *self.slices.remove(key)?;
         let service_key = ObjectKey::new(&key.namespace, &old.service);
         if let Some(names) = self.slices_by_service.get_mut(&service_key) {
             names.remove(&key.name);
@@ -256,14 +258,14 @@ impl ClusterState {
 
     pub(crate) fn upsert_workload(&mut self, workload: WorkloadInfo) -> Option<WorkloadInfo> {
         let id = (workload.kind, workload.key.clone());
-        let old = self.workloads.remove(&id);
+        let old = self.workloads.remove(&id).map(|old| *old);
         let ns = self.namespace(&workload.key.namespace);
         ns.workloads.insert(id.clone());
         if let Some(old) = &old {
             ns.index_workload(&id, &old.pod_labels, false);
         }
         ns.index_workload(&id, &workload.pod_labels, true);
-        self.workloads.insert(id, workload);
+        self.workloads.insert(id, Box::new(workload));
         old
     }
 
@@ -276,11 +278,11 @@ impl ClusterState {
             .get(namespace)
             .into_iter()
             .flat_map(|ns| &ns.workloads)
-            .filter_map(|id| self.workloads.get(id))
+            .filter_map(|id| self.workloads.get(id).map(Box::as_ref))
     }
 
     pub(crate) fn remove_workload(&mut self, id: &WorkloadId) -> Option<WorkloadInfo> {
-        let old = self.workloads.remove(id)?;
+        let old = *self.workloads.remove(id)?;
         if let Some(ns) = self.namespaces.get_mut(&id.1.namespace) {
             ns.workloads.remove(id);
             ns.index_workload(id, &old.pod_labels, false);

@@ -12,8 +12,8 @@ use crate::model::{
 pub struct BackendEndpoint {
     /// The pod's address.
     pub address: SmolStr,
-    /// Region and zone it runs in.
-    pub locality: Locality,
+    /// Region and zone it runs in (one copy shared by every endpoint there).
+    pub locality: Arc<Locality>,
     /// The port it listens on for each of its Service's ports, by Service port name: one map
     /// per EndpointSlice, shared by its endpoints.
     pub target_ports: TargetPorts,
@@ -160,7 +160,7 @@ impl GlobalService {
         let mut out = BTreeMap::new();
         for backend in self.backends.get(cluster).into_iter().flatten() {
             for endpoint in backend.endpoints.iter() {
-                *out.entry(endpoint.locality.clone()).or_insert(0) += 1;
+                *out.entry(Locality::clone(&endpoint.locality)).or_insert(0) += 1;
             }
         }
         out

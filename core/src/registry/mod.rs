@@ -17,6 +17,7 @@ mod export_status;
 mod findings;
 mod global;
 mod host_vips;
+mod localities;
 mod mesh;
 mod policies;
 mod rebuild;
@@ -114,6 +115,8 @@ pub struct Registry {
     spellings: HashMap<Host, spellings::HostSpellings>,
     /// The last published view; [`Registry::publish`] refreshes what changed since.
     view: RegistryView,
+    /// The localities endpoints are in, each held once.
+    localities: localities::Localities,
 }
 
 impl Registry {
@@ -131,6 +134,7 @@ impl Registry {
             vips,
             vip_waiting: BTreeSet::new(),
             spellings: HashMap::new(),
+            localities: localities::Localities::default(),
         }
     }
 

@@ -21,7 +21,7 @@ impl Registry {
         if !state.host_workloads.contains_key(host) {
             return;
         }
-        let backends = state.compute_backends(host);
+        let backends = state.compute_backends(host, &mut self.localities);
         if state.host_backends.get(host) != Some(&backends) {
             state.host_backends.insert(host.clone(), backends);
             self.rebuild_host(host, changes);

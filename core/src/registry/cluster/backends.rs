@@ -6,11 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{ClusterState, pair_hash, selects};
 use crate::model::{Host, ObjectKey, ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind};
 use crate::registry::global::{BackendEndpoint, LocalBackend};
+use crate::registry::localities::Localities;
 
 impl ClusterState {
     /// The backends this cluster has for `host`: the Services selecting its workloads (a
     /// headless Service only when no regular one does), with ready endpoints per locality.
-    pub(crate) fn compute_backends(&self, host: &Host) -> Vec<LocalBackend> {
+    pub(crate) fn compute_backends(
+        &self,
+        host: &Host,
+        localities: &mut Localities,
+    ) -> Vec<LocalBackend> {
         let mut services: BTreeSet<&ObjectKey> = BTreeSet::new();
         // MCS resolves conflicts by the oldest ServiceExport, not the oldest Service.
         let mut export_created = None;
@@ -60,7 +65,7 @@ impl ClusterState {
                 service: service.key.clone(),
                 ports: service.ports.clone(),
                 created: export_created.unwrap_or(service.created),
-                endpoints: self.ready_endpoints(&service.key).into(),
+                endpoints: self.ready_endpoints(&service.key, localities).into(),
                 headless: service.headless,
                 weight: weights.get(&service.key).copied(),
             })
@@ -97,7 +102,11 @@ impl ClusterState {
 
     /// The Service's ready endpoints over all its slices, sorted by address; an address in
     /// several slices (during a slice rollover) counts once.
-    fn ready_endpoints(&self, service: &ObjectKey) -> Vec<BackendEndpoint> {
+    fn ready_endpoints(
+        &self,
+        service: &ObjectKey,
+        localities: &mut Localities,
+    ) -> Vec<BackendEndpoint> {
         let mut ready = Vec::new();
         for name in self.slices_by_service.get(service).into_iter().flatten() {
             let Some(slice) = self.slices.get(&ObjectKey::new(&service.namespace, name)) else {
@@ -106,7 +115,8 @@ impl ClusterState {
             for ep in &slice.ready {
                 ready.push(BackendEndpoint {
                     address: ep.address.clone(),
-                    locality: self.endpoint_locality(ep.node.as_deref(), ep.zone.as_deref()),
+                    locality: localities
+                        .intern(self.endpoint_locality(ep.node.as_deref(), ep.zone.as_deref())),
                     target_ports: slice.ports.clone(),
                     hostname: ep.hostname.clone(),
                 });

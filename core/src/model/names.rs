@@ -219,6 +219,15 @@ pub struct ObjectKey {
 }
 
 impl ObjectKey {
+    /// A key sharing the names it is built from (a copy of a name over 23 bytes would take
+    /// a heap block of its own).
+    pub fn from_parts(namespace: &SmolStr, name: &SmolStr) -> Self {
+        Self {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }
+    }
+
     /// Builds a key from namespace and name.
     pub fn new(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
         Self {

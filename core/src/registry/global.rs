@@ -14,8 +14,8 @@ pub struct BackendEndpoint {
     pub address: SmolStr,
     /// Region and zone it runs in (one copy shared by every endpoint there).
     pub locality: Arc<Locality>,
-    /// The port it listens on for each of its Service's ports, by Service port name: one map
-    /// per EndpointSlice, shared by its endpoints.
+    /// The port it listens on for each of its Service's ports, by Service port name: one
+    /// list per EndpointSlice, shared by its endpoints.
     pub target_ports: TargetPorts,
     /// Its `hostname` in the EndpointSlice, when set (named in the MCS DNS).
     pub hostname: Option<SmolStr>,

@@ -29,6 +29,8 @@ impl Localities {
         if self.shared.len() >= (2 * self.pruned_at).max(PRUNE_FLOOR) {
             // Held only here: no endpoint is in it any more.
             self.shared.retain(|l| Arc::strong_count(l) > 1);
+            // A table keeps its size after a burst; the next prune walks all of it.
+            self.shared.shrink_to(2 * self.shared.len());
             self.pruned_at = self.shared.len();
         }
         let shared = Arc::new(locality);

@@ -111,7 +111,7 @@ pub struct Registry {
     /// Hosts waiting for a VIP to free up.
     vip_waiting: BTreeSet<Host>,
     /// Every workload of a host by how its env and identity were written (`""` for
-    /// lower-case, which sorts first): only the first spelling is exported.
+    /// lower-case): only the oldest workload's spelling is exported.
     spellings: HashMap<Host, spellings::HostSpellings>,
     /// The last published view; [`Registry::publish`] refreshes what changed since.
     view: RegistryView,

@@ -19,9 +19,9 @@ impl<T: Ord> SortedSet<T> {
         match self.0.binary_search(&value) {
             Ok(_) => false,
             Err(at) => {
-                self.0.insert(at, value);
                 // Sets grow by one: no spare capacity kept.
-                self.0.shrink_to_fit();
+                self.0.reserve_exact(1);
+                self.0.insert(at, value);
                 true
             }
         }

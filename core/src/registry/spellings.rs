@@ -26,9 +26,9 @@ impl HostSpellings {
         match self.find(&spelling, &member) {
             Ok(at) => self.0[at].2 = created,
             Err(at) => {
-                self.0.insert(at, (spelling, member, created));
                 // One workload more at a time: no spare capacity kept.
-                self.0.shrink_to_fit();
+                self.0.reserve_exact(1);
+                self.0.insert(at, (spelling, member, created));
             }
         }
     }
@@ -129,6 +129,12 @@ mod tests {
                 for spelling in spellings {
                     let listed: Vec<Member> = theirs.get(spelling).map(|set| set.keys().cloned().collect()).unwrap_or_default();
                     prop_assert_eq!(ours.spelled(spelling), listed);
+                    let others: Vec<(SmolStr, Member)> = theirs
+                        .iter()
+                        .filter(|(s, _)| s.as_str() != spelling)
+                        .flat_map(|(s, set)| set.keys().map(move |m| (SmolStr::new(s), m.clone())))
+                        .collect();
+                    prop_assert_eq!(ours.other_than(spelling), others);
                 }
             }
         }

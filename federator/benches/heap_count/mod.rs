@@ -51,8 +51,11 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: the caller upholds `realloc`'s contract, passed on unchanged.
         let moved = unsafe { System.realloc(ptr, layout, new_size) };
         if !moved.is_null() {
-            BYTES.fetch_add(new_size, Ordering::Relaxed);
-            BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+            if new_size >= layout.size() {
+                BYTES.fetch_add(new_size - layout.size(), Ordering::Relaxed);
+            } else {
+                BYTES.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
         }
         moved
     }
@@ -77,7 +80,8 @@ impl Held {
         }
     }
 
-    /// What was allocated since `earlier` and is still held.
+    /// What was allocated since `earlier` and is still held (zero, not negative, when more
+    /// was freed than allocated).
     pub fn since(self, earlier: Held) -> Held {
         Held {
             bytes: self.bytes.saturating_sub(earlier.bytes),

@@ -219,7 +219,7 @@ impl ClusterState {
 
     pub(crate) fn upsert_slice(&mut self, slice: EndpointSliceInfo) -> Option<EndpointSliceInfo> {
         let old = self.remove_slice(&slice.key);
-        let service_key = ObjectKey::new(&slice.key.namespace, &slice.service);
+        let service_key = ObjectKey::from_parts(&slice.key.namespace, &slice.service);
         self.slices_by_service
             .entry(service_key)
             .or_default()
@@ -318,8 +318,8 @@ impl ClusterState {
         self.nodes.remove(name)
     }
 
-    fn namespace(&mut self, namespace: &str) -> &mut NamespaceIndex {
-        self.namespaces.entry(SmolStr::new(namespace)).or_default()
+    fn namespace(&mut self, namespace: &SmolStr) -> &mut NamespaceIndex {
+        self.namespaces.entry(namespace.clone()).or_default()
     }
 
     fn prune_namespace(&mut self, namespace: &str) {

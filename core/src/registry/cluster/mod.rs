@@ -21,6 +21,8 @@ mod dependents;
 mod held;
 #[cfg(test)]
 mod selector_index_tests;
+#[cfg(test)]
+mod storage_tests;
 mod topology;
 
 pub(crate) use held::HeldWorkloads;
@@ -217,18 +219,22 @@ impl ClusterState {
 
     // ---- EndpointSlices ----
 
-    pub(crate) fn upsert_slice(&mut self, slice: EndpointSliceInfo) -> Option<EndpointSliceInfo> {
+    pub(crate) fn upsert_slice(
+        &mut self,
+        mut slice: EndpointSliceInfo,
+    ) -> Option<EndpointSliceInfo> {
         let old = self.remove_slice(&slice.key);
         let service_key = ObjectKey::from_parts(&slice.key.namespace, &slice.service);
         self.slices_by_service
             .entry(service_key)
             .or_default()
             .insert(slice.key.name.clone());
-        for node in slice.ready.iter().filter_map(|ep| ep.node.as_ref()) {
-            self.slices_by_node
-                .entry(node.clone())
-                .or_default()
-                .insert(slice.key.clone());
+        for node in slice.ready.iter_mut().filter_map(|ep| ep.node.as_mut()) {
+            let entry = self.slices_by_node.entry(node.clone());
+            // The index's copy of the name: a node name is often longer than a `SmolStr`
+            // holds inline, and every endpoint on the node then shares one.
+            *node = entry.key().clone();
+            entry.or_default().insert(slice.key.clone());
         }
         self.slices.insert(slice.key.clone(), Box::new(slice));
         old

@@ -10,7 +10,7 @@
 //!   whatever the order the workloads arrived in, so a newcomer can never take a host over
 //!   from the service already behind it; the others are reported as a conflict.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::cluster::WorkloadId;
@@ -211,7 +211,7 @@ impl Registry {
                 env: env.to_string(),
                 vip: None,
                 ports: Vec::new(),
-                backends: BTreeMap::new(),
+                backends: Default::default(),
                 rejected: Vec::new(),
                 policy: None,
                 dependencies: super::HostDependencies::default(),

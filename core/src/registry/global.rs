@@ -2,6 +2,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::ClusterBackends;
 use crate::model::{
     ClusterName, Host, Locality, MeshPort, ObjectKey, PolicyInfo, SmolStr, TargetPorts,
     WorkloadKind,
@@ -101,7 +102,7 @@ pub struct GlobalService {
     /// Its ports, as set by the oldest backend Service.
     pub ports: Vec<MeshPort>,
     /// Backends whose ports agree, per cluster (clusters with none are absent).
-    pub backends: BTreeMap<ClusterName, Vec<LocalBackend>>,
+    pub backends: ClusterBackends,
     /// Backends left out because their ports disagree.
     pub rejected: Vec<RejectedBackend>,
     /// The GlobalTrafficPolicy in force, if any.
@@ -220,6 +221,7 @@ pub(crate) fn fold_backends(
         // Kept in the view until the host changes: no spare capacity.
         list.shrink_to_fit();
     }
+    let backends = ClusterBackends::from(backends);
     rejected
         .sort_by(|a, b| (&a.cluster, &a.backend.service).cmp(&(&b.cluster, &b.backend.service)));
     GlobalService {

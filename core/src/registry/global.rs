@@ -105,8 +105,9 @@ pub struct GlobalService {
     pub backends: ClusterBackends,
     /// Backends left out because their ports disagree.
     pub rejected: Vec<RejectedBackend>,
-    /// The GlobalTrafficPolicy in force, if any.
-    pub policy: Option<AppliedPolicy>,
+    /// The GlobalTrafficPolicy in force, if any (boxed: most hosts have none, and it is
+    /// half a host's size).
+    pub policy: Option<Box<AppliedPolicy>>,
     /// What Dependencies say of its identity: whom it calls, and where its callers run.
     pub dependencies: HostDependencies,
     /// For a clusterset host (of a ServiceExport), what the MCS API adds; `None` for global
@@ -232,7 +233,7 @@ pub(crate) fn fold_backends(
         ports,
         backends,
         rejected,
-        policy,
+        policy: policy.map(Box::new),
         dependencies,
         clusterset,
     }

@@ -108,8 +108,8 @@ impl ClusterState {
         localities: &mut Localities,
     ) -> Vec<BackendEndpoint> {
         let mut ready = Vec::new();
-        for name in self.slices_by_service.get(service).into_iter().flatten() {
-            let Some(slice) = self.slices.get(&ObjectKey::new(&service.namespace, name)) else {
+        for id in self.slices_by_service.get(service).into_iter().flatten() {
+            let Some(slice) = self.slices.get(*id) else {
                 continue;
             };
             for ep in &slice.ready {

@@ -64,9 +64,9 @@ impl ClusterState {
         let Some(slices) = self.slices_by_node.get(node) else {
             return;
         };
-        for key in slices {
-            if let Some(slice) = self.slices.get(key) {
-                let service = ObjectKey::new(&key.namespace, &slice.service);
+        for id in slices {
+            if let Some(slice) = self.slices.get(*id) {
+                let service = ObjectKey::from_parts(&slice.key.namespace, &slice.service);
                 self.hosts_of_service(&service, suffix, out);
             }
         }

@@ -21,11 +21,13 @@ mod dependents;
 mod held;
 #[cfg(test)]
 mod selector_index_tests;
+mod slice_store;
 #[cfg(test)]
 mod storage_tests;
 mod topology;
 
 pub(crate) use held::HeldWorkloads;
+use slice_store::{SliceId, SliceStore};
 pub use topology::GatewayAddress;
 
 /// Identifies a GlobalTrafficPolicy or Dependency within a cluster: federator's and Admiral's
@@ -100,9 +102,9 @@ pub(crate) struct ClusterState {
     // The objects themselves are boxed: a hash table keeps spare slots of its value's size,
     // a few hundred bytes each for these.
     services: HashMap<ObjectKey, Box<ServiceInfo>>,
-    slices: HashMap<ObjectKey, Box<EndpointSliceInfo>>,
-    slices_by_service: HashMap<ObjectKey, SortedSet<SmolStr>>,
-    slices_by_node: HashMap<SmolStr, BTreeSet<ObjectKey>>,
+    slices: SliceStore,
+    slices_by_service: HashMap<ObjectKey, SortedSet<SliceId>>,
+    slices_by_node: HashMap<SmolStr, BTreeSet<SliceId>>,
     pub(crate) workloads: HashMap<WorkloadId, Box<WorkloadInfo>>,
     /// Workloads whose identity/env do not make a valid host, with the reason.
     pub(crate) invalid_workloads: BTreeMap<WorkloadId, String>,
@@ -136,7 +138,7 @@ impl ClusterState {
             info,
             registered,
             services: HashMap::new(),
-            slices: HashMap::new(),
+            slices: SliceStore::default(),
             slices_by_service: HashMap::new(),
             slices_by_node: HashMap::new(),
             workloads: HashMap::new(),
@@ -224,35 +226,43 @@ impl ClusterState {
         mut slice: EndpointSliceInfo,
     ) -> Option<EndpointSliceInfo> {
         let old = self.remove_slice(&slice.key);
+        for node in slice.ready.iter_mut().filter_map(|ep| ep.node.as_mut()) {
+            // The index's copy of the name: a node name is often longer than a `SmolStr`
+            // holds inline, and every endpoint on the node then shares one.
+            if let Some((shared, _)) = self.slices_by_node.get_key_value(node.as_str()) {
+                *node = shared.clone();
+            }
+        }
         let service_key = ObjectKey::from_parts(&slice.key.namespace, &slice.service);
+        let nodes: Vec<SmolStr> = slice
+            .ready
+            .iter()
+            .filter_map(|ep| ep.node.clone())
+            .collect();
+        let id = self.slices.insert(slice);
         self.slices_by_service
             .entry(service_key)
             .or_default()
-            .insert(slice.key.name.clone());
-        for node in slice.ready.iter_mut().filter_map(|ep| ep.node.as_mut()) {
-            let entry = self.slices_by_node.entry(node.clone());
-            // The index's copy of the name: a node name is often longer than a `SmolStr`
-            // holds inline, and every endpoint on the node then shares one.
-            *node = entry.key().clone();
-            entry.or_default().insert(slice.key.clone());
+            .insert(id);
+        for node in nodes {
+            self.slices_by_node.entry(node).or_default().insert(id);
         }
-        self.slices.insert(slice.key.clone(), Box::new(slice));
         old
     }
 
     pub(crate) fn remove_slice(&mut self, key: &ObjectKey) -> Option<EndpointSliceInfo> {
-        let old = *self.slices.remove(key)?;
-        let service_key = ObjectKey::new(&key.namespace, &old.service);
-        if let Some(names) = self.slices_by_service.get_mut(&service_key) {
-            names.remove(&key.name);
-            if names.is_empty() {
+        let (id, old) = self.slices.remove(key)?;
+        let service_key = ObjectKey::from_parts(&key.namespace, &old.service);
+        if let Some(ids) = self.slices_by_service.get_mut(&service_key) {
+            ids.remove(&id);
+            if ids.is_empty() {
                 self.slices_by_service.remove(&service_key);
             }
         }
         for node in old.ready.iter().filter_map(|ep| ep.node.as_ref()) {
-            if let Some(keys) = self.slices_by_node.get_mut(node) {
-                keys.remove(key);
-                if keys.is_empty() {
+            if let Some(ids) = self.slices_by_node.get_mut(node) {
+                ids.remove(&id);
+                if ids.is_empty() {
                     self.slices_by_node.remove(node);
                 }
             }

@@ -15,7 +15,7 @@ fn endpoints_on_one_node_share_its_name() {
     let names: Vec<&str> = ["a", "b"]
         .iter()
         .map(|name| {
-            let stored = &state.slices[&ObjectKey::new("shop", name)];
+            let stored = state.slices.by_key(&ObjectKey::new("shop", name)).unwrap();
             stored.ready[0].node.as_deref().unwrap()
         })
         .collect();

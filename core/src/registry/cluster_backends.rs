@@ -1,18 +1,20 @@
 //! A host's backends by cluster, as the published view holds them for every host.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::global::LocalBackend;
 use crate::model::ClusterName;
 
 /// A host's backends per cluster, sorted by cluster: a vector, as a host runs in a few
 /// clusters and a `BTreeMap` takes a node of eleven entries (some 450 bytes) per host
-/// whatever it holds. Reads like the map it replaces.
+/// whatever it holds. Reads like the map it replaces. Each cluster's list is shared with the
+/// cluster's own index when all of it is kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClusterBackends(Vec<(ClusterName, Vec<LocalBackend>)>);
+pub struct ClusterBackends(Vec<(ClusterName, Arc<[LocalBackend]>)>);
 
 /// An entry of [`ClusterBackends`] as its iterators give it.
-type Entry<'a> = (&'a ClusterName, &'a Vec<LocalBackend>);
+type Entry<'a> = (&'a ClusterName, &'a [LocalBackend]);
 
 impl ClusterBackends {
     fn position(&self, cluster: &ClusterName) -> Result<usize, usize> {
@@ -20,8 +22,8 @@ impl ClusterBackends {
     }
 
     /// The backends of `cluster`, if it has any.
-    pub fn get(&self, cluster: &ClusterName) -> Option<&Vec<LocalBackend>> {
-        self.position(cluster).ok().map(|at| &self.0[at].1)
+    pub fn get(&self, cluster: &ClusterName) -> Option<&[LocalBackend]> {
+        self.position(cluster).ok().map(|at| &*self.0[at].1)
     }
 
     /// Whether `cluster` has backends.
@@ -35,13 +37,13 @@ impl ClusterBackends {
     }
 
     /// Each cluster's backends, by cluster.
-    pub fn values(&self) -> impl Iterator<Item = &Vec<LocalBackend>> {
-        self.0.iter().map(|(_, b)| b)
+    pub fn values(&self) -> impl Iterator<Item = &[LocalBackend]> {
+        self.0.iter().map(|(_, b)| &**b)
     }
 
     /// Clusters and their backends, sorted by cluster.
     pub fn iter(&self) -> impl Iterator<Item = Entry<'_>> {
-        self.0.iter().map(|(c, b)| (c, b))
+        self.0.iter().map(|(c, b)| (c, &**b))
     }
 
     /// How many clusters have backends.
@@ -58,15 +60,29 @@ impl ClusterBackends {
 impl From<BTreeMap<ClusterName, Vec<LocalBackend>>> for ClusterBackends {
     fn from(map: BTreeMap<ClusterName, Vec<LocalBackend>>) -> Self {
         // A BTreeMap iterates sorted and without duplicates.
-        Self(map.into_iter().collect())
+        Self(map.into_iter().map(|(c, b)| (c, b.into())).collect())
+    }
+}
+
+impl FromIterator<(ClusterName, Arc<[LocalBackend]>)> for ClusterBackends {
+    /// Each cluster once: of two lists for one cluster, the later is kept, as in a map.
+    fn from_iter<I: IntoIterator<Item = (ClusterName, Arc<[LocalBackend]>)>>(lists: I) -> Self {
+        let mut lists: Vec<_> = lists.into_iter().collect();
+        // Stable: equal clusters keep their order, and the last of each is kept below.
+        lists.sort_by(|(a, _), (b, _)| a.cmp(b));
+        lists.reverse();
+        lists.dedup_by(|later, earlier| later.0 == earlier.0);
+        lists.reverse();
+        lists.shrink_to_fit();
+        Self(lists)
     }
 }
 
 impl std::ops::Index<&ClusterName> for ClusterBackends {
-    type Output = Vec<LocalBackend>;
+    type Output = [LocalBackend];
 
     /// The backends of `cluster`; panics when it has none, as a map's index does.
-    fn index(&self, cluster: &ClusterName) -> &Vec<LocalBackend> {
+    fn index(&self, cluster: &ClusterName) -> &[LocalBackend] {
         match self.get(cluster) {
             Some(backends) => backends,
             None => panic!("no backends in cluster {cluster}"),
@@ -91,11 +107,36 @@ mod tests {
         assert_eq!(backends.len(), 3);
         for name in &names {
             assert!(backends.contains_key(name));
-            assert_eq!(backends.get(name), map.get(name));
+            assert_eq!(backends.get(name), map.get(name).map(Vec::as_slice));
         }
         let north = ClusterName::new("north");
         assert!(!backends.contains_key(&north));
         assert_eq!(backends.get(&north), None);
         assert!(ClusterBackends::default().is_empty());
+    }
+
+    #[test]
+    fn collected_lists_are_sorted_by_cluster_and_the_later_of_two_is_kept() {
+        let list = |n: usize| -> Arc<[LocalBackend]> {
+            let backend = LocalBackend {
+                service: crate::model::ObjectKey::new("shop", "cart"),
+                ports: Arc::from([]),
+                created: None,
+                endpoints: Arc::from([]),
+                headless: false,
+                weight: None,
+            };
+            vec![backend; n].into()
+        };
+        let [west, east] = ["west", "east"].map(ClusterName::new);
+        let backends: ClusterBackends = [
+            (west.clone(), list(1)),
+            (east.clone(), list(1)),
+            (west.clone(), list(2)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(backends.keys().collect::<Vec<_>>(), [&east, &west]);
+        assert_eq!(backends[&west].len(), 2);
     }
 }

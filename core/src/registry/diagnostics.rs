@@ -233,7 +233,7 @@ impl Registry {
                 let serving = state
                     .host_backends
                     .values()
-                    .flatten()
+                    .flat_map(|list| list.iter())
                     .any(|b| b.ready_count() > 0);
                 if serving {
                     let message = "no address known: \

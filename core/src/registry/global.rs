@@ -181,48 +181,58 @@ impl GlobalService {
 /// by cluster and name) sets the ports; backends whose ports disagree are left out and
 /// reported rather than papered over, because a remote gateway can only route a port its own
 /// cluster's ServiceEntry declares.
+///
+/// `candidates` are each cluster's backends sorted by Service, as the cluster's index holds
+/// them: a cluster whose backends all agree shares its list with the view.
 pub(crate) fn fold_backends(
     current: &GlobalService,
-    mut candidates: Vec<(ClusterName, LocalBackend)>,
+    candidates: Vec<(ClusterName, Arc<[LocalBackend]>)>,
     policy: Option<AppliedPolicy>,
     dependencies: HostDependencies,
     cluster_ids: Option<BTreeMap<ClusterName, String>>,
 ) -> GlobalService {
-    candidates.sort_by(|(ca, a), (cb, b)| {
-        (a.created.unwrap_or(i64::MAX), ca, &a.service).cmp(&(
-            b.created.unwrap_or(i64::MAX),
-            cb,
-            &b.service,
-        ))
-    });
-    let mut ports = candidates
-        .first()
-        .map(|(_, b)| b.ports.to_vec())
-        .unwrap_or_default();
+    let first = candidates
+        .iter()
+        .flat_map(|(cluster, list)| list.iter().map(move |b| (cluster, b)))
+        .min_by(|(ca, a), (cb, b)| {
+            (a.created.unwrap_or(i64::MAX), ca, &a.service).cmp(&(
+                b.created.unwrap_or(i64::MAX),
+                cb,
+                &b.service,
+            ))
+        })
+        .map(|(_, b)| b);
+    let mut ports = first.map(|b| b.ports.to_vec()).unwrap_or_default();
     ports.sort();
     // Clusterset services also conflict over their type (MCS: ports and type must agree).
     let typed = cluster_ids.is_some();
     let signature_of = |b: &LocalBackend| (typed && b.headless, b.port_signature());
-    let signature = candidates.first().map(|(_, b)| signature_of(b));
+    let signature = first.map(signature_of);
     let clusterset = cluster_ids.map(|cluster_ids| ClustersetInfo {
-        headless: candidates.first().is_some_and(|(_, b)| b.headless),
+        headless: first.is_some_and(|b| b.headless),
         cluster_ids,
     });
-    let mut backends: BTreeMap<ClusterName, Vec<LocalBackend>> = BTreeMap::new();
+    let mut backends = Vec::new();
     let mut rejected = Vec::new();
-    for (cluster, backend) in candidates {
-        if Some(signature_of(&backend)) == signature {
-            backends.entry(cluster).or_default().push(backend);
-        } else {
-            rejected.push(RejectedBackend { cluster, backend });
+    for (cluster, list) in candidates {
+        let agrees = |b: &LocalBackend| Some(signature_of(b)) == signature;
+        if list.iter().all(agrees) {
+            if !list.is_empty() {
+                backends.push((cluster, list));
+            }
+            continue;
+        }
+        let (kept, left): (Vec<LocalBackend>, Vec<LocalBackend>) =
+            list.iter().cloned().partition(|b| agrees(b));
+        rejected.extend(left.into_iter().map(|backend| RejectedBackend {
+            cluster: cluster.clone(),
+            backend,
+        }));
+        if !kept.is_empty() {
+            backends.push((cluster, kept.into()));
         }
     }
-    for list in backends.values_mut() {
-        list.sort_by(|a, b| a.service.cmp(&b.service));
-        // Kept in the view until the host changes: no spare capacity.
-        list.shrink_to_fit();
-    }
-    let backends = ClusterBackends::from(backends);
+    let backends: ClusterBackends = backends.into_iter().collect();
     rejected
         .sort_by(|a, b| (&a.cluster, &a.backend.service).cmp(&(&b.cluster, &b.backend.service)));
     GlobalService {

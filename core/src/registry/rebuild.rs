@@ -22,8 +22,8 @@ impl Registry {
             return;
         }
         let backends = state.compute_backends(host, &mut self.localities);
-        if state.host_backends.get(host) != Some(&backends) {
-            state.host_backends.insert(host.clone(), backends);
+        if state.host_backends.get(host).map(|b| &b[..]) != Some(&backends[..]) {
+            state.host_backends.insert(host.clone(), backends.into());
             self.rebuild_host(host, changes);
         }
     }
@@ -50,16 +50,14 @@ impl Registry {
             changes.hosts.insert(host.clone());
             return;
         }
-        let mut candidates: Vec<(ClusterName, LocalBackend)> = Vec::new();
-        for cluster in &entry.clusters {
-            let backends = self
-                .clusters
-                .get(cluster)
-                .and_then(|s| s.host_backends.get(host));
-            for backend in backends.into_iter().flatten() {
-                candidates.push((cluster.clone(), backend.clone()));
-            }
-        }
+        let candidates: Vec<(ClusterName, Arc<[LocalBackend]>)> = entry
+            .clusters
+            .iter()
+            .filter_map(|cluster| {
+                let backends = self.clusters.get(cluster)?.host_backends.get(host)?;
+                Some((cluster.clone(), Arc::clone(backends)))
+            })
+            .collect();
         let policy = self.effective_policy(&entry.service.identity, &entry.service.env);
         let dependencies =
             self.host_dependencies(host, &entry.service.identity, entry.clusters.as_slice());

@@ -58,7 +58,7 @@ impl ClusterState {
                     .map(|s| &s.key),
             );
         }
-        let mut backends: Vec<LocalBackend> = services
+        services
             .into_iter()
             .filter_map(|key| self.services.get(key))
             .map(|service| LocalBackend {
@@ -69,10 +69,7 @@ impl ClusterState {
                 headless: service.headless,
                 weight: weights.get(&service.key).copied(),
             })
-            .collect();
-        // Kept until the host's next change: no spare capacity.
-        backends.shrink_to_fit();
-        backends
+            .collect()
     }
 
     /// Services in the workload's namespace that select its pods and offer mesh ports.

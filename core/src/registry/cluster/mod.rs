@@ -118,8 +118,9 @@ pub(crate) struct ClusterState {
     pub(crate) gateway_addresses: Vec<GatewayAddress>,
     /// Workloads per host they belong to.
     pub(crate) host_workloads: HashMap<Host, SortedSet<WorkloadId>>,
-    /// Backends per host, recomputed when something they depend on changes.
-    pub(crate) host_backends: HashMap<Host, Vec<LocalBackend>>,
+    /// Backends per host, recomputed when something they depend on changes; shared with
+    /// the published view.
+    pub(crate) host_backends: HashMap<Host, std::sync::Arc<[LocalBackend]>>,
     pub(crate) policies: BTreeMap<PolicyId, PolicyInfo>,
     pub(crate) dependencies: BTreeMap<PolicyId, DependencyInfo>,
     /// Policies and Dependencies that cannot be used, kept for their status.

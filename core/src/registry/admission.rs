@@ -105,7 +105,7 @@ impl Registry {
         }
         if !was_held && let Some(state) = self.clusters.get_mut(cluster) {
             state.unlink_host(&host, id);
-            if state.host_workloads.contains_key(&host) {
+            if state.by_host.contains_key(&host) {
                 recompute.insert(host.clone());
             } else {
                 recompute.remove(&host);
@@ -197,7 +197,7 @@ impl Registry {
             return;
         };
         let (identity, env) = (workload.identity.clone(), workload.env.clone());
-        if !state.host_workloads.contains_key(host) && state.host_workloads.len() >= cap {
+        if !state.by_host.contains_key(host) && state.by_host.len() >= cap {
             state.held.insert(id.clone(), host.clone(), Held::OverQuota);
             return;
         }
@@ -246,7 +246,7 @@ impl Registry {
             return;
         }
         state.unlink_host(host, id);
-        if state.host_workloads.contains_key(host) {
+        if state.by_host.contains_key(host) {
             self.recompute_backends(cluster, host, changes);
         } else {
             self.host_left(cluster, host, changes);
@@ -270,7 +270,7 @@ impl Registry {
             let Some(state) = self.clusters.get(cluster) else {
                 return;
             };
-            if state.host_workloads.len() >= cap {
+            if state.by_host.len() >= cap {
                 return;
             }
             let Some((host, ids)) = state.held.first_over_quota() else {

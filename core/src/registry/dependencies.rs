@@ -248,10 +248,10 @@ impl Registry {
                 continue;
             };
             let mut workloads: Vec<CallerWorkload> = state
-                .host_workloads
+                .by_host
                 .get(host)
                 .into_iter()
-                .flatten()
+                .flat_map(|links| &links.workloads)
                 .filter_map(|id| state.workloads.get(id))
                 // A Rollout's variant runs the Rollout's pods: their Sidecar is the Rollout's.
                 .filter(|w| w.kind != WorkloadKind::RolloutVariant)

@@ -231,9 +231,10 @@ impl Registry {
             }
             if state.gateway_addresses.is_empty() {
                 let serving = state
-                    .host_backends
+                    .by_host
                     .values()
-                    .flat_map(|list| list.iter())
+                    .filter_map(|links| links.backends.as_deref())
+                    .flatten()
                     .any(|b| b.ready_count() > 0);
                 if serving {
                     let message = "no address known: \

@@ -18,12 +18,15 @@ impl Registry {
         let Some(state) = self.clusters.get_mut(cluster) else {
             return;
         };
-        if !state.host_workloads.contains_key(host) {
+        if !state.by_host.contains_key(host) {
             return;
         }
         let backends = state.compute_backends(host, &mut self.localities);
-        if state.host_backends.get(host).map(|b| &b[..]) != Some(&backends[..]) {
-            state.host_backends.insert(host.clone(), backends.into());
+        let Some(links) = state.by_host.get_mut(host) else {
+            return;
+        };
+        if links.backends.as_deref() != Some(&backends[..]) {
+            links.backends = Some(backends.into());
             self.rebuild_host(host, changes);
         }
     }
@@ -54,8 +57,8 @@ impl Registry {
             .clusters
             .iter()
             .filter_map(|cluster| {
-                let backends = self.clusters.get(cluster)?.host_backends.get(host)?;
-                Some((cluster.clone(), Arc::clone(backends)))
+                let links = self.clusters.get(cluster)?.by_host.get(host)?;
+                Some((cluster.clone(), Arc::clone(links.backends.as_ref()?)))
             })
             .collect();
         let policy = self.effective_policy(&entry.service.identity, &entry.service.env);

@@ -20,7 +20,12 @@ impl ClusterState {
         // MCS resolves conflicts by the oldest ServiceExport, not the oldest Service.
         let mut export_created = None;
         let mut weights: BTreeMap<&ObjectKey, u32> = BTreeMap::new();
-        for id in self.host_workloads.get(host).into_iter().flatten() {
+        for id in self
+            .by_host
+            .get(host)
+            .into_iter()
+            .flat_map(|links| &links.workloads)
+        {
             let Some(workload) = self.workloads.get(id) else {
                 continue;
             };

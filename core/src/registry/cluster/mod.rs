@@ -93,6 +93,15 @@ fn pair_hash(key: &str, value: &str) -> u64 {
     hasher.finish()
 }
 
+/// One host in one cluster.
+#[derive(Debug, Default)]
+pub(crate) struct HostInCluster {
+    /// The workloads it is exported for.
+    pub(crate) workloads: SortedSet<WorkloadId>,
+    /// Their backends, shared with the published view; `None` until first computed.
+    pub(crate) backends: Option<std::sync::Arc<[LocalBackend]>>,
+}
+
 /// Everything known of one cluster.
 #[derive(Debug)]
 pub(crate) struct ClusterState {
@@ -116,11 +125,9 @@ pub(crate) struct ClusterState {
     pub(super) derived_region: Option<String>,
     pub(crate) gateways: BTreeMap<ObjectKey, GatewayInfo>,
     pub(crate) gateway_addresses: Vec<GatewayAddress>,
-    /// Workloads per host they belong to.
-    pub(crate) host_workloads: HashMap<Host, SortedSet<WorkloadId>>,
-    /// Backends per host, recomputed when something they depend on changes; shared with
-    /// the published view.
-    pub(crate) host_backends: HashMap<Host, std::sync::Arc<[LocalBackend]>>,
+    /// What the cluster has of each host: its workloads and their backends (one table, not
+    /// two: a host's entry costs its key and the table's slack once).
+    pub(crate) by_host: HashMap<Host, HostInCluster>,
     pub(crate) policies: BTreeMap<PolicyId, PolicyInfo>,
     pub(crate) dependencies: BTreeMap<PolicyId, DependencyInfo>,
     /// Policies and Dependencies that cannot be used, kept for their status.
@@ -150,8 +157,7 @@ impl ClusterState {
             derived_region: None,
             gateways: BTreeMap::new(),
             gateway_addresses: Vec::new(),
-            host_workloads: HashMap::new(),
-            host_backends: HashMap::new(),
+            by_host: HashMap::new(),
             policies: BTreeMap::new(),
             dependencies: BTreeMap::new(),
             rejected: BTreeMap::new(),
@@ -188,7 +194,7 @@ impl ClusterState {
 
     /// Every host this cluster has workloads for.
     pub(crate) fn hosts(&self) -> impl Iterator<Item = &Host> {
-        self.host_workloads.keys()
+        self.by_host.keys()
     }
 
     // ---- Services ----
@@ -309,18 +315,18 @@ impl ClusterState {
     }
 
     pub(crate) fn link_host(&mut self, host: &Host, id: &WorkloadId) {
-        self.host_workloads
+        self.by_host
             .entry(host.clone())
             .or_default()
+            .workloads
             .insert(id.clone());
     }
 
     pub(crate) fn unlink_host(&mut self, host: &Host, id: &WorkloadId) {
-        if let Some(ids) = self.host_workloads.get_mut(host) {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.host_workloads.remove(host);
-                self.host_backends.remove(host);
+        if let Some(links) = self.by_host.get_mut(host) {
+            links.workloads.remove(id);
+            if links.workloads.is_empty() {
+                self.by_host.remove(host);
             }
         }
     }

@@ -39,7 +39,8 @@ pub(crate) type WorkloadId = (WorkloadKind, ObjectKey);
 
 #[derive(Debug, Default)]
 struct NamespaceIndex {
-    services: BTreeSet<SmolStr>,
+    /// How many Services it has (their names are in the cluster's map of Services).
+    services: usize,
     workloads: BTreeSet<WorkloadId>,
     /// Services by the first pair of their selector (hashed, see [`pair_hash`]): a pod
     /// carries that pair, or the Service does not select it. Matching a workload against
@@ -202,9 +203,9 @@ impl ClusterState {
     pub(crate) fn upsert_service(&mut self, service: ServiceInfo) -> Option<ServiceInfo> {
         let old = self.services.remove(&service.key).map(|old| *old);
         let ns = self.namespace(&service.key.namespace);
-        ns.services.insert(service.key.name.clone());
-        if let Some(old) = &old {
-            ns.index_service(old, false);
+        match &old {
+            Some(old) => ns.index_service(old, false),
+            None => ns.services += 1,
         }
         ns.index_service(&service, true);
         self.services.insert(service.key.clone(), Box::new(service));
@@ -214,7 +215,7 @@ impl ClusterState {
     pub(crate) fn remove_service(&mut self, key: &ObjectKey) -> Option<ServiceInfo> {
         let old = *self.services.remove(key)?;
         if let Some(ns) = self.namespaces.get_mut(&key.namespace) {
-            ns.services.remove(&key.name);
+            ns.services = ns.services.saturating_sub(1);
             ns.index_service(&old, false);
         }
         self.prune_namespace(&key.namespace);
@@ -349,7 +350,7 @@ impl ClusterState {
         if self
             .namespaces
             .get(namespace)
-            .is_some_and(|ns| ns.services.is_empty() && ns.workloads.is_empty())
+            .is_some_and(|ns| ns.services == 0 && ns.workloads.is_empty())
         {
             self.namespaces.remove(namespace);
         }

@@ -1,5 +1,6 @@
-//! The selector indexes find exactly what scanning the whole namespace finds, whatever
-//! Services and workloads come, change and go.
+//! The selector indexes find exactly what scanning the whole namespace finds, and the
+//! namespace's index lives exactly while it holds something, whatever Services and
+//! workloads come, change and go.
 
 use std::collections::BTreeSet;
 
@@ -67,6 +68,13 @@ proptest! {
         let mut state = ClusterState::new(info, true);
         for step in &steps {
             apply(&mut state, step);
+            // The namespace's index lives while it holds anything, counting its Services.
+            let ns = state.namespaces.get(NS);
+            prop_assert_eq!(ns.map_or(0, |ns| ns.services), state.services.len());
+            prop_assert_eq!(
+                ns.is_some(),
+                !state.services.is_empty() || !state.workloads.is_empty()
+            );
         }
         let services: Vec<_> = state.services.values().collect();
         for w in state.workloads.values() {

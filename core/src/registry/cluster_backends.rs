@@ -59,19 +59,25 @@ impl ClusterBackends {
 
 impl From<BTreeMap<ClusterName, Vec<LocalBackend>>> for ClusterBackends {
     fn from(map: BTreeMap<ClusterName, Vec<LocalBackend>>) -> Self {
-        // A BTreeMap iterates sorted and without duplicates.
-        Self(map.into_iter().map(|(c, b)| (c, b.into())).collect())
+        // A BTreeMap iterates sorted and without duplicates; clusters with none are absent.
+        Self(
+            map.into_iter()
+                .filter(|(_, b)| !b.is_empty())
+                .map(|(c, b)| (c, b.into()))
+                .collect(),
+        )
     }
 }
 
 impl FromIterator<(ClusterName, Arc<[LocalBackend]>)> for ClusterBackends {
-    /// Each cluster once: of two lists for one cluster, the later is kept, as in a map.
+    /// Each cluster once: of two lists for one cluster, the later is kept, as in a map;
+    /// clusters with none are absent.
     fn from_iter<I: IntoIterator<Item = (ClusterName, Arc<[LocalBackend]>)>>(lists: I) -> Self {
-        let mut lists: Vec<_> = lists.into_iter().collect();
+        let mut lists: Vec<_> = lists.into_iter().filter(|(_, b)| !b.is_empty()).collect();
         // Stable: equal clusters keep their order, and the last of each is kept below.
         lists.sort_by(|(a, _), (b, _)| a.cmp(b));
         lists.reverse();
-        lists.dedup_by(|later, earlier| later.0 == earlier.0);
+        lists.dedup_by(|next, kept| next.0 == kept.0);
         lists.reverse();
         lists.shrink_to_fit();
         Self(lists)
@@ -94,49 +100,54 @@ impl std::ops::Index<&ClusterName> for ClusterBackends {
 mod tests {
     use super::*;
 
+    fn backends(n: usize) -> Vec<LocalBackend> {
+        let backend = LocalBackend {
+            service: crate::model::ObjectKey::new("shop", "cart"),
+            ports: Arc::from([]),
+            created: None,
+            endpoints: Arc::from([]),
+            headless: false,
+            weight: None,
+        };
+        vec![backend; n]
+    }
+
     #[test]
-    fn answers_as_the_map_it_was_built_from() {
+    fn answers_as_the_map_it_was_built_from_without_clusters_that_have_none() {
         let names = ["west", "east", "south"].map(ClusterName::new);
-        let map: BTreeMap<ClusterName, Vec<LocalBackend>> =
-            names.iter().map(|c| (c.clone(), Vec::new())).collect();
-        let backends = ClusterBackends::from(map.clone());
+        let mut map: BTreeMap<ClusterName, Vec<LocalBackend>> =
+            names.iter().map(|c| (c.clone(), backends(1))).collect();
+        let north = ClusterName::new("north");
+        map.insert(north.clone(), Vec::new());
+        let built = ClusterBackends::from(map.clone());
+        map.remove(&north);
         assert_eq!(
-            backends.keys().collect::<Vec<_>>(),
+            built.keys().collect::<Vec<_>>(),
             map.keys().collect::<Vec<_>>()
         );
-        assert_eq!(backends.len(), 3);
+        assert_eq!(built.len(), 3);
         for name in &names {
-            assert!(backends.contains_key(name));
-            assert_eq!(backends.get(name), map.get(name).map(Vec::as_slice));
+            assert!(built.contains_key(name));
+            assert_eq!(built.get(name), map.get(name).map(Vec::as_slice));
         }
-        let north = ClusterName::new("north");
-        assert!(!backends.contains_key(&north));
-        assert_eq!(backends.get(&north), None);
+        assert!(!built.contains_key(&north));
+        assert_eq!(built.get(&north), None);
         assert!(ClusterBackends::default().is_empty());
     }
 
     #[test]
     fn collected_lists_are_sorted_by_cluster_and_the_later_of_two_is_kept() {
-        let list = |n: usize| -> Arc<[LocalBackend]> {
-            let backend = LocalBackend {
-                service: crate::model::ObjectKey::new("shop", "cart"),
-                ports: Arc::from([]),
-                created: None,
-                endpoints: Arc::from([]),
-                headless: false,
-                weight: None,
-            };
-            vec![backend; n].into()
-        };
-        let [west, east] = ["west", "east"].map(ClusterName::new);
-        let backends: ClusterBackends = [
+        let list = |n: usize| -> Arc<[LocalBackend]> { backends(n).into() };
+        let [west, east, north] = ["west", "east", "north"].map(ClusterName::new);
+        let built: ClusterBackends = [
             (west.clone(), list(1)),
             (east.clone(), list(1)),
             (west.clone(), list(2)),
+            (north, list(0)),
         ]
         .into_iter()
         .collect();
-        assert_eq!(backends.keys().collect::<Vec<_>>(), [&east, &west]);
-        assert_eq!(backends[&west].len(), 2);
+        assert_eq!(built.keys().collect::<Vec<_>>(), [&east, &west]);
+        assert_eq!(built[&west].len(), 2);
     }
 }

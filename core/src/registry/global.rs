@@ -182,8 +182,9 @@ impl GlobalService {
 /// reported rather than papered over, because a remote gateway can only route a port its own
 /// cluster's ServiceEntry declares.
 ///
-/// `candidates` are each cluster's backends sorted by Service, as the cluster's index holds
-/// them: a cluster whose backends all agree shares its list with the view.
+/// `candidates` are each cluster's backends (each cluster once), sorted by Service, as the
+/// cluster's index holds them: a cluster whose backends all agree shares its list with the
+/// view.
 pub(crate) fn fold_backends(
     current: &GlobalService,
     candidates: Vec<(ClusterName, Arc<[LocalBackend]>)>,
@@ -215,6 +216,7 @@ pub(crate) fn fold_backends(
     let mut backends = Vec::new();
     let mut rejected = Vec::new();
     for (cluster, list) in candidates {
+        debug_assert!(list.is_sorted_by(|a, b| a.service < b.service), "{cluster}");
         let agrees = |b: &LocalBackend| Some(signature_of(b)) == signature;
         if list.iter().all(agrees) {
             if !list.is_empty() {

@@ -99,7 +99,8 @@ fn pair_hash(key: &str, value: &str) -> u64 {
 pub(crate) struct HostInCluster {
     /// The workloads it is exported for.
     pub(crate) workloads: SortedSet<WorkloadId>,
-    /// Their backends, shared with the published view; `None` until first computed.
+    /// Their backends, shared with the published view (when none of them is rejected);
+    /// `None` until first computed.
     pub(crate) backends: Option<std::sync::Arc<[LocalBackend]>>,
 }
 
@@ -215,6 +216,7 @@ impl ClusterState {
     pub(crate) fn remove_service(&mut self, key: &ObjectKey) -> Option<ServiceInfo> {
         let old = *self.services.remove(key)?;
         if let Some(ns) = self.namespaces.get_mut(&key.namespace) {
+            debug_assert!(ns.services > 0, "a Service counted in {}", key.namespace);
             ns.services = ns.services.saturating_sub(1);
             ns.index_service(&old, false);
         }
@@ -234,19 +236,18 @@ impl ClusterState {
         mut slice: EndpointSliceInfo,
     ) -> Option<EndpointSliceInfo> {
         let old = self.remove_slice(&slice.key);
+        let mut nodes: Vec<SmolStr> = Vec::new();
         for node in slice.ready.iter_mut().filter_map(|ep| ep.node.as_mut()) {
             // The index's copy of the name: a node name is often longer than a `SmolStr`
-            // holds inline, and every endpoint on the node then shares one.
-            if let Some((shared, _)) = self.slices_by_node.get_key_value(node.as_str()) {
-                *node = shared.clone();
-            }
+            // holds inline, and every endpoint on the node then shares one. The entry is
+            // made now (the slice's id joins it below), so the slice's own endpoints share
+            // it too.
+            let entry = self.slices_by_node.entry(node.clone());
+            *node = entry.key().clone();
+            entry.or_default();
+            nodes.push(node.clone());
         }
         let service_key = ObjectKey::from_parts(&slice.key.namespace, &slice.service);
-        let nodes: Vec<SmolStr> = slice
-            .ready
-            .iter()
-            .filter_map(|ep| ep.node.clone())
-            .collect();
         let id = self.slices.insert(slice);
         self.slices_by_service
             .entry(service_key)

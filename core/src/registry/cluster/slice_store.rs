@@ -22,6 +22,11 @@ pub(super) struct SliceStore {
 impl SliceStore {
     /// Stores `slice` (its key must not be stored) and returns its id.
     pub(super) fn insert(&mut self, slice: EndpointSliceInfo) -> SliceId {
+        debug_assert!(
+            !self.ids.contains_key(&slice.key),
+            "{} stored twice",
+            slice.key
+        );
         let key = slice.key.clone();
         let id = match self.free.pop() {
             Some(id) => {
@@ -54,6 +59,15 @@ impl SliceStore {
     #[cfg(test)]
     pub(super) fn by_key(&self, key: &ObjectKey) -> Option<&EndpointSliceInfo> {
         self.get(*self.ids.get(key)?)
+    }
+
+    /// Every stored slice with its id.
+    #[cfg(test)]
+    pub(super) fn iter(&self) -> impl Iterator<Item = (SliceId, &EndpointSliceInfo)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(id, slot)| Some((id, slot.as_deref()?)))
     }
 
     /// Whether no slice is stored.

@@ -26,3 +26,66 @@ fn endpoints_on_one_node_share_its_name() {
         "one copy of the node's name"
     );
 }
+
+mod slice_indexes {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::super::{ClusterState, SliceId};
+    use crate::fixtures::slice;
+    use crate::model::{ClusterInfo, ClusterName, ObjectKey, SmolStr};
+
+    /// A slice (by number) set to a Service and endpoints on these nodes, or removed.
+    type Step = (u8, Option<(u8, Vec<u8>)>);
+
+    fn step() -> impl Strategy<Value = Step> {
+        // Few slices, Services and nodes, and nodes named twice in one slice.
+        let endpoints = proptest::collection::vec(0u8..3, 0..4);
+        (0u8..4, proptest::option::weighted(0.7, (0u8..2, endpoints)))
+    }
+
+    proptest! {
+        /// The indexes by Service and by node name exactly the stored slices, whatever
+        /// slices come, move to another Service or node, and go.
+        #[test]
+        fn indexes_match_the_stored_slices(steps in proptest::collection::vec(step(), 1..40)) {
+            let mut state = ClusterState::new(ClusterInfo::new(ClusterName::new("east")), true);
+            for (n, change) in &steps {
+                let name = format!("slice-{n}");
+                match change {
+                    Some((service, nodes)) => {
+                        let nodes: Vec<String> = nodes.iter().map(|n| format!("node-{n}")).collect();
+                        let ready: Vec<(&str, &str)> =
+                            nodes.iter().map(|n| (n.as_str(), "zone-a")).collect();
+                        state.upsert_slice(slice("shop", &name, &format!("svc-{service}"), &ready));
+                    }
+                    None => {
+                        state.remove_slice(&ObjectKey::new("shop", name));
+                    }
+                }
+                let mut by_service: BTreeMap<ObjectKey, BTreeSet<SliceId>> = BTreeMap::new();
+                let mut by_node: BTreeMap<SmolStr, BTreeSet<SliceId>> = BTreeMap::new();
+                for (id, stored) in state.slices.iter() {
+                    let service = ObjectKey::from_parts(&stored.key.namespace, &stored.service);
+                    by_service.entry(service).or_default().insert(id);
+                    for node in stored.ready.iter().filter_map(|ep| ep.node.clone()) {
+                        by_node.entry(node).or_default().insert(id);
+                    }
+                }
+                let indexed_services: BTreeMap<ObjectKey, BTreeSet<SliceId>> = state
+                    .slices_by_service
+                    .iter()
+                    .map(|(k, ids)| (k.clone(), ids.iter().copied().collect()))
+                    .collect();
+                let indexed_nodes: BTreeMap<SmolStr, BTreeSet<SliceId>> = state
+                    .slices_by_node
+                    .iter()
+                    .map(|(k, ids)| (k.clone(), ids.clone()))
+                    .collect();
+                prop_assert_eq!(indexed_services, by_service);
+                prop_assert_eq!(indexed_nodes, by_node);
+            }
+        }
+    }
+}

@@ -18,9 +18,8 @@ impl Registry {
         let Some(state) = self.clusters.get_mut(cluster) else {
             return;
         };
-        if !state.by_host.contains_key(host) {
-            return;
-        }
+        // A host the cluster has no workload for has nothing to compute (its backends went
+        // with its last workload).
         let backends = state.compute_backends(host, &mut self.localities);
         let Some(links) = state.by_host.get_mut(host) else {
             return;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use federator::istio::DestinationRule;
 use kube::Api;
 use support::live::*;
-use support::writes::record_writes;
+use support::writes::{assert_nothing_written, record_writes_in};
 use testenv::TestEnv;
 
 const HOST: &str = "prod.greeting.global";
@@ -187,19 +187,10 @@ async fn a_restart_without_its_vip_store_keeps_the_vips_its_service_entries_hold
         .delete("federator-state", &Default::default())
         .await
         .unwrap();
-    let seen = [
-        record_writes(env.cluster("east")).await,
-        record_writes(west).await,
-    ];
+    let seen = record_writes_in(&[env.cluster("east"), west]).await;
     let second = Federator::start(&env, Duration::from_secs(600)).await;
     second.fully_reconciled(&["east", "west"]).await;
-    for writes in &seen {
-        assert_eq!(
-            *writes.lock().unwrap(),
-            [],
-            "the API servers saw no ServiceEntry written"
-        );
-    }
+    assert_nothing_written(&seen);
     assert_eq!(
         service_entry(west, HOST).await.unwrap().spec.addresses,
         ["240.0.0.77"],
@@ -235,21 +226,12 @@ async fn a_restart_against_unchanged_clusters_writes_nothing() {
         .addresses;
     first.stop().await;
 
-    let seen = [
-        record_writes(env.cluster("east")).await,
-        record_writes(env.cluster("west")).await,
-    ];
+    let seen = record_writes_in(&[env.cluster("east"), env.cluster("west")]).await;
     let second = Federator::start(&env, Duration::from_secs(600)).await;
     // Once both writers finished a full pass (read everything, compared, converged), nothing
     // may have been written.
     second.fully_reconciled(&["east", "west"]).await;
-    for writes in &seen {
-        assert_eq!(
-            *writes.lock().unwrap(),
-            [],
-            "the API servers saw no ServiceEntry written"
-        );
-    }
+    assert_nothing_written(&seen);
     assert_eq!(
         second.metric("federator_writes_total", &[]).await,
         0.0,

@@ -30,6 +30,27 @@ pub async fn record_writes(cluster: &TestCluster) -> Writes {
     record_writes_since(cluster, &version).await
 }
 
+/// The ServiceEntry writes each of `clusters` sees from now on (see [`record_writes`]).
+pub async fn record_writes_in(clusters: &[&TestCluster]) -> Vec<Writes> {
+    let mut seen = Vec::new();
+    for cluster in clusters {
+        seen.push(record_writes(cluster).await);
+    }
+    seen
+}
+
+/// Fails unless every recording of `seen` is still empty: no API server saw a ServiceEntry
+/// created, changed or deleted.
+pub fn assert_nothing_written(seen: &[Writes]) {
+    for writes in seen {
+        assert_eq!(
+            *writes.lock().unwrap(),
+            [],
+            "the API servers saw no ServiceEntry written"
+        );
+    }
+}
+
 /// Every watch event on the ServiceEntries of a cluster's sync namespace after `version`
 /// (replayed from the API server's history), collected in the background.
 pub async fn record_writes_since(cluster: &TestCluster, version: &str) -> Writes {

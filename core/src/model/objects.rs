@@ -123,8 +123,7 @@ pub enum WorkloadKind {
     /// from the Rollout to give that Service a host of its own.
     RolloutVariant,
     /// A `multicluster.x-k8s.io` ServiceExport: its Service becomes the clusterset service
-    /// `<name>.<namespace>.svc.clusterset.local`. Kept last: a namespace's exports sort
-    /// after its other workloads, which tells cheaply whether it has any.
+    /// `<name>.<namespace>.svc.clusterset.local`.
     ServiceExport,
 }
 

@@ -89,13 +89,18 @@ impl Registry {
             return;
         };
         state.invalid_workloads.remove(id);
-        let Some(old) = state.remove_workload(id) else {
+        let Some(host) = state.workload(id).map(|w| w.host(&suffix)) else {
             return;
         };
-        let Ok(host) = old.host(&suffix) else {
+        let Ok(host) = host else {
+            state.remove_workload(id, None);
             return;
         };
         let was_held = state.held.remove(id).is_some();
+        // Unlinked from its host as it goes (a held workload never was linked).
+        let Some(old) = state.remove_workload(id, Some(&host)) else {
+            return;
+        };
         let before = self.exported_spelling(&host);
         if let Some(spellings) = self.spellings.get_mut(&host) {
             spellings.remove(&old.spelling, &(cluster.clone(), id.clone()));
@@ -104,7 +109,6 @@ impl Registry {
             }
         }
         if !was_held && let Some(state) = self.clusters.get_mut(cluster) {
-            state.unlink_host(&host, id);
             if state.by_host.contains_key(&host) {
                 recompute.insert(host.clone());
             } else {
@@ -136,7 +140,10 @@ impl Registry {
         };
         // Held for the quota, they were never linked: nothing to give back.
         state.held.release_over_quota();
-        let ids: Vec<WorkloadId> = state.workloads.keys().cloned().collect();
+        let ids: Vec<WorkloadId> = state
+            .all_workloads()
+            .map(|w| (w.kind, w.key.clone()))
+            .collect();
         let mut ignored = BTreeSet::new();
         for id in ids {
             self.unlink_workload(cluster, &id, &mut ignored, changes);
@@ -193,7 +200,7 @@ impl Registry {
     ) {
         let cap = self.config.max_hosts_per_cluster;
         let state = self.state(cluster);
-        let Some(workload) = state.workloads.get(id) else {
+        let Some(workload) = state.workload(id) else {
             return;
         };
         let (identity, env) = (workload.identity.clone(), workload.env.clone());

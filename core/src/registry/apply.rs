@@ -34,7 +34,7 @@ impl Registry {
             }
             Delta::RemoveCluster(name) => {
                 if let Some(state) = self.clusters.get(&name) {
-                    callers.extend(state.workloads.values().map(|w| w.identity.to_string()));
+                    callers.extend(state.all_workloads().map(|w| w.identity.to_string()));
                 }
                 self.unlink_all_workloads(&name, &mut changes);
                 if let Some(state) = self.clusters.remove(&name) {
@@ -113,7 +113,7 @@ impl Registry {
         key: &crate::model::ObjectKey,
     ) -> Option<String> {
         let state = self.clusters.get(cluster)?;
-        let workload = state.workloads.get(&(kind, key.clone()))?;
+        let workload = state.workload(&(kind, key.clone()))?;
         Some(workload.identity.to_string())
     }
 
@@ -152,7 +152,7 @@ impl Registry {
                     .then(|| (workload.rollout_variant(), workload.key.clone()));
                 let role = |w: &WorkloadInfo| w.rollout_role.as_ref().map(|(r, _)| *r);
                 let state = self.state(cluster);
-                let same_host = state.workloads.get(&id).is_some_and(|old| {
+                let same_host = state.workload(&id).is_some_and(|old| {
                     old.identity == workload.identity
                         && old.env == workload.env
                         && old.spelling == workload.spelling

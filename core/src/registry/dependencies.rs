@@ -248,11 +248,7 @@ impl Registry {
                 continue;
             };
             let mut workloads: Vec<CallerWorkload> = state
-                .by_host
-                .get(host)
-                .into_iter()
-                .flat_map(|links| &links.workloads)
-                .filter_map(|id| state.workloads.get(id))
+                .host_workloads(host)
                 // A Rollout's variant runs the Rollout's pods: their Sidecar is the Rollout's.
                 .filter(|w| w.kind != WorkloadKind::RolloutVariant)
                 // A Sidecar selects its workload's template labels: none when another

@@ -260,7 +260,7 @@ impl Registry {
         let mut out = Vec::new();
         for (name, state) in self.clusters.iter() {
             let cluster = Some(name);
-            for workload in state.workloads.values() {
+            for workload in state.all_workloads() {
                 let id = (workload.kind, workload.key.clone());
                 // An export names its Service (its own status says when it is missing).
                 if workload.kind != crate::model::WorkloadKind::ServiceExport

@@ -13,8 +13,7 @@ impl Registry {
     pub(super) fn export_statuses(&self, out: &mut Vec<ObjectStatus>) {
         for (cluster, state) in self.clusters.iter() {
             let exports = state
-                .workloads
-                .values()
+                .all_workloads()
                 .filter(|w| w.kind == WorkloadKind::ServiceExport);
             for export in exports {
                 let id = (export.kind, export.key.clone());

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{ClusterState, pair_hash, selects};
+use super::{ClusterState, Id, pair_hash, selects};
 use crate::model::{Host, ObjectKey, ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind};
 use crate::registry::global::{BackendEndpoint, LocalBackend};
 use crate::registry::localities::Localities;
@@ -20,15 +20,7 @@ impl ClusterState {
         // MCS resolves conflicts by the oldest ServiceExport, not the oldest Service.
         let mut export_created = None;
         let mut weights: BTreeMap<&ObjectKey, u32> = BTreeMap::new();
-        for id in self
-            .by_host
-            .get(host)
-            .into_iter()
-            .flat_map(|links| &links.workloads)
-        {
-            let Some(workload) = self.workloads.get(id) else {
-                continue;
-            };
+        for workload in self.host_workloads(host) {
             if workload.kind == WorkloadKind::ServiceExport {
                 // A ServiceExport names its Service: selector or not, headless or not.
                 let key = &workload.key;
@@ -83,23 +75,22 @@ impl ClusterState {
             return Vec::new();
         };
         // Only Services whose selector starts with one of the pods' pairs can select them.
-        let mut names: Vec<&SmolStr> = workload
+        let mut ids: Vec<Id> = workload
             .pod_labels
             .iter()
             .filter_map(|(key, value)| ns.services_by_pair.get(&pair_hash(key, value)))
             .flatten()
+            .copied()
             .collect();
-        names.sort_unstable();
-        names.dedup();
-        names
+        ids.sort_unstable();
+        ids.dedup();
+        let mut services: Vec<&ServiceInfo> = ids
             .into_iter()
-            .filter_map(|name| {
-                self.services
-                    .get(&ObjectKey::new(&workload.key.namespace, name))
-                    .map(Box::as_ref)
-            })
+            .filter_map(|id| self.services.by_id(id))
             .filter(|s| !s.ports.is_empty() && selects(&s.selector, &workload.pod_labels))
-            .collect()
+            .collect();
+        services.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        services
     }
 
     /// The Service's ready endpoints over all its slices, sorted by address; an address in
@@ -110,10 +101,7 @@ impl ClusterState {
         localities: &mut Localities,
     ) -> Vec<BackendEndpoint> {
         let mut ready = Vec::new();
-        for id in self.slices_by_service.get(service).into_iter().flatten() {
-            let Some(slice) = self.slices.get(*id) else {
-                continue;
-            };
+        for slice in self.slices_of(service) {
             for ep in &slice.ready {
                 ready.push(BackendEndpoint {
                     address: ep.address.clone(),

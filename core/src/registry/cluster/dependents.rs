@@ -23,10 +23,8 @@ impl ClusterState {
             return;
         };
         let candidates = ns.workloads_by_pair.get(&pair_hash(key, value));
-        for (kind, name) in candidates.into_iter().flatten() {
-            if let Some(w) = self
-                .workloads
-                .get(&(*kind, ObjectKey::new(namespace, name)))
+        for id in candidates.into_iter().flatten() {
+            if let Some(w) = self.workloads.by_id(*id)
                 && selects(selector, &w.pod_labels)
                 && let Ok(host) = w.host(suffix)
             {
@@ -42,12 +40,11 @@ impl ClusterState {
         }
         // A ServiceExport of it: the export names the Service whatever its selector. Every
         // Service and slice delta passes here, so the lookup (which copies the key) is made
-        // only when the namespace holds an export: exports sort last among its workloads.
-        let has_exports = self.namespaces.get(&key.namespace).is_some_and(|ns| {
-            ns.workloads
-                .last()
-                .is_some_and(|(kind, _)| *kind == WorkloadKind::ServiceExport)
-        });
+        // only when the namespace holds an export.
+        let has_exports = self
+            .namespaces
+            .get(&key.namespace)
+            .is_some_and(|ns| ns.exports > 0);
         let export = has_exports
             .then(|| {
                 self.workloads
@@ -65,7 +62,7 @@ impl ClusterState {
             return;
         };
         for id in slices {
-            if let Some(slice) = self.slices.get(*id) {
+            if let Some(slice) = self.slices.by_id(*id) {
                 let service = ObjectKey::from_parts(&slice.key.namespace, &slice.service);
                 self.hosts_of_service(&service, suffix, out);
             }

@@ -16,18 +16,18 @@ use crate::model::{
 use super::global::LocalBackend;
 use super::sorted_set::SortedSet;
 
+mod arena;
 mod backends;
 mod dependents;
 mod held;
 #[cfg(test)]
 mod selector_index_tests;
-mod slice_store;
 #[cfg(test)]
 mod storage_tests;
 mod topology;
 
+use arena::{Arena, Id, Keyed};
 pub(crate) use held::HeldWorkloads;
-use slice_store::{SliceId, SliceStore};
 pub use topology::GatewayAddress;
 
 /// Identifies a GlobalTrafficPolicy or Dependency within a cluster: federator's and Admiral's
@@ -37,56 +37,59 @@ pub(crate) type PolicyId = (PolicySource, ObjectKey);
 /// Identifies a workload within a cluster.
 pub(crate) type WorkloadId = (WorkloadKind, ObjectKey);
 
+/// What the cluster has in one namespace; the objects themselves are in the cluster's
+/// arenas, and this holds their ids.
 #[derive(Debug, Default)]
 struct NamespaceIndex {
-    /// How many Services it has (their names are in the cluster's map of Services).
+    /// How many Services it has.
     services: usize,
-    workloads: BTreeSet<WorkloadId>,
+    workloads: BTreeSet<Id>,
+    /// How many of its workloads are ServiceExports: every Service and slice delta asks
+    /// whether one names its Service, and most namespaces have none.
+    exports: usize,
     /// Services by the first pair of their selector (hashed, see [`pair_hash`]): a pod
     /// carries that pair, or the Service does not select it. Matching a workload against
     /// only these, not every Service of the namespace, keeps filling a namespace of
     /// thousands of Services and workloads linear.
-    services_by_pair: HashMap<u64, SortedSet<SmolStr>>,
-    /// Workloads (kind and name: the namespace is this one) by every pair of their pods'
-    /// labels (hashed), for the converse.
-    workloads_by_pair: HashMap<u64, SortedSet<(WorkloadKind, SmolStr)>>,
+    services_by_pair: HashMap<u64, SortedSet<Id>>,
+    /// Workloads by every pair of their pods' labels (hashed), for the converse.
+    workloads_by_pair: HashMap<u64, SortedSet<Id>>,
 }
 
 impl NamespaceIndex {
-    fn index_service(&mut self, service: &ServiceInfo, add: bool) {
-        let Some((key, value)) = service.selector.iter().next() else {
-            return;
-        };
-        let hash = pair_hash(key, value);
-        if add {
-            let names = self.services_by_pair.entry(hash).or_default();
-            names.insert(service.key.name.clone());
-        } else if let Some(names) = self.services_by_pair.get_mut(&hash) {
-            names.remove(&service.key.name);
-            if names.is_empty() {
-                self.services_by_pair.remove(&hash);
-            }
+    fn index_service(&mut self, id: Id, service: &ServiceInfo, add: bool) {
+        if let Some((key, value)) = service.selector.iter().next() {
+            index(&mut self.services_by_pair, pair_hash(key, value), id, add);
         }
     }
 
-    fn index_workload(&mut self, id: &WorkloadId, labels: &Labels, add: bool) {
+    fn index_workload(&mut self, id: Id, labels: &Labels, add: bool) {
         for (key, value) in labels.iter() {
-            let hash = pair_hash(key, value);
-            if add {
-                let ids = self.workloads_by_pair.entry(hash).or_default();
-                ids.insert((id.0, id.1.name.clone()));
-            } else if let Some(ids) = self.workloads_by_pair.get_mut(&hash) {
-                ids.remove(&(id.0, id.1.name.clone()));
-                if ids.is_empty() {
-                    self.workloads_by_pair.remove(&hash);
-                }
-            }
+            index(&mut self.workloads_by_pair, pair_hash(key, value), id, add);
         }
     }
 }
 
-/// A label pair's key in the selector indexes. Two pairs may share one: every candidate is
-/// still checked with [`selects`], so a collision costs a comparison, never a wrong match.
+/// Adds `id` to (or removes it from) the set under `hash`, dropping a set left empty.
+fn index<K: std::hash::Hash + Eq>(
+    sets: &mut HashMap<K, SortedSet<Id>>,
+    hash: K,
+    id: Id,
+    add: bool,
+) {
+    if add {
+        sets.entry(hash).or_default().insert(id);
+    } else if let Some(ids) = sets.get_mut(&hash) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            sets.remove(&hash);
+        }
+    }
+}
+
+/// A pair of names' key in the indexes (a label pair; a Service's namespace and name). Two
+/// pairs may share one: every candidate is still checked against what was looked for, so a
+/// collision costs a comparison, never a wrong match.
 fn pair_hash(key: &str, value: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
@@ -94,11 +97,51 @@ fn pair_hash(key: &str, value: &str) -> u64 {
     hasher.finish()
 }
 
+impl Keyed for ServiceInfo {
+    type Key = ObjectKey;
+    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::hash::Hash::hash(&self.key, state);
+    }
+    fn has_key(&self, key: &ObjectKey) -> bool {
+        &self.key == key
+    }
+    fn same_key(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Keyed for EndpointSliceInfo {
+    type Key = ObjectKey;
+    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::hash::Hash::hash(&self.key, state);
+    }
+    fn has_key(&self, key: &ObjectKey) -> bool {
+        &self.key == key
+    }
+    fn same_key(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Keyed for WorkloadInfo {
+    type Key = WorkloadId;
+    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As the tuple `WorkloadId` hashes: its fields in order.
+        std::hash::Hash::hash(&(self.kind, &self.key), state);
+    }
+    fn has_key(&self, (kind, key): &WorkloadId) -> bool {
+        self.kind == *kind && &self.key == key
+    }
+    fn same_key(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.key == other.key
+    }
+}
+
 /// One host in one cluster.
 #[derive(Debug, Default)]
 pub(crate) struct HostInCluster {
-    /// The workloads it is exported for.
-    pub(crate) workloads: SortedSet<WorkloadId>,
+    /// The workloads it is exported for (ids in the cluster's workloads).
+    workloads: SortedSet<Id>,
     /// Their backends, shared with the published view (when none of them is rejected);
     /// `None` until first computed.
     pub(crate) backends: Option<std::sync::Arc<[LocalBackend]>>,
@@ -110,13 +153,12 @@ pub(crate) struct ClusterState {
     pub(crate) info: ClusterInfo,
     /// Whether the cluster itself was registered (objects may arrive first).
     pub(crate) registered: bool,
-    // The objects themselves are boxed: a hash table keeps spare slots of its value's size,
-    // a few hundred bytes each for these.
-    services: HashMap<ObjectKey, Box<ServiceInfo>>,
-    slices: SliceStore,
-    slices_by_service: HashMap<ObjectKey, SortedSet<SliceId>>,
-    slices_by_node: HashMap<SmolStr, BTreeSet<SliceId>>,
-    pub(crate) workloads: HashMap<WorkloadId, Box<WorkloadInfo>>,
+    services: Arena<ServiceInfo>,
+    slices: Arena<EndpointSliceInfo>,
+    /// Slices by their Service's namespace and name (hashed, see [`pair_hash`]).
+    slices_by_service: HashMap<u64, SortedSet<Id>>,
+    slices_by_node: HashMap<SmolStr, BTreeSet<Id>>,
+    workloads: Arena<WorkloadInfo>,
     /// Workloads whose identity/env do not make a valid host, with the reason.
     pub(crate) invalid_workloads: BTreeMap<WorkloadId, String>,
     /// Workloads with a valid host that is not exported for them, and why.
@@ -147,11 +189,11 @@ impl ClusterState {
         Self {
             info,
             registered,
-            services: HashMap::new(),
-            slices: SliceStore::default(),
+            services: Arena::default(),
+            slices: Arena::default(),
             slices_by_service: HashMap::new(),
             slices_by_node: HashMap::new(),
-            workloads: HashMap::new(),
+            workloads: Arena::default(),
             invalid_workloads: BTreeMap::new(),
             held: HeldWorkloads::default(),
             namespaces: HashMap::new(),
@@ -202,23 +244,25 @@ impl ClusterState {
     // ---- Services ----
 
     pub(crate) fn upsert_service(&mut self, service: ServiceInfo) -> Option<ServiceInfo> {
-        let old = self.services.remove(&service.key).map(|old| *old);
-        let ns = self.namespace(&service.key.namespace);
+        let namespace = service.key.namespace.clone();
+        let (id, old) = self.services.insert(service);
+        let ns = self.namespaces.entry(namespace).or_default();
         match &old {
-            Some(old) => ns.index_service(old, false),
+            Some(old) => ns.index_service(id, old, false),
             None => ns.services += 1,
         }
-        ns.index_service(&service, true);
-        self.services.insert(service.key.clone(), Box::new(service));
+        if let Some(new) = self.services.by_id(id) {
+            ns.index_service(id, new, true);
+        }
         old
     }
 
     pub(crate) fn remove_service(&mut self, key: &ObjectKey) -> Option<ServiceInfo> {
-        let old = *self.services.remove(key)?;
+        let (id, old) = self.services.remove(key)?;
         if let Some(ns) = self.namespaces.get_mut(&key.namespace) {
             debug_assert!(ns.services > 0, "a Service counted in {}", key.namespace);
             ns.services = ns.services.saturating_sub(1);
-            ns.index_service(&old, false);
+            ns.index_service(id, &old, false);
         }
         self.prune_namespace(&key.namespace);
         Some(old)
@@ -226,7 +270,7 @@ impl ClusterState {
 
     /// The Service `key`, if the cluster has it.
     pub(crate) fn service(&self, key: &ObjectKey) -> Option<&ServiceInfo> {
-        self.services.get(key).map(Box::as_ref)
+        self.services.get(key)
     }
 
     // ---- EndpointSlices ----
@@ -247,12 +291,9 @@ impl ClusterState {
             entry.or_default();
             nodes.push(node.clone());
         }
-        let service_key = ObjectKey::from_parts(&slice.key.namespace, &slice.service);
-        let id = self.slices.insert(slice);
-        self.slices_by_service
-            .entry(service_key)
-            .or_default()
-            .insert(id);
+        let service = pair_hash(&slice.key.namespace, &slice.service);
+        let (id, _) = self.slices.insert(slice);
+        index(&mut self.slices_by_service, service, id, true);
         for node in nodes {
             self.slices_by_node.entry(node).or_default().insert(id);
         }
@@ -261,13 +302,8 @@ impl ClusterState {
 
     pub(crate) fn remove_slice(&mut self, key: &ObjectKey) -> Option<EndpointSliceInfo> {
         let (id, old) = self.slices.remove(key)?;
-        let service_key = ObjectKey::from_parts(&key.namespace, &old.service);
-        if let Some(ids) = self.slices_by_service.get_mut(&service_key) {
-            ids.remove(&id);
-            if ids.is_empty() {
-                self.slices_by_service.remove(&service_key);
-            }
-        }
+        let service = pair_hash(&key.namespace, &old.service);
+        index(&mut self.slices_by_service, service, id, false);
         for node in old.ready.iter().filter_map(|ep| ep.node.as_ref()) {
             if let Some(ids) = self.slices_by_node.get_mut(node) {
                 ids.remove(&id);
@@ -279,19 +315,49 @@ impl ClusterState {
         Some(old)
     }
 
+    /// The slices of the Service `service`.
+    fn slices_of(&self, service: &ObjectKey) -> impl Iterator<Item = &EndpointSliceInfo> {
+        let hash = pair_hash(&service.namespace, &service.name);
+        self.slices_by_service
+            .get(&hash)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.slices.by_id(*id))
+            .filter(move |slice| {
+                slice.service == service.name && slice.key.namespace == service.namespace
+            })
+    }
+
     // ---- Workloads ----
 
+    /// Stores a workload, replacing the one with its kind and key (which keeps its links to
+    /// hosts: a workload whose host changes is removed first).
     pub(crate) fn upsert_workload(&mut self, workload: WorkloadInfo) -> Option<WorkloadInfo> {
-        let id = (workload.kind, workload.key.clone());
-        let old = self.workloads.remove(&id).map(|old| *old);
-        let ns = self.namespace(&workload.key.namespace);
-        ns.workloads.insert(id.clone());
-        if let Some(old) = &old {
-            ns.index_workload(&id, &old.pod_labels, false);
+        let namespace = workload.key.namespace.clone();
+        let export = workload.kind == WorkloadKind::ServiceExport;
+        let (id, old) = self.workloads.insert(workload);
+        let ns = self.namespaces.entry(namespace).or_default();
+        match &old {
+            Some(old) => ns.index_workload(id, &old.pod_labels, false),
+            None => {
+                ns.workloads.insert(id);
+                ns.exports += usize::from(export);
+            }
         }
-        ns.index_workload(&id, &workload.pod_labels, true);
-        self.workloads.insert(id, Box::new(workload));
+        if let Some(new) = self.workloads.by_id(id) {
+            ns.index_workload(id, &new.pod_labels, true);
+        }
         old
+    }
+
+    /// The workload `id`, if the cluster has it.
+    pub(crate) fn workload(&self, id: &WorkloadId) -> Option<&WorkloadInfo> {
+        self.workloads.get(id)
+    }
+
+    /// Every workload, in no particular order.
+    pub(crate) fn all_workloads(&self) -> impl Iterator<Item = &WorkloadInfo> {
+        self.workloads.values()
     }
 
     /// The workloads of `namespace`.
@@ -303,34 +369,63 @@ impl ClusterState {
             .get(namespace)
             .into_iter()
             .flat_map(|ns| &ns.workloads)
-            .filter_map(|id| self.workloads.get(id).map(Box::as_ref))
+            .filter_map(|id| self.workloads.by_id(*id))
     }
 
-    pub(crate) fn remove_workload(&mut self, id: &WorkloadId) -> Option<WorkloadInfo> {
-        let old = *self.workloads.remove(id)?;
+    /// Removes a workload, unlinking it from `host` (its host, when it has one) first: its
+    /// id may be given to the next workload stored.
+    pub(crate) fn remove_workload(
+        &mut self,
+        id: &WorkloadId,
+        host: Option<&Host>,
+    ) -> Option<WorkloadInfo> {
+        if let Some(host) = host {
+            self.unlink_host(host, id);
+        }
+        let (slot, old) = self.workloads.remove(id)?;
         if let Some(ns) = self.namespaces.get_mut(&id.1.namespace) {
-            ns.workloads.remove(id);
-            ns.index_workload(id, &old.pod_labels, false);
+            ns.workloads.remove(&slot);
+            ns.exports = ns
+                .exports
+                .saturating_sub(usize::from(old.kind == WorkloadKind::ServiceExport));
+            ns.index_workload(slot, &old.pod_labels, false);
         }
         self.prune_namespace(&id.1.namespace);
         Some(old)
     }
 
+    /// Links a stored workload to its host.
     pub(crate) fn link_host(&mut self, host: &Host, id: &WorkloadId) {
+        let Some(slot) = self.workloads.id(id) else {
+            return;
+        };
         self.by_host
             .entry(host.clone())
             .or_default()
             .workloads
-            .insert(id.clone());
+            .insert(slot);
     }
 
+    /// Unlinks a workload from its host; the host's entry goes with its last workload.
     pub(crate) fn unlink_host(&mut self, host: &Host, id: &WorkloadId) {
+        let Some(slot) = self.workloads.id(id) else {
+            return;
+        };
         if let Some(links) = self.by_host.get_mut(host) {
-            links.workloads.remove(id);
+            links.workloads.remove(&slot);
             if links.workloads.is_empty() {
                 self.by_host.remove(host);
             }
         }
+    }
+
+    /// The workloads `host` is exported for here.
+    pub(crate) fn host_workloads(&self, host: &Host) -> impl Iterator<Item = &WorkloadInfo> {
+        self.by_host
+            .get(host)
+            .into_iter()
+            .flat_map(|links| &links.workloads)
+            .filter_map(|id| self.workloads.by_id(*id))
     }
 
     // ---- Nodes and locality ----
@@ -341,10 +436,6 @@ impl ClusterState {
 
     pub(crate) fn remove_node(&mut self, name: &str) -> Option<NodeInfo> {
         self.nodes.remove(name)
-    }
-
-    fn namespace(&mut self, namespace: &SmolStr) -> &mut NamespaceIndex {
-        self.namespaces.entry(namespace.clone()).or_default()
     }
 
     fn prune_namespace(&mut self, namespace: &str) {

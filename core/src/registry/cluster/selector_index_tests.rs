@@ -56,7 +56,7 @@ fn apply(state: &mut ClusterState, step: &Step) {
         Step::Workload(n, None) => {
             let w = workload(NS, &format!("w{n}"), "x", "prod");
             let id: WorkloadId = (w.kind, w.key);
-            state.remove_workload(&id);
+            state.remove_workload(&id, None);
         }
     }
 }
@@ -71,6 +71,7 @@ proptest! {
             // The namespace's index lives while it holds anything, counting its Services.
             let ns = state.namespaces.get(NS);
             prop_assert_eq!(ns.map_or(0, |ns| ns.services), state.services.len());
+            prop_assert_eq!(ns.map_or(0, |ns| ns.workloads.len()), state.workloads.len());
             prop_assert_eq!(
                 ns.is_some(),
                 !state.services.is_empty() || !state.workloads.is_empty()

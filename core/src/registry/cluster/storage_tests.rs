@@ -15,7 +15,7 @@ fn endpoints_on_one_node_share_its_name() {
     let names: Vec<&str> = ["a", "b"]
         .iter()
         .map(|name| {
-            let stored = state.slices.by_key(&ObjectKey::new("shop", name)).unwrap();
+            let stored = state.slices.get(&ObjectKey::new("shop", name)).unwrap();
             stored.ready[0].node.as_deref().unwrap()
         })
         .collect();
@@ -32,7 +32,7 @@ mod slice_indexes {
 
     use proptest::prelude::*;
 
-    use super::super::{ClusterState, SliceId};
+    use super::super::{ClusterState, Id, pair_hash};
     use crate::fixtures::slice;
     use crate::model::{ClusterInfo, ClusterName, ObjectKey, SmolStr};
 
@@ -64,21 +64,21 @@ mod slice_indexes {
                         state.remove_slice(&ObjectKey::new("shop", name));
                     }
                 }
-                let mut by_service: BTreeMap<ObjectKey, BTreeSet<SliceId>> = BTreeMap::new();
-                let mut by_node: BTreeMap<SmolStr, BTreeSet<SliceId>> = BTreeMap::new();
+                let mut by_service: BTreeMap<u64, BTreeSet<Id>> = BTreeMap::new();
+                let mut by_node: BTreeMap<SmolStr, BTreeSet<Id>> = BTreeMap::new();
                 for (id, stored) in state.slices.iter() {
-                    let service = ObjectKey::from_parts(&stored.key.namespace, &stored.service);
+                    let service = pair_hash(&stored.key.namespace, &stored.service);
                     by_service.entry(service).or_default().insert(id);
                     for node in stored.ready.iter().filter_map(|ep| ep.node.clone()) {
                         by_node.entry(node).or_default().insert(id);
                     }
                 }
-                let indexed_services: BTreeMap<ObjectKey, BTreeSet<SliceId>> = state
+                let indexed_services: BTreeMap<u64, BTreeSet<Id>> = state
                     .slices_by_service
                     .iter()
-                    .map(|(k, ids)| (k.clone(), ids.iter().copied().collect()))
+                    .map(|(k, ids)| (*k, ids.iter().copied().collect()))
                     .collect();
-                let indexed_nodes: BTreeMap<SmolStr, BTreeSet<SliceId>> = state
+                let indexed_nodes: BTreeMap<SmolStr, BTreeSet<Id>> = state
                     .slices_by_node
                     .iter()
                     .map(|(k, ids)| (k.clone(), ids.clone()))
@@ -88,4 +88,33 @@ mod slice_indexes {
             }
         }
     }
+}
+
+#[test]
+fn a_removed_workload_leaves_its_host_before_its_id_is_reused() {
+    use crate::fixtures::workload;
+    use crate::model::Host;
+
+    let mut state = ClusterState::new(ClusterInfo::new(ClusterName::new("east")), true);
+    let cart = workload("shop", "cart", "cart", "prod");
+    let host = cart.host("global").unwrap();
+    let id = (cart.kind, cart.key.clone());
+    state.upsert_workload(cart);
+    state.link_host(&host, &id);
+    assert_eq!(state.host_workloads(&host).count(), 1);
+
+    state.remove_workload(&id, Some(&host));
+    assert!(!state.by_host.contains_key(&host), "the host goes with it");
+    // The next workload takes the freed id; it must not appear under the old host.
+    let other = workload("shop", "pay", "pay", "prod");
+    let other_host: Host = other.host("global").unwrap();
+    let other_id = (other.kind, other.key.clone());
+    state.upsert_workload(other);
+    state.link_host(&other_host, &other_id);
+    assert_eq!(state.host_workloads(&host).count(), 0);
+    let names: Vec<&str> = state
+        .host_workloads(&other_host)
+        .map(|w| w.key.name.as_str())
+        .collect();
+    assert_eq!(names, ["pay"]);
 }

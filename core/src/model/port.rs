@@ -186,6 +186,20 @@ impl TargetPorts {
     pub fn iter(&self) -> impl Iterator<Item = (&str, u16)> {
         self.0.iter().map(|(name, port)| (name.as_str(), *port))
     }
+
+    /// Whether both are one copy.
+    #[cfg(test)]
+    pub(crate) fn shares_with(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The same ports, as the one copy `interner` holds.
+    pub(crate) fn shared_in(
+        self,
+        interner: &mut crate::registry::Interner<[(SmolStr, u16)]>,
+    ) -> Self {
+        Self(interner.share(self.0))
+    }
 }
 
 impl From<std::collections::BTreeMap<String, u16>> for TargetPorts {

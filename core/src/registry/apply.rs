@@ -127,14 +127,16 @@ impl Registry {
     ) {
         let suffix = self.config.host_suffix.clone();
         match object {
-            Object::Service(service) => {
+            Object::Service(mut service) => {
+                service.ports = self.interners.service_ports.share(service.ports);
                 let state = self.state(cluster);
                 let key = service.key.clone();
                 state.hosts_of_service(&key, &suffix, recompute);
                 state.upsert_service(service);
                 state.hosts_of_service(&key, &suffix, recompute);
             }
-            Object::EndpointSlice(slice) => {
+            Object::EndpointSlice(mut slice) => {
+                slice.ports = slice.ports.shared_in(&mut self.interners.target_ports);
                 let state = self.state(cluster);
                 let new_service =
                     crate::model::ObjectKey::new(&slice.key.namespace, &slice.service);

@@ -18,7 +18,7 @@ mod export_status;
 mod findings;
 mod global;
 mod host_vips;
-mod localities;
+mod interner;
 mod mesh;
 mod policies;
 mod rebuild;
@@ -48,6 +48,7 @@ pub use global::{
     AppliedPolicy, BackendEndpoint, CallerWorkload, ClustersetInfo, GlobalService,
     HostDependencies, LocalBackend, RejectedBackend,
 };
+pub(crate) use interner::Interner;
 pub use status::{ObjectStatus, PRECEDENCE, StatusCondition, StatusKind};
 use tracked::Tracked;
 pub use view::RegistryView;
@@ -117,8 +118,8 @@ pub struct Registry {
     spellings: HashMap<Host, spellings::HostSpellings>,
     /// The last published view; [`Registry::publish`] refreshes what changed since.
     view: RegistryView,
-    /// The localities endpoints are in, each held once.
-    localities: localities::Localities,
+    /// Localities and port lists, each held once.
+    interners: interner::Interners,
 }
 
 impl Registry {
@@ -136,7 +137,7 @@ impl Registry {
             vips,
             vip_waiting: BTreeSet::new(),
             spellings: HashMap::new(),
-            localities: localities::Localities::default(),
+            interners: interner::Interners::default(),
         }
     }
 

@@ -20,7 +20,7 @@ impl Registry {
         };
         // A host the cluster has no workload for has nothing to compute (its backends went
         // with its last workload).
-        let backends = state.compute_backends(host, &mut self.localities);
+        let backends = state.compute_backends(host, &mut self.interners.localities);
         let Some(links) = state.by_host.get_mut(host) else {
             return;
         };

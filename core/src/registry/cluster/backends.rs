@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{ClusterState, Id, pair_hash, selects};
+use crate::model::Locality;
 use crate::model::{Host, ObjectKey, ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind};
 use crate::registry::global::{BackendEndpoint, LocalBackend};
-use crate::registry::localities::Localities;
+use crate::registry::interner::Interner;
 
 impl ClusterState {
     /// The backends this cluster has for `host`: the Services selecting its workloads (a
@@ -14,7 +15,7 @@ impl ClusterState {
     pub(crate) fn compute_backends(
         &self,
         host: &Host,
-        localities: &mut Localities,
+        localities: &mut Interner<Locality>,
     ) -> Vec<LocalBackend> {
         let mut services: BTreeSet<&ObjectKey> = BTreeSet::new();
         // MCS resolves conflicts by the oldest ServiceExport, not the oldest Service.
@@ -98,15 +99,15 @@ impl ClusterState {
     fn ready_endpoints(
         &self,
         service: &ObjectKey,
-        localities: &mut Localities,
+        localities: &mut Interner<Locality>,
     ) -> Vec<BackendEndpoint> {
         let mut ready = Vec::new();
         for slice in self.slices_of(service) {
             for ep in &slice.ready {
+                let locality = self.endpoint_locality(ep.node.as_deref(), ep.zone.as_deref());
                 ready.push(BackendEndpoint {
                     address: ep.address.clone(),
-                    locality: localities
-                        .intern(self.endpoint_locality(ep.node.as_deref(), ep.zone.as_deref())),
+                    locality: localities.intern(locality),
                     target_ports: slice.ports.clone(),
                     hostname: ep.hostname.clone(),
                 });

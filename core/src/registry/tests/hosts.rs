@@ -262,3 +262,43 @@ fn an_upsert_or_remove_sent_again_changes_nothing() {
     }
     assert!(r.get(&host("prod.greeting")).is_none());
 }
+
+#[test]
+fn equal_port_lists_are_held_once() {
+    let target_ports = |mut s: crate::model::EndpointSliceInfo| {
+        s.ports = std::collections::BTreeMap::from([("http".to_owned(), 9080)]).into();
+        s
+    };
+    let mut deltas = vec![cluster("east")];
+    for name in ["cart", "pay"] {
+        let mut app = app(
+            "east",
+            "shop",
+            name,
+            name,
+            "prod",
+            &[("http", 8080)],
+            &[("", "")],
+        );
+        if let Some(Delta::Upsert(_, crate::model::Object::EndpointSlice(s))) = app.pop() {
+            app.push(upsert("east", target_ports(s)));
+        }
+        deltas.extend(app);
+    }
+    let r = registry(deltas);
+    let backend = |identity: &str| {
+        r.get(&host(&format!("prod.{identity}"))).unwrap().backends[&name("east")][0].clone()
+    };
+    let (cart, pay) = (backend("cart"), backend("pay"));
+    assert_eq!(cart.ports, pay.ports);
+    assert!(
+        Arc::ptr_eq(&cart.ports, &pay.ports),
+        "one copy of the Service ports"
+    );
+    let (a, b) = (
+        &cart.endpoints[0].target_ports,
+        &pay.endpoints[0].target_ports,
+    );
+    assert_eq!(a.get("http"), Some(9080));
+    assert!(a.shares_with(b), "one copy of the target ports");
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::cluster::ClusterState;
-use super::{ChangeSet, Delta, Registry, mesh};
+use super::{ChangeSet, Delta, Registry, cluster_state, mesh};
 use crate::model::{ClusterName, Host, Object, ObjectRef, WorkloadInfo, WorkloadKind};
 
 impl Registry {
@@ -137,12 +137,11 @@ impl Registry {
             }
             Object::EndpointSlice(mut slice) => {
                 slice.ports = slice.ports.shared_in(&mut self.interners.target_ports);
-                let state = self.state(cluster);
-                let new_service =
-                    crate::model::ObjectKey::new(&slice.key.namespace, &slice.service);
-                if let Some(old) = state.upsert_slice(slice) {
-                    let old_service =
-                        crate::model::ObjectKey::new(&old.key.namespace, &old.service);
+                let namespace = slice.key.namespace.clone();
+                let new_service = crate::model::ObjectKey::new(&namespace, &slice.service);
+                let state = cluster_state(&mut self.clusters, cluster);
+                if let Some(old) = state.upsert_slice(slice, &mut self.interners.localities) {
+                    let old_service = crate::model::ObjectKey::new(&namespace, &old);
                     state.hosts_of_service(&old_service, &suffix, recompute);
                 }
                 state.hosts_of_service(&new_service, &suffix, recompute);
@@ -270,7 +269,7 @@ impl Registry {
             }
             ObjectRef::EndpointSlice(key) => {
                 if let Some(old) = state.remove_slice(key) {
-                    let service = crate::model::ObjectKey::new(&key.namespace, &old.service);
+                    let service = crate::model::ObjectKey::new(&key.namespace, &old);
                     state.hosts_of_service(&service, &suffix, recompute);
                 }
             }

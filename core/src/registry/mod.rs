@@ -195,10 +195,19 @@ impl Registry {
 
     /// The state of `cluster`, created on first sight (objects may arrive before the cluster).
     fn state(&mut self, cluster: &ClusterName) -> &mut ClusterState {
-        self.clusters.get_or_insert_with(cluster.clone(), || {
-            ClusterState::new(ClusterInfo::new(cluster.clone()), false)
-        })
+        cluster_state(&mut self.clusters, cluster)
     }
+}
+
+/// The state of `cluster`, made (unregistered) when its objects come first. A function of
+/// the table alone, so the registry's other fields stay free to borrow beside it.
+fn cluster_state<'a>(
+    clusters: &'a mut Tracked<BTreeMap<ClusterName, ClusterState>>,
+    cluster: &ClusterName,
+) -> &'a mut ClusterState {
+    clusters.get_or_insert_with(cluster.clone(), || {
+        ClusterState::new(ClusterInfo::new(cluster.clone()), false)
+    })
 }
 
 #[cfg(test)]

@@ -72,6 +72,11 @@ impl<V: Keyed> Arena<V> {
         Self::slot(&self.slots, id)
     }
 
+    /// The object stored under `id`, to change it in place (its key must stay).
+    pub(crate) fn by_id_mut(&mut self, id: Id) -> Option<&mut V> {
+        self.slots.get_mut(id as usize)?.as_deref_mut()
+    }
+
     /// Stores `value`. An object with its key is replaced in place (the id stays) and
     /// returned; otherwise `value` gets a free id.
     pub(crate) fn insert(&mut self, value: V) -> (Id, Option<V>) {
@@ -217,6 +222,19 @@ mod tests {
                 .id(&(WorkloadKind::ServiceExport, deployment.key))
                 .is_none()
         );
+    }
+
+    impl Keyed for EndpointSliceInfo {
+        type Key = ObjectKey;
+        fn hash_key<H: Hasher>(&self, state: &mut H) {
+            self.key.hash(state);
+        }
+        fn has_key(&self, key: &ObjectKey) -> bool {
+            &self.key == key
+        }
+        fn same_key(&self, other: &Self) -> bool {
+            self.key == other.key
+        }
     }
 
     proptest! {

@@ -6,17 +6,34 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{ClusterState, Id, pair_hash, selects};
 use crate::model::Locality;
 use crate::model::{Host, ObjectKey, ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind};
-use crate::registry::global::{BackendEndpoint, LocalBackend};
+use crate::registry::global::LocalBackend;
 use crate::registry::interner::Interner;
 
 impl ClusterState {
     /// The backends this cluster has for `host`: the Services selecting its workloads (a
     /// headless Service only when no regular one does), with ready endpoints per locality.
     pub(crate) fn compute_backends(
-        &self,
+        &mut self,
         host: &Host,
         localities: &mut Interner<Locality>,
     ) -> Vec<LocalBackend> {
+        let chosen = self.backing_services(host);
+        chosen
+            .into_iter()
+            .map(|(service, created, weight)| LocalBackend {
+                endpoints: self.ready_endpoints(&service.key, localities),
+                ports: service.ports,
+                service: service.key,
+                created,
+                headless: service.headless,
+                weight,
+            })
+            .collect()
+    }
+
+    /// The Services that back `host` here, each with the creation time that decides its
+    /// ports and its share of traffic when Argo weights it.
+    fn backing_services(&self, host: &Host) -> Vec<(ServiceInfo, Option<i64>, Option<u32>)> {
         let mut services: BTreeSet<&ObjectKey> = BTreeSet::new();
         // MCS resolves conflicts by the oldest ServiceExport, not the oldest Service.
         let mut export_created = None;
@@ -59,13 +76,9 @@ impl ClusterState {
         services
             .into_iter()
             .filter_map(|key| self.services.get(key))
-            .map(|service| LocalBackend {
-                service: service.key.clone(),
-                ports: service.ports.clone(),
-                created: export_created.unwrap_or(service.created),
-                endpoints: self.ready_endpoints(&service.key, localities).into(),
-                headless: service.headless,
-                weight: weights.get(&service.key).copied(),
+            .map(|service| {
+                let created = export_created.unwrap_or(service.created);
+                (service.clone(), created, weights.get(&service.key).copied())
             })
             .collect()
     }
@@ -92,30 +105,6 @@ impl ClusterState {
             .collect();
         services.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         services
-    }
-
-    /// The Service's ready endpoints over all its slices, sorted by address; an address in
-    /// several slices (during a slice rollover) counts once.
-    fn ready_endpoints(
-        &self,
-        service: &ObjectKey,
-        localities: &mut Interner<Locality>,
-    ) -> Vec<BackendEndpoint> {
-        let mut ready = Vec::new();
-        for slice in self.slices_of(service) {
-            for ep in &slice.ready {
-                let locality = self.endpoint_locality(ep.node.as_deref(), ep.zone.as_deref());
-                ready.push(BackendEndpoint {
-                    address: ep.address.clone(),
-                    locality: localities.intern(locality),
-                    target_ports: slice.ports.clone(),
-                    hostname: ep.hostname.clone(),
-                });
-            }
-        }
-        ready.sort();
-        ready.dedup_by(|a, b| a.address == b.address);
-        ready
     }
 }
 

@@ -8,12 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    ClusterInfo, DependencyInfo, EndpointSliceInfo, GatewayInfo, Host, Labels, MeshNamespaceInfo,
-    NodeInfo, ObjectKey, ObjectRef, PassthroughClaimInfo, PolicyInfo, PolicySource, RejectedInfo,
-    ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind,
+    ClusterInfo, DependencyInfo, GatewayInfo, Host, Labels, MeshNamespaceInfo, NodeInfo, ObjectKey,
+    ObjectRef, PassthroughClaimInfo, PolicyInfo, PolicySource, RejectedInfo, ServiceInfo, SmolStr,
+    WorkloadInfo, WorkloadKind,
 };
 
 use super::global::LocalBackend;
+use super::interner::Interner;
 use super::sorted_set::SortedSet;
 
 mod arena;
@@ -22,6 +23,7 @@ mod dependents;
 mod held;
 #[cfg(test)]
 mod selector_index_tests;
+mod slices;
 #[cfg(test)]
 mod storage_tests;
 mod topology;
@@ -110,19 +112,6 @@ impl Keyed for ServiceInfo {
     }
 }
 
-impl Keyed for EndpointSliceInfo {
-    type Key = ObjectKey;
-    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::hash::Hash::hash(&self.key, state);
-    }
-    fn has_key(&self, key: &ObjectKey) -> bool {
-        &self.key == key
-    }
-    fn same_key(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
 impl Keyed for WorkloadInfo {
     type Key = WorkloadId;
     fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -154,7 +143,9 @@ pub(crate) struct ClusterState {
     /// Whether the cluster itself was registered (objects may arrive first).
     pub(crate) registered: bool,
     services: Arena<ServiceInfo>,
-    slices: Arena<EndpointSliceInfo>,
+    slices: Arena<slices::StoredSlice>,
+    /// Where endpoints run, each place held once.
+    placements: Interner<slices::Placement>,
     /// Slices by their Service's namespace and name (hashed, see [`pair_hash`]).
     slices_by_service: HashMap<u64, SortedSet<Id>>,
     slices_by_node: HashMap<SmolStr, BTreeSet<Id>>,
@@ -191,6 +182,7 @@ impl ClusterState {
             registered,
             services: Arena::default(),
             slices: Arena::default(),
+            placements: Interner::default(),
             slices_by_service: HashMap::new(),
             slices_by_node: HashMap::new(),
             workloads: Arena::default(),
@@ -271,61 +263,6 @@ impl ClusterState {
     /// The Service `key`, if the cluster has it.
     pub(crate) fn service(&self, key: &ObjectKey) -> Option<&ServiceInfo> {
         self.services.get(key)
-    }
-
-    // ---- EndpointSlices ----
-
-    pub(crate) fn upsert_slice(
-        &mut self,
-        mut slice: EndpointSliceInfo,
-    ) -> Option<EndpointSliceInfo> {
-        let old = self.remove_slice(&slice.key);
-        let mut nodes: Vec<SmolStr> = Vec::new();
-        for node in slice.ready.iter_mut().filter_map(|ep| ep.node.as_mut()) {
-            // The index's copy of the name: a node name is often longer than a `SmolStr`
-            // holds inline, and every endpoint on the node then shares one. The entry is
-            // made now (the slice's id joins it below), so the slice's own endpoints share
-            // it too.
-            let entry = self.slices_by_node.entry(node.clone());
-            *node = entry.key().clone();
-            entry.or_default();
-            nodes.push(node.clone());
-        }
-        let service = pair_hash(&slice.key.namespace, &slice.service);
-        let (id, _) = self.slices.insert(slice);
-        index(&mut self.slices_by_service, service, id, true);
-        for node in nodes {
-            self.slices_by_node.entry(node).or_default().insert(id);
-        }
-        old
-    }
-
-    pub(crate) fn remove_slice(&mut self, key: &ObjectKey) -> Option<EndpointSliceInfo> {
-        let (id, old) = self.slices.remove(key)?;
-        let service = pair_hash(&key.namespace, &old.service);
-        index(&mut self.slices_by_service, service, id, false);
-        for node in old.ready.iter().filter_map(|ep| ep.node.as_ref()) {
-            if let Some(ids) = self.slices_by_node.get_mut(node) {
-                ids.remove(&id);
-                if ids.is_empty() {
-                    self.slices_by_node.remove(node);
-                }
-            }
-        }
-        Some(old)
-    }
-
-    /// The slices of the Service `service`.
-    fn slices_of(&self, service: &ObjectKey) -> impl Iterator<Item = &EndpointSliceInfo> {
-        let hash = pair_hash(&service.namespace, &service.name);
-        self.slices_by_service
-            .get(&hash)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.slices.by_id(*id))
-            .filter(move |slice| {
-                slice.service == service.name && slice.key.namespace == service.namespace
-            })
     }
 
     // ---- Workloads ----

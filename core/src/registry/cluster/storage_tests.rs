@@ -3,6 +3,7 @@
 use super::ClusterState;
 use crate::fixtures::slice;
 use crate::model::{ClusterInfo, ClusterName, ObjectKey};
+use crate::registry::interner::Interner;
 
 #[test]
 fn endpoints_on_one_node_share_its_name() {
@@ -10,13 +11,17 @@ fn endpoints_on_one_node_share_its_name() {
     let node = "ip-10-0-1-23.us-east-2.compute.internal";
     let mut state = ClusterState::new(ClusterInfo::new(ClusterName::new("east")), true);
     for name in ["a", "b"] {
-        state.upsert_slice(slice("shop", name, name, &[(node, "us-east-2a")]));
+        state.upsert_slice(
+            slice("shop", name, name, &[(node, "us-east-2a")]),
+            &mut Interner::default(),
+        );
     }
     let names: Vec<&str> = ["a", "b"]
         .iter()
         .map(|name| {
             let stored = state.slices.get(&ObjectKey::new("shop", name)).unwrap();
-            stored.ready[0].node.as_deref().unwrap()
+            let (_, placement) = stored.endpoints().next().unwrap();
+            placement.node.as_deref().unwrap()
         })
         .collect();
     assert_eq!(names, [node, node]);
@@ -35,6 +40,7 @@ mod slice_indexes {
     use super::super::{ClusterState, Id, pair_hash};
     use crate::fixtures::slice;
     use crate::model::{ClusterInfo, ClusterName, ObjectKey, SmolStr};
+    use crate::registry::interner::Interner;
 
     /// A slice (by number) set to a Service and endpoints on these nodes, or removed.
     type Step = (u8, Option<(u8, Vec<u8>)>);
@@ -58,7 +64,8 @@ mod slice_indexes {
                         let nodes: Vec<String> = nodes.iter().map(|n| format!("node-{n}")).collect();
                         let ready: Vec<(&str, &str)> =
                             nodes.iter().map(|n| (n.as_str(), "zone-a")).collect();
-                        state.upsert_slice(slice("shop", &name, &format!("svc-{service}"), &ready));
+                        let slice = slice("shop", &name, &format!("svc-{service}"), &ready);
+                        state.upsert_slice(slice, &mut Interner::default());
                     }
                     None => {
                         state.remove_slice(&ObjectKey::new("shop", name));
@@ -69,7 +76,7 @@ mod slice_indexes {
                 for (id, stored) in state.slices.iter() {
                     let service = pair_hash(&stored.key.namespace, &stored.service);
                     by_service.entry(service).or_default().insert(id);
-                    for node in stored.ready.iter().filter_map(|ep| ep.node.clone()) {
+                    for node in stored.endpoints().filter_map(|(_, p)| p.node.clone()) {
                         by_node.entry(node).or_default().insert(id);
                     }
                 }
@@ -117,4 +124,48 @@ fn a_removed_workload_leaves_its_host_before_its_id_is_reused() {
         .map(|w| w.key.name.as_str())
         .collect();
     assert_eq!(names, ["pay"]);
+}
+
+#[test]
+fn backends_share_their_only_slice_s_endpoints_and_follow_its_nodes() {
+    use std::sync::Arc;
+
+    use crate::fixtures::{node, service, workload};
+
+    let mut state = ClusterState::new(ClusterInfo::new(ClusterName::new("east")), true);
+    let mut localities = Interner::default();
+    let cart = workload("shop", "cart", "cart", "prod");
+    let host = cart.host("global").unwrap();
+    let id = (cart.kind, cart.key.clone());
+    state.upsert_workload(cart);
+    state.link_host(&host, &id);
+    state.upsert_service(service("shop", "cart").port("http", 80));
+    state.upsert_slice(
+        slice("shop", "cart-1", "cart", &[("n1", ""), ("n2", "")]),
+        &mut localities,
+    );
+    let stored = |state: &ClusterState| {
+        let key = ObjectKey::new("shop", "cart-1");
+        Arc::clone(state.slices.get(&key).unwrap().shared_endpoints())
+    };
+    let backends = state.compute_backends(&host, &mut localities);
+    assert!(Arc::ptr_eq(&backends[0].endpoints, &stored(&state)));
+    assert!(
+        backends[0]
+            .endpoints
+            .iter()
+            .all(|ep| ep.locality.zone.is_none())
+    );
+
+    // A node's labels arrive after the slice: its endpoint is placed again, and the slice
+    // keeps the new list for its backends to share.
+    state.upsert_node(node("n1", "us-east-1", "us-east-1a", "10.0.0.1"));
+    let backends = state.compute_backends(&host, &mut localities);
+    let zones: Vec<Option<&str>> = backends[0]
+        .endpoints
+        .iter()
+        .map(|ep| ep.locality.zone.as_deref())
+        .collect();
+    assert!(zones.contains(&Some("us-east-1a")) && zones.contains(&None));
+    assert!(Arc::ptr_eq(&backends[0].endpoints, &stored(&state)));
 }

@@ -1,13 +1,56 @@
 //! Where a cluster is and how it is reached: the region most nodes report, each endpoint's
 //! locality, and the east-west gateway addresses other clusters connect through.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::ClusterState;
-use crate::model::{Locality, SmolStr};
+use crate::model::{ClusterInfo, Locality, NodeInfo, SmolStr};
 
 /// How many nodes serve as gateway addresses when the gateway has only a NodePort.
 pub(crate) const NODEPORT_GATEWAY_NODES: usize = 3;
+
+/// What places a cluster's endpoints: its overrides, its nodes and the region most of them
+/// are in. Borrowed apart from the cluster's slices, so that those can be placed again
+/// while they are updated.
+pub(super) struct Placer<'a> {
+    info: &'a ClusterInfo,
+    nodes: &'a HashMap<String, NodeInfo>,
+    derived_region: Option<&'a str>,
+}
+
+impl<'a> Placer<'a> {
+    /// A placer over these parts of a cluster.
+    pub(super) fn of(
+        info: &'a ClusterInfo,
+        nodes: &'a HashMap<String, NodeInfo>,
+        derived_region: Option<&'a str>,
+    ) -> Self {
+        Self {
+            info,
+            nodes,
+            derived_region,
+        }
+    }
+
+    /// The locality of an endpoint on `node` in `zone`: overrides first, then the node's
+    /// labels, then the region most nodes are in.
+    pub(super) fn locality(&self, node: Option<&str>, zone: Option<&str>) -> Locality {
+        let node = node.and_then(|n| self.nodes.get(n));
+        let region = self
+            .info
+            .region
+            .as_deref()
+            .or_else(|| node.and_then(|n| n.locality.region.as_deref()))
+            .or(self.derived_region);
+        let zone = zone
+            .or_else(|| node.and_then(|n| n.locality.zone.as_deref()))
+            .or(self.info.zone.as_deref());
+        Locality {
+            region: region.map(SmolStr::new),
+            zone: zone.map(SmolStr::new),
+        }
+    }
+}
 
 /// An address (and port) through which other clusters reach this one.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,25 +79,6 @@ impl ClusterState {
         let changed = region != self.derived_region;
         self.derived_region = region;
         changed
-    }
-
-    /// The locality of an endpoint on `node` in `zone`: overrides first, then the node's
-    /// labels, then the region most nodes are in.
-    pub(super) fn endpoint_locality(&self, node: Option<&str>, zone: Option<&str>) -> Locality {
-        let node = node.and_then(|n| self.nodes.get(n));
-        let region = self
-            .info
-            .region
-            .as_deref()
-            .or_else(|| node.and_then(|n| n.locality.region.as_deref()))
-            .or(self.derived_region.as_deref());
-        let zone = zone
-            .or_else(|| node.and_then(|n| n.locality.zone.as_deref()))
-            .or(self.info.zone.as_deref());
-        Locality {
-            region: region.map(SmolStr::new),
-            zone: zone.map(SmolStr::new),
-        }
     }
 
     /// Recomputes the addresses other clusters reach this one through; returns whether they

@@ -302,3 +302,28 @@ fn equal_port_lists_are_held_once() {
     assert_eq!(a.get("http"), Some(9080));
     assert!(a.shares_with(b), "one copy of the target ports");
 }
+
+#[test]
+fn a_service_with_several_slices_has_each_address_once() {
+    let mut deltas = vec![cluster("east")];
+    deltas.extend(greeting("east", &[("", ""), ("", "")]));
+    // The slice rolled over: a second slice lists one of the first's addresses and one more.
+    let first = slice("sample", "greeting-1", "greeting", &[("", ""), ("", "")]);
+    let mut second = slice("sample", "greeting-2", "greeting", &[("", ""), ("", "")]);
+    second.ready[0].address = first.ready[1].address.clone();
+    let (kept, new) = (
+        first.ready[1].address.clone(),
+        second.ready[1].address.clone(),
+    );
+    deltas.push(upsert("east", second));
+    let r = registry(deltas);
+    let svc = r.get(&host("prod.greeting")).unwrap();
+    let addresses: Vec<&str> = svc.backends[&name("east")][0]
+        .endpoints
+        .iter()
+        .map(|ep| ep.address.as_str())
+        .collect();
+    let mut expected = vec![first.ready[0].address.as_str(), kept.as_str(), new.as_str()];
+    expected.sort();
+    assert_eq!(addresses, expected, "sorted, the shared address once");
+}

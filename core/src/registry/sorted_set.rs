@@ -2,18 +2,22 @@
 //! entries (a host's workloads in a cluster, a Service's EndpointSlices): a `BTreeSet`
 //! allocates a node for eleven entries whatever it holds, some hundreds of bytes per set.
 
-/// A small ordered set: a sorted, deduplicated vector. Inserting or removing costs the
-/// set's length, so it is only for sets that stay small.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct SortedSet<T>(Vec<T>);
+use smallvec::SmallVec;
 
-impl<T> Default for SortedSet<T> {
+/// A small ordered set: a sorted, deduplicated vector. Inserting or removing costs the
+/// set's length, so it is only for sets that stay small. Up to `N` entries are held inline
+/// (most of the registry's sets hold one), with no allocation of their own: choose `N` so
+/// that they fit where the pointer and length would (16 bytes: four ids, one name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SortedSet<T, const N: usize = 1>(SmallVec<[T; N]>);
+
+impl<T, const N: usize> Default for SortedSet<T, N> {
     fn default() -> Self {
-        Self(Vec::new())
+        Self(SmallVec::new())
     }
 }
 
-impl<T: Ord> SortedSet<T> {
+impl<T: Ord, const N: usize> SortedSet<T, N> {
     /// Adds `value`; false if it was there.
     pub(crate) fn insert(&mut self, value: T) -> bool {
         match self.0.binary_search(&value) {
@@ -63,7 +67,7 @@ impl<T: Ord> SortedSet<T> {
     }
 }
 
-impl<'a, T> IntoIterator for &'a SortedSet<T> {
+impl<'a, T, const N: usize> IntoIterator for &'a SortedSet<T, N> {
     type Item = &'a T;
     type IntoIter = std::slice::Iter<'a, T>;
 
@@ -80,12 +84,28 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn four_ids_take_no_more_room_than_a_vector_and_no_allocation() {
+        assert_eq!(
+            std::mem::size_of::<SortedSet<u32, 4>>(),
+            std::mem::size_of::<Vec<u32>>()
+        );
+        let mut ids: SortedSet<u32, 4> = SortedSet::default();
+        for id in [3, 1, 4, 2] {
+            ids.insert(id);
+        }
+        assert!(!ids.0.spilled());
+        ids.insert(5);
+        assert!(ids.0.spilled());
+        assert_eq!(ids.as_slice(), [1, 2, 3, 4, 5]);
+    }
+
     proptest! {
         /// Any sequence of inserts and removes leaves what a `BTreeSet` would hold, in order,
         /// and each call says what a `BTreeSet`'s would.
         #[test]
         fn behaves_as_a_btree_set(ops in proptest::collection::vec((any::<bool>(), 0u8..16), 0..64)) {
-            let mut ours = SortedSet::default();
+            let mut ours: SortedSet<u8, 4> = SortedSet::default();
             let mut theirs = BTreeSet::new();
             for (insert, value) in ops {
                 if insert {

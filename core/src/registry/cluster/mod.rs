@@ -39,6 +39,9 @@ pub(crate) type PolicyId = (PolicySource, ObjectKey);
 /// Identifies a workload within a cluster.
 pub(crate) type WorkloadId = (WorkloadKind, ObjectKey);
 
+/// A set of ids: most hold one, and up to four are held inline.
+type IdSet = SortedSet<Id, 4>;
+
 /// What the cluster has in one namespace; the objects themselves are in the cluster's
 /// arenas, and this holds their ids.
 #[derive(Debug, Default)]
@@ -53,9 +56,9 @@ struct NamespaceIndex {
     /// carries that pair, or the Service does not select it. Matching a workload against
     /// only these, not every Service of the namespace, keeps filling a namespace of
     /// thousands of Services and workloads linear.
-    services_by_pair: HashMap<u64, SortedSet<Id>>,
+    services_by_pair: HashMap<u64, IdSet>,
     /// Workloads by every pair of their pods' labels (hashed), for the converse.
-    workloads_by_pair: HashMap<u64, SortedSet<Id>>,
+    workloads_by_pair: HashMap<u64, IdSet>,
 }
 
 impl NamespaceIndex {
@@ -73,12 +76,7 @@ impl NamespaceIndex {
 }
 
 /// Adds `id` to (or removes it from) the set under `hash`, dropping a set left empty.
-fn index<K: std::hash::Hash + Eq>(
-    sets: &mut HashMap<K, SortedSet<Id>>,
-    hash: K,
-    id: Id,
-    add: bool,
-) {
+fn index<K: std::hash::Hash + Eq>(sets: &mut HashMap<K, IdSet>, hash: K, id: Id, add: bool) {
     if add {
         sets.entry(hash).or_default().insert(id);
     } else if let Some(ids) = sets.get_mut(&hash) {
@@ -130,7 +128,7 @@ impl Keyed for WorkloadInfo {
 #[derive(Debug, Default)]
 pub(crate) struct HostInCluster {
     /// The workloads it is exported for (ids in the cluster's workloads).
-    workloads: SortedSet<Id>,
+    workloads: IdSet,
     /// Their backends, shared with the published view (when none of them is rejected);
     /// `None` until first computed.
     pub(crate) backends: Option<std::sync::Arc<[LocalBackend]>>,
@@ -147,7 +145,7 @@ pub(crate) struct ClusterState {
     /// Where endpoints run, each place held once.
     placements: Interner<slices::Placement>,
     /// Slices by their Service's namespace and name (hashed, see [`pair_hash`]).
-    slices_by_service: HashMap<u64, SortedSet<Id>>,
+    slices_by_service: HashMap<u64, IdSet>,
     slices_by_node: HashMap<SmolStr, BTreeSet<Id>>,
     workloads: Arena<WorkloadInfo>,
     /// Workloads whose identity/env do not make a valid host, with the reason.

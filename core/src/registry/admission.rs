@@ -109,7 +109,7 @@ impl Registry {
             }
         }
         if !was_held && let Some(state) = self.clusters.get_mut(cluster) {
-            if state.by_host.contains_key(&host) {
+            if state.by_host.contains(&host) {
                 recompute.insert(host.clone());
             } else {
                 recompute.remove(&host);
@@ -204,7 +204,7 @@ impl Registry {
             return;
         };
         let (identity, env) = (workload.identity.clone(), workload.env.clone());
-        if !state.by_host.contains_key(host) && state.by_host.len() >= cap {
+        if !state.by_host.contains(host) && state.by_host.len() >= cap {
             state.held.insert(id.clone(), host.clone(), Held::OverQuota);
             return;
         }
@@ -253,7 +253,7 @@ impl Registry {
             return;
         }
         state.unlink_host(host, id);
-        if state.by_host.contains_key(host) {
+        if state.by_host.contains(host) {
             self.recompute_backends(cluster, host, changes);
         } else {
             self.host_left(cluster, host, changes);

@@ -72,6 +72,17 @@ impl<V: Keyed> Arena<V> {
         Self::slot(&self.slots, id)
     }
 
+    /// The object `key`, to change it in place (its key must stay).
+    pub(crate) fn get_mut(&mut self, key: &V::Key) -> Option<&mut V> {
+        let id = self.id(key)?;
+        self.by_id_mut(id)
+    }
+
+    /// Whether the object `key` is stored.
+    pub(crate) fn contains(&self, key: &V::Key) -> bool {
+        self.id(key).is_some()
+    }
+
     /// The object stored under `id`, to change it in place (its key must stay).
     pub(crate) fn by_id_mut(&mut self, id: Id) -> Option<&mut V> {
         self.slots.get_mut(id as usize)?.as_deref_mut()
@@ -148,7 +159,6 @@ impl<V: Keyed> Arena<V> {
     }
 
     /// How many objects are stored.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.index.len()
     }

@@ -110,6 +110,19 @@ impl Keyed for ServiceInfo {
     }
 }
 
+impl Keyed for HostInCluster {
+    type Key = Host;
+    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::hash::Hash::hash(&self.host, state);
+    }
+    fn has_key(&self, host: &Host) -> bool {
+        &self.host == host
+    }
+    fn same_key(&self, other: &Self) -> bool {
+        self.host == other.host
+    }
+}
+
 impl Keyed for WorkloadInfo {
     type Key = WorkloadId;
     fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -125,8 +138,9 @@ impl Keyed for WorkloadInfo {
 }
 
 /// One host in one cluster.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct HostInCluster {
+    pub(crate) host: Host,
     /// The workloads it is exported for (ids in the cluster's workloads).
     workloads: IdSet,
     /// Their backends, shared with the published view (when none of them is rejected);
@@ -160,7 +174,7 @@ pub(crate) struct ClusterState {
     pub(crate) gateway_addresses: Vec<GatewayAddress>,
     /// What the cluster has of each host: its workloads and their backends (one table, not
     /// two: a host's entry costs its key and the table's slack once).
-    pub(crate) by_host: HashMap<Host, HostInCluster>,
+    pub(crate) by_host: Arena<HostInCluster>,
     pub(crate) policies: BTreeMap<PolicyId, PolicyInfo>,
     pub(crate) dependencies: BTreeMap<PolicyId, DependencyInfo>,
     /// Policies and Dependencies that cannot be used, kept for their status.
@@ -191,7 +205,7 @@ impl ClusterState {
             derived_region: None,
             gateways: BTreeMap::new(),
             gateway_addresses: Vec::new(),
-            by_host: HashMap::new(),
+            by_host: Arena::default(),
             policies: BTreeMap::new(),
             dependencies: BTreeMap::new(),
             rejected: BTreeMap::new(),
@@ -228,7 +242,7 @@ impl ClusterState {
 
     /// Every host this cluster has workloads for.
     pub(crate) fn hosts(&self) -> impl Iterator<Item = &Host> {
-        self.by_host.keys()
+        self.by_host.values().map(|links| &links.host)
     }
 
     // ---- Services ----
@@ -334,11 +348,20 @@ impl ClusterState {
         let Some(slot) = self.workloads.id(id) else {
             return;
         };
-        self.by_host
-            .entry(host.clone())
-            .or_default()
-            .workloads
-            .insert(slot);
+        match self.by_host.get_mut(host) {
+            Some(links) => {
+                links.workloads.insert(slot);
+            }
+            None => {
+                let mut workloads = IdSet::default();
+                workloads.insert(slot);
+                self.by_host.insert(HostInCluster {
+                    host: host.clone(),
+                    workloads,
+                    backends: None,
+                });
+            }
+        }
     }
 
     /// Unlinks a workload from its host; the host's entry goes with its last workload.

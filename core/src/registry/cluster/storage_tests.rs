@@ -111,7 +111,7 @@ fn a_removed_workload_leaves_its_host_before_its_id_is_reused() {
     assert_eq!(state.host_workloads(&host).count(), 1);
 
     state.remove_workload(&id, Some(&host));
-    assert!(!state.by_host.contains_key(&host), "the host goes with it");
+    assert!(!state.by_host.contains(&host), "the host goes with it");
     // The next workload takes the freed id; it must not appear under the old host.
     let other = workload("shop", "pay", "pay", "prod");
     let other_host: Host = other.host("global").unwrap();

@@ -63,11 +63,7 @@ impl Registry {
             && before != after
         {
             // This spelling displaces the one exported so far.
-            for (c, w) in self.workloads_spelled(&host, &before) {
-                self.detach(&c, &w, &host, changes);
-                self.hold_conflict(&c, &w, &host, &before, &after);
-                self.admit_over_quota(&c, changes);
-            }
+            self.displace(&host, &before, &after, changes);
             self.refresh_conflicts(&host, &after);
         }
         if spelling != after {
@@ -127,6 +123,11 @@ impl Registry {
                 self.admit(&c, &w, &host, &mut elsewhere, changes);
                 self.recompute_backends(&c, &host, changes);
             }
+            // The old spelling's other workloads leave the host (admitted first, the new
+            // spelling keeps the host and its VIP through the change).
+            if let Some(before) = &before {
+                self.displace(&host, before, &after, changes);
+            }
             self.refresh_conflicts(&host, &after);
         }
         self.admit_over_quota(cluster, changes);
@@ -160,6 +161,16 @@ impl Registry {
             .get(host)
             .map(|s| s.spelled(spelling))
             .unwrap_or_default()
+    }
+
+    /// Takes `host` from the workloads spelled `spelling`: each leaves the host and is held
+    /// for its conflict with the spelling `exported`.
+    fn displace(&mut self, host: &Host, spelling: &str, exported: &str, changes: &mut ChangeSet) {
+        for (c, w) in self.workloads_spelled(host, spelling) {
+            self.detach(&c, &w, host, changes);
+            self.hold_conflict(&c, &w, host, spelling, exported);
+            self.admit_over_quota(&c, changes);
+        }
     }
 
     fn hold_conflict(

@@ -177,6 +177,55 @@ fn the_older_spelling_keeps_its_host_against_a_newcomer_in_any_order() {
 }
 
 #[test]
+fn when_a_spelling_takes_over_the_old_one_s_other_workloads_leave_the_host() {
+    let aged = |deltas: Vec<Delta>, created: i64| -> Vec<Delta> {
+        deltas
+            .into_iter()
+            .map(|d| match d {
+                Delta::Upsert(c, crate::model::Object::Workload(mut w)) => {
+                    w.created = Some(created);
+                    Delta::Upsert(c, crate::model::Object::Workload(w))
+                }
+                other => other,
+            })
+            .collect()
+    };
+    let mut r = Registry::new(RegistryConfig::default());
+    apply(&mut r, [cluster("east"), cluster("west"), cluster("south")]);
+    // `Payments` is oldest (east), so its spelling is exported, by south's workload too;
+    // west's `payments` is held for the conflict.
+    apply(
+        &mut r,
+        aged(app_of("east", "pay-a", "Payments", "prod"), 100),
+    );
+    apply(
+        &mut r,
+        aged(app_of("west", "pay-c", "payments", "prod"), 200),
+    );
+    apply(
+        &mut r,
+        aged(app_of("south", "pay-b", "Payments", "prod"), 300),
+    );
+    assert_eq!(payments_exporters(&r), ["east", "south"]);
+
+    // The oldest goes: `payments` (west, older than south's) takes over, and south's
+    // `Payments` is held, its backends gone from the host.
+    r.apply(remove_workload("east", "ns", "pay-a"));
+    assert_eq!(payments_exporters(&r), ["west"]);
+    let findings = r.cluster_findings(&ClusterName::new("south"));
+    assert!(
+        matches!(&findings[..], [ClusterFinding::SpellingConflict { spelling, exported, .. }]
+            if spelling == "prod.Payments" && exported.is_empty()),
+        "{findings:?}"
+    );
+    assert!(r.cluster_findings(&ClusterName::new("west")).is_empty());
+
+    // And south's goes without leaving anything behind.
+    r.apply(remove_workload("south", "ns", "pay-b"));
+    assert_eq!(payments_exporters(&r), ["west"]);
+}
+
+#[test]
 fn a_removed_cluster_hands_its_spelling_over() {
     let mut r = Registry::new(RegistryConfig::default());
     apply(&mut r, [cluster("east"), cluster("west")]);

@@ -24,8 +24,7 @@ impl Registry {
                     .get_or_insert_with(name.clone(), || ClusterState::new(info.clone(), false));
                 if !state.registered || state.info != info {
                     state.registered = true;
-                    state.info = info;
-                    state.refresh_derived_region();
+                    state.set_info(info);
                     recompute.extend(state.hosts().cloned());
                     changes.hosts.extend(state.hosts().cloned());
                     changes.clusters.insert(name.clone());

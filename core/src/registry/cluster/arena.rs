@@ -110,8 +110,9 @@ impl<V: Keyed> Arena<V> {
                 id
             }
             None => {
-                // More than 4 billion objects in one cluster: far past what any API server
-                // holds.
+                // More than 4 billion objects of one kind in one cluster is far past what
+                // any API server holds (etcd's limit is a few million).
+                debug_assert!(Id::try_from(self.slots.len()).is_ok(), "ids exhausted");
                 let id = Id::try_from(self.slots.len()).unwrap_or(Id::MAX);
                 self.slots.push(Some(Box::new(value)));
                 id

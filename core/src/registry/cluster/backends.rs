@@ -3,11 +3,25 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::sync::Arc;
+
 use super::{ClusterState, Id, pair_hash, selects};
-use crate::model::Locality;
-use crate::model::{Host, ObjectKey, ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind};
+use crate::model::{
+    Host, Locality, MeshPort, ObjectKey, ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind,
+};
 use crate::registry::global::LocalBackend;
 use crate::registry::interner::Interner;
+
+/// A Service chosen to back a host, before its endpoints are gathered.
+struct Backing {
+    key: ObjectKey,
+    ports: Arc<[MeshPort]>,
+    headless: bool,
+    /// The creation time that decides whose ports win.
+    created: Option<i64>,
+    /// Its share of traffic, when Argo weights it.
+    weight: Option<u32>,
+}
 
 impl ClusterState {
     /// The backends this cluster has for `host`: the Services selecting its workloads (a
@@ -20,25 +34,28 @@ impl ClusterState {
         let chosen = self.backing_services(host);
         chosen
             .into_iter()
-            .map(|(service, created, weight)| LocalBackend {
-                endpoints: self.ready_endpoints(&service.key, localities),
-                ports: service.ports,
-                service: service.key,
-                created,
-                headless: service.headless,
-                weight,
+            .map(|backing| LocalBackend {
+                endpoints: self.ready_endpoints(&backing.key, localities),
+                service: backing.key,
+                ports: backing.ports,
+                created: backing.created,
+                headless: backing.headless,
+                weight: backing.weight,
             })
             .collect()
     }
 
-    /// The Services that back `host` here, each with the creation time that decides its
-    /// ports and its share of traffic when Argo weights it.
-    fn backing_services(&self, host: &Host) -> Vec<(ServiceInfo, Option<i64>, Option<u32>)> {
+    /// The Services that back `host` here.
+    fn backing_services(&self, host: &Host) -> Vec<Backing> {
         let mut services: BTreeSet<&ObjectKey> = BTreeSet::new();
         // MCS resolves conflicts by the oldest ServiceExport, not the oldest Service.
         let mut export_created = None;
         let mut weights: BTreeMap<&ObjectKey, u32> = BTreeMap::new();
-        for workload in self.host_workloads(host) {
+        // In the order of their kind and key, whatever order they came in: where two weight
+        // one Service, the last in that order wins, on every replay alike.
+        let mut workloads: Vec<&WorkloadInfo> = self.host_workloads(host).collect();
+        workloads.sort_unstable_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+        for workload in workloads {
             if workload.kind == WorkloadKind::ServiceExport {
                 // A ServiceExport names its Service: selector or not, headless or not.
                 let key = &workload.key;
@@ -76,9 +93,12 @@ impl ClusterState {
         services
             .into_iter()
             .filter_map(|key| self.services.get(key))
-            .map(|service| {
-                let created = export_created.unwrap_or(service.created);
-                (service.clone(), created, weights.get(&service.key).copied())
+            .map(|service| Backing {
+                key: service.key.clone(),
+                ports: Arc::clone(&service.ports),
+                headless: service.headless,
+                created: export_created.unwrap_or(service.created),
+                weight: weights.get(&service.key).copied(),
             })
             .collect()
     }

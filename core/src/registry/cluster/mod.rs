@@ -21,6 +21,7 @@ mod arena;
 mod backends;
 mod dependents;
 mod held;
+mod keys;
 #[cfg(test)]
 mod selector_index_tests;
 mod slices;
@@ -28,7 +29,7 @@ mod slices;
 mod storage_tests;
 mod topology;
 
-use arena::{Arena, Id, Keyed};
+use arena::{Arena, Id};
 pub(crate) use held::HeldWorkloads;
 pub use topology::GatewayAddress;
 
@@ -48,6 +49,7 @@ type IdSet = SortedSet<Id, 4>;
 struct NamespaceIndex {
     /// How many Services it has.
     services: usize,
+    /// Its workloads' ids.
     workloads: BTreeSet<Id>,
     /// How many of its workloads are ServiceExports: every Service and slice delta asks
     /// whether one names its Service, and most namespaces have none.
@@ -97,49 +99,10 @@ fn pair_hash(key: &str, value: &str) -> u64 {
     hasher.finish()
 }
 
-impl Keyed for ServiceInfo {
-    type Key = ObjectKey;
-    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::hash::Hash::hash(&self.key, state);
-    }
-    fn has_key(&self, key: &ObjectKey) -> bool {
-        &self.key == key
-    }
-    fn same_key(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
-impl Keyed for HostInCluster {
-    type Key = Host;
-    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::hash::Hash::hash(&self.host, state);
-    }
-    fn has_key(&self, host: &Host) -> bool {
-        &self.host == host
-    }
-    fn same_key(&self, other: &Self) -> bool {
-        self.host == other.host
-    }
-}
-
-impl Keyed for WorkloadInfo {
-    type Key = WorkloadId;
-    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As the tuple `WorkloadId` hashes: its fields in order.
-        std::hash::Hash::hash(&(self.kind, &self.key), state);
-    }
-    fn has_key(&self, (kind, key): &WorkloadId) -> bool {
-        self.kind == *kind && &self.key == key
-    }
-    fn same_key(&self, other: &Self) -> bool {
-        self.kind == other.kind && self.key == other.key
-    }
-}
-
 /// One host in one cluster.
 #[derive(Debug)]
 pub(crate) struct HostInCluster {
+    /// The host (the key it is found by).
     pub(crate) host: Host,
     /// The workloads it is exported for (ids in the cluster's workloads).
     workloads: IdSet,
@@ -170,6 +133,10 @@ pub(crate) struct ClusterState {
     nodes: HashMap<String, NodeInfo>,
     /// Region most nodes report; used where neither an override nor the node says.
     pub(super) derived_region: Option<String>,
+    /// Counts the changes to what places endpoints: the overrides and the nodes (the region
+    /// most nodes are in follows from them). A slice placed under the current count needs
+    /// no placing again.
+    placement_epoch: u64,
     pub(crate) gateways: BTreeMap<ObjectKey, GatewayInfo>,
     pub(crate) gateway_addresses: Vec<GatewayAddress>,
     /// What the cluster has of each host: its workloads and their backends (one table, not
@@ -203,6 +170,7 @@ impl ClusterState {
             namespaces: HashMap::new(),
             nodes: HashMap::new(),
             derived_region: None,
+            placement_epoch: 0,
             gateways: BTreeMap::new(),
             gateway_addresses: Vec::new(),
             by_host: Arena::default(),
@@ -389,11 +357,22 @@ impl ClusterState {
     // ---- Nodes and locality ----
 
     pub(crate) fn upsert_node(&mut self, node: NodeInfo) -> Option<NodeInfo> {
+        self.placement_epoch += 1;
         self.nodes.insert(node.name.clone(), node)
     }
 
     pub(crate) fn remove_node(&mut self, name: &str) -> Option<NodeInfo> {
-        self.nodes.remove(name)
+        let removed = self.nodes.remove(name)?;
+        self.placement_epoch += 1;
+        Some(removed)
+    }
+
+    /// Takes the cluster's new overrides (region, zone, network), and the region its nodes
+    /// report again.
+    pub(crate) fn set_info(&mut self, info: ClusterInfo) {
+        self.info = info;
+        self.placement_epoch += 1;
+        self.refresh_derived_region();
     }
 
     fn prune_namespace(&mut self, namespace: &str) {

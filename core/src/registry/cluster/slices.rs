@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::arena::{Id, Keyed};
+use super::arena::Id;
 use super::topology::Placer;
 use super::{ClusterState, index, pair_hash};
 use crate::model::{EndpointSliceInfo, Locality, ObjectKey, SmolStr};
@@ -15,7 +15,9 @@ use crate::registry::interner::Interner;
 /// these and many endpoints: each is held once (see [`ClusterState::upsert_slice`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Placement {
+    /// The node the endpoint runs on, sharing the node index's copy of the name.
     pub(crate) node: Option<SmolStr>,
+    /// The zone the slice gives it, which wins over the node's.
     pub(crate) zone: Option<SmolStr>,
 }
 
@@ -31,6 +33,8 @@ pub(crate) struct StoredSlice {
     endpoints: Arc<[BackendEndpoint]>,
     /// Where each of them runs, in the same order.
     placements: Box<[Arc<Placement>]>,
+    /// The cluster's placement epoch when they were placed.
+    placed_in: u64,
 }
 
 impl StoredSlice {
@@ -50,7 +54,11 @@ impl StoredSlice {
 
     /// Places the endpoints again with what the cluster now knows of its nodes; the list is
     /// rebuilt only when a locality changed.
-    fn place(&mut self, placer: &Placer<'_>, localities: &mut Interner<Locality>) {
+    fn place(&mut self, placer: &Placer<'_>, epoch: u64, localities: &mut Interner<Locality>) {
+        if self.placed_in == epoch {
+            return;
+        }
+        self.placed_in = epoch;
         let located: Vec<Arc<Locality>> = self
             .placements
             .iter()
@@ -82,19 +90,6 @@ fn sorted(
     (endpoints.into(), placements.into())
 }
 
-impl Keyed for StoredSlice {
-    type Key = ObjectKey;
-    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::hash::Hash::hash(&self.key, state);
-    }
-    fn has_key(&self, key: &ObjectKey) -> bool {
-        &self.key == key
-    }
-    fn same_key(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
 impl ClusterState {
     /// Stores a slice, replacing the one with its key; the name of the Service the replaced
     /// one belonged to.
@@ -104,7 +99,6 @@ impl ClusterState {
         localities: &mut Interner<Locality>,
     ) -> Option<SmolStr> {
         let old = self.remove_slice(&slice.key);
-        let mut nodes: Vec<SmolStr> = Vec::new();
         let placer = Placer::of(&self.info, &self.nodes, self.derived_region.as_deref());
         let mut pairs = Vec::with_capacity(slice.ready.len());
         for ep in slice.ready {
@@ -116,7 +110,6 @@ impl ClusterState {
                     None => node,
                 }
             });
-            nodes.extend(node.clone());
             let locality = localities.intern(placer.locality(node.as_deref(), ep.zone.as_deref()));
             let placement = self.placements.intern(Placement {
                 node,
@@ -131,12 +124,18 @@ impl ClusterState {
             pairs.push((endpoint, placement));
         }
         let (endpoints, placements) = sorted(pairs.into_iter());
+        // Indexed under the nodes of the endpoints kept (one per address), which are the
+        // nodes removal unindexes.
+        let mut nodes: Vec<SmolStr> = placements.iter().filter_map(|p| p.node.clone()).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
         let service = pair_hash(&slice.key.namespace, &slice.service);
         let (id, _) = self.slices.insert(StoredSlice {
             key: slice.key,
             service: slice.service,
             endpoints,
             placements,
+            placed_in: self.placement_epoch,
         });
         index(&mut self.slices_by_service, service, id, true);
         for node in nodes {
@@ -186,7 +185,7 @@ impl ClusterState {
         let placer = Placer::of(&self.info, &self.nodes, self.derived_region.as_deref());
         for id in &ids {
             if let Some(slice) = self.slices.by_id_mut(*id) {
-                slice.place(&placer, localities);
+                slice.place(&placer, self.placement_epoch, localities);
             }
         }
         let mut slices = ids.iter().filter_map(|id| self.slices.by_id(*id));

@@ -42,12 +42,14 @@ mod slice_indexes {
     use crate::model::{ClusterInfo, ClusterName, ObjectKey, SmolStr};
     use crate::registry::interner::Interner;
 
-    /// A slice (by number) set to a Service and endpoints on these nodes, or removed.
-    type Step = (u8, Option<(u8, Vec<u8>)>);
+    /// A slice (by number) set to a Service and endpoints (node, address) on these nodes, or
+    /// removed.
+    type Step = (u8, Option<(u8, Vec<(u8, u8)>)>);
 
     fn step() -> impl Strategy<Value = Step> {
-        // Few slices, Services and nodes, and nodes named twice in one slice.
-        let endpoints = proptest::collection::vec(0u8..3, 0..4);
+        // Few slices, Services, nodes and addresses: nodes named twice in one slice, and one
+        // address listed twice on two nodes.
+        let endpoints = proptest::collection::vec((0u8..3, 0u8..3), 0..4);
         (0u8..4, proptest::option::weighted(0.7, (0u8..2, endpoints)))
     }
 
@@ -61,10 +63,14 @@ mod slice_indexes {
                 let name = format!("slice-{n}");
                 match change {
                     Some((service, nodes)) => {
-                        let nodes: Vec<String> = nodes.iter().map(|n| format!("node-{n}")).collect();
+                        let names: Vec<String> =
+                            nodes.iter().map(|(n, _)| format!("node-{n}")).collect();
                         let ready: Vec<(&str, &str)> =
-                            nodes.iter().map(|n| (n.as_str(), "zone-a")).collect();
-                        let slice = slice("shop", &name, &format!("svc-{service}"), &ready);
+                            names.iter().map(|n| (n.as_str(), "zone-a")).collect();
+                        let mut slice = slice("shop", &name, &format!("svc-{service}"), &ready);
+                        for (ep, (_, address)) in slice.ready.iter_mut().zip(nodes) {
+                            ep.address = format!("10.0.0.{address}").into();
+                        }
                         state.upsert_slice(slice, &mut Interner::default());
                     }
                     None => {

@@ -241,7 +241,7 @@ impl Registry {
         if entry.clusters.insert(cluster.clone()) && entry.clusters.len() == 1 {
             // A new host: give it an address and its policy.
             self.hosts_by_identity
-                .entry(identity.to_string())
+                .entry(identity.clone())
                 .or_default()
                 .insert(host.clone());
             self.assign_vip(host);

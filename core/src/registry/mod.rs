@@ -103,7 +103,7 @@ pub struct Registry {
     config: RegistryConfig,
     clusters: Tracked<BTreeMap<ClusterName, ClusterState>>,
     hosts: Tracked<HashMap<Host, HostEntry>>,
-    hosts_by_identity: HashMap<String, BTreeSet<Host>>,
+    hosts_by_identity: HashMap<crate::model::SmolStr, sorted_set::SortedSet<Host>>,
     /// Where each identity's GlobalTrafficPolicies are, so finding a host's policy costs what
     /// that identity has, not what every cluster has.
     policies_by_identity: HashMap<String, BTreeSet<(ClusterName, cluster::PolicyId)>>,

@@ -39,10 +39,10 @@ impl Registry {
         if entry.clusters.is_empty() {
             let identity = entry.service.identity.clone();
             self.hosts.remove(host);
-            if let Some(hosts) = self.hosts_by_identity.get_mut(&identity) {
+            if let Some(hosts) = self.hosts_by_identity.get_mut(identity.as_str()) {
                 hosts.remove(host);
                 if hosts.is_empty() {
-                    self.hosts_by_identity.remove(&identity);
+                    self.hosts_by_identity.remove(identity.as_str());
                 }
             }
             self.vip_waiting.remove(host);

@@ -149,7 +149,7 @@ impl Registry {
         let mut shadowed_by: Vec<(Host, AppliedPolicy)> = Vec::new();
         for host in self
             .hosts_by_identity
-            .get(&policy.identity)
+            .get(policy.identity.as_str())
             .into_iter()
             .flatten()
         {

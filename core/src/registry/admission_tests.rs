@@ -49,6 +49,20 @@ fn app_of(cluster: &str, name: &str, identity: &str, env: &str) -> Vec<Delta> {
     )
 }
 
+/// `deltas` with their workload created at `created`.
+fn aged(deltas: Vec<Delta>, created: i64) -> Vec<Delta> {
+    deltas
+        .into_iter()
+        .map(|d| match d {
+            Delta::Upsert(c, crate::model::Object::Workload(mut w)) => {
+                w.created = Some(created);
+                Delta::Upsert(c, crate::model::Object::Workload(w))
+            }
+            other => other,
+        })
+        .collect()
+}
+
 #[test]
 fn a_cluster_past_its_quota_holds_new_hosts_and_takes_nothing_from_others() {
     let mut r = capped(2);
@@ -143,18 +157,6 @@ fn when_the_exported_spelling_goes_the_next_one_takes_over() {
 
 #[test]
 fn the_older_spelling_keeps_its_host_against_a_newcomer_in_any_order() {
-    let aged = |deltas: Vec<Delta>, created: i64| -> Vec<Delta> {
-        deltas
-            .into_iter()
-            .map(|d| match d {
-                Delta::Upsert(c, crate::model::Object::Workload(mut w)) => {
-                    w.created = Some(created);
-                    Delta::Upsert(c, crate::model::Object::Workload(w))
-                }
-                other => other,
-            })
-            .collect()
-    };
     let old_upper = aged(app_of("west", "pay-b", "Payments", "prod"), 100);
     let new_lower = aged(app_of("east", "pay-a", "payments", "prod"), 200);
     for order in [
@@ -178,18 +180,6 @@ fn the_older_spelling_keeps_its_host_against_a_newcomer_in_any_order() {
 
 #[test]
 fn when_a_spelling_takes_over_the_old_one_s_other_workloads_leave_the_host() {
-    let aged = |deltas: Vec<Delta>, created: i64| -> Vec<Delta> {
-        deltas
-            .into_iter()
-            .map(|d| match d {
-                Delta::Upsert(c, crate::model::Object::Workload(mut w)) => {
-                    w.created = Some(created);
-                    Delta::Upsert(c, crate::model::Object::Workload(w))
-                }
-                other => other,
-            })
-            .collect()
-    };
     let mut r = Registry::new(RegistryConfig::default());
     apply(&mut r, [cluster("east"), cluster("west"), cluster("south")]);
     // `Payments` is oldest (east), so its spelling is exported, by south's workload too;

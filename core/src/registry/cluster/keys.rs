@@ -5,30 +5,28 @@ use super::slices::StoredSlice;
 use super::{HostInCluster, WorkloadId};
 use crate::model::{Host, ObjectKey, ServiceInfo, WorkloadInfo};
 
-impl Keyed for ServiceInfo {
-    type Key = ObjectKey;
-    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::hash::Hash::hash(&self.key, state);
-    }
-    fn has_key(&self, key: &ObjectKey) -> bool {
-        &self.key == key
-    }
-    fn same_key(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
+/// Objects found by one of their fields.
+macro_rules! keyed_by_field {
+    ($($type:ty => $field:ident: $key:ty),* $(,)?) => {
+        $(impl Keyed for $type {
+            type Key = $key;
+            fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
+                std::hash::Hash::hash(&self.$field, state);
+            }
+            fn has_key(&self, key: &$key) -> bool {
+                &self.$field == key
+            }
+            fn same_key(&self, other: &Self) -> bool {
+                self.$field == other.$field
+            }
+        })*
+    };
 }
 
-impl Keyed for HostInCluster {
-    type Key = Host;
-    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::hash::Hash::hash(&self.host, state);
-    }
-    fn has_key(&self, host: &Host) -> bool {
-        &self.host == host
-    }
-    fn same_key(&self, other: &Self) -> bool {
-        self.host == other.host
-    }
+keyed_by_field! {
+    ServiceInfo => key: ObjectKey,
+    StoredSlice => key: ObjectKey,
+    HostInCluster => host: Host,
 }
 
 impl Keyed for WorkloadInfo {
@@ -42,18 +40,5 @@ impl Keyed for WorkloadInfo {
     }
     fn same_key(&self, other: &Self) -> bool {
         self.kind == other.kind && self.key == other.key
-    }
-}
-
-impl Keyed for StoredSlice {
-    type Key = ObjectKey;
-    fn hash_key<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::hash::Hash::hash(&self.key, state);
-    }
-    fn has_key(&self, key: &ObjectKey) -> bool {
-        &self.key == key
-    }
-    fn same_key(&self, other: &Self) -> bool {
-        self.key == other.key
     }
 }

@@ -150,3 +150,37 @@ fn a_weighted_canary_splits_its_host_between_stable_and_canary_by_argos_weight()
     r.apply(canary(None).remove(0));
     assert_eq!(shares(&r), [("web-active".to_owned(), None)]);
 }
+
+#[test]
+fn two_canaries_weighting_one_service_split_it_alike_in_any_order() {
+    // Two Rollouts of one identity in one cluster (a hand-made duplicate), both weighting
+    // the same stable and canary Services: the one last by name decides, whatever arrived
+    // first.
+    let canary = |name: &str, weight: u32| {
+        let mut deltas = blue_green("east", true);
+        if let Delta::Upsert(_, Object::Workload(w)) = &mut deltas[0] {
+            w.key = ObjectKey::new("team", name);
+            w.rollout_role = Some((RolloutRole::Canary, "web-preview".into()));
+            w.canary_weight = Some(weight);
+        }
+        deltas
+    };
+    let shares = |r: &Registry| -> Vec<(String, Option<u32>)> {
+        r.get(&host("prod.web"))
+            .unwrap()
+            .backends
+            .values()
+            .flatten()
+            .map(|b| (b.service.name.to_string(), b.weight))
+            .collect()
+    };
+    let (a, b) = (canary("web-a", 20), canary("web-b", 40));
+    let forward = registry(a.iter().chain(&b).cloned());
+    let backward = registry(b.iter().chain(&a).cloned());
+    let expected = [
+        ("web-active".to_owned(), Some(60)),
+        ("web-preview".to_owned(), Some(40)),
+    ];
+    assert_eq!(shares(&forward), expected);
+    assert_eq!(shares(&backward), expected);
+}

@@ -19,3 +19,4 @@ pub mod model;
 pub mod planner;
 pub mod registry;
 pub mod render;
+mod stable_hash;

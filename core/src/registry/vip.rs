@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::model::Host;
+use crate::stable_hash::fnv1a;
 
 /// Why a host could not get (or restore) an address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -245,17 +246,6 @@ impl VipAllocator {
         };
         (offset >= self.first && offset < self.first + self.capacity).then_some(offset)
     }
-}
-
-/// FNV-1a, 64 bit: a hash whose value is fixed by its definition, unlike std's hasher, so a
-/// host prefers the same slot in every build and on every machine.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
 }
 
 #[cfg(test)]

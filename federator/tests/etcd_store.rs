@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use federator::model::Host;
 use federator::registry::VipAllocator;
-use federator::state::etcd::{EtcdClient, EtcdOptions, EtcdStore, pb};
+use federator::state::etcd::{Change, EtcdClient, EtcdOptions, EtcdStore, pb, prefix_end};
 use federator::state::{StateStore, VipWrites};
 use testenv::TestEnv;
 
@@ -197,4 +197,104 @@ async fn the_version_moves_with_every_change_and_only_then() {
     store.write(&release).await.unwrap();
     assert_ne!(store.version().await.unwrap(), claimed);
     assert!(store.load().await.unwrap().table.is_empty());
+}
+
+/// One transaction writing `puts` and deleting `deletes`; its revision.
+async fn write_keys(client: &EtcdClient, puts: &[(&str, &str)], deletes: &[&str]) -> i64 {
+    let puts = puts.iter().map(|(key, value)| pb::RequestOp {
+        request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
+            key: key.as_bytes().to_vec(),
+            value: value.as_bytes().to_vec(),
+            ..Default::default()
+        })),
+    });
+    let deletes = deletes.iter().map(|key| pb::RequestOp {
+        request: Some(pb::request_op::Request::RequestDeleteRange(
+            pb::DeleteRangeRequest {
+                key: key.as_bytes().to_vec(),
+                ..Default::default()
+            },
+        )),
+    });
+    let answer = client
+        .txn(pb::TxnRequest {
+            success: puts.chain(deletes).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    answer.header.unwrap().revision
+}
+
+fn put(key: &str, value: &str, revision: i64) -> Change {
+    Change::Put {
+        key: key.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec(),
+        revision,
+    }
+}
+
+#[tokio::test]
+async fn a_watch_reports_every_change_under_its_prefix_in_order_and_only_those() {
+    let env = TestEnv::start(&[]).await.unwrap();
+    let client = EtcdClient::new(&options(&env, "/watched/")).unwrap();
+    let before = write_keys(&client, &[("/watched/a", "0")], &[]).await;
+
+    // From a past revision: what happened since then comes first.
+    let mut watch = client
+        .watch(b"/watched/".to_vec(), prefix_end(b"/watched/"), before)
+        .await
+        .unwrap();
+    assert_eq!(
+        watch.next().await.unwrap(),
+        [put("/watched/a", "0", before)]
+    );
+
+    let second = write_keys(&client, &[("/watched/b", "1"), ("/elsewhere/c", "2")], &[]).await;
+    assert_eq!(
+        watch.next().await.unwrap(),
+        [put("/watched/b", "1", second)]
+    );
+
+    // Quiet for longer than a request's time limit: the stream outlives it.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let third = write_keys(&client, &[("/watched/a", "3")], &["/watched/b"]).await;
+    assert_eq!(
+        watch.next().await.unwrap(),
+        [
+            put("/watched/a", "3", third),
+            Change::Delete {
+                key: b"/watched/b".to_vec(),
+                revision: third,
+            },
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_watch_from_compacted_history_is_refused_naming_its_range_and_what_is_left() {
+    let env = TestEnv::start(&[]).await.unwrap();
+    let client = EtcdClient::new(&options(&env, "/refused/")).unwrap();
+    let first = write_keys(&client, &[("/refused/a", "0")], &[]).await;
+    let last = write_keys(&client, &[("/refused/a", "1")], &[]).await;
+    pb::kv_client::KvClient::connect(format!("http://{}", env.etcd_endpoint()))
+        .await
+        .unwrap()
+        .compact(pb::CompactionRequest {
+            revision: last,
+            physical: true,
+        })
+        .await
+        .unwrap();
+    // etcd creates the watch, then cancels it.
+    let mut watch = client
+        .watch(b"/refused/".to_vec(), prefix_end(b"/refused/"), first)
+        .await
+        .unwrap();
+    let err = watch.next().await.expect_err("refused");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("/refused/") && shown.contains(&format!("earliest left is {last}")),
+        "{shown}"
+    );
 }

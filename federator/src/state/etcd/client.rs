@@ -40,6 +40,14 @@ pub enum EtcdError {
         /// Why.
         reason: String,
     },
+    /// A watch was refused or ended.
+    #[error("etcd watch of {range}: {reason}")]
+    Watch {
+        /// The keys watched.
+        range: String,
+        /// Why.
+        reason: String,
+    },
     /// A request failed.
     #[error("etcd {call}: {status}")]
     Call {
@@ -105,6 +113,11 @@ impl EtcdClient {
             channel: Channel::balance_list(endpoints.into_iter()),
             endpoints: options.endpoints.join(","),
         })
+    }
+
+    /// The channel to etcd, for the calls of sibling modules.
+    pub(super) fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     fn kv(&self) -> pb::kv_client::KvClient<Channel> {
@@ -182,7 +195,7 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, EtcdError> {
     })
 }
 
-fn failed(call: &'static str) -> impl Fn(tonic::Status) -> EtcdError {
+pub(super) fn failed(call: &'static str) -> impl Fn(tonic::Status) -> EtcdError {
     move |status| EtcdError::Call {
         call,
         status: format!("{:?}: {}", status.code(), status.message()),

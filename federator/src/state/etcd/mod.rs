@@ -5,9 +5,11 @@
 
 mod client;
 mod store;
+mod watch;
 
 pub use client::{EtcdClient, EtcdError, EtcdOptions, prefix_end};
 pub use store::EtcdStore;
+pub use watch::{Change, KeyWatch};
 
 /// The generated etcd v3 messages and clients (a subset of etcd's API, `proto/etcdserverpb`).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

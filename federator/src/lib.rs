@@ -24,6 +24,7 @@ pub mod memory;
 pub mod metrics;
 pub mod offline;
 pub mod runtime;
+pub mod shard;
 pub mod state;
 pub mod sync;
 pub mod upstream;

@@ -1,0 +1,423 @@
+//! This replica's membership among the replicas that share clusters: its record in etcd
+//! under a lease of its own, kept alive, and the live replicas as etcd lists them.
+//!
+//! Joining checks the shared settings against the live replicas' (a replica with another
+//! host suffix or VIP range refuses to join, naming each setting), then registers. Two
+//! replicas with different settings registering at once both see each other afterwards: the
+//! later registration (by etcd revision) withdraws. The lease's term ends `lease -
+//! renew_deadline` before etcd would expire the lease, as a leader's does: a replica cut off
+//! from etcd stops acting as a member before its records vanish.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use federator_core::planner::election::ElectionTiming;
+use federator_core::planner::membership::{self, MemberRecord, SettingMismatch};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::state::etcd::pb::{self, compare, request_op};
+use crate::state::etcd::{Change, EtcdClient, EtcdError, prefix_end};
+
+/// Who this replica is and what it must agree on with the others.
+#[derive(Clone, Debug)]
+pub struct MemberOptions {
+    /// The replica's name (its pod's, made unique).
+    pub replica: String,
+    /// The shared settings, by flag, as this replica runs with them.
+    pub settings: BTreeMap<String, String>,
+    /// The lease's timings (the election's).
+    pub timing: ElectionTiming,
+}
+
+/// Why this replica did not join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// Its shared settings differ from a live replica's.
+    #[error("replica {replica} refuses to join: {}", shown(.mismatches))]
+    Settings {
+        /// This replica.
+        replica: String,
+        /// Each setting that differs, with the replica it differs from.
+        mismatches: Vec<SettingMismatch>,
+    },
+    /// A live replica already registered under its name.
+    #[error("replica {replica} refuses to join: etcd key {key} already names a live replica")]
+    NameTaken {
+        /// This replica.
+        replica: String,
+        /// The key.
+        key: String,
+    },
+    /// etcd did not answer.
+    #[error("replica {replica} cannot join: {source}")]
+    Etcd {
+        /// This replica.
+        replica: String,
+        /// Why.
+        source: EtcdError,
+    },
+}
+
+fn shown(mismatches: &[SettingMismatch]) -> String {
+    let all: Vec<String> = mismatches.iter().map(ToString::to_string).collect();
+    all.join("; ")
+}
+
+/// The live replicas, as last read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Members {
+    /// Their names, sorted.
+    pub replicas: Vec<String>,
+    /// The etcd revision they were read at.
+    pub revision: i64,
+}
+
+/// This replica, registered.
+pub struct Membership {
+    /// Until when this replica may act as a member (write to the clusters it claims);
+    /// `None` once its lease is gone.
+    pub term: watch::Receiver<Option<Instant>>,
+    /// The live replicas.
+    pub members: watch::Receiver<Members>,
+    client: EtcdClient,
+    lease: i64,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Membership {
+    /// Registers this replica under `<prefix>members/<replica>`.
+    pub async fn join(
+        client: EtcdClient,
+        prefix: &str,
+        options: MemberOptions,
+    ) -> Result<Self, JoinError> {
+        let replica = options.replica.clone();
+        let etcd = |source| JoinError::Etcd {
+            replica: replica.clone(),
+            source,
+        };
+        let dir = format!("{prefix}members/");
+        let key = format!("{dir}{replica}");
+        let (listed, _) = list(&client, &dir).await.map_err(etcd)?;
+        refuse_mismatches(&options, &listed, None)?;
+
+        let timing = options.timing;
+        let ttl = i64::try_from(timing.lease().as_secs().max(1)).unwrap_or(i64::MAX);
+        let sent = Instant::now();
+        let lease = client.grant(ttl).await.map_err(etcd)?;
+        let record = MemberRecord {
+            replica: replica.clone(),
+            settings: options.settings.clone(),
+        };
+        let registered = register(&client, &key, record.encode(), lease).await;
+        let ours = match registered {
+            Ok(Some(revision)) => revision,
+            Ok(None) => {
+                let _ = client.revoke(lease).await;
+                return Err(JoinError::NameTaken { replica, key });
+            }
+            Err(err) => {
+                let _ = client.revoke(lease).await;
+                return Err(etcd(err));
+            }
+        };
+        // Registered at the same time as a replica of other settings: the later one goes.
+        let (listed, revision) = match list(&client, &dir).await {
+            Ok(listed) => listed,
+            Err(err) => {
+                let _ = client.revoke(lease).await;
+                return Err(etcd(err));
+            }
+        };
+        if let Err(err) = refuse_mismatches(&options, &listed, Some(ours)) {
+            let _ = client.revoke(lease).await;
+            return Err(err);
+        }
+
+        let (term_tx, term) = watch::channel(Some(sent + timing.renew_deadline()));
+        let (members_tx, members) = watch::channel(Members::default());
+        publish(&listed, revision, &members_tx);
+        let tasks = vec![
+            tokio::spawn(keep_alive(
+                client.clone(),
+                lease,
+                timing,
+                term_tx,
+                replica.clone(),
+            )),
+            tokio::spawn(follow(client.clone(), dir, members_tx)),
+        ];
+        info!(%replica, lease, "joined the replicas sharing clusters");
+        Ok(Self {
+            term,
+            members,
+            client,
+            lease,
+            tasks,
+        })
+    }
+
+    /// Leaves: stops renewing and revokes the lease, so the record (and the claims held
+    /// under it) go at once rather than at the lease's expiry.
+    pub async fn leave(self) -> Result<(), EtcdError> {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.client.revoke(self.lease).await
+    }
+}
+
+impl Drop for Membership {
+    /// A membership dropped without leaving stops renewing: its lease expires after its TTL,
+    /// as a process killed would.
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The members' records (key, value, create revision) and the revision they were read at.
+type Listed = Vec<(String, Vec<u8>, i64)>;
+
+async fn list(client: &EtcdClient, dir: &str) -> Result<(Listed, i64), EtcdError> {
+    let answer = client
+        .range(pb::RangeRequest {
+            key: dir.as_bytes().to_vec(),
+            range_end: prefix_end(dir.as_bytes()),
+            ..Default::default()
+        })
+        .await?;
+    let revision = answer.header.map_or(0, |h| h.revision);
+    let listed = answer
+        .kvs
+        .into_iter()
+        .map(|kv| {
+            let key = String::from_utf8_lossy(&kv.key).into_owned();
+            (key, kv.value, kv.create_revision)
+        })
+        .collect();
+    Ok((listed, revision))
+}
+
+/// Refuses when a live replica's settings differ; after registering (`ours`: this
+/// record's create revision), only against replicas registered earlier.
+fn refuse_mismatches(
+    options: &MemberOptions,
+    listed: &Listed,
+    ours: Option<i64>,
+) -> Result<(), JoinError> {
+    let earlier: Vec<(String, Vec<u8>)> = listed
+        .iter()
+        .filter(|(_, _, created)| ours.is_none_or(|ours| *created < ours))
+        .map(|(key, value, _)| (key.clone(), value.clone()))
+        .collect();
+    let (records, _) = membership::live(&earlier);
+    let mismatches = membership::mismatches(&options.replica, &options.settings, &records);
+    if mismatches.is_empty() {
+        return Ok(());
+    }
+    Err(JoinError::Settings {
+        replica: options.replica.clone(),
+        mismatches,
+    })
+}
+
+/// Writes the record under `lease` if no record has the key; its revision, or `None` when
+/// the key exists.
+async fn register(
+    client: &EtcdClient,
+    key: &str,
+    record: Vec<u8>,
+    lease: i64,
+) -> Result<Option<i64>, EtcdError> {
+    let answer = client
+        .txn(pb::TxnRequest {
+            compare: vec![pb::Compare {
+                result: compare::CompareResult::Equal as i32,
+                target: compare::CompareTarget::Create as i32,
+                key: key.as_bytes().to_vec(),
+                target_union: Some(compare::TargetUnion::CreateRevision(0)),
+                range_end: Vec::new(),
+            }],
+            success: vec![pb::RequestOp {
+                request: Some(request_op::Request::RequestPut(pb::PutRequest {
+                    key: key.as_bytes().to_vec(),
+                    value: record,
+                    lease,
+                    ..Default::default()
+                })),
+            }],
+            failure: Vec::new(),
+        })
+        .await?;
+    Ok(answer
+        .succeeded
+        .then(|| answer.header.map_or(0, |h| h.revision)))
+}
+
+/// Keeps the lease alive every retry period; each renewal sent at `t` extends the term to
+/// `t + renew_deadline`. A failed renewal extends nothing: the term runs out on its own.
+async fn keep_alive(
+    client: EtcdClient,
+    lease: i64,
+    timing: ElectionTiming,
+    term: watch::Sender<Option<Instant>>,
+    replica: String,
+) {
+    let mut ticks = tokio::time::interval(timing.retry());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let sent = Instant::now();
+        match tokio::time::timeout(timing.retry(), client.keep_alive(lease)).await {
+            Ok(Ok(left)) if left > 0 => {
+                term.send_replace(Some(sent + timing.renew_deadline()));
+            }
+            Ok(Ok(_)) => {
+                error!(%replica, lease, "membership lease expired: no longer a member");
+                term.send_replace(None);
+                return;
+            }
+            Ok(Err(err)) => warn!(%replica, error = %err, "membership lease not renewed"),
+            Err(_) => warn!(%replica, "membership lease renewal timed out"),
+        }
+    }
+}
+
+/// Follows the members' records: lists them, then applies every change after the listing;
+/// lists again after a broken watch.
+async fn follow(client: EtcdClient, dir: String, members: watch::Sender<Members>) {
+    let mut backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times()
+        .build();
+    loop {
+        match follow_once(&client, &dir, &members).await {
+            Ok(()) => return,
+            Err(err) => warn!(error = %err, "membership watch broke; listing again"),
+        }
+        tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(5))).await;
+    }
+}
+
+/// One listing and the watch after it; `Ok` only when no one listens any more.
+async fn follow_once(
+    client: &EtcdClient,
+    dir: &str,
+    members: &watch::Sender<Members>,
+) -> Result<(), EtcdError> {
+    let (listed, revision) = list(client, dir).await?;
+    publish(&listed, revision, members);
+    let mut records: BTreeMap<String, (Vec<u8>, i64)> = listed
+        .into_iter()
+        .map(|(key, value, created)| (key, (value, created)))
+        .collect();
+    let mut watch = client
+        .watch(
+            dir.as_bytes().to_vec(),
+            prefix_end(dir.as_bytes()),
+            revision + 1,
+        )
+        .await?;
+    let mut last = revision;
+    loop {
+        for change in watch.next().await? {
+            match change {
+                Change::Put {
+                    key,
+                    value,
+                    revision,
+                } => {
+                    let key = String::from_utf8_lossy(&key).into_owned();
+                    // A new record's create revision is this one; an update keeps its own.
+                    let created = records.get(&key).map_or(revision, |(_, c)| *c);
+                    records.insert(key, (value, created));
+                    last = revision;
+                }
+                Change::Delete { key, revision } => {
+                    records.remove(String::from_utf8_lossy(&key).as_ref());
+                    last = revision;
+                }
+            }
+        }
+        let listed: Listed = records
+            .iter()
+            .map(|(key, (value, created))| (key.clone(), value.clone(), *created))
+            .collect();
+        publish(&listed, last, members);
+        if members.is_closed() {
+            return Ok(());
+        }
+    }
+}
+
+/// Publishes the live replicas of `listed`, reporting records that are not a replica's.
+fn publish(listed: &Listed, revision: i64, members: &watch::Sender<Members>) {
+    let entries: Vec<(String, Vec<u8>)> = listed
+        .iter()
+        .map(|(key, value, _)| (key.clone(), value.clone()))
+        .collect();
+    let (records, corrupt) = membership::live(&entries);
+    for record in corrupt {
+        warn!(key = %record.key, reason = %record.reason, "membership record ignored");
+    }
+    let replicas = records.into_iter().map(|r| r.replica).collect();
+    members.send_replace(Members { replicas, revision });
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn options(vip_range: &str) -> MemberOptions {
+        MemberOptions {
+            replica: "federator-b".into(),
+            settings: BTreeMap::from([("vip-range".to_owned(), vip_range.to_owned())]),
+            timing: ElectionTiming::default(),
+        }
+    }
+
+    fn listed(entries: &[(&str, &str, i64)]) -> Listed {
+        entries
+            .iter()
+            .map(|(replica, range, created)| {
+                let record = MemberRecord {
+                    replica: (*replica).to_owned(),
+                    settings: BTreeMap::from([("vip-range".to_owned(), (*range).to_owned())]),
+                };
+                (format!("/f/members/{replica}"), record.encode(), *created)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn of_two_replicas_registered_at_once_with_other_settings_the_later_withdraws() {
+        let ours = options("240.0.0.0/16");
+        // Registered at revision 10; a replica of another range registered at 11.
+        let both = listed(&[
+            ("federator-b", "240.0.0.0/16", 10),
+            ("federator-c", "10.0.0.0/8", 11),
+        ]);
+        assert!(
+            refuse_mismatches(&ours, &both, Some(10)).is_ok(),
+            "ours is earlier"
+        );
+        // ... or at 9: this one is the later and withdraws.
+        let both = listed(&[
+            ("federator-b", "240.0.0.0/16", 10),
+            ("federator-c", "10.0.0.0/8", 9),
+        ]);
+        let err = refuse_mismatches(&ours, &both, Some(10)).unwrap_err();
+        assert!(err.to_string().contains("federator-c"), "{err}");
+        // Before registering, every live replica counts.
+        assert!(refuse_mismatches(&ours, &both, None).is_err());
+    }
+}

@@ -147,3 +147,180 @@ async fn a_replica_that_stops_renewing_drops_out_within_its_lease() {
     until_members(&mut seen_by_a, &["federator-a"]).await;
     a.leave().await.unwrap();
 }
+
+mod claims {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use federator::shard::claims::{ClaimInputs, ClaimOptions, Claimed, run};
+    use federator_core::model::ClusterName;
+    use federator_core::planner::shards;
+    use tokio::sync::watch;
+
+    use super::*;
+
+    /// A replica: its membership and its claims loop, with writers that stop at once.
+    struct Replica {
+        name: String,
+        membership: Membership,
+        claimed: watch::Receiver<Claimed>,
+    }
+
+    async fn replica(
+        env: &TestEnv,
+        name: &str,
+        clusters: &watch::Receiver<BTreeSet<ClusterName>>,
+    ) -> Replica {
+        let membership = Membership::join(client(env), PREFIX, options(name, "240.0.0.0/16"))
+            .await
+            .unwrap();
+        let (claimed_tx, claimed) = watch::channel(Claimed::default());
+        let (writing_tx, writing) = watch::channel(BTreeSet::new());
+        // The runtime's part: writers run exactly for the writable clusters.
+        let mut follow = claimed.clone();
+        tokio::spawn(async move {
+            while follow.changed().await.is_ok() {
+                let writable = follow.borrow().writable.clone();
+                writing_tx.send_replace(writable);
+            }
+        });
+        let options = ClaimOptions {
+            replica: name.to_owned(),
+            prefix: PREFIX.to_owned(),
+            lease: membership.lease(),
+            retry: Duration::from_millis(500),
+        };
+        let inputs = ClaimInputs {
+            members: membership.members.clone(),
+            clusters: clusters.clone(),
+            writing,
+        };
+        tokio::spawn(run(client(env), options, inputs, claimed_tx));
+        Replica {
+            name: name.to_owned(),
+            membership,
+            claimed,
+        }
+    }
+
+    /// Waits until the claims in etcd, as every replica reads them, are `expected`, each
+    /// replica writing to exactly the clusters it holds; fails at once if two replicas ever
+    /// may write to one cluster.
+    async fn until_claimed(replicas: &[&Replica], expected: &BTreeMap<ClusterName, String>) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut writers: BTreeMap<ClusterName, Vec<String>> = BTreeMap::new();
+            let mut settled = true;
+            for r in replicas {
+                let claimed = r.claimed.borrow().clone();
+                for cluster in &claimed.writable {
+                    writers
+                        .entry(cluster.clone())
+                        .or_default()
+                        .push(r.name.clone());
+                }
+                settled &= claimed.holders == *expected;
+            }
+            for (cluster, who) in &writers {
+                assert!(who.len() <= 1, "{cluster} written by {who:?}");
+            }
+            let writable: BTreeMap<ClusterName, String> = writers
+                .into_iter()
+                .map(|(c, mut who)| (c, who.remove(0)))
+                .collect();
+            if settled && writable == *expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "claims never became {expected:?}: {:?}",
+                replicas
+                    .iter()
+                    .map(|r| r.claimed.borrow().clone())
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn each_cluster_is_claimed_by_its_owner_and_a_dead_replica_s_clusters_move_to_the_others()
+    {
+        let env = TestEnv::start(&[]).await.unwrap();
+        let names: BTreeSet<ClusterName> = (0..6)
+            .map(|i| ClusterName::new(format!("cluster-{i}")))
+            .collect();
+        let (_clusters_tx, clusters) = watch::channel(names.clone());
+        let a = replica(&env, "federator-a", &clusters).await;
+        let b = replica(&env, "federator-b", &clusters).await;
+        let c = replica(&env, "federator-c", &clusters).await;
+        let all: Vec<String> = ["federator-a", "federator-b", "federator-c"]
+            .map(String::from)
+            .to_vec();
+        let owners = shards::assign(&names, &all);
+        assert!(
+            owners.values().collect::<BTreeSet<_>>().len() > 1,
+            "the test spreads clusters: {owners:?}"
+        );
+        until_claimed(&[&a, &b, &c], &owners).await;
+
+        // b dies without releasing anything (as under kill -9): its claims go with its lease,
+        // and its clusters move to their owners among the others; no other cluster moves.
+        let mut moves = client(&env)
+            .watch(
+                format!("{PREFIX}claims/").into_bytes(),
+                federator::state::etcd::prefix_end(format!("{PREFIX}claims/").as_bytes()),
+                0,
+            )
+            .await
+            .unwrap();
+        let sentinel = format!("{PREFIX}claims/end-of-test");
+        let end = sentinel.clone();
+        let seen = tokio::spawn(async move {
+            let mut keys = BTreeSet::new();
+            loop {
+                for change in moves.next().await.unwrap() {
+                    let (federator::state::etcd::Change::Put { key, .. }
+                    | federator::state::etcd::Change::Delete { key, .. }) = change;
+                    let key = String::from_utf8(key).unwrap();
+                    if key == end {
+                        return keys;
+                    }
+                    keys.insert(key);
+                }
+            }
+        });
+        drop(b);
+        let rest: Vec<String> = ["federator-a", "federator-c"].map(String::from).to_vec();
+        let after = shards::assign(&names, &rest);
+        for (cluster, owner) in &owners {
+            if owner != "federator-b" {
+                assert_eq!(&after[cluster], owner, "{cluster} stays where it was");
+            }
+        }
+        until_claimed(&[&a, &c], &after).await;
+        // What etcd saw: only b's clusters' claims changed (went with its lease, then came
+        // back under their new owners).
+        client(&env)
+            .txn(pb::TxnRequest {
+                success: vec![pb::RequestOp {
+                    request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
+                        key: sentinel.into_bytes(),
+                        value: b"nobody".to_vec(),
+                        ..Default::default()
+                    })),
+                }],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let changed = seen.await.unwrap();
+        let b_s: BTreeSet<String> = owners
+            .iter()
+            .filter(|(_, owner)| *owner == "federator-b")
+            .map(|(cluster, _)| format!("{PREFIX}claims/{cluster}"))
+            .collect();
+        assert_eq!(changed, b_s);
+        a.membership.leave().await.unwrap();
+        c.membership.leave().await.unwrap();
+    }
+}

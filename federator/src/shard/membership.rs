@@ -160,6 +160,11 @@ impl Membership {
         })
     }
 
+    /// The lease this replica's record, and its claims, are held under.
+    pub fn lease(&self) -> i64 {
+        self.lease
+    }
+
     /// Leaves: stops renewing and revokes the lease, so the record (and the claims held
     /// under it) go at once rather than at the lease's expiry.
     pub async fn leave(self) -> Result<(), EtcdError> {

@@ -77,6 +77,21 @@ impl FromIterator<(String, String)> for Labels {
     }
 }
 
+/// Labels are written as the map they are (sorted by key).
+impl serde::Serialize for Labels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+}
+
+/// Read as a map, so whatever order or repetition it was written with, the pairs are sorted
+/// and unique, as lookups need.
+impl<'de> serde::Deserialize<'de> for Labels {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, String>::deserialize(deserializer).map(Self::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

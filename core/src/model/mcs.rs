@@ -39,7 +39,7 @@ pub fn service_export(
 }
 
 /// A cluster's id for the MCS API: the value of its `id.k8s.io` ClusterProperty.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ClusterIdInfo {
     /// The id, a DNS label (per-pod names of headless services carry it).
     pub value: String,

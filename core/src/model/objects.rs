@@ -9,7 +9,7 @@ use super::{
 
 /// What federator knows of a dependent cluster beyond what it watches: its name and the
 /// overrides given on its Secret (or the offline cluster file).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ClusterInfo {
     /// Registered name of the cluster.
     pub name: ClusterName,
@@ -44,7 +44,18 @@ impl ClusterInfo {
 }
 
 /// Region and zone of an endpoint, as Istio's `locality` (`region/zone`) expresses them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+)]
 pub struct Locality {
     /// Region, e.g. `us-east-1`.
     pub region: Option<SmolStr>,
@@ -65,7 +76,7 @@ impl Locality {
 }
 
 /// A Kubernetes Service reduced to what routing needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ServiceInfo {
     /// Namespace and name.
     pub key: ObjectKey,
@@ -86,7 +97,9 @@ pub struct ServiceInfo {
 /// One ready endpoint address (a pod) and where it runs. Local backends are rendered per
 /// address, so that each zone is really preferred and outlier detection ejects one bad pod
 /// rather than a whole Service.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub struct ReadyEndpoint {
     /// The endpoint's IP address.
     pub address: SmolStr,
@@ -99,7 +112,7 @@ pub struct ReadyEndpoint {
 }
 
 /// An EndpointSlice reduced to its ready endpoints and the ports they listen on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct EndpointSliceInfo {
     /// Namespace and name of the slice.
     pub key: ObjectKey,
@@ -113,7 +126,9 @@ pub struct EndpointSliceInfo {
 }
 
 /// Kind of object that runs a workload's pods.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub enum WorkloadKind {
     /// `apps/v1` Deployment.
     Deployment,
@@ -145,7 +160,9 @@ impl fmt::Display for WorkloadKind {
 }
 
 /// The second host an Argo Rollout gets besides `<env>.<identity>.<suffix>`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub enum RolloutRole {
     /// A blue-green Rollout's preview Service: `preview.<env>.<identity>.<suffix>`.
     Preview,
@@ -164,7 +181,7 @@ impl RolloutRole {
 }
 
 /// A Deployment or Rollout that carries an identity.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct WorkloadInfo {
     /// Deployment or Rollout.
     pub kind: WorkloadKind,
@@ -228,7 +245,7 @@ impl WorkloadInfo {
 }
 
 /// A Node's locality and addresses.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
     /// Node name, as EndpointSlices refer to it.
     pub name: String,
@@ -239,7 +256,7 @@ pub struct NodeInfo {
 }
 
 /// The east-west gateway Service of a cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct GatewayInfo {
     /// Namespace and name of the gateway Service.
     pub key: ObjectKey,
@@ -253,7 +270,7 @@ pub struct GatewayInfo {
 
 /// The namespace Istio runs in (`istio-system`), reduced to Istio's own record of the
 /// cluster's network: its `topology.istio.io/network` label.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct MeshNamespaceInfo {
     /// Name of the namespace.
     pub name: String,
@@ -264,7 +281,7 @@ pub struct MeshNamespaceInfo {
 /// A user's Istio Gateway on the east-west gateway's passthrough port. When its hosts cover
 /// global hosts it claims them, and federator leaves its own Gateway out of that cluster
 /// rather than fight over the same hosts and port.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct PassthroughClaimInfo {
     /// Namespace and name of the Gateway.
     pub key: ObjectKey,
@@ -273,7 +290,7 @@ pub struct PassthroughClaimInfo {
 }
 
 /// An object of a cluster, as the registry consumes it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum Object {
     /// A Service (not the gateway).
     Service(ServiceInfo),
@@ -322,7 +339,9 @@ impl Object {
 }
 
 /// Identifies an object of a cluster for deletion.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub enum ObjectRef {
     /// A Service.
     Service(ObjectKey),

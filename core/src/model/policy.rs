@@ -3,7 +3,7 @@ use crate::istio::OutlierDetection;
 
 /// How traffic to a global host is spread over localities: the validated form of a
 /// GlobalTrafficPolicy, free of Kubernetes types.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct TrafficPolicy {
     /// Locality load-balancing mode.
     pub mode: LocalityMode,
@@ -13,7 +13,7 @@ pub struct TrafficPolicy {
 }
 
 /// Locality load-balancing mode.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub enum LocalityMode {
     /// Istio's default: same zone, then same region, then anywhere.
     #[default]
@@ -27,7 +27,19 @@ pub enum LocalityMode {
 
 /// Which API a GlobalTrafficPolicy or Dependency comes from: federator's own, or Admiral's,
 /// read as it is so a team migrates without rewriting its objects.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+)]
 pub enum PolicySource {
     /// `federator.io/v1alpha1`. Takes precedence over Admiral's for the same host.
     #[default]
@@ -47,7 +59,7 @@ impl PolicySource {
 }
 
 /// A validated GlobalTrafficPolicy, keyed to the identity (and optionally env) it governs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct PolicyInfo {
     /// Its API.
     pub api: PolicySource,
@@ -81,7 +93,7 @@ impl PolicyInfo {
 /// A validated Dependency: the identities a source identity calls. Its workloads get a
 /// Sidecar that admits only those identities' global hosts, and (with the `dependents`
 /// export scope) those hosts go to the clusters it runs in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct DependencyInfo {
     /// Its API.
     pub api: PolicySource,
@@ -97,7 +109,7 @@ pub struct DependencyInfo {
 
 /// An object with a status of its own (a GlobalTrafficPolicy, a Dependency) that cannot be
 /// used: kept so its status can say why, while it has no effect.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct RejectedInfo {
     /// Which object (its kind and key).
     pub reference: ObjectRef,

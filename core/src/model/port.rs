@@ -4,7 +4,9 @@ use smol_str::SmolStr;
 
 /// The application protocol Istio should assume on a port, as ServiceEntry `ports[].protocol`
 /// spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub enum Protocol {
     /// Plain HTTP/1.1.
     Http,
@@ -94,7 +96,9 @@ impl fmt::Display for Protocol {
 
 /// One port a global host offers: the Service port number (identical in every cluster), its
 /// name and protocol.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub struct MeshPort {
     /// The Service port number clients connect to.
     pub number: u16,
@@ -118,6 +122,20 @@ impl MeshPort {
 impl fmt::Display for MeshPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}({})", self.number, self.protocol, self.name)
+    }
+}
+
+/// Target ports are written as the map they are (sorted by port name).
+impl serde::Serialize for TargetPorts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+/// Read as a map, so the pairs are sorted and unique, as lookups need.
+impl<'de> serde::Deserialize<'de> for TargetPorts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        std::collections::BTreeMap::<String, u16>::deserialize(deserializer).map(Self::from)
     }
 }
 

@@ -1,0 +1,130 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::fixtures::{gateway, node, service, slice, workload};
+use crate::model::{
+    ClusterIdInfo, DependencyInfo, MeshNamespaceInfo, PassthroughClaimInfo, PolicyInfo,
+    PolicySource, RejectedInfo, RolloutRole, TrafficPolicy,
+};
+
+fn every_kind() -> Vec<Object> {
+    let mut rollout = workload("shop", "cart", "Cart", "prod");
+    rollout.kind = WorkloadKind::Rollout;
+    rollout.rollout_role = Some((RolloutRole::Canary, "cart-canary".into()));
+    rollout.canary_weight = Some(20);
+    rollout.created = Some(1_700_000_000);
+    let mut target = slice("shop", "cart-1", "cart", &[("n1", "z1"), ("", "")]);
+    target.ports = std::collections::BTreeMap::from([("http".to_owned(), 8080)]).into();
+    vec![
+        Object::Service(service("shop", "cart").port("http", 80).port("grpc", 9090)),
+        Object::EndpointSlice(target),
+        Object::Workload(workload("shop", "pay", "pay", "prod")),
+        Object::Workload(rollout),
+        Object::Node(node("n1", "us-east-1", "us-east-1a", "10.0.0.1")),
+        Object::Gateway(gateway(&["203.0.113.7"])),
+        Object::Policy(PolicyInfo {
+            api: PolicySource::Admiral,
+            key: ObjectKey::new("shop", "gtp"),
+            identity: "cart".into(),
+            env: Some("prod".into()),
+            policy: TrafficPolicy::default(),
+            created: Some(1),
+            generation: Some(2),
+            ignored: vec!["dns prefix".into()],
+        }),
+        Object::MeshNamespace(MeshNamespaceInfo {
+            name: "istio-system".into(),
+            network: Some("net-east".into()),
+        }),
+        Object::PassthroughClaim(PassthroughClaimInfo {
+            key: ObjectKey::new("istio-system", "cross-network"),
+            hosts: vec!["*.global".into()],
+        }),
+        Object::Dependency(DependencyInfo {
+            api: PolicySource::Federator,
+            key: ObjectKey::new("shop", "deps"),
+            source: "cart".into(),
+            destinations: vec!["pay".into()],
+            generation: None,
+        }),
+        Object::Rejected(RejectedInfo {
+            reference: ObjectRef::Policy(ObjectKey::new("shop", "bad")),
+            generation: Some(3),
+            reason: "no identity".into(),
+        }),
+        Object::ClusterId(ClusterIdInfo {
+            value: "east-1".into(),
+        }),
+    ]
+}
+
+#[test]
+fn every_kind_of_object_comes_back_as_it_was_published_under_its_own_key() {
+    let east = ClusterName::new("east");
+    for object in every_kind() {
+        let key = key(&east, &object.reference());
+        let (cluster, back) = decode(&key, &encode(&object)).unwrap();
+        assert_eq!((cluster, &back), (east.clone(), &object), "{key}");
+    }
+}
+
+#[test]
+fn a_value_that_is_not_the_object_its_key_names_is_refused_naming_the_key() {
+    let east = ClusterName::new("east");
+    let object = Object::Service(service("shop", "cart"));
+    let elsewhere = key(&east, &ObjectRef::Service(ObjectKey::new("shop", "pay")));
+    let err = decode(&elsewhere, &encode(&object)).unwrap_err();
+    assert_eq!(err.key, "east/service/shop/pay");
+    assert!(err.reason.contains("Service shop/cart"), "{err}");
+    let err = decode("east/service/shop/cart", br#"{"Service": 1}"#).unwrap_err();
+    assert!(err.reason.starts_with("not an object"), "{err}");
+    for bad in [
+        "east",
+        "east/widget/a/b",
+        "east/service/a",
+        "east//a/b",
+        "east/clusterid/x",
+    ] {
+        assert!(parse_key(bad).is_err(), "{bad}");
+    }
+}
+
+fn reference() -> impl Strategy<Value = ObjectRef> {
+    let name = "[a-z0-9]([a-z0-9.-]{0,10}[a-z0-9])?";
+    let key = (name, name).prop_map(|(ns, n)| ObjectKey::new(ns, n));
+    let kind = prop_oneof![
+        Just(WorkloadKind::Deployment),
+        Just(WorkloadKind::Rollout),
+        Just(WorkloadKind::RolloutVariant),
+        Just(WorkloadKind::ServiceExport),
+    ];
+    prop_oneof![
+        key.clone().prop_map(ObjectRef::Service),
+        key.clone().prop_map(ObjectRef::EndpointSlice),
+        (kind, key.clone()).prop_map(|(k, key)| ObjectRef::Workload(k, key)),
+        name.prop_map(ObjectRef::Node),
+        key.clone().prop_map(ObjectRef::Gateway),
+        key.clone().prop_map(ObjectRef::Policy),
+        name.prop_map(ObjectRef::MeshNamespace),
+        key.clone().prop_map(ObjectRef::PassthroughClaim),
+        key.clone().prop_map(ObjectRef::Dependency),
+        key.clone().prop_map(ObjectRef::AdmiralPolicy),
+        key.prop_map(ObjectRef::AdmiralDependency),
+        Just(ObjectRef::ClusterId),
+    ]
+}
+
+proptest! {
+    /// Every reference's key names it again, and two references never share a key.
+    #[test]
+    fn keys_name_their_reference_and_only_it(
+        a in reference(),
+        b in reference(),
+        cluster in "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?",
+    ) {
+        let cluster = ClusterName::new(cluster);
+        let (back, reference) = parse_key(&key(&cluster, &a)).unwrap();
+        prop_assert_eq!((&back, &reference), (&cluster, &a));
+        prop_assert_eq!(key(&cluster, &a) == key(&cluster, &b), a == b);
+    }
+}

@@ -289,6 +289,7 @@ mod claims {
                 }
             }
         });
+        let before = b.claimed.borrow().revisions.clone();
         drop(b);
         let rest: Vec<String> = ["federator-a", "federator-c"].map(String::from).to_vec();
         let after = shards::assign(&names, &rest);
@@ -298,6 +299,15 @@ mod claims {
             }
         }
         until_claimed(&[&a, &c], &after).await;
+        // A moved cluster's term grows: its new holder's writes outrank the old one's.
+        let now = a.claimed.borrow().revisions.clone();
+        for (cluster, owner) in &owners {
+            if owner == "federator-b" {
+                assert!(now[cluster] > before[cluster], "{cluster}: {now:?} after {before:?}");
+            } else {
+                assert_eq!(now[cluster], before[cluster], "{cluster} kept its claim");
+            }
+        }
         // What etcd saw: only b's clusters' claims changed (went with its lease, then came
         // back under their new owners).
         client(&env)

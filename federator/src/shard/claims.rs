@@ -51,6 +51,9 @@ pub struct Claimed {
     pub writable: BTreeSet<ClusterName>,
     /// Every claim's holder.
     pub holders: BTreeMap<ClusterName, String>,
+    /// Every claim's create revision: it grows with every new holder, so it numbers the
+    /// holder's term (the writers stamp it into what they write).
+    pub revisions: BTreeMap<ClusterName, i64>,
 }
 
 /// Carries out the claim decisions until `claimed` has no receiver left.
@@ -110,7 +113,7 @@ async fn step(
     dir: &str,
     inputs: &ClaimInputs,
 ) -> Result<Claimed, EtcdError> {
-    let mut holders = read_claims(client, dir).await?;
+    let (mut holders, mut revisions) = read_claims(client, dir).await?;
     let replicas = inputs.members.borrow().replicas.clone();
     let clusters = inputs.clusters.borrow().clone();
     let writing = inputs.writing.borrow().clone();
@@ -131,9 +134,12 @@ async fn step(
         let key = format!("{dir}{cluster}");
         match step {
             ClaimStep::Acquire => {
-                if acquire(client, &key, &options.replica, options.lease).await? {
-                    info!(replica = %options.replica, %cluster, "cluster claimed");
+                if let Some(revision) =
+                    acquire(client, &key, &options.replica, options.lease).await?
+                {
+                    info!(replica = %options.replica, %cluster, revision, "cluster claimed");
                     holders.insert(cluster.clone(), options.replica.clone());
+                    revisions.insert(cluster.clone(), revision);
                     writable.insert(cluster);
                 }
             }
@@ -148,17 +154,22 @@ async fn step(
                 release(client, &key, &options.replica).await?;
                 info!(replica = %options.replica, %cluster, "cluster claim released");
                 holders.remove(&cluster);
+                revisions.remove(&cluster);
             }
         }
     }
-    Ok(Claimed { writable, holders })
+    Ok(Claimed {
+        writable,
+        holders,
+        revisions,
+    })
 }
 
-/// Every claim's holder; keys that do not name a cluster are skipped.
+/// Every claim's holder and create revision; keys that do not name a cluster are skipped.
 async fn read_claims(
     client: &EtcdClient,
     dir: &str,
-) -> Result<BTreeMap<ClusterName, String>, EtcdError> {
+) -> Result<(BTreeMap<ClusterName, String>, BTreeMap<ClusterName, i64>), EtcdError> {
     let answer = client
         .range(pb::RangeRequest {
             key: dir.as_bytes().to_vec(),
@@ -167,6 +178,7 @@ async fn read_claims(
         })
         .await?;
     let mut holders = BTreeMap::new();
+    let mut revisions = BTreeMap::new();
     for kv in answer.kvs {
         let key = String::from_utf8_lossy(&kv.key).into_owned();
         let cluster = key
@@ -175,20 +187,22 @@ async fn read_claims(
         match (cluster, String::from_utf8(kv.value)) {
             (Some(cluster), Ok(holder)) if !holder.is_empty() => {
                 holders.insert(ClusterName::new(cluster), holder);
+                revisions.insert(ClusterName::new(cluster), kv.create_revision);
             }
             _ => warn!(%key, "claim ignored: not a cluster's claim naming a replica"),
         }
     }
-    Ok(holders)
+    Ok((holders, revisions))
 }
 
-/// Creates the claim `key` for `replica` under `lease` if none exists; whether it did.
+/// Creates the claim `key` for `replica` under `lease` if none exists; its create revision
+/// when it did.
 async fn acquire(
     client: &EtcdClient,
     key: &str,
     replica: &str,
     lease: i64,
-) -> Result<bool, EtcdError> {
+) -> Result<Option<i64>, EtcdError> {
     let answer = client
         .txn(pb::TxnRequest {
             compare: vec![pb::Compare {
@@ -209,7 +223,9 @@ async fn acquire(
             failure: Vec::new(),
         })
         .await?;
-    Ok(answer.succeeded)
+    Ok(answer
+        .succeeded
+        .then(|| answer.header.map_or(0, |h| h.revision)))
 }
 
 /// Deletes the claim `key` if it still names `replica`.

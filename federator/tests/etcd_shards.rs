@@ -132,7 +132,7 @@ async fn replicas_see_each_other_come_and_go_and_a_mismatch_or_a_taken_name_is_r
 }
 
 #[tokio::test]
-async fn a_replica_that_stops_renewing_drops_out_within_its_lease() {
+async fn a_replica_that_stops_renewing_drops_out() {
     let env = TestEnv::start(&[]).await.unwrap();
     let a = Membership::join(client(&env), PREFIX, options("federator-a", "240.0.0.0/16"))
         .await
@@ -151,7 +151,7 @@ async fn a_replica_that_stops_renewing_drops_out_within_its_lease() {
 mod claims {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use federator::shard::claims::{ClaimInputs, ClaimOptions, Claimed, run};
+    use federator::shard::claims::{ClaimInputs, ClaimOptions, Claimed, Writing, run};
     use federator_core::model::ClusterName;
     use federator_core::planner::shards;
     use tokio::sync::watch;
@@ -174,13 +174,17 @@ mod claims {
             .await
             .unwrap();
         let (claimed_tx, claimed) = watch::channel(Claimed::default());
-        let (writing_tx, writing) = watch::channel(BTreeSet::new());
-        // The runtime's part: writers run exactly for the writable clusters.
+        let (writing_tx, writing) = watch::channel(Writing::default());
+        // The runtime's part: writers run exactly for the writable clusters, and say which
+        // generation they reflect.
         let mut follow = claimed.clone();
         tokio::spawn(async move {
             while follow.changed().await.is_ok() {
-                let writable = follow.borrow().writable.clone();
-                writing_tx.send_replace(writable);
+                let claimed = follow.borrow().clone();
+                writing_tx.send_replace(Writing {
+                    generation: claimed.generation,
+                    clusters: claimed.writable,
+                });
             }
         });
         let options = ClaimOptions {
@@ -303,7 +307,10 @@ mod claims {
         let now = a.claimed.borrow().revisions.clone();
         for (cluster, owner) in &owners {
             if owner == "federator-b" {
-                assert!(now[cluster] > before[cluster], "{cluster}: {now:?} after {before:?}");
+                assert!(
+                    now[cluster] > before[cluster],
+                    "{cluster}: {now:?} after {before:?}"
+                );
             } else {
                 assert_eq!(now[cluster], before[cluster], "{cluster} kept its claim");
             }
@@ -332,214 +339,5 @@ mod claims {
         assert_eq!(changed, b_s);
         a.membership.leave().await.unwrap();
         c.membership.leave().await.unwrap();
-    }
-}
-
-mod objects {
-    use std::collections::BTreeSet;
-
-    use federator::shard::objects::{PublishError, Publisher, SharedUpdate, follow};
-    use federator_core::fixtures::{app, cluster, greeting, upsert};
-    use federator_core::model::{ClusterName, ObjectKey, ObjectRef};
-    use federator_core::registry::{Delta, Registry, RegistryConfig};
-    use tokio::sync::{mpsc, watch};
-
-    use super::*;
-
-    async fn put(env: &TestEnv, key: &str, value: &[u8]) {
-        client(env)
-            .txn(pb::TxnRequest {
-                success: vec![pb::RequestOp {
-                    request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
-                        key: key.as_bytes().to_vec(),
-                        value: value.to_vec(),
-                        ..Default::default()
-                    })),
-                }],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-
-    async fn next(rx: &mut mpsc::Receiver<SharedUpdate>) -> SharedUpdate {
-        tokio::time::timeout(Duration::from_secs(20), rx.recv())
-            .await
-            .expect("an update within 20 s")
-            .unwrap()
-    }
-
-    /// What a registry serves: every host with its backends' clusters and ready counts.
-    fn served(registry: &Registry) -> Vec<(String, Vec<(String, u32)>)> {
-        registry
-            .services()
-            .iter()
-            .map(|s| {
-                let backends = s
-                    .backends
-                    .iter()
-                    .flat_map(|(c, list)| {
-                        list.iter().map(move |b| (c.to_string(), b.ready_count()))
-                    })
-                    .collect();
-                (s.host.to_string(), backends)
-            })
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn another_replica_builds_the_same_registry_from_what_the_owner_publishes() {
-        let env = TestEnv::start(&[]).await.unwrap();
-        for c in ["east", "west"] {
-            put(&env, &format!("{PREFIX}claims/{c}"), b"federator-a").await;
-        }
-        // What the owner's watchers saw, applied to its own registry and published.
-        let mut seen: Vec<Delta> = Vec::new();
-        seen.extend(greeting("east", &[("n1", "z1"), ("n2", "z2")]));
-        seen.extend(greeting("west", &[("n3", "z3")]));
-        seen.extend(app(
-            "west",
-            "shop",
-            "cart",
-            "cart",
-            "prod",
-            &[("http", 80)],
-            &[("n3", "z3")],
-        ));
-        let mut owner = Registry::new(RegistryConfig::default());
-        for delta in [cluster("east"), cluster("west")]
-            .into_iter()
-            .chain(seen.clone())
-        {
-            owner.apply(delta);
-        }
-        let mut publisher = Publisher::new(client(&env), "federator-a", PREFIX);
-        for delta in &seen {
-            publisher.record(delta);
-        }
-        assert!(publisher.flush().await.is_empty());
-        // A corrupt value under the prefix: reported and skipped.
-        put(
-            &env,
-            &format!("{PREFIX}objects/east/service/sample/broken"),
-            b"{",
-        )
-        .await;
-
-        // The other replica: its clusters from the Secrets, the objects from etcd.
-        let (tx, mut rx) = mpsc::channel(64);
-        let (_local_tx, local) = watch::channel(BTreeSet::new());
-        let follower = client(&env);
-        let following = tokio::spawn(async move { follow(&follower, PREFIX, &local, &tx).await });
-        let mut other = Registry::new(RegistryConfig::default());
-        other.apply(cluster("east"));
-        other.apply(cluster("west"));
-        let mut listed = BTreeSet::new();
-        while listed.len() < 2 {
-            match next(&mut rx).await {
-                SharedUpdate::Delta(delta) => {
-                    other.apply(*delta);
-                }
-                SharedUpdate::Listed(c) => {
-                    listed.insert(c);
-                }
-            }
-        }
-        assert_eq!(served(&other), served(&owner));
-        assert!(!served(&owner).is_empty());
-
-        // A deletion follows too.
-        let gone = Delta::Remove(
-            ClusterName::new("west"),
-            ObjectRef::Workload(
-                federator_core::model::WorkloadKind::Deployment,
-                ObjectKey::new("shop", "cart"),
-            ),
-        );
-        owner.apply(gone.clone());
-        publisher.record(&gone);
-        assert!(publisher.flush().await.is_empty());
-        match next(&mut rx).await {
-            SharedUpdate::Delta(delta) => {
-                assert_eq!(*delta, gone);
-                other.apply(*delta);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(served(&other), served(&owner));
-
-        // A replica whose claim on a cluster is gone publishes nothing for it.
-        put(&env, &format!("{PREFIX}claims/east"), b"federator-b").await;
-        publisher.record(&upsert(
-            "east",
-            federator_core::fixtures::node("n9", "r", "z", "10.0.0.9"),
-        ));
-        let errors = publisher.flush().await;
-        assert!(
-            matches!(&errors[..], [PublishError::NotClaimed { cluster, .. }] if cluster.as_str() == "east"),
-            "{errors:?}"
-        );
-        following.abort();
-    }
-
-    #[tokio::test]
-    async fn on_claiming_a_cluster_its_published_objects_are_made_exactly_what_the_owner_sees() {
-        let env = TestEnv::start(&[]).await.unwrap();
-        put(&env, &format!("{PREFIX}claims/east"), b"federator-a").await;
-        let mut publisher = Publisher::new(client(&env), "federator-a", PREFIX);
-        // What a previous owner left: greeting and a workload since deleted.
-        for delta in greeting("east", &[("n1", "z1")]).into_iter().chain(app(
-            "east",
-            "shop",
-            "cart",
-            "cart",
-            "prod",
-            &[("http", 80)],
-            &[],
-        )) {
-            publisher.record(&delta);
-        }
-        assert!(publisher.flush().await.is_empty());
-        // What this owner's watchers see now: greeting only, with another endpoint.
-        let now: Vec<_> = greeting("east", &[("n1", "z1"), ("n2", "z2")])
-            .into_iter()
-            .filter_map(|d| match d {
-                Delta::Upsert(_, object) => Some(object),
-                _ => None,
-            })
-            .collect();
-        publisher
-            .reconcile(&ClusterName::new("east"), &now)
-            .await
-            .unwrap();
-        let listed = client(&env)
-            .range(pb::RangeRequest {
-                key: format!("{PREFIX}objects/east/").into_bytes(),
-                range_end: federator::state::etcd::prefix_end(
-                    format!("{PREFIX}objects/east/").as_bytes(),
-                ),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let published: Vec<federator_core::model::Object> = listed
-            .kvs
-            .iter()
-            .map(|kv| {
-                let key = String::from_utf8_lossy(&kv.key).into_owned();
-                let below = key
-                    .strip_prefix(&format!("{PREFIX}objects/"))
-                    .unwrap()
-                    .to_owned();
-                federator_core::planner::shared_objects::decode(&below, &kv.value)
-                    .unwrap()
-                    .1
-            })
-            .collect();
-        let mut expected = now.clone();
-        expected.sort_by_key(|o| o.reference());
-        let mut published = published;
-        published.sort_by_key(|o| o.reference());
-        assert_eq!(published, expected);
     }
 }

@@ -8,10 +8,27 @@
 //! policies, Dependencies, clusterset ids) need no second implementation. The layout:
 //!
 //! `<prefix>objects/<cluster>/<kind>[/<namespace>]/<name>`, the value the object as JSON.
+//! A policy or Dependency that turned invalid is published beside its last valid version
+//! (the registry keeps a Dependency's in force), under `<cluster>/rejected/<kind>/...`.
 
 use crate::model::{ClusterName, Object, ObjectKey, ObjectRef, WorkloadKind};
 
-/// The key (below `<prefix>objects/`) of the object `reference` of `cluster`.
+/// The key (below `<prefix>objects/`) under which `object` of `cluster` is published.
+pub fn object_key(cluster: &ClusterName, object: &Object) -> String {
+    match object {
+        Object::Rejected(rejected) => rejected_key(cluster, &rejected.reference),
+        _ => key(cluster, &object.reference()),
+    }
+}
+
+/// The key of the rejected version of `reference` of `cluster`.
+pub fn rejected_key(cluster: &ClusterName, reference: &ObjectRef) -> String {
+    let valid = key(cluster, reference);
+    let path = valid.strip_prefix(&format!("{cluster}/")).unwrap_or(&valid);
+    format!("{cluster}/rejected/{path}")
+}
+
+/// The key (below `<prefix>objects/`) of the valid object `reference` of `cluster`.
 pub fn key(cluster: &ClusterName, reference: &ObjectRef) -> String {
     let named = |kind: &str, key: &ObjectKey| format!("{kind}/{}/{}", key.namespace, key.name);
     let path = match reference {
@@ -50,13 +67,39 @@ pub struct CorruptObject {
     pub reason: String,
 }
 
-/// The cluster and reference a key names.
-pub fn parse_key(key: &str) -> Result<(ClusterName, ObjectRef), CorruptObject> {
+/// What a key names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Named {
+    /// The cluster.
+    pub cluster: ClusterName,
+    /// The object.
+    pub reference: ObjectRef,
+    /// Whether it is the object's rejected version.
+    pub rejected: bool,
+}
+
+impl Named {
+    /// The key of the other version of the same object (valid or rejected).
+    pub fn sibling(&self) -> String {
+        if self.rejected {
+            key(&self.cluster, &self.reference)
+        } else {
+            rejected_key(&self.cluster, &self.reference)
+        }
+    }
+}
+
+/// The cluster, object and version a key names.
+pub fn parse_key(key: &str) -> Result<Named, CorruptObject> {
     let corrupt = |reason: &str| CorruptObject {
         key: key.to_owned(),
         reason: reason.to_owned(),
     };
-    let parts: Vec<&str> = key.split('/').collect();
+    let mut parts: Vec<&str> = key.split('/').collect();
+    let rejected = parts.get(1) == Some(&"rejected");
+    if rejected {
+        parts.remove(1);
+    }
     if parts.iter().any(|p| p.is_empty()) {
         return Err(corrupt("an empty segment"));
     }
@@ -93,7 +136,11 @@ pub fn parse_key(key: &str) -> Result<(ClusterName, ObjectRef), CorruptObject> {
         "clusterid" if parts.len() == 2 => Ok(ObjectRef::ClusterId),
         _ => Err(corrupt("an unknown kind of object")),
     }?;
-    Ok((ClusterName::new(cluster), reference))
+    Ok(Named {
+        cluster: ClusterName::new(cluster),
+        reference,
+        rejected,
+    })
 }
 
 /// The value published for `object`.
@@ -105,21 +152,23 @@ pub fn encode(object: &Object) -> Vec<u8> {
 /// The object published under `key` (below the objects' prefix), checked to be the one the
 /// key names.
 pub fn decode(key: &str, value: &[u8]) -> Result<(ClusterName, Object), CorruptObject> {
-    let (cluster, reference) = parse_key(key)?;
+    let named = parse_key(key)?;
     let object: Object = serde_json::from_slice(value).map_err(|e| CorruptObject {
         key: key.to_owned(),
         reason: format!("not an object: {e}"),
     })?;
-    if object.reference() != reference {
+    let rejected = matches!(object, Object::Rejected(_));
+    if object.reference() != named.reference || rejected != named.rejected {
+        let version = if rejected { "a rejected " } else { "" };
         return Err(CorruptObject {
             key: key.to_owned(),
             reason: format!(
-                "it holds {}, not the object its key names",
+                "it holds {version}{}, not the object its key names",
                 object.reference()
             ),
         });
     }
-    Ok((cluster, object))
+    Ok((named.cluster, object))
 }
 
 #[cfg(test)]

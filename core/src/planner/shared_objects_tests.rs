@@ -62,7 +62,7 @@ fn every_kind() -> Vec<Object> {
 fn every_kind_of_object_comes_back_as_it_was_published_under_its_own_key() {
     let east = ClusterName::new("east");
     for object in every_kind() {
-        let key = key(&east, &object.reference());
+        let key = object_key(&east, &object);
         let (cluster, back) = decode(&key, &encode(&object)).unwrap();
         assert_eq!((cluster, &back), (east.clone(), &object), "{key}");
     }
@@ -73,6 +73,15 @@ fn a_value_that_is_not_the_object_its_key_names_is_refused_naming_the_key() {
     let east = ClusterName::new("east");
     let object = Object::Service(service("shop", "cart"));
     let elsewhere = key(&east, &ObjectRef::Service(ObjectKey::new("shop", "pay")));
+    // The rejected version of a policy under the valid policy's key, and the other way round.
+    let policy = ObjectRef::Policy(ObjectKey::new("shop", "bad"));
+    let rejected = Object::Rejected(RejectedInfo {
+        reference: policy.clone(),
+        generation: None,
+        reason: "no identity".into(),
+    });
+    assert!(decode(&key(&east, &policy), &encode(&rejected)).is_err());
+    assert!(decode(&rejected_key(&east, &policy), &encode(&rejected)).is_ok());
     let err = decode(&elsewhere, &encode(&object)).unwrap_err();
     assert_eq!(err.key, "east/service/shop/pay");
     assert!(err.reason.contains("Service shop/cart"), "{err}");
@@ -123,8 +132,13 @@ proptest! {
         cluster in "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?",
     ) {
         let cluster = ClusterName::new(cluster);
-        let (back, reference) = parse_key(&key(&cluster, &a)).unwrap();
-        prop_assert_eq!((&back, &reference), (&cluster, &a));
+        let named = parse_key(&key(&cluster, &a)).unwrap();
+        prop_assert_eq!((&named.cluster, &named.reference, named.rejected), (&cluster, &a, false));
+        let rejected = parse_key(&rejected_key(&cluster, &a)).unwrap();
+        prop_assert_eq!((&rejected.cluster, &rejected.reference, rejected.rejected), (&cluster, &a, true));
         prop_assert_eq!(key(&cluster, &a) == key(&cluster, &b), a == b);
+        prop_assert_ne!(key(&cluster, &a), rejected_key(&cluster, &b));
+        prop_assert_eq!(rejected.sibling(), key(&cluster, &a));
+        prop_assert_eq!(named.sibling(), rejected_key(&cluster, &a));
     }
 }

@@ -5,8 +5,9 @@
 //! the clusters, the claims or this replica's writers change.
 //!
 //! A claim is released only after the cluster's writer stopped: the claims published here
-//! drop the cluster first, the runtime stops its writer and reports the clusters it still
-//! writes to, and only a cluster no longer written to has its claim deleted.
+//! drop the cluster first (in a new generation), the runtime stops its writer and reports
+//! which generation its writers reflect and which clusters they still write to, and only a
+//! cluster no longer written to as of that generation has its claim deleted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -40,8 +41,18 @@ pub struct ClaimInputs {
     pub members: watch::Receiver<Members>,
     /// Every registered cluster.
     pub clusters: watch::Receiver<BTreeSet<ClusterName>>,
-    /// The clusters this replica's writers still write to.
-    pub writing: watch::Receiver<BTreeSet<ClusterName>>,
+    /// What this replica's writers still write to.
+    pub writing: watch::Receiver<Writing>,
+}
+
+/// What the runtime's writers reflect: a generation of [`Claimed`] and the clusters still
+/// written to (a writer stopping finishes its write in flight first).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Writing {
+    /// The latest [`Claimed::generation`] the writers were started and stopped for.
+    pub generation: u64,
+    /// The clusters whose writers still run.
+    pub clusters: BTreeSet<ClusterName>,
 }
 
 /// The claims as last read, and which clusters this replica may write to.
@@ -54,6 +65,51 @@ pub struct Claimed {
     /// Every claim's create revision: it grows with every new holder, so it numbers the
     /// holder's term (the writers stamp it into what they write).
     pub revisions: BTreeMap<ClusterName, i64>,
+    /// Counts the changes of `writable`: the runtime reports which one its writers reflect.
+    pub generation: u64,
+}
+
+/// What the loop remembers between passes.
+#[derive(Default)]
+struct Published {
+    /// The writable clusters last published, and their generation.
+    writable: BTreeSet<ClusterName>,
+    generation: u64,
+    /// Clusters dropped from `writable`, with the generation that dropped them: released
+    /// once the writers reflect it and no longer write to them.
+    withdrawn: BTreeMap<ClusterName, u64>,
+}
+
+impl Published {
+    /// Whether the claim on `cluster` may be deleted: no writer of this replica can still
+    /// write to it.
+    fn released_by_writers(&self, cluster: &ClusterName, writing: &Writing) -> bool {
+        if self.writable.contains(cluster) {
+            return false;
+        }
+        match self.withdrawn.get(cluster) {
+            Some(generation) => {
+                writing.generation >= *generation && !writing.clusters.contains(cluster)
+            }
+            // Never writable in this process: no writer was started for it.
+            None => !writing.clusters.contains(cluster),
+        }
+    }
+
+    /// Records the writable clusters of this pass; the generation they are published with.
+    fn publish(&mut self, writable: &BTreeSet<ClusterName>) -> u64 {
+        if *writable != self.writable {
+            self.generation += 1;
+            for gone in self.writable.difference(writable) {
+                self.withdrawn.insert(gone.clone(), self.generation);
+            }
+            for back in writable {
+                self.withdrawn.remove(back);
+            }
+            self.writable = writable.clone();
+        }
+        self.generation
+    }
 }
 
 /// Carries out the claim decisions until `claimed` has no receiver left.
@@ -67,11 +123,12 @@ pub async fn run(
     let mut ticks = tokio::time::interval(options.retry);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut watch = None;
+    let mut published = Published::default();
     loop {
         if claimed.is_closed() {
             return;
         }
-        match step(&client, &options, &dir, &inputs).await {
+        match step(&client, &options, &dir, &inputs, &mut published).await {
             Ok(now) => {
                 claimed.send_if_modified(|old| {
                     let changed = *old != now;
@@ -83,7 +140,10 @@ pub async fn run(
         }
         if watch.is_none() {
             let range = (dir.as_bytes().to_vec(), prefix_end(dir.as_bytes()));
-            watch = client.watch(range.0, range.1, 0).await.ok();
+            match client.watch(range.0, range.1, 0).await {
+                Ok(w) => watch = Some(w),
+                Err(err) => warn!(replica = %options.replica, error = %err, "claims not watched"),
+            }
         }
         let claims_changed = async {
             match watch.as_mut() {
@@ -98,9 +158,10 @@ pub async fn run(
                     watch = None;
                 }
             }
-            _ = inputs.members.changed() => {}
-            _ = inputs.clusters.changed() => {}
-            _ = inputs.writing.changed() => {}
+            // An input gone is the runtime shutting down.
+            changed = inputs.members.changed() => if changed.is_err() { return },
+            changed = inputs.clusters.changed() => if changed.is_err() { return },
+            changed = inputs.writing.changed() => if changed.is_err() { return },
             _ = ticks.tick() => {}
         }
     }
@@ -112,6 +173,7 @@ async fn step(
     options: &ClaimOptions,
     dir: &str,
     inputs: &ClaimInputs,
+    published: &mut Published,
 ) -> Result<Claimed, EtcdError> {
     let (mut holders, mut revisions) = read_claims(client, dir).await?;
     let replicas = inputs.members.borrow().replicas.clone();
@@ -147,21 +209,23 @@ async fn step(
                 writable.insert(cluster);
             }
             ClaimStep::Wait { .. } => {}
-            ClaimStep::Release if writing.contains(&cluster) => {
+            ClaimStep::Release if !published.released_by_writers(&cluster, &writing) => {
                 // Its writer first: released at a later pass, once it stopped.
             }
             ClaimStep::Release => {
-                release(client, &key, &options.replica).await?;
+                release(client, &key, options.lease).await?;
                 info!(replica = %options.replica, %cluster, "cluster claim released");
                 holders.remove(&cluster);
                 revisions.remove(&cluster);
             }
         }
     }
+    let generation = published.publish(&writable);
     Ok(Claimed {
         writable,
         holders,
         revisions,
+        generation,
     })
 }
 
@@ -228,15 +292,16 @@ async fn acquire(
         .then(|| answer.header.map_or(0, |h| h.revision)))
 }
 
-/// Deletes the claim `key` if it still names `replica`.
-async fn release(client: &EtcdClient, key: &str, replica: &str) -> Result<(), EtcdError> {
+/// Deletes the claim `key` if it is still held under `lease` (not merely in this replica's
+/// name: a successor with the same name holds it under another lease).
+async fn release(client: &EtcdClient, key: &str, lease: i64) -> Result<(), EtcdError> {
     client
         .txn(pb::TxnRequest {
             compare: vec![pb::Compare {
                 result: compare::CompareResult::Equal as i32,
-                target: compare::CompareTarget::Value as i32,
+                target: compare::CompareTarget::Lease as i32,
                 key: key.as_bytes().to_vec(),
-                target_union: Some(compare::TargetUnion::Value(replica.as_bytes().to_vec())),
+                target_union: Some(compare::TargetUnion::Lease(lease)),
                 range_end: Vec::new(),
             }],
             success: vec![pb::RequestOp {
@@ -251,4 +316,43 @@ async fn release(client: &EtcdClient, key: &str, replica: &str) -> Result<(), Et
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> BTreeSet<ClusterName> {
+        names.iter().map(|n| ClusterName::new(*n)).collect()
+    }
+
+    fn writing(generation: u64, clusters: &[&str]) -> Writing {
+        Writing {
+            generation,
+            clusters: set(clusters),
+        }
+    }
+
+    #[test]
+    fn a_claim_is_released_only_once_the_writers_reflect_its_withdrawal_and_stopped() {
+        let east = ClusterName::new("east");
+        let mut published = Published::default();
+        assert_eq!(published.publish(&set(&["east"])), 1);
+        assert!(
+            !published.released_by_writers(&east, &writing(1, &[])),
+            "still published as writable"
+        );
+        // Withdrawn in generation 2.
+        assert_eq!(published.publish(&set(&[])), 2);
+        // The writers have not seen generation 2 yet (the writer may be starting up).
+        assert!(!published.released_by_writers(&east, &writing(1, &[])));
+        // They have, but the writer still finishes a write.
+        assert!(!published.released_by_writers(&east, &writing(2, &["east"])));
+        assert!(published.released_by_writers(&east, &writing(2, &[])));
+        // Publishing the same set again is no new generation.
+        assert_eq!(published.publish(&set(&[])), 2);
+        // A cluster never writable here has no writer to wait for.
+        let west = ClusterName::new("west");
+        assert!(published.released_by_writers(&west, &writing(0, &[])));
+    }
 }

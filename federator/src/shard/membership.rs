@@ -9,17 +9,19 @@
 //! from etcd stops acting as a member before its records vanish.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use federator_core::planner::election::ElectionTiming;
 use federator_core::planner::membership::{self, MemberRecord, SettingMismatch};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+pub use super::members::Members;
+use super::members::{Listed, follow, list, publish};
 use crate::state::etcd::pb::{self, compare, request_op};
-use crate::state::etcd::{Change, EtcdClient, EtcdError, prefix_end};
+use crate::state::etcd::{EtcdClient, EtcdError};
 
 /// Who this replica is and what it must agree on with the others.
 #[derive(Clone, Debug)]
@@ -66,15 +68,6 @@ fn shown(mismatches: &[SettingMismatch]) -> String {
     all.join("; ")
 }
 
-/// The live replicas, as last read.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Members {
-    /// Their names, sorted.
-    pub replicas: Vec<String>,
-    /// The etcd revision they were read at.
-    pub revision: i64,
-}
-
 /// This replica, registered.
 pub struct Membership {
     /// Until when this replica may act as a member (write to the clusters it claims);
@@ -84,6 +77,8 @@ pub struct Membership {
     pub members: watch::Receiver<Members>,
     client: EtcdClient,
     lease: i64,
+    /// Closes the term when this replica leaves.
+    term_tx: Arc<watch::Sender<Option<Instant>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -105,7 +100,9 @@ impl Membership {
         refuse_mismatches(&options, &listed, None)?;
 
         let timing = options.timing;
-        let ttl = i64::try_from(timing.lease().as_secs().max(1)).unwrap_or(i64::MAX);
+        // Rounded up: the lease must outlast the term (`renew_deadline` after each renewal).
+        let seconds = timing.lease().as_millis().div_ceil(1000).max(1);
+        let ttl = i64::try_from(seconds).unwrap_or(i64::MAX);
         let sent = Instant::now();
         let lease = client.grant(ttl).await.map_err(etcd)?;
         let record = MemberRecord {
@@ -137,7 +134,8 @@ impl Membership {
             return Err(err);
         }
 
-        let (term_tx, term) = watch::channel(Some(sent + timing.renew_deadline()));
+        let term_tx = Arc::new(watch::Sender::new(Some(sent + timing.renew_deadline())));
+        let term = term_tx.subscribe();
         let (members_tx, members) = watch::channel(Members::default());
         publish(&listed, revision, &members_tx);
         let tasks = vec![
@@ -145,7 +143,7 @@ impl Membership {
                 client.clone(),
                 lease,
                 timing,
-                term_tx,
+                Arc::clone(&term_tx),
                 replica.clone(),
             )),
             tokio::spawn(follow(client.clone(), dir, members_tx)),
@@ -156,6 +154,7 @@ impl Membership {
             members,
             client,
             lease,
+            term_tx,
             tasks,
         })
     }
@@ -168,10 +167,16 @@ impl Membership {
     /// Leaves: stops renewing and revokes the lease, so the record (and the claims held
     /// under it) go at once rather than at the lease's expiry.
     pub async fn leave(self) -> Result<(), EtcdError> {
+        self.stop();
+        self.client.revoke(self.lease).await
+    }
+
+    /// Stops renewing and ends the term: the writers stop before the claims can move.
+    fn stop(&self) {
         for task in &self.tasks {
             task.abort();
         }
-        self.client.revoke(self.lease).await
+        self.term_tx.send_replace(None);
     }
 }
 
@@ -179,33 +184,8 @@ impl Drop for Membership {
     /// A membership dropped without leaving stops renewing: its lease expires after its TTL,
     /// as a process killed would.
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.stop();
     }
-}
-
-/// The members' records (key, value, create revision) and the revision they were read at.
-type Listed = Vec<(String, Vec<u8>, i64)>;
-
-async fn list(client: &EtcdClient, dir: &str) -> Result<(Listed, i64), EtcdError> {
-    let answer = client
-        .range(pb::RangeRequest {
-            key: dir.as_bytes().to_vec(),
-            range_end: prefix_end(dir.as_bytes()),
-            ..Default::default()
-        })
-        .await?;
-    let revision = answer.header.map_or(0, |h| h.revision);
-    let listed = answer
-        .kvs
-        .into_iter()
-        .map(|kv| {
-            let key = String::from_utf8_lossy(&kv.key).into_owned();
-            (key, kv.value, kv.create_revision)
-        })
-        .collect();
-    Ok((listed, revision))
 }
 
 /// Refuses when a live replica's settings differ; after registering (`ours`: this
@@ -270,7 +250,7 @@ async fn keep_alive(
     client: EtcdClient,
     lease: i64,
     timing: ElectionTiming,
-    term: watch::Sender<Option<Instant>>,
+    term: Arc<watch::Sender<Option<Instant>>>,
     replica: String,
 ) {
     let mut ticks = tokio::time::interval(timing.retry());
@@ -291,89 +271,6 @@ async fn keep_alive(
             Err(_) => warn!(%replica, "membership lease renewal timed out"),
         }
     }
-}
-
-/// Follows the members' records: lists them, then applies every change after the listing;
-/// lists again after a broken watch.
-async fn follow(client: EtcdClient, dir: String, members: watch::Sender<Members>) {
-    let mut backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times()
-        .build();
-    loop {
-        match follow_once(&client, &dir, &members).await {
-            Ok(()) => return,
-            Err(err) => warn!(error = %err, "membership watch broke; listing again"),
-        }
-        tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(5))).await;
-    }
-}
-
-/// One listing and the watch after it; `Ok` only when no one listens any more.
-async fn follow_once(
-    client: &EtcdClient,
-    dir: &str,
-    members: &watch::Sender<Members>,
-) -> Result<(), EtcdError> {
-    let (listed, revision) = list(client, dir).await?;
-    publish(&listed, revision, members);
-    let mut records: BTreeMap<String, (Vec<u8>, i64)> = listed
-        .into_iter()
-        .map(|(key, value, created)| (key, (value, created)))
-        .collect();
-    let mut watch = client
-        .watch(
-            dir.as_bytes().to_vec(),
-            prefix_end(dir.as_bytes()),
-            revision + 1,
-        )
-        .await?;
-    let mut last = revision;
-    loop {
-        for change in watch.next().await? {
-            match change {
-                Change::Put {
-                    key,
-                    value,
-                    revision,
-                } => {
-                    let key = String::from_utf8_lossy(&key).into_owned();
-                    // A new record's create revision is this one; an update keeps its own.
-                    let created = records.get(&key).map_or(revision, |(_, c)| *c);
-                    records.insert(key, (value, created));
-                    last = revision;
-                }
-                Change::Delete { key, revision } => {
-                    records.remove(String::from_utf8_lossy(&key).as_ref());
-                    last = revision;
-                }
-            }
-        }
-        let listed: Listed = records
-            .iter()
-            .map(|(key, (value, created))| (key.clone(), value.clone(), *created))
-            .collect();
-        publish(&listed, last, members);
-        if members.is_closed() {
-            return Ok(());
-        }
-    }
-}
-
-/// Publishes the live replicas of `listed`, reporting records that are not a replica's.
-fn publish(listed: &Listed, revision: i64, members: &watch::Sender<Members>) {
-    let entries: Vec<(String, Vec<u8>)> = listed
-        .iter()
-        .map(|(key, value, _)| (key.clone(), value.clone()))
-        .collect();
-    let (records, corrupt) = membership::live(&entries);
-    for record in corrupt {
-        warn!(key = %record.key, reason = %record.reason, "membership record ignored");
-    }
-    let replicas = records.into_iter().map(|r| r.replica).collect();
-    members.send_replace(Members { replicas, revision });
 }
 
 #[cfg(test)]

@@ -8,5 +8,6 @@
 
 pub mod claims;
 pub mod fences;
+mod members;
 pub mod membership;
 pub mod objects;

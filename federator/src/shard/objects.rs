@@ -3,13 +3,13 @@
 //! publish into its own registry ([`follow`]). The layout and the checks on reading are
 //! [`federator_core::planner::shared_objects`].
 //!
-//! A publication is a transaction on the condition that the cluster's claim still names
-//! the publisher: a replica that lost a cluster cannot overwrite what the new owner
-//! publishes, whatever it still has in flight.
+//! A publication is a transaction on the condition that the cluster's claim is still held
+//! under the publisher's lease: a replica that lost a cluster cannot overwrite what the new
+//! owner publishes, whatever it still has in flight.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use federator_core::model::{ClusterName, Object};
+use federator_core::model::{ClusterName, Object, ObjectRef};
 use federator_core::planner::shared_objects::{self, CorruptObject};
 use federator_core::registry::Delta;
 use tokio::sync::{mpsc, watch};
@@ -21,10 +21,16 @@ use crate::state::etcd::{Change, EtcdClient, EtcdError, prefix_end};
 /// At most this many writes in one transaction (etcd's default limit is 128).
 const OPS_PER_TXN: usize = 100;
 
+/// At most this many bytes of values in one transaction (etcd's default request limit is
+/// 1.5 MiB).
+const BYTES_PER_TXN: usize = 1024 * 1024;
+
 /// Publishes the objects of the clusters this replica holds the claims of.
 pub struct Publisher {
     client: EtcdClient,
     replica: String,
+    /// The membership lease the claims are held under.
+    lease: i64,
     prefix: String,
     /// Writes not yet sent, by cluster: key to value (`None`: delete).
     pending: BTreeMap<ClusterName, BTreeMap<String, Option<Vec<u8>>>>,
@@ -33,7 +39,7 @@ pub struct Publisher {
 /// Why a cluster's objects were not published.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    /// The cluster's claim no longer names this replica: nothing was written.
+    /// The cluster's claim is no longer this replica's: nothing was written.
     #[error("objects of cluster {cluster} not published: its claim is not replica {replica}'s")]
     NotClaimed {
         /// The cluster.
@@ -52,52 +58,96 @@ pub enum PublishError {
 }
 
 impl Publisher {
-    /// A publisher for replica `replica`, under the etcd store's `prefix`.
-    pub fn new(client: EtcdClient, replica: &str, prefix: &str) -> Self {
+    /// A publisher for replica `replica`, whose claims are held under `lease`, below the
+    /// etcd store's `prefix`.
+    pub fn new(client: EtcdClient, replica: &str, lease: i64, prefix: &str) -> Self {
         Self {
             client,
             replica: replica.to_owned(),
+            lease,
             prefix: prefix.to_owned(),
             pending: BTreeMap::new(),
         }
     }
 
-    fn key(&self, cluster: &ClusterName, object: &federator_core::model::ObjectRef) -> String {
-        format!(
-            "{}objects/{}",
-            self.prefix,
-            shared_objects::key(cluster, object)
-        )
+    fn below(&self, key: String) -> String {
+        format!("{}objects/{key}", self.prefix)
     }
 
     /// Notes a change of a cluster this replica watches, to publish at the next flush.
     /// Clusters themselves are not published: every replica reads them from the Secrets.
+    ///
+    /// The two versions of an object follow the registry: a valid version replaces a
+    /// rejected one; a rejected one replaces a valid policy but stands beside a valid
+    /// Dependency (whose last valid version stays in force); a removal removes both.
     pub fn record(&mut self, delta: &Delta) {
-        let (cluster, key, value) = match delta {
-            Delta::Upsert(cluster, object) => (
+        let (cluster, writes) = match delta {
+            Delta::Upsert(cluster, Object::Rejected(rejected)) => {
+                let mut writes = vec![(
+                    shared_objects::rejected_key(cluster, &rejected.reference),
+                    Some(shared_objects::encode(&Object::Rejected(rejected.clone()))),
+                )];
+                if !matches!(
+                    rejected.reference,
+                    ObjectRef::Dependency(_) | ObjectRef::AdmiralDependency(_)
+                ) {
+                    writes.push((shared_objects::key(cluster, &rejected.reference), None));
+                }
+                (cluster, writes)
+            }
+            Delta::Upsert(cluster, object) => {
+                let reference = object.reference();
+                let writes = vec![
+                    (
+                        shared_objects::key(cluster, &reference),
+                        Some(shared_objects::encode(object)),
+                    ),
+                    (shared_objects::rejected_key(cluster, &reference), None),
+                ];
+                (cluster, writes)
+            }
+            Delta::Remove(cluster, reference) => (
                 cluster,
-                self.key(cluster, &object.reference()),
-                Some(shared_objects::encode(object)),
+                vec![
+                    (shared_objects::key(cluster, reference), None),
+                    (shared_objects::rejected_key(cluster, reference), None),
+                ],
             ),
-            Delta::Remove(cluster, reference) => (cluster, self.key(cluster, reference), None),
             Delta::UpsertCluster(_) | Delta::RemoveCluster(_) => return,
         };
+        let writes: Vec<(String, Option<Vec<u8>>)> = writes
+            .into_iter()
+            .map(|(key, value)| (self.below(key), value))
+            .collect();
         self.pending
             .entry(cluster.clone())
             .or_default()
-            .insert(key, value);
+            .extend(writes);
     }
 
     /// Publishes what was noted, each cluster in transactions conditional on its claim. A
-    /// cluster that failed keeps nothing pending: its next owner publishes it whole.
+    /// cluster whose claim is gone keeps nothing pending (its next owner publishes it
+    /// whole); one etcd did not answer for keeps what was not written, for the next flush.
     pub async fn flush(&mut self) -> Vec<PublishError> {
         let mut errors = Vec::new();
         for (cluster, writes) in std::mem::take(&mut self.pending) {
-            let writes: Vec<(String, Option<Vec<u8>>)> = writes.into_iter().collect();
-            for chunk in writes.chunks(OPS_PER_TXN) {
-                if let Err(err) = self.write(&cluster, chunk).await {
-                    errors.push(err);
-                    break;
+            let mut writes: Vec<(String, Option<Vec<u8>>)> = writes.into_iter().collect();
+            while !writes.is_empty() {
+                let take = chunk_len(&writes);
+                match self.write(&cluster, &writes[..take]).await {
+                    Ok(()) => {
+                        writes.drain(..take);
+                    }
+                    Err(err) => {
+                        if matches!(err, PublishError::Etcd { .. }) {
+                            self.pending
+                                .entry(cluster.clone())
+                                .or_default()
+                                .extend(writes);
+                        }
+                        errors.push(err);
+                        break;
+                    }
                 }
             }
         }
@@ -135,7 +185,7 @@ impl Publisher {
             let key = format!(
                 "{}objects/{}",
                 self.prefix,
-                shared_objects::key(cluster, &object.reference())
+                shared_objects::object_key(cluster, object)
             );
             let value = shared_objects::encode(object);
             if stale.remove(&key).as_ref() != Some(&value) {
@@ -175,11 +225,9 @@ impl Publisher {
             .txn(pb::TxnRequest {
                 compare: vec![pb::Compare {
                     result: compare::CompareResult::Equal as i32,
-                    target: compare::CompareTarget::Value as i32,
+                    target: compare::CompareTarget::Lease as i32,
                     key: claim.into_bytes(),
-                    target_union: Some(compare::TargetUnion::Value(
-                        self.replica.as_bytes().to_vec(),
-                    )),
+                    target_union: Some(compare::TargetUnion::Lease(self.lease)),
                     range_end: Vec::new(),
                 }],
                 success: operations.collect(),
@@ -198,6 +246,20 @@ impl Publisher {
         }
         Ok(())
     }
+}
+
+/// How many of `writes` fit in one transaction (at least one).
+fn chunk_len(writes: &[(String, Option<Vec<u8>>)]) -> usize {
+    let mut bytes = 0;
+    let mut len = 0;
+    for (key, value) in writes.iter().take(OPS_PER_TXN) {
+        bytes += key.len() + value.as_ref().map_or(0, Vec::len);
+        if len > 0 && bytes > BYTES_PER_TXN {
+            break;
+        }
+        len += 1;
+    }
+    len.max(1)
 }
 
 /// What following the published objects yields, for the registry loop.
@@ -228,9 +290,13 @@ pub async fn follow(
         .await?;
     let revision = answer.header.map_or(0, |h| h.revision);
     let mut listed = BTreeSet::new();
+    // The keys published now (below `dir`): a deleted version of an object whose other
+    // version is still published leaves the object to that version.
+    let mut present: BTreeSet<String> = BTreeSet::new();
     for kv in answer.kvs {
         let key = String::from_utf8_lossy(&kv.key).into_owned();
         if let Some((cluster, object)) = decoded(&dir, &key, &kv.value) {
+            present.insert(key.strip_prefix(&dir).unwrap_or(&key).to_owned());
             listed.insert(cluster.clone());
             if !send(
                 out,
@@ -260,16 +326,21 @@ pub async fn follow(
             let update = match change {
                 Change::Put { key, value, .. } => {
                     let key = String::from_utf8_lossy(&key).into_owned();
-                    decoded(&dir, &key, &value)
-                        .map(|(cluster, object)| Delta::Upsert(cluster, object))
+                    let decoded = decoded(&dir, &key, &value);
+                    if decoded.is_some() {
+                        present.insert(key.strip_prefix(&dir).unwrap_or(&key).to_owned());
+                    }
+                    decoded.map(|(cluster, object)| Delta::Upsert(cluster, object))
                 }
                 Change::Delete { key, .. } => {
                     let key = String::from_utf8_lossy(&key).into_owned();
                     let below = key.strip_prefix(&dir).unwrap_or(&key);
+                    present.remove(below);
                     shared_objects::parse_key(below)
                         .map_err(|err| report(&err))
                         .ok()
-                        .map(|(cluster, reference)| Delta::Remove(cluster, reference))
+                        .filter(|named| !present.contains(&named.sibling()))
+                        .map(|named| Delta::Remove(named.cluster, named.reference))
                 }
             };
             if let Some(delta) = update

@@ -95,7 +95,11 @@ impl EtcdClient {
                 .map_err(|e| bad(e.to_string()))?
                 .connect_timeout(TIMEOUT)
                 .timeout(TIMEOUT)
-                .tcp_nodelay(true);
+                .tcp_nodelay(true)
+                // A long watch on a member that went silent fails instead of waiting forever.
+                .http2_keep_alive_interval(Duration::from_secs(10))
+                .keep_alive_timeout(Duration::from_secs(5))
+                .keep_alive_while_idle(true);
             if let Some(tls) = &tls {
                 endpoint = endpoint
                     .tls_config(tls.clone())
@@ -160,6 +164,16 @@ impl EtcdClient {
                 status: answer.error,
             });
         }
+        if answer.ttl < ttl {
+            // Keys under it would go before the holder's term ends.
+            return Err(EtcdError::Call {
+                call: "LeaseGrant",
+                status: format!(
+                    "granted a TTL of {} s, less than the {ttl} s asked",
+                    answer.ttl
+                ),
+            });
+        }
         Ok(answer.id)
     }
 
@@ -174,7 +188,11 @@ impl EtcdClient {
             .into_inner();
         match answers.message().await.map_err(failed("LeaseKeepAlive"))? {
             Some(answer) => Ok(answer.ttl),
-            None => Ok(0),
+            // No answer is no news of the lease: a failed renewal, not an expired lease.
+            None => Err(EtcdError::Call {
+                call: "LeaseKeepAlive",
+                status: "the stream ended without an answer".into(),
+            }),
         }
     }
 

@@ -298,3 +298,22 @@ async fn a_watch_from_compacted_history_is_refused_naming_its_range_and_what_is_
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn a_listing_comes_whole_across_pages_at_one_revision() {
+    let env = TestEnv::start(&[]).await.unwrap();
+    let client = EtcdClient::new(&options(&env, "/paged/")).unwrap();
+    let keys: Vec<String> = (0..2500).map(|i| format!("/paged/k-{i:05}")).collect();
+    for chunk in keys.chunks(100) {
+        let puts: Vec<(&str, &str)> = chunk.iter().map(|k| (k.as_str(), "v")).collect();
+        write_keys(&client, &puts, &[]).await;
+    }
+    write_keys(&client, &[("/pagedX", "outside")], &[]).await;
+    let (listed, revision) = client.list_prefix("/paged/").await.unwrap();
+    let listed: Vec<String> = listed
+        .iter()
+        .map(|kv| String::from_utf8(kv.key.clone()).unwrap())
+        .collect();
+    assert_eq!(listed, keys, "every key once, in order, and only those");
+    assert!(revision > 0);
+}

@@ -196,8 +196,9 @@ async fn step(
         let key = format!("{dir}{cluster}");
         match step {
             ClaimStep::Acquire => {
-                if let Some(revision) =
-                    acquire(client, &key, &options.replica, options.lease).await?
+                if let Some(revision) = client
+                    .create_leased(&key, options.replica.as_bytes().to_vec(), options.lease)
+                    .await?
                 {
                     info!(replica = %options.replica, %cluster, revision, "cluster claimed");
                     holders.insert(cluster.clone(), options.replica.clone());
@@ -234,16 +235,10 @@ async fn read_claims(
     client: &EtcdClient,
     dir: &str,
 ) -> Result<(BTreeMap<ClusterName, String>, BTreeMap<ClusterName, i64>), EtcdError> {
-    let answer = client
-        .range(pb::RangeRequest {
-            key: dir.as_bytes().to_vec(),
-            range_end: prefix_end(dir.as_bytes()),
-            ..Default::default()
-        })
-        .await?;
+    let (kvs, _) = client.list_prefix(dir).await?;
     let mut holders = BTreeMap::new();
     let mut revisions = BTreeMap::new();
-    for kv in answer.kvs {
+    for kv in kvs {
         let key = String::from_utf8_lossy(&kv.key).into_owned();
         let cluster = key
             .strip_prefix(dir)
@@ -257,39 +252,6 @@ async fn read_claims(
         }
     }
     Ok((holders, revisions))
-}
-
-/// Creates the claim `key` for `replica` under `lease` if none exists; its create revision
-/// when it did.
-async fn acquire(
-    client: &EtcdClient,
-    key: &str,
-    replica: &str,
-    lease: i64,
-) -> Result<Option<i64>, EtcdError> {
-    let answer = client
-        .txn(pb::TxnRequest {
-            compare: vec![pb::Compare {
-                result: compare::CompareResult::Equal as i32,
-                target: compare::CompareTarget::Create as i32,
-                key: key.as_bytes().to_vec(),
-                target_union: Some(compare::TargetUnion::CreateRevision(0)),
-                range_end: Vec::new(),
-            }],
-            success: vec![pb::RequestOp {
-                request: Some(request_op::Request::RequestPut(pb::PutRequest {
-                    key: key.as_bytes().to_vec(),
-                    value: replica.as_bytes().to_vec(),
-                    lease,
-                    ..Default::default()
-                })),
-            }],
-            failure: Vec::new(),
-        })
-        .await?;
-    Ok(answer
-        .succeeded
-        .then(|| answer.header.map_or(0, |h| h.revision)))
 }
 
 /// Deletes the claim `key` if it is still held under `lease` (not merely in this replica's

@@ -9,7 +9,6 @@ use federator_core::planner::membership;
 use tokio::sync::watch;
 use tracing::warn;
 
-use crate::state::etcd::pb;
 use crate::state::etcd::{Change, EtcdClient, EtcdError, prefix_end};
 
 /// The live replicas, as last read.
@@ -25,16 +24,8 @@ pub struct Members {
 pub(super) type Listed = Vec<(String, Vec<u8>, i64)>;
 
 pub(super) async fn list(client: &EtcdClient, dir: &str) -> Result<(Listed, i64), EtcdError> {
-    let answer = client
-        .range(pb::RangeRequest {
-            key: dir.as_bytes().to_vec(),
-            range_end: prefix_end(dir.as_bytes()),
-            ..Default::default()
-        })
-        .await?;
-    let revision = answer.header.map_or(0, |h| h.revision);
-    let listed = answer
-        .kvs
+    let (kvs, revision) = client.list_prefix(dir).await?;
+    let listed = kvs
         .into_iter()
         .map(|kv| {
             let key = String::from_utf8_lossy(&kv.key).into_owned();

@@ -20,7 +20,6 @@ use tracing::{error, info, warn};
 
 pub use super::members::Members;
 use super::members::{Listed, follow, list, publish};
-use crate::state::etcd::pb::{self, compare, request_op};
 use crate::state::etcd::{EtcdClient, EtcdError};
 
 /// Who this replica is and what it must agree on with the others.
@@ -109,7 +108,7 @@ impl Membership {
             replica: replica.clone(),
             settings: options.settings.clone(),
         };
-        let registered = register(&client, &key, record.encode(), lease).await;
+        let registered = client.create_leased(&key, record.encode(), lease).await;
         let ours = match registered {
             Ok(Some(revision)) => revision,
             Ok(None) => {
@@ -209,39 +208,6 @@ fn refuse_mismatches(
         replica: options.replica.clone(),
         mismatches,
     })
-}
-
-/// Writes the record under `lease` if no record has the key; its revision, or `None` when
-/// the key exists.
-async fn register(
-    client: &EtcdClient,
-    key: &str,
-    record: Vec<u8>,
-    lease: i64,
-) -> Result<Option<i64>, EtcdError> {
-    let answer = client
-        .txn(pb::TxnRequest {
-            compare: vec![pb::Compare {
-                result: compare::CompareResult::Equal as i32,
-                target: compare::CompareTarget::Create as i32,
-                key: key.as_bytes().to_vec(),
-                target_union: Some(compare::TargetUnion::CreateRevision(0)),
-                range_end: Vec::new(),
-            }],
-            success: vec![pb::RequestOp {
-                request: Some(request_op::Request::RequestPut(pb::PutRequest {
-                    key: key.as_bytes().to_vec(),
-                    value: record,
-                    lease,
-                    ..Default::default()
-                })),
-            }],
-            failure: Vec::new(),
-        })
-        .await?;
-    Ok(answer
-        .succeeded
-        .then(|| answer.header.map_or(0, |h| h.revision)))
 }
 
 /// Keeps the lease alive every retry period; each renewal sent at `t` extends the term to

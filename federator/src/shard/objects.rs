@@ -166,17 +166,8 @@ impl Publisher {
             source,
         };
         let dir = format!("{}objects/{cluster}/", self.prefix);
-        let answer = self
-            .client
-            .range(pb::RangeRequest {
-                key: dir.as_bytes().to_vec(),
-                range_end: prefix_end(dir.as_bytes()),
-                ..Default::default()
-            })
-            .await
-            .map_err(etcd)?;
-        let mut stale: BTreeMap<String, Vec<u8>> = answer
-            .kvs
+        let (kvs, _) = self.client.list_prefix(&dir).await.map_err(etcd)?;
+        let mut stale: BTreeMap<String, Vec<u8>> = kvs
             .into_iter()
             .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), kv.value))
             .collect();
@@ -281,19 +272,12 @@ pub async fn follow(
     out: &mpsc::Sender<SharedUpdate>,
 ) -> Result<(), EtcdError> {
     let dir = format!("{prefix}objects/");
-    let answer = client
-        .range(pb::RangeRequest {
-            key: dir.as_bytes().to_vec(),
-            range_end: prefix_end(dir.as_bytes()),
-            ..Default::default()
-        })
-        .await?;
-    let revision = answer.header.map_or(0, |h| h.revision);
+    let (kvs, revision) = client.list_prefix(&dir).await?;
     let mut listed = BTreeSet::new();
     // The keys published now (below `dir`): a deleted version of an object whose other
     // version is still published leaves the object to that version.
     let mut present: BTreeSet<String> = BTreeSet::new();
-    for kv in answer.kvs {
+    for kv in kvs {
         let key = String::from_utf8_lossy(&kv.key).into_owned();
         if let Some((cluster, object)) = decoded(&dir, &key, &kv.value) {
             present.insert(key.strip_prefix(&dir).unwrap_or(&key).to_owned());

@@ -69,6 +69,9 @@ pub struct EtcdClient {
 /// Each request's time limit.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Keys per page of a listing.
+const LIST_PAGE: i64 = 1000;
+
 impl EtcdClient {
     /// A client for `options`: nothing is dialled until the first request, so an etcd down
     /// at start-up is an error of each request (retried), not of the process.
@@ -148,6 +151,73 @@ impl EtcdClient {
             .await
             .map(tonic::Response::into_inner)
             .map_err(failed("Txn"))
+    }
+
+    /// Every key under `prefix`, read a page at a time at one revision (one consistent
+    /// listing, whatever is written meanwhile, and no answer past gRPC's size limit); the
+    /// revision.
+    pub async fn list_prefix(&self, prefix: &str) -> Result<(Vec<pb::KeyValue>, i64), EtcdError> {
+        let end = prefix_end(prefix.as_bytes());
+        let mut from = prefix.as_bytes().to_vec();
+        let mut revision = 0;
+        let mut all = Vec::new();
+        loop {
+            let page = self
+                .range(pb::RangeRequest {
+                    key: from.clone(),
+                    range_end: end.clone(),
+                    limit: LIST_PAGE,
+                    revision,
+                    ..Default::default()
+                })
+                .await?;
+            if revision == 0 {
+                revision = page.header.as_ref().map_or(0, |h| h.revision);
+            }
+            let more = page.more;
+            if let Some(last) = page.kvs.last() {
+                // The next page starts just after the last key.
+                from = last.key.clone();
+                from.push(0);
+            }
+            all.extend(page.kvs);
+            if !more {
+                return Ok((all, revision));
+            }
+        }
+    }
+
+    /// Writes `key` under `lease` if no such key exists; the revision of the write, or `None`
+    /// when the key exists.
+    pub async fn create_leased(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        lease: i64,
+    ) -> Result<Option<i64>, EtcdError> {
+        let answer = self
+            .txn(pb::TxnRequest {
+                compare: vec![pb::Compare {
+                    result: pb::compare::CompareResult::Equal as i32,
+                    target: pb::compare::CompareTarget::Create as i32,
+                    key: key.as_bytes().to_vec(),
+                    target_union: Some(pb::compare::TargetUnion::CreateRevision(0)),
+                    range_end: Vec::new(),
+                }],
+                success: vec![pb::RequestOp {
+                    request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
+                        key: key.as_bytes().to_vec(),
+                        value,
+                        lease,
+                        ..Default::default()
+                    })),
+                }],
+                failure: Vec::new(),
+            })
+            .await?;
+        Ok(answer
+            .succeeded
+            .then(|| answer.header.map_or(0, |h| h.revision)))
     }
 
     /// A new lease of `ttl` seconds; its ID.

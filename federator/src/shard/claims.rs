@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use super::membership::Members;
 use crate::state::etcd::pb::{self, compare, request_op};
-use crate::state::etcd::{EtcdClient, EtcdError, prefix_end};
+use crate::state::etcd::{EtcdClient, EtcdError};
 
 /// What the claims loop needs to know of this replica.
 #[derive(Clone, Debug)]
@@ -139,8 +139,7 @@ pub async fn run(
             Err(err) => warn!(replica = %options.replica, error = %err, "claims not carried out"),
         }
         if watch.is_none() {
-            let range = (dir.as_bytes().to_vec(), prefix_end(dir.as_bytes()));
-            match client.watch(range.0, range.1, 0).await {
+            match client.watch_prefix(&dir, 0).await {
                 Ok(w) => watch = Some(w),
                 Err(err) => warn!(replica = %options.replica, error = %err, "claims not watched"),
             }

@@ -9,7 +9,7 @@ use federator_core::planner::membership;
 use tokio::sync::watch;
 use tracing::warn;
 
-use crate::state::etcd::{Change, EtcdClient, EtcdError, prefix_end};
+use crate::state::etcd::{Change, EtcdClient, EtcdError};
 
 /// The live replicas, as last read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,13 +65,7 @@ async fn follow_once(
         .into_iter()
         .map(|(key, value, created)| (key, (value, created)))
         .collect();
-    let mut watch = client
-        .watch(
-            dir.as_bytes().to_vec(),
-            prefix_end(dir.as_bytes()),
-            revision + 1,
-        )
-        .await?;
+    let mut watch = client.watch_prefix(dir, revision + 1).await?;
     let mut last = revision;
     loop {
         for change in watch.next().await? {

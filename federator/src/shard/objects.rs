@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::warn;
 
 use crate::state::etcd::pb::{self, compare, request_op};
-use crate::state::etcd::{Change, EtcdClient, EtcdError, prefix_end};
+use crate::state::etcd::{Change, EtcdClient, EtcdError};
 
 /// At most this many writes in one transaction (etcd's default limit is 128).
 const OPS_PER_TXN: usize = 100;
@@ -298,13 +298,7 @@ pub async fn follow(
             return Ok(());
         }
     }
-    let mut watch = client
-        .watch(
-            dir.as_bytes().to_vec(),
-            prefix_end(dir.as_bytes()),
-            revision + 1,
-        )
-        .await?;
+    let mut watch = client.watch_prefix(&dir, revision + 1).await?;
     loop {
         for change in watch.next().await? {
             let update = match change {

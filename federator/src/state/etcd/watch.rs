@@ -4,7 +4,7 @@
 
 use futures::StreamExt;
 
-use super::client::{EtcdClient, EtcdError, failed};
+use super::client::{EtcdClient, EtcdError, failed, prefix_end};
 use super::pb;
 
 /// One change to a watched key.
@@ -36,6 +36,17 @@ pub struct KeyWatch {
 }
 
 impl EtcdClient {
+    /// Watches every key under `prefix` from `start_revision` on (see [`EtcdClient::watch`]).
+    pub async fn watch_prefix(
+        &self,
+        prefix: &str,
+        start_revision: i64,
+    ) -> Result<KeyWatch, EtcdError> {
+        let key = prefix.as_bytes().to_vec();
+        let end = prefix_end(&key);
+        self.watch(key, end, start_revision).await
+    }
+
     /// Watches the keys in `[key, range_end)` from `start_revision` on (inclusive; 0: from
     /// now). Fails when etcd refuses the watch, naming the range. A `start_revision` etcd
     /// has compacted away is refused by the first [`KeyWatch::next`], which says the

@@ -54,17 +54,29 @@ async fn until_members(members: &mut tokio::sync::watch::Receiver<Members>, repl
     .unwrap();
 }
 
-#[tokio::test]
-async fn replicas_see_each_other_come_and_go_and_a_mismatch_or_a_taken_name_is_refused() {
-    let env = TestEnv::start(&[]).await.unwrap();
-    let a = Membership::join(client(&env), PREFIX, options("federator-a", "240.0.0.0/16"))
+/// Replicas a and b, joined, and the membership as a sees it (both listed).
+async fn two_members(
+    env: &TestEnv,
+) -> (
+    Membership,
+    Membership,
+    tokio::sync::watch::Receiver<Members>,
+) {
+    let a = Membership::join(client(env), PREFIX, options("federator-a", "240.0.0.0/16"))
         .await
         .unwrap();
-    let b = Membership::join(client(&env), PREFIX, options("federator-b", "240.0.0.0/16"))
+    let b = Membership::join(client(env), PREFIX, options("federator-b", "240.0.0.0/16"))
         .await
         .unwrap();
     let mut seen_by_a = a.members.clone();
     until_members(&mut seen_by_a, &["federator-a", "federator-b"]).await;
+    (a, b, seen_by_a)
+}
+
+#[tokio::test]
+async fn replicas_see_each_other_come_and_go_and_a_mismatch_or_a_taken_name_is_refused() {
+    let env = TestEnv::start(&[]).await.unwrap();
+    let (a, b, mut seen_by_a) = two_members(&env).await;
     assert!(
         a.term.borrow().is_some_and(|until| until > Instant::now()),
         "a member's term runs"
@@ -134,14 +146,7 @@ async fn replicas_see_each_other_come_and_go_and_a_mismatch_or_a_taken_name_is_r
 #[tokio::test]
 async fn a_replica_that_stops_renewing_drops_out() {
     let env = TestEnv::start(&[]).await.unwrap();
-    let a = Membership::join(client(&env), PREFIX, options("federator-a", "240.0.0.0/16"))
-        .await
-        .unwrap();
-    let b = Membership::join(client(&env), PREFIX, options("federator-b", "240.0.0.0/16"))
-        .await
-        .unwrap();
-    let mut seen_by_a = a.members.clone();
-    until_members(&mut seen_by_a, &["federator-a", "federator-b"]).await;
+    let (a, b, mut seen_by_a) = two_members(&env).await;
     // b dies without leaving (as under kill -9): its renewals stop, its lease expires.
     drop(b);
     until_members(&mut seen_by_a, &["federator-a"]).await;

@@ -4,7 +4,7 @@
 //! does not exist; the term is the key's create revision (it grows with every new leader).
 
 use super::{LeaseError, LeaseRecord, LeaseStore};
-use crate::state::etcd::pb::{self, compare, request_op};
+use crate::state::etcd::pb;
 use crate::state::etcd::{EtcdClient, EtcdOptions};
 
 /// The leader key, and the etcd lease this replica holds it with.
@@ -94,39 +94,22 @@ impl LeaseStore for EtcdLease {
         }
         let id = self.client.grant(ttl).await.map_err(|e| self.error(e))?;
         let holder = record.holder.clone().unwrap_or_default();
-        let answer = self
+        let key = String::from_utf8_lossy(&self.key).into_owned();
+        let created = self
             .client
-            .txn(pb::TxnRequest {
-                compare: vec![pb::Compare {
-                    result: compare::CompareResult::Equal as i32,
-                    target: compare::CompareTarget::Create as i32,
-                    key: self.key.clone(),
-                    target_union: Some(compare::TargetUnion::CreateRevision(0)),
-                    range_end: Vec::new(),
-                }],
-                success: vec![pb::RequestOp {
-                    request: Some(request_op::Request::RequestPut(pb::PutRequest {
-                        key: self.key.clone(),
-                        value: holder.clone().into_bytes(),
-                        lease: id,
-                        ..Default::default()
-                    })),
-                }],
-                failure: Vec::new(),
-            })
+            .create_leased(&key, holder.clone().into_bytes(), id)
             .await;
-        let answer = match answer {
-            Ok(answer) => answer,
+        let revision = match created {
+            Ok(Some(revision)) => revision,
+            Ok(None) => {
+                let _ = self.client.revoke(id).await;
+                return Ok(None);
+            }
             Err(err) => {
                 let _ = self.client.revoke(id).await;
                 return Err(self.error(err));
             }
         };
-        if !answer.succeeded {
-            let _ = self.client.revoke(id).await;
-            return Ok(None);
-        }
-        let revision = answer.header.map_or(0, |h| h.revision);
         let kv = pb::KeyValue {
             key: self.key.clone(),
             create_revision: revision,

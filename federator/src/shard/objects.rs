@@ -171,14 +171,15 @@ impl Publisher {
             .into_iter()
             .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), kv.value))
             .collect();
+        let desired: Vec<(String, Vec<u8>)> = objects
+            .iter()
+            .map(|object| {
+                let key = self.below(shared_objects::object_key(cluster, object));
+                (key, shared_objects::encode(object))
+            })
+            .collect();
         let pending = self.pending.entry(cluster.clone()).or_default();
-        for object in objects {
-            let key = format!(
-                "{}objects/{}",
-                self.prefix,
-                shared_objects::object_key(cluster, object)
-            );
-            let value = shared_objects::encode(object);
+        for (key, value) in desired {
             if stale.remove(&key).as_ref() != Some(&value) {
                 pending.insert(key, Some(value));
             }

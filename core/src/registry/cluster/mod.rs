@@ -78,7 +78,7 @@ impl NamespaceIndex {
 }
 
 /// Adds `id` to (or removes it from) the set under `hash`, dropping a set left empty.
-fn index<K: std::hash::Hash + Eq>(sets: &mut HashMap<K, IdSet>, hash: K, id: Id, add: bool) {
+fn index(sets: &mut HashMap<u64, IdSet>, hash: u64, id: Id, add: bool) {
     if add {
         sets.entry(hash).or_default().insert(id);
     } else if let Some(ids) = sets.get_mut(&hash) {

@@ -109,25 +109,30 @@ fn a_deployment_a_rollout_borrows_its_template_from_gets_no_pinned_service() {
     assert!(r.get(&host("preview.prod.web")).is_none());
 }
 
+/// `blue_green`'s Rollout made a canary with its preview Service as the canary one,
+/// weighted `weight` by Argo.
+fn canary(weight: Option<u32>) -> Vec<Delta> {
+    let mut deltas = blue_green("east", true);
+    if let Delta::Upsert(_, Object::Workload(w)) = &mut deltas[0] {
+        w.rollout_role = Some((RolloutRole::Canary, "web-preview".into()));
+        w.canary_weight = weight;
+    }
+    deltas
+}
+
+/// Each backend Service of `prod.web` with its weight.
+fn shares(r: &Registry) -> Vec<(String, Option<u32>)> {
+    r.get(&host("prod.web"))
+        .unwrap()
+        .backends
+        .values()
+        .flatten()
+        .map(|b| (b.service.name.to_string(), b.weight))
+        .collect()
+}
+
 #[test]
 fn a_weighted_canary_splits_its_host_between_stable_and_canary_by_argos_weight() {
-    let canary = |weight: Option<u32>| {
-        let mut deltas = blue_green("east", true);
-        if let Delta::Upsert(_, Object::Workload(w)) = &mut deltas[0] {
-            w.rollout_role = Some((RolloutRole::Canary, "web-preview".into()));
-            w.canary_weight = weight;
-        }
-        deltas
-    };
-    let shares = |r: &Registry| -> Vec<(String, Option<u32>)> {
-        r.get(&host("prod.web"))
-            .unwrap()
-            .backends
-            .values()
-            .flatten()
-            .map(|b| (b.service.name.to_string(), b.weight))
-            .collect()
-    };
     let mut r = registry(canary(Some(20)));
     assert_eq!(
         shares(&r),
@@ -156,25 +161,14 @@ fn two_canaries_weighting_one_service_split_it_alike_in_any_order() {
     // Two Rollouts of one identity in one cluster (a hand-made duplicate), both weighting
     // the same stable and canary Services: the one last by name decides, whatever arrived
     // first.
-    let canary = |name: &str, weight: u32| {
-        let mut deltas = blue_green("east", true);
+    let named = |name: &str, weight: u32| {
+        let mut deltas = canary(Some(weight));
         if let Delta::Upsert(_, Object::Workload(w)) = &mut deltas[0] {
             w.key = ObjectKey::new("team", name);
-            w.rollout_role = Some((RolloutRole::Canary, "web-preview".into()));
-            w.canary_weight = Some(weight);
         }
         deltas
     };
-    let shares = |r: &Registry| -> Vec<(String, Option<u32>)> {
-        r.get(&host("prod.web"))
-            .unwrap()
-            .backends
-            .values()
-            .flatten()
-            .map(|b| (b.service.name.to_string(), b.weight))
-            .collect()
-    };
-    let (a, b) = (canary("web-a", 20), canary("web-b", 40));
+    let (a, b) = (named("web-a", 20), named("web-b", 40));
     let forward = registry(a.iter().chain(&b).cloned());
     let backward = registry(b.iter().chain(&a).cloned());
     let expected = [

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    ClusterInfo, ClusterName, DependencyInfo, EndpointSliceInfo, GatewayInfo, Locality,
-    MeshNamespaceInfo, MeshPort, NodeInfo, Object, ObjectKey, PassthroughClaimInfo, PolicyInfo,
-    Protocol, ReadyEndpoint, ServiceInfo, SmolStr, WorkloadInfo, WorkloadKind,
+    ClusterIdInfo, ClusterInfo, ClusterName, DependencyInfo, EndpointSliceInfo, GatewayInfo,
+    Locality, MeshNamespaceInfo, MeshPort, NodeInfo, Object, ObjectKey, ObjectRef,
+    PassthroughClaimInfo, PolicyInfo, PolicySource, Protocol, ReadyEndpoint, RejectedInfo,
+    RolloutRole, ServiceInfo, SmolStr, TrafficPolicy, WorkloadInfo, WorkloadKind,
 };
 use crate::registry::Delta;
 
@@ -223,4 +224,57 @@ pub fn dependency(name: &str, source: &str, destinations: &[&str]) -> Dependency
         destinations,
         generation: Some(1),
     }
+}
+
+/// One object of every kind, each field that can be set set: what a test of every kind
+/// (publishing, references) runs through.
+pub fn every_kind_of_object() -> Vec<Object> {
+    let mut rollout = workload("shop", "cart", "Cart", "prod");
+    rollout.kind = WorkloadKind::Rollout;
+    rollout.rollout_role = Some((RolloutRole::Canary, "cart-canary".into()));
+    rollout.canary_weight = Some(20);
+    rollout.created = Some(1_700_000_000);
+    let mut target = slice("shop", "cart-1", "cart", &[("n1", "z1"), ("", "")]);
+    target.ports = std::collections::BTreeMap::from([("http".to_owned(), 8080)]).into();
+    vec![
+        Object::Service(service("shop", "cart").port("http", 80).port("grpc", 9090)),
+        Object::EndpointSlice(target),
+        Object::Workload(workload("shop", "pay", "pay", "prod")),
+        Object::Workload(rollout),
+        Object::Node(node("n1", "us-east-1", "us-east-1a", "10.0.0.1")),
+        Object::Gateway(gateway(&["203.0.113.7"])),
+        Object::Policy(PolicyInfo {
+            api: PolicySource::Admiral,
+            key: ObjectKey::new("shop", "gtp"),
+            identity: "cart".into(),
+            env: Some("prod".into()),
+            policy: TrafficPolicy::default(),
+            created: Some(1),
+            generation: Some(2),
+            ignored: vec!["dns prefix".into()],
+        }),
+        Object::MeshNamespace(MeshNamespaceInfo {
+            name: "istio-system".into(),
+            network: Some("net-east".into()),
+        }),
+        Object::PassthroughClaim(PassthroughClaimInfo {
+            key: ObjectKey::new("istio-system", "cross-network"),
+            hosts: vec!["*.global".into()],
+        }),
+        Object::Dependency(DependencyInfo {
+            api: PolicySource::Federator,
+            key: ObjectKey::new("shop", "deps"),
+            source: "cart".into(),
+            destinations: vec!["pay".into()],
+            generation: None,
+        }),
+        Object::Rejected(RejectedInfo {
+            reference: ObjectRef::Policy(ObjectKey::new("shop", "bad")),
+            generation: Some(3),
+            reason: "no identity".into(),
+        }),
+        Object::ClusterId(ClusterIdInfo {
+            value: "east-1".into(),
+        }),
+    ]
 }

@@ -285,6 +285,17 @@ impl ClusterHealth {
         }
     }
 
+    /// Another replica took the cluster over (clusters sharded across replicas): this one
+    /// neither connects to it nor probes it any more, so nothing of its connection is left
+    /// to act on. Whether its Secret is gone still counts: every replica removes it.
+    pub fn hand_off(&mut self) {
+        *self = Self {
+            policy: self.policy.clone(),
+            gone_since: self.gone_since,
+            ..Self::new(self.policy.clone())
+        };
+    }
+
     /// What the passing of time to `now` requires.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();

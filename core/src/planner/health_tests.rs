@@ -229,3 +229,22 @@ fn lists_completed_while_a_probe_failed_still_count() {
     assert_eq!(h.state(), State::Synced);
     assert!(!h.unlisted());
 }
+
+#[test]
+fn a_cluster_handed_off_stops_connecting_and_going_stale_but_is_still_removed() {
+    let clock = Clock(Instant::now());
+    let mut h = synced(OnUnreachable::Withdraw, &clock);
+    h.observe(Observation::NoAnswer("refused".into()), clock.at(5));
+    h.observe(
+        Observation::ConnectFailed("refused".into(), Duration::from_secs(1)),
+        clock.at(6),
+    );
+    h.observe(Observation::SecretGone, clock.at(7));
+    h.hand_off();
+    assert_eq!(h.state(), State::Connecting);
+    assert!(!h.answering());
+    // No reconnect is due and the outage clock is gone: no withdrawal, ever.
+    assert!(h.tick(clock.at(6 + 1)).is_empty());
+    assert!(h.removing(), "its Secret is still gone");
+    assert_eq!(h.tick(clock.at(7 + 120)), [Action::Remove]);
+}

@@ -10,6 +10,7 @@ pub mod claims;
 pub mod clusters;
 pub mod compact_id;
 pub mod election;
+pub mod handoffs;
 pub mod health;
 pub mod membership;
 pub mod shards;

@@ -10,6 +10,7 @@
 //! `<prefix>objects/<cluster>/<kind>[/<namespace>]/<name>`, the value the object as JSON.
 //! A policy or Dependency that turned invalid is published beside its last valid version
 //! (the registry keeps a Dependency's in force), under `<cluster>/rejected/<kind>/...`.
+//! `<cluster>/listed` marks a cluster its owner has published whole.
 
 use crate::model::{ClusterName, Object, ObjectKey, ObjectRef, WorkloadKind};
 
@@ -56,6 +57,22 @@ fn workload_kind(kind: WorkloadKind) -> &'static str {
         WorkloadKind::ServiceExport => "serviceexport",
     }
 }
+
+/// The key of `cluster`'s listed mark: its owner writes it once it has published the
+/// cluster whole, so the others know its absent objects are absent, not yet unpublished.
+pub fn listed_key(cluster: &ClusterName) -> String {
+    format!("{cluster}/{LISTED}")
+}
+
+/// The cluster whose listed mark `key` is, if it is one (no object's key has two segments).
+pub fn listed_cluster(key: &str) -> Option<ClusterName> {
+    match key.split_once('/') {
+        Some((cluster, LISTED)) if !cluster.is_empty() => Some(ClusterName::new(cluster)),
+        _ => None,
+    }
+}
+
+const LISTED: &str = "listed";
 
 /// A key or value under the objects' prefix that is not a published object.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -1,67 +1,13 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::fixtures::{gateway, node, service, slice, workload};
-use crate::model::{
-    ClusterIdInfo, DependencyInfo, MeshNamespaceInfo, PassthroughClaimInfo, PolicyInfo,
-    PolicySource, RejectedInfo, RolloutRole, TrafficPolicy,
-};
-
-fn every_kind() -> Vec<Object> {
-    let mut rollout = workload("shop", "cart", "Cart", "prod");
-    rollout.kind = WorkloadKind::Rollout;
-    rollout.rollout_role = Some((RolloutRole::Canary, "cart-canary".into()));
-    rollout.canary_weight = Some(20);
-    rollout.created = Some(1_700_000_000);
-    let mut target = slice("shop", "cart-1", "cart", &[("n1", "z1"), ("", "")]);
-    target.ports = std::collections::BTreeMap::from([("http".to_owned(), 8080)]).into();
-    vec![
-        Object::Service(service("shop", "cart").port("http", 80).port("grpc", 9090)),
-        Object::EndpointSlice(target),
-        Object::Workload(workload("shop", "pay", "pay", "prod")),
-        Object::Workload(rollout),
-        Object::Node(node("n1", "us-east-1", "us-east-1a", "10.0.0.1")),
-        Object::Gateway(gateway(&["203.0.113.7"])),
-        Object::Policy(PolicyInfo {
-            api: PolicySource::Admiral,
-            key: ObjectKey::new("shop", "gtp"),
-            identity: "cart".into(),
-            env: Some("prod".into()),
-            policy: TrafficPolicy::default(),
-            created: Some(1),
-            generation: Some(2),
-            ignored: vec!["dns prefix".into()],
-        }),
-        Object::MeshNamespace(MeshNamespaceInfo {
-            name: "istio-system".into(),
-            network: Some("net-east".into()),
-        }),
-        Object::PassthroughClaim(PassthroughClaimInfo {
-            key: ObjectKey::new("istio-system", "cross-network"),
-            hosts: vec!["*.global".into()],
-        }),
-        Object::Dependency(DependencyInfo {
-            api: PolicySource::Federator,
-            key: ObjectKey::new("shop", "deps"),
-            source: "cart".into(),
-            destinations: vec!["pay".into()],
-            generation: None,
-        }),
-        Object::Rejected(RejectedInfo {
-            reference: ObjectRef::Policy(ObjectKey::new("shop", "bad")),
-            generation: Some(3),
-            reason: "no identity".into(),
-        }),
-        Object::ClusterId(ClusterIdInfo {
-            value: "east-1".into(),
-        }),
-    ]
-}
+use crate::fixtures::{every_kind_of_object, service};
+use crate::model::RejectedInfo;
 
 #[test]
 fn every_kind_of_object_comes_back_as_it_was_published_under_its_own_key() {
     let east = ClusterName::new("east");
-    for object in every_kind() {
+    for object in every_kind_of_object() {
         let key = object_key(&east, &object);
         let (cluster, back) = decode(&key, &encode(&object)).unwrap();
         assert_eq!((cluster, &back), (east.clone(), &object), "{key}");
@@ -141,4 +87,17 @@ proptest! {
         prop_assert_eq!(rejected.sibling(), key(&cluster, &a));
         prop_assert_eq!(named.sibling(), rejected_key(&cluster, &a));
     }
+}
+
+#[test]
+fn a_listed_mark_is_no_object_s_key_and_names_its_cluster() {
+    let east = ClusterName::new("east");
+    let mark = listed_key(&east);
+    assert_eq!(listed_cluster(&mark), Some(east.clone()));
+    assert!(parse_key(&mark).is_err());
+    for object in every_kind_of_object() {
+        let key = object_key(&east, &object);
+        assert_eq!(listed_cluster(&key), None, "{key}");
+    }
+    assert_eq!(listed_cluster("/listed"), None);
 }

@@ -177,6 +177,15 @@ impl Registry {
             .collect()
     }
 
+    /// Every object `cluster` contributes, valid or rejected (registered or not): what a
+    /// new source of the cluster's objects must list again, or see removed.
+    pub fn references(&self, cluster: &ClusterName) -> BTreeSet<crate::model::ObjectRef> {
+        self.clusters
+            .get(cluster)
+            .map(|c| c.references())
+            .unwrap_or_default()
+    }
+
     /// A registered cluster's settings.
     pub fn cluster(&self, name: &ClusterName) -> Option<&ClusterInfo> {
         self.clusters

@@ -22,6 +22,7 @@ mod backends;
 mod dependents;
 mod held;
 mod keys;
+mod references;
 #[cfg(test)]
 mod selector_index_tests;
 mod slices;

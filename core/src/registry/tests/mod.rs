@@ -10,6 +10,7 @@ mod clusterset;
 mod dependencies;
 mod hosts;
 mod policies;
+mod references;
 mod rollouts;
 mod status;
 mod topology;

@@ -25,7 +25,8 @@ fn client(env: &TestEnv) -> EtcdClient {
 
 use std::collections::BTreeSet;
 
-use federator::shard::objects::{PublishError, Publisher, SharedUpdate, follow};
+use federator::shard::follow::{SharedUpdate, follow, follow_shared};
+use federator::shard::objects::{PublishError, Publisher};
 use federator_core::fixtures::{app, cluster, greeting, upsert};
 use federator_core::model::{ClusterName, Object, ObjectKey, ObjectRef};
 use federator_core::registry::{Delta, Registry, RegistryConfig};
@@ -112,7 +113,12 @@ async fn another_replica_builds_the_same_registry_from_what_the_owner_publishes(
     for delta in &seen {
         publisher.record(delta);
     }
+    // Nothing is published before the cluster is published whole under its claim.
     assert!(publisher.flush().await.is_empty());
+    assert!(list(&env, "east").await.is_empty());
+    for c in ["east", "west"] {
+        publisher.publish(&ClusterName::new(c), 1).await.unwrap();
+    }
     // A corrupt value under the prefix: reported and skipped.
     put(
         &env,
@@ -130,16 +136,22 @@ async fn another_replica_builds_the_same_registry_from_what_the_owner_publishes(
     other.apply(cluster("east"));
     other.apply(cluster("west"));
     let mut listed = BTreeSet::new();
-    while listed.len() < 2 {
+    loop {
         match next(&mut rx).await {
             SharedUpdate::Delta(delta) => {
                 other.apply(*delta);
             }
             SharedUpdate::Listed(c) => {
-                listed.insert(c);
+                listed.insert(c.to_string());
             }
+            SharedUpdate::ListDone => break,
+            other => panic!("{other:?}"),
         }
     }
+    assert_eq!(
+        listed,
+        BTreeSet::from(["east".to_owned(), "west".to_owned()])
+    );
     assert_eq!(served(&other), served(&owner));
     assert!(!served(&owner).is_empty());
 
@@ -182,8 +194,9 @@ async fn another_replica_builds_the_same_registry_from_what_the_owner_publishes(
 async fn on_claiming_a_cluster_its_published_objects_are_made_exactly_what_the_owner_sees() {
     let env = TestEnv::start(&[]).await.unwrap();
     let lease = claim(&env, &["east"]).await;
-    let mut publisher = Publisher::new(client(&env), "federator-a", lease, PREFIX);
+    let east = ClusterName::new("east");
     // What a previous owner left: greeting and a workload since deleted.
+    let mut previous = Publisher::new(client(&env), "federator-a", lease, PREFIX);
     for delta in greeting("east", &[("n1", "z1")]).into_iter().chain(app(
         "east",
         "shop",
@@ -193,50 +206,72 @@ async fn on_claiming_a_cluster_its_published_objects_are_made_exactly_what_the_o
         &[("http", 80)],
         &[],
     )) {
-        publisher.record(&delta);
+        previous.record(&delta);
     }
-    assert!(publisher.flush().await.is_empty());
+    previous.publish(&east, 1).await.unwrap();
     // What this owner's watchers see now: greeting only, with another endpoint.
-    let now: Vec<_> = greeting("east", &[("n1", "z1"), ("n2", "z2")])
+    let now: Vec<Delta> = greeting("east", &[("n1", "z1"), ("n2", "z2")]);
+    let mut publisher = Publisher::new(client(&env), "federator-a", lease, PREFIX);
+    for delta in &now {
+        publisher.record(delta);
+    }
+    publisher.publish(&east, 2).await.unwrap();
+    assert_eq!(publisher.published(&east), Some(2));
+    let mut expected: Vec<Object> = now
         .into_iter()
         .filter_map(|d| match d {
             Delta::Upsert(_, object) => Some(object),
             _ => None,
         })
         .collect();
-    publisher
-        .reconcile(&ClusterName::new("east"), &now)
+    expected.sort_by_key(|o| o.reference());
+    assert_eq!(list(&env, "east").await, expected);
+    // Marked as published whole.
+    let mark = client(&env)
+        .list_prefix(&format!("{PREFIX}objects/east/listed"))
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(mark.len(), 1);
+
+    // Withdrawn: every object goes, the mark stays.
+    publisher.record(&Delta::RemoveCluster(east.clone()));
+    assert!(publisher.flush().await.is_empty());
+    assert!(list(&env, "east").await.is_empty());
+    assert_eq!(
+        client(&env)
+            .list_prefix(&format!("{PREFIX}objects/east/"))
+            .await
+            .unwrap()
+            .0
+            .len(),
+        1
+    );
+}
+
+/// The objects published for `cluster` (its listed mark left out), by reference.
+async fn list(env: &TestEnv, cluster: &str) -> Vec<Object> {
+    let dir = format!("{PREFIX}objects/");
+    let (kvs, _) = client(env)
+        .list_prefix(&format!("{dir}{cluster}/"))
         .await
         .unwrap();
-    let listed = client(&env)
-        .range(pb::RangeRequest {
-            key: format!("{PREFIX}objects/east/").into_bytes(),
-            range_end: federator::state::etcd::prefix_end(
-                format!("{PREFIX}objects/east/").as_bytes(),
-            ),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let published: Vec<federator_core::model::Object> = listed
-        .kvs
+    let mut objects: Vec<Object> = kvs
         .iter()
-        .map(|kv| {
+        .filter_map(|kv| {
             let key = String::from_utf8_lossy(&kv.key).into_owned();
-            let below = key
-                .strip_prefix(&format!("{PREFIX}objects/"))
-                .unwrap()
-                .to_owned();
-            federator_core::planner::shared_objects::decode(&below, &kv.value)
-                .unwrap()
-                .1
+            let below = key.strip_prefix(&dir).unwrap().to_owned();
+            federator_core::planner::shared_objects::listed_cluster(&below)
+                .is_none()
+                .then(|| {
+                    federator_core::planner::shared_objects::decode(&below, &kv.value)
+                        .unwrap()
+                        .1
+                })
         })
         .collect();
-    let mut expected = now.clone();
-    expected.sort_by_key(|o| o.reference());
-    let mut published = published;
-    published.sort_by_key(|o| o.reference());
-    assert_eq!(published, expected);
+    objects.sort_by_key(|o| o.reference());
+    objects
 }
 
 /// Everything a registry serves but the VIPs (which depend on the order hosts came in).
@@ -283,6 +318,10 @@ async fn rejected_versions_of_policies_and_dependencies_are_shared_beside_the_va
     let (_local_tx, local) = watch::channel(BTreeSet::new());
     let follower = client(&env);
     let following = tokio::spawn(async move { follow(&follower, PREFIX, &local, &tx).await });
+    publisher
+        .publish(&ClusterName::new("east"), 1)
+        .await
+        .unwrap();
 
     let policy = PolicyInfo {
         api: PolicySource::Federator,
@@ -362,5 +401,55 @@ async fn rejected_versions_of_policies_and_dependencies_are_shared_beside_the_va
         fresh.apply(*delta);
     }
     assert_eq!(fingerprint(&fresh), fingerprint(&owner));
+    following.abort();
+}
+
+#[tokio::test]
+async fn a_cluster_handed_back_to_another_replica_is_listed_again_from_what_it_publishes() {
+    let env = TestEnv::start(&[]).await.unwrap();
+    let lease = claim(&env, &["east"]).await;
+    let east = ClusterName::new("east");
+    let mut publisher = Publisher::new(client(&env), "federator-a", lease, PREFIX);
+    for delta in greeting("east", &[("n1", "z1")]) {
+        publisher.record(&delta);
+    }
+    publisher.publish(&east, 1).await.unwrap();
+
+    // This replica watches east itself: nothing of it is sent, but its mark is.
+    let (local_tx, local) = watch::channel(BTreeSet::from([east.clone()]));
+    let (tx, mut rx) = mpsc::channel(256);
+    let following = tokio::spawn(follow_shared(client(&env), PREFIX.to_owned(), local, tx));
+    assert_eq!(
+        next(&mut rx).await,
+        SharedUpdate::Relisting(BTreeSet::new())
+    );
+    assert_eq!(next(&mut rx).await, SharedUpdate::Listed(east.clone()));
+    assert_eq!(next(&mut rx).await, SharedUpdate::ListDone);
+
+    // Handed to another replica: following starts over, and east comes whole.
+    local_tx.send_replace(BTreeSet::new());
+    assert_eq!(
+        next(&mut rx).await,
+        SharedUpdate::Relisting(BTreeSet::from([east.clone()]))
+    );
+    let mut other = Registry::new(RegistryConfig::default());
+    other.apply(cluster("east"));
+    let mut owner = Registry::new(RegistryConfig::default());
+    owner.apply(cluster("east"));
+    for delta in greeting("east", &[("n1", "z1")]) {
+        owner.apply(delta);
+    }
+    loop {
+        match next(&mut rx).await {
+            SharedUpdate::Delta(delta) => {
+                other.apply(*delta);
+            }
+            SharedUpdate::Listed(c) => assert_eq!(c, east),
+            SharedUpdate::ListDone => break,
+            update => panic!("{update:?}"),
+        }
+    }
+    assert_eq!(served(&other), served(&owner));
+    assert!(!served(&owner).is_empty());
     following.abort();
 }

@@ -8,6 +8,7 @@
 
 pub mod claims;
 pub mod fences;
+pub mod follow;
 mod members;
 pub mod membership;
 pub mod objects;

@@ -1,22 +1,20 @@
 //! Clusters' objects shared through etcd: the replica that holds a cluster's claim publishes
 //! the objects its watchers see ([`Publisher`]), and every replica follows what the others
-//! publish into its own registry ([`follow`]). The layout and the checks on reading are
+//! publish into its own registry ([`super::follow`]). The layout and the checks on reading are
 //! [`federator_core::planner::shared_objects`].
 //!
 //! A publication is a transaction on the condition that the cluster's claim is still held
 //! under the publisher's lease: a replica that lost a cluster cannot overwrite what the new
 //! owner publishes, whatever it still has in flight.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use federator_core::model::{ClusterName, Object, ObjectRef};
-use federator_core::planner::shared_objects::{self, CorruptObject};
+use federator_core::planner::shared_objects;
 use federator_core::registry::Delta;
-use tokio::sync::{mpsc, watch};
-use tracing::warn;
 
 use crate::state::etcd::pb::{self, compare, request_op};
-use crate::state::etcd::{Change, EtcdClient, EtcdError};
+use crate::state::etcd::{EtcdClient, EtcdError};
 
 /// At most this many writes in one transaction (etcd's default limit is 128).
 const OPS_PER_TXN: usize = 100;
@@ -26,12 +24,20 @@ const OPS_PER_TXN: usize = 100;
 const BYTES_PER_TXN: usize = 1024 * 1024;
 
 /// Publishes the objects of the clusters this replica holds the claims of.
+///
+/// It keeps what this replica's own watchers hold of each cluster it owns (as published
+/// values), so a cluster claimed later is published whole at once; changes of a cluster
+/// published under its claim are published as they come.
 pub struct Publisher {
     client: EtcdClient,
     replica: String,
     /// The membership lease the claims are held under.
     lease: i64,
     prefix: String,
+    /// What this replica's watchers hold, by cluster: key to value.
+    desired: BTreeMap<ClusterName, BTreeMap<String, Vec<u8>>>,
+    /// The clusters published whole under their claim, with the claim's revision.
+    published: BTreeMap<ClusterName, i64>,
     /// Writes not yet sent, by cluster: key to value (`None`: delete).
     pending: BTreeMap<ClusterName, BTreeMap<String, Option<Vec<u8>>>>,
 }
@@ -66,11 +72,13 @@ impl Publisher {
             replica: replica.to_owned(),
             lease,
             prefix: prefix.to_owned(),
+            desired: BTreeMap::new(),
+            published: BTreeMap::new(),
             pending: BTreeMap::new(),
         }
     }
 
-    fn below(&self, key: String) -> String {
+    fn below_prefix(&self, key: String) -> String {
         format!("{}objects/{key}", self.prefix)
     }
 
@@ -113,16 +121,55 @@ impl Publisher {
                     (shared_objects::rejected_key(cluster, reference), None),
                 ],
             ),
-            Delta::UpsertCluster(_) | Delta::RemoveCluster(_) => return,
+            // Withdrawn (or unregistered): every object goes; the listed mark stays, so the
+            // others know the cluster has none rather than none published yet.
+            Delta::RemoveCluster(cluster) => {
+                let held = self.desired.remove(cluster).unwrap_or_default();
+                if self.published.contains_key(cluster) {
+                    let pending = self.pending.entry(cluster.clone()).or_default();
+                    pending.extend(held.into_keys().map(|key| (key, None)));
+                }
+                return;
+            }
+            Delta::UpsertCluster(_) => return,
         };
         let writes: Vec<(String, Option<Vec<u8>>)> = writes
             .into_iter()
-            .map(|(key, value)| (self.below(key), value))
+            .map(|(key, value)| (self.below_prefix(key), value))
             .collect();
-        self.pending
-            .entry(cluster.clone())
-            .or_default()
-            .extend(writes);
+        let desired = self.desired.entry(cluster.clone()).or_default();
+        let mut changed = Vec::new();
+        for (key, value) in writes {
+            let same = desired.get(&key) == value.as_ref();
+            match &value {
+                Some(value) => desired.insert(key.clone(), value.clone()),
+                None => desired.remove(&key),
+            };
+            if !same {
+                changed.push((key, value));
+            }
+        }
+        if self.published.contains_key(cluster) {
+            self.pending
+                .entry(cluster.clone())
+                .or_default()
+                .extend(changed);
+        }
+    }
+
+    /// The claim revision `cluster` was published whole under, if it was.
+    pub fn published(&self, cluster: &ClusterName) -> Option<i64> {
+        self.published.get(cluster).copied()
+    }
+
+    /// `cluster`'s claim is gone (or another replica owns it now): nothing of it is
+    /// published any more; with `forget`, what the watchers held of it is dropped too.
+    pub fn unpublish(&mut self, cluster: &ClusterName, forget: bool) {
+        self.published.remove(cluster);
+        self.pending.remove(cluster);
+        if forget {
+            self.desired.remove(cluster);
+        }
     }
 
     /// Publishes what was noted, each cluster in transactions conditional on its claim. A
@@ -131,65 +178,90 @@ impl Publisher {
     pub async fn flush(&mut self) -> Vec<PublishError> {
         let mut errors = Vec::new();
         for (cluster, writes) in std::mem::take(&mut self.pending) {
-            let mut writes: Vec<(String, Option<Vec<u8>>)> = writes.into_iter().collect();
-            while !writes.is_empty() {
-                let take = chunk_len(&writes);
-                match self.write(&cluster, &writes[..take]).await {
-                    Ok(()) => {
-                        writes.drain(..take);
-                    }
-                    Err(err) => {
-                        if matches!(err, PublishError::Etcd { .. }) {
-                            self.pending
-                                .entry(cluster.clone())
-                                .or_default()
-                                .extend(writes);
-                        }
-                        errors.push(err);
-                        break;
-                    }
-                }
+            if !self.published.contains_key(&cluster) {
+                continue;
+            }
+            if let Err(err) = self.flush_one(&cluster, writes).await {
+                errors.push(err);
             }
         }
         errors
     }
 
-    /// Makes the published objects of `cluster` exactly `objects`: on claiming a cluster,
-    /// what its previous owner published may be stale.
-    pub async fn reconcile(
+    /// Sends `writes` of `cluster` in transactions; what etcd did not take stays pending,
+    /// and a claim found gone unpublishes the cluster.
+    async fn flush_one(
         &mut self,
         cluster: &ClusterName,
-        objects: &[Object],
+        writes: BTreeMap<String, Option<Vec<u8>>>,
     ) -> Result<(), PublishError> {
+        let mut writes: Vec<(String, Option<Vec<u8>>)> = writes.into_iter().collect();
+        while !writes.is_empty() {
+            let take = chunk_len(&writes);
+            match self.write(cluster, &writes[..take]).await {
+                Ok(()) => {
+                    writes.drain(..take);
+                }
+                Err(err) => {
+                    match err {
+                        PublishError::Etcd { .. } => {
+                            self.pending
+                                .entry(cluster.clone())
+                                .or_default()
+                                .extend(writes);
+                        }
+                        // Published whole again under its next claim.
+                        PublishError::NotClaimed { .. } => {
+                            self.published.remove(cluster);
+                        }
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes `cluster` whole under its claim of revision `claim`: what is published
+    /// becomes exactly what this replica's watchers hold (a previous owner's may be stale),
+    /// then the listed mark says so. From then on its changes are published as they come.
+    pub async fn publish(&mut self, cluster: &ClusterName, claim: i64) -> Result<(), PublishError> {
         let etcd = |source| PublishError::Etcd {
             cluster: cluster.clone(),
             source,
         };
         let dir = format!("{}objects/{cluster}/", self.prefix);
         let (kvs, _) = self.client.list_prefix(&dir).await.map_err(etcd)?;
+        let mark = self.below_prefix(shared_objects::listed_key(cluster));
         let mut stale: BTreeMap<String, Vec<u8>> = kvs
             .into_iter()
             .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), kv.value))
+            .filter(|(key, _)| *key != mark)
             .collect();
-        let desired: Vec<(String, Vec<u8>)> = objects
-            .iter()
-            .map(|object| {
-                let key = self.below(shared_objects::object_key(cluster, object));
-                (key, shared_objects::encode(object))
-            })
-            .collect();
-        let pending = self.pending.entry(cluster.clone()).or_default();
-        for (key, value) in desired {
-            if stale.remove(&key).as_ref() != Some(&value) {
-                pending.insert(key, Some(value));
+        let mut writes = BTreeMap::new();
+        for (key, value) in self.desired.get(cluster).into_iter().flatten() {
+            if stale.remove(key).as_ref() != Some(value) {
+                writes.insert(key.clone(), Some(value.clone()));
             }
         }
-        for key in stale.into_keys() {
-            pending.insert(key, None);
+        writes.extend(stale.into_keys().map(|key| (key, None)));
+        // What was pending is in `writes` already (it came from `desired`).
+        self.pending.remove(cluster);
+        let listed = vec![(mark, Some(self.replica.clone().into_bytes()))];
+        let mut result = self.flush_one(cluster, writes).await;
+        if result.is_ok() {
+            result = self.write(cluster, &listed).await;
         }
-        match self.flush().await.into_iter().next() {
-            Some(err) => Err(err),
-            None => Ok(()),
+        match result {
+            Ok(()) => {
+                self.published.insert(cluster.clone(), claim);
+                Ok(())
+            }
+            // Published whole at the next attempt.
+            Err(err) => {
+                self.unpublish(cluster, false);
+                Err(err)
+            }
         }
     }
 
@@ -252,113 +324,4 @@ fn chunk_len(writes: &[(String, Option<Vec<u8>>)]) -> usize {
         len += 1;
     }
     len.max(1)
-}
-
-/// What following the published objects yields, for the registry loop.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SharedUpdate {
-    /// A change of another replica's cluster (boxed: a delta is a few hundred bytes).
-    Delta(Box<Delta>),
-    /// A cluster's objects as published when following began: all of them have been sent.
-    Listed(ClusterName),
-}
-
-/// Follows what the other replicas publish, sending each change of a cluster not in
-/// `local` (the clusters this replica's own watchers feed) to `out`. Returns when `out`
-/// closes, or with the error that broke the watch (follow again: the listing is resent).
-pub async fn follow(
-    client: &EtcdClient,
-    prefix: &str,
-    local: &watch::Receiver<BTreeSet<ClusterName>>,
-    out: &mpsc::Sender<SharedUpdate>,
-) -> Result<(), EtcdError> {
-    let dir = format!("{prefix}objects/");
-    let (kvs, revision) = client.list_prefix(&dir).await?;
-    let mut listed = BTreeSet::new();
-    // The keys published now (below `dir`): a deleted version of an object whose other
-    // version is still published leaves the object to that version.
-    let mut present: BTreeSet<String> = BTreeSet::new();
-    for kv in kvs {
-        let key = String::from_utf8_lossy(&kv.key).into_owned();
-        if let Some((cluster, object)) = decoded(&dir, &key, &kv.value) {
-            present.insert(key.strip_prefix(&dir).unwrap_or(&key).to_owned());
-            listed.insert(cluster.clone());
-            if !send(
-                out,
-                local,
-                SharedUpdate::Delta(Box::new(Delta::Upsert(cluster, object))),
-            )
-            .await
-            {
-                return Ok(());
-            }
-        }
-    }
-    for cluster in listed {
-        if !send(out, local, SharedUpdate::Listed(cluster)).await {
-            return Ok(());
-        }
-    }
-    let mut watch = client.watch_prefix(&dir, revision + 1).await?;
-    loop {
-        for change in watch.next().await? {
-            let update = match change {
-                Change::Put { key, value, .. } => {
-                    let key = String::from_utf8_lossy(&key).into_owned();
-                    let decoded = decoded(&dir, &key, &value);
-                    if decoded.is_some() {
-                        present.insert(key.strip_prefix(&dir).unwrap_or(&key).to_owned());
-                    }
-                    decoded.map(|(cluster, object)| Delta::Upsert(cluster, object))
-                }
-                Change::Delete { key, .. } => {
-                    let key = String::from_utf8_lossy(&key).into_owned();
-                    let below = key.strip_prefix(&dir).unwrap_or(&key);
-                    present.remove(below);
-                    shared_objects::parse_key(below)
-                        .map_err(|err| report(&err))
-                        .ok()
-                        .filter(|named| !present.contains(&named.sibling()))
-                        .map(|named| Delta::Remove(named.cluster, named.reference))
-                }
-            };
-            if let Some(delta) = update
-                && !send(out, local, SharedUpdate::Delta(Box::new(delta))).await
-            {
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// The cluster and object published under `key`; a corrupt one is reported and skipped.
-fn decoded(dir: &str, key: &str, value: &[u8]) -> Option<(ClusterName, Object)> {
-    let below = key.strip_prefix(dir).unwrap_or(key);
-    shared_objects::decode(below, value)
-        .map_err(|err| report(&err))
-        .ok()
-}
-
-fn report(err: &CorruptObject) {
-    warn!(key = %err.key, reason = %err.reason, "published object ignored");
-}
-
-/// Sends `update` unless it concerns a cluster this replica watches itself; false once no
-/// one receives.
-async fn send(
-    out: &mpsc::Sender<SharedUpdate>,
-    local: &watch::Receiver<BTreeSet<ClusterName>>,
-    update: SharedUpdate,
-) -> bool {
-    let cluster = match &update {
-        SharedUpdate::Delta(delta) => match &**delta {
-            Delta::Upsert(c, _) | Delta::Remove(c, _) => Some(c),
-            Delta::UpsertCluster(_) | Delta::RemoveCluster(_) => None,
-        },
-        SharedUpdate::Listed(c) => Some(c),
-    };
-    if cluster.is_some_and(|c| local.borrow().contains(c)) {
-        return true;
-    }
-    out.send(update).await.is_ok()
 }

@@ -290,9 +290,8 @@ impl ClusterHealth {
     /// to act on. Whether its Secret is gone still counts: every replica removes it.
     pub fn hand_off(&mut self) {
         *self = Self {
-            policy: self.policy.clone(),
             gone_since: self.gone_since,
-            ..Self::new(self.policy.clone())
+            ..Self::new(self.policy)
         };
     }
 

@@ -102,6 +102,12 @@ pub struct Metrics {
     pub leader: Gauge,
     /// The term this replica last led (the lease's transition count).
     pub leader_term: Gauge,
+    /// Clusters this replica owns (watches) when clusters are sharded across replicas.
+    pub clusters_owned: Gauge,
+    /// Clusters this replica holds the claim of (and writes) when sharded.
+    pub clusters_claimed: Gauge,
+    /// Requests and bytes to and from etcd.
+    pub etcd: crate::state::etcd::EtcdTraffic,
     /// DNS queries and answer latency.
     pub dns: federator_dns::DnsMetrics,
 }
@@ -128,12 +134,26 @@ impl Default for Metrics {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
             leader: Gauge::default(),
+            clusters_owned: Gauge::default(),
+            clusters_claimed: Gauge::default(),
+            etcd: Default::default(),
             vip_disagreements: Gauge::default(),
             leader_term: Gauge::default(),
             dns: federator_dns::DnsMetrics::default(),
             registry: Registry::default(),
         };
         m.dns.register(&mut registry);
+        m.etcd.register(&mut registry);
+        registry.register(
+            "clusters_owned",
+            "Clusters this replica owns and watches (sharded across replicas; else every registered one)",
+            m.clusters_owned.clone(),
+        );
+        registry.register(
+            "clusters_claimed",
+            "Clusters this replica holds the claim of and writes (sharded across replicas)",
+            m.clusters_claimed.clone(),
+        );
         registry.register(
             "clusters_connected",
             "Registered clusters whose API server answers",

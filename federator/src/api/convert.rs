@@ -92,7 +92,10 @@ pub(super) fn cluster(
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     pb::Cluster {
         name: name.to_string(),
-        state: state(status.state) as i32,
+        state: match status.followed {
+            true => pb::ClusterState::Followed,
+            false => state(status.state),
+        } as i32,
         state_since_unix_seconds: since,
         last_error: status.last_error.clone().unwrap_or_default(),
         removal_pending: status.removal_pending,
@@ -109,6 +112,7 @@ pub(super) fn cluster(
             .collect(),
         hosts,
         ready_endpoints: ready,
+        owner: status.owner.clone().unwrap_or_default(),
     }
 }
 

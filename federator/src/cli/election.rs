@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use federator::leader::{ElectionOptions, ElectionTiming};
+use federator::shard::ShardOptions;
 
 /// `--leader-election`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +15,11 @@ pub(super) enum Election {
     Lease,
     /// No election: this process is the only writer. Never with more than one replica.
     None,
+    /// No single leader: the clusters are sharded across the replicas through etcd
+    /// (`--store etcd://...`). Each replica watches and writes the clusters it owns,
+    /// publishes their objects, and follows the others' (DNS and the API serve every
+    /// cluster from any replica).
+    Shard,
 }
 
 /// Leader election among replicas.
@@ -37,7 +43,7 @@ pub(super) struct ElectionArgs {
     /// How often the leader renews and followers read the lease.
     #[arg(long, default_value = "2s", value_parser = super::duration_at_least::<100>)]
     retry_period: Duration,
-    /// This replica's name in the lease (default: $POD_NAME or the host name, with a random
+    /// This replica's name in the lease, or among the replicas sharing clusters (default: $POD_NAME or the host name, with a random
     /// suffix so a restarted process is never taken for its predecessor).
     #[arg(long, env = "FEDERATOR_IDENTITY")]
     identity: Option<String>,
@@ -46,12 +52,10 @@ pub(super) struct ElectionArgs {
 impl ElectionArgs {
     /// The election to run, if any.
     pub(super) fn options(&self) -> anyhow::Result<Option<ElectionOptions>> {
-        if self.leader_election == Election::None {
+        if self.leader_election != Election::Lease {
             return Ok(None);
         }
-        let timing =
-            ElectionTiming::new(self.lease_duration, self.renew_deadline, self.retry_period)
-                .context("--lease-duration, --renew-deadline and --retry-period")?;
+        let timing = self.timing()?;
         federator::model::validate_label_value(&self.lease_name)
             .map_err(|why| anyhow::anyhow!("--lease-name {:?}: {why}", self.lease_name))?;
         let identity = self.identity.clone().unwrap_or_else(default_identity);
@@ -60,6 +64,26 @@ impl ElectionArgs {
             lease_name: self.lease_name.clone(),
             timing,
         }))
+    }
+
+    /// The sharding of clusters across replicas, when asked for.
+    pub(super) fn shard(&self) -> anyhow::Result<Option<ShardOptions>> {
+        if self.leader_election != Election::Shard {
+            return Ok(None);
+        }
+        let replica = self.identity.clone().unwrap_or_else(default_identity);
+        // It names etcd keys and metric labels.
+        federator::model::validate_label_value(&replica)
+            .map_err(|why| anyhow::anyhow!("--identity {replica:?}: {why}"))?;
+        Ok(Some(ShardOptions {
+            replica,
+            timing: self.timing()?,
+        }))
+    }
+
+    fn timing(&self) -> anyhow::Result<ElectionTiming> {
+        ElectionTiming::new(self.lease_duration, self.renew_deadline, self.retry_period)
+            .context("--lease-duration, --renew-deadline and --retry-period")
     }
 }
 

@@ -184,6 +184,7 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             ..ConnectSettings::default()
         },
         election: args.election.options()?,
+        shard: args.election.shard()?,
     };
     if !args.allow_kubeconfig.is_empty() {
         let allowed: Vec<&str> = args.allow_kubeconfig.iter().map(|a| a.as_str()).collect();

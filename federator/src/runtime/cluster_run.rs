@@ -46,7 +46,9 @@ pub(super) struct ClusterHandle {
     /// Its writer's queue: kept across restarts, so no change is lost.
     pub(super) queue: Arc<WorkQueue>,
     /// What its watchers reported: kept across reconnects, reset on withdrawal.
-    watch_state: Arc<Mutex<WatchState>>,
+    pub(super) watch_state: Arc<Mutex<WatchState>>,
+    /// Sharded: another replica owns it; this one follows what that one publishes.
+    pub(super) followed: bool,
     /// What the registry holds of it (the last UpsertCluster sent), unless withdrawn.
     registered: Option<ClusterInfo>,
     /// The tasks, once connected.
@@ -65,6 +67,7 @@ impl ClusterHandle {
             health,
             queue: Arc::default(),
             watch_state,
+            followed: false,
             registered: None,
             running: None,
             connect_retry: connect_backoff(),
@@ -93,8 +96,10 @@ impl ClusterHandle {
 pub(super) struct Running {
     pub(super) client: Client,
     generation: u64,
-    watch: Option<ClusterWatch>,
-    writer: Option<JoinHandle<()>>,
+    pub(super) watch: Option<ClusterWatch>,
+    pub(super) writer: Option<JoinHandle<()>>,
+    /// What its writer is started with (again, when sharded and claimed anew).
+    pub(super) writer_ctx: WriterContext,
     probe: JoinHandle<()>,
     listed: JoinHandle<()>,
 }
@@ -115,6 +120,13 @@ impl Manager {
         let Some(entry) = self.clusters.get(name).map(|h| h.entry.clone()) else {
             return;
         };
+        if !self.owns(name) {
+            // Sharded: another replica watches it.
+            if let Some(handle) = self.clusters.get_mut(name) {
+                handle.followed = true;
+            }
+            return;
+        }
         match crate::connect::connect(&entry, &self.options.connect).await {
             Ok(client) => {
                 if let Some(handle) = self.clusters.get_mut(name) {
@@ -152,6 +164,7 @@ impl Manager {
         if let Some(info) = upsert {
             self.send(Delta::UpsertCluster(info)).await;
         }
+        self.before_watching(name).await;
         let watch = watch_cluster(
             state,
             client.clone(),
@@ -175,14 +188,16 @@ impl Manager {
                 ready: writer_ready,
                 deletes: self.ready.subscribe(),
                 unlisted: self.unlisted.subscribe(),
-                leader: self.fence.clone(),
+                leader: self.writer_fence(name),
             },
             resync_period: self.options.resync_period,
             // A cluster started at run time may still be cleaned up after, or written by the
             // writer it replaces: its first pass reads what is there then.
             read_ahead: !live,
         };
-        let writer = spawn_writer(name.clone(), client.clone(), queue.clone(), ctx);
+        let writer = self
+            .writes_to(name)
+            .then(|| spawn_writer(name.clone(), client.clone(), queue.clone(), ctx.clone()));
         let probe = spawn_probe(
             name.clone(),
             generation,
@@ -199,7 +214,8 @@ impl Manager {
                 client,
                 generation,
                 watch: Some(watch),
-                writer: Some(writer),
+                writer,
+                writer_ctx: ctx,
                 probe,
                 listed,
             });

@@ -197,6 +197,13 @@ impl Manager {
             let Some(name) = self.register(&secret, entry.clone()) else {
                 continue;
             };
+            if !self.owns(&name) {
+                // Sharded: another replica watches it.
+                if let Some(handle) = self.clusters.get_mut(&name) {
+                    handle.followed = true;
+                }
+                continue;
+            }
             match crate::connect::connect(&entry, &self.options.connect).await {
                 Ok(client) => connected.push((name, client)),
                 Err(err) => {

@@ -1,6 +1,7 @@
 //! The state of every registered cluster as the manager last saw it, published on a watch
 //! for the gRPC `ClusterStatus` call: its health state and since when, its last error (in
-//! safe words), whether its removal is pending, and the kinds it cannot read.
+//! safe words), whether its removal is pending, the kinds it cannot read, and (sharded)
+//! which replica owns it.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -23,6 +24,10 @@ pub struct ClusterStatus {
     pub removal_pending: bool,
     /// The kinds whose list or watch keeps failing, and why.
     pub degraded: BTreeMap<&'static str, String>,
+    /// Sharded: another replica watches it; this one follows.
+    pub followed: bool,
+    /// Sharded: the replica holding its claim.
+    pub owner: Option<String>,
 }
 
 /// Every registered cluster's status, by name.
@@ -36,6 +41,8 @@ impl ClusterStatus {
             last_error: None,
             removal_pending: false,
             degraded: BTreeMap::new(),
+            followed: false,
+            owner: None,
         }
     }
 }
@@ -92,6 +99,21 @@ impl Manager {
                 }
                 _ => false,
             });
+    }
+
+    /// Records who owns `name` when sharded, and whether this replica follows it.
+    pub(super) fn status_owner(&self, name: &ClusterName, followed: bool, owner: Option<&str>) {
+        self.statuses.send_if_modified(|all| {
+            let status = all
+                .entry(name.clone())
+                .or_insert_with(|| ClusterStatus::new(State::Connecting));
+            if status.followed == followed && status.owner.as_deref() == owner {
+                return false;
+            }
+            status.followed = followed;
+            status.owner = owner.map(str::to_owned);
+            true
+        });
     }
 
     /// Forgets a removed cluster.

@@ -83,6 +83,8 @@ pub(super) struct Manager {
     pub(super) fence: crate::leader::Fence,
     /// Writes the status of policies and Dependencies (object_status.rs).
     pub(super) object_status: super::object_status::StatusReporter,
+    /// When clusters are sharded across replicas (shard_run.rs).
+    pub(super) shard: Option<super::shard_run::ShardLink>,
 }
 
 impl Manager {
@@ -127,7 +129,14 @@ impl Manager {
             statuses: watch::Sender::new(Default::default()),
             object_status: super::object_status::StatusReporter::start(channels.fence.clone()),
             fence: channels.fence,
+            shard: None,
         }
+    }
+
+    /// Shares the clusters with other replicas through `link`.
+    pub(super) fn sharing(mut self, link: Option<super::shard_run::ShardLink>) -> Self {
+        self.shard = link;
+        self
     }
 
     pub(super) async fn run(mut self) -> Result<(), RunError> {
@@ -158,8 +167,28 @@ impl Manager {
 
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut relisted: Option<Vec<Secret>> = None;
+        let (mut members, mut claims, mut marks, mut term) = match &self.shard {
+            Some(link) => (
+                Some(link.members.clone()),
+                Some(link.claimed.clone()),
+                Some(link.listed.clone()),
+                Some(link.term.clone()),
+            ),
+            None => (None, None, None, None),
+        };
+        self.rebalance().await;
+        self.sync_writers().await;
         loop {
             tokio::select! {
+                true = changed(&mut members) => self.rebalance().await,
+                true = changed(&mut claims) => self.sync_writers().await,
+                true = changed(&mut marks) => {}
+                true = changed(&mut term) => {
+                    if term.as_ref().is_some_and(|t| t.borrow().is_none()) {
+                        error!("membership lease expired; stopping every writer and exiting so the replica joins afresh");
+                        return Err(RunError::MembershipLost);
+                    }
+                }
                 event = secrets.next() => match event {
                     None => return Ok(()),
                     Some(Err(err)) => warn!(namespace = self.options.namespace, error = %err, "watching cluster Secrets failed; retrying"),
@@ -185,6 +214,9 @@ impl Manager {
                         .get(&event.cluster)
                         .is_some_and(|h| h.generation() == Some(event.generation));
                     if current {
+                        if matches!(event.observation, Observation::Listed) {
+                            self.listed_here(&event.cluster).await;
+                        }
                         self.observe(&event.cluster, event.observation).await;
                     }
                 }
@@ -210,9 +242,13 @@ impl Manager {
         let unlisted: BTreeSet<ClusterName> = self
             .clusters
             .iter()
-            .filter(|(_, h)| h.health.unlisted())
+            .filter(|(n, h)| match h.followed {
+                true => self.followed_unlisted(n),
+                false => h.health.unlisted(),
+            })
             .map(|(n, _)| n.clone())
             .collect();
+        self.report_sharding();
         self.unlisted.send_if_modified(|now| {
             let changed = *now != unlisted;
             *now = unlisted.clone();
@@ -294,5 +330,13 @@ impl Manager {
             .filter(|h| h.health.answering())
             .count();
         self.metrics.clusters_connected.set(count(connected));
+    }
+}
+
+/// Whether a watched value changed (false once it ends); never, when there is none.
+async fn changed<T>(receiver: &mut Option<watch::Receiver<T>>) -> bool {
+    match receiver {
+        Some(receiver) => receiver.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }

@@ -18,6 +18,9 @@ mod object_status;
 mod options;
 mod quota_report;
 mod registry_loop;
+mod shard_link;
+mod shard_run;
+mod shared_registry;
 mod vip_restore;
 mod vip_store;
 mod watch_report;
@@ -61,6 +64,13 @@ pub enum RunError {
     /// The leader election cannot be set up.
     #[error("{0}")]
     Lease(crate::leader::LeaseError),
+    /// This replica cannot share clusters with the others (`--leader-election shard`).
+    #[error("{0}")]
+    Shard(shard_link::ShardError),
+    /// This replica's membership among those sharing clusters expired (cut off from etcd
+    /// for longer than its lease): it stops, to be restarted and join afresh.
+    #[error("the membership lease expired: cut off from etcd too long; restart to join again")]
+    MembershipLost,
 }
 
 /// The sockets the controller serves on, bound by the caller (so tests can use port 0).
@@ -86,6 +96,12 @@ pub(crate) enum RegistryCommand {
     Warnings(oneshot::Sender<Vec<Diagnostic>>),
     /// Work out the status of every GlobalTrafficPolicy and Dependency and send it back.
     Statuses(oneshot::Sender<Vec<crate::registry::ObjectStatus>>),
+    /// Sharded: this replica's watchers of the cluster start (what they list replaces
+    /// what the registry holds of it).
+    Watching(ClusterName),
+    /// Sharded: this replica's watchers of the cluster have listed (what they did not give
+    /// goes; the cluster may be published).
+    ListedHere(ClusterName),
 }
 
 /// The writers' queues, by cluster; the registry loop fans changes out to them.
@@ -112,15 +128,25 @@ pub async fn run(
     // The elector's terms go to the registry loop, which passes each on to the writers once
     // it has read the VIP store (`writer_terms`).
     let (writer_terms, writer_terms_rx) = watch::channel(None);
-    let fence = crate::leader::Fence::new(writer_terms_rx);
-    let (_sole_writer, terms, election) = match &options.election {
-        None => {
+    let fence = crate::leader::Fence::new(writer_terms_rx.clone());
+    let sharding = match &options.shard {
+        None => None,
+        Some(shard) => Some(
+            shard_link::Sharding::start(shard, &options, writer_terms_rx, metrics.clone())
+                .await
+                .map_err(RunError::Shard)?,
+        ),
+    };
+    let (_sole_writer, terms, election) = match (&options.election, &sharding) {
+        // Each replica writes the clusters it holds the claims of, while it is a member.
+        (_, Some(sharding)) => (None, sharding.terms.clone(), None),
+        (None, None) => {
             // The only writer leads, and says so.
             metrics.leader.set(1);
             let (sender, terms) = watch::channel(Some(crate::leader::sole_writer_term()));
             (Some(sender), terms, None)
         }
-        Some(election) => {
+        (Some(election), None) => {
             let (sender, terms) = watch::channel(None);
             let task = crate::leader::spawn(
                 election,
@@ -188,11 +214,23 @@ pub async fn run(
             }
         })
     });
+    let (sharing, shared, membership) = match sharding {
+        None => (None, None, None),
+        Some(sharding) => {
+            let shared = registry_loop::SharedInputs {
+                registry: sharding.registry,
+                updates: sharding.updates,
+                claims: sharding.claims,
+            };
+            (Some(sharding.manager), Some(shared), Some(sharding.departure))
+        }
+    };
     let registry_task = tokio::spawn(registry_loop::registry_loop(
         registry_loop::Inputs {
             commands: commands_rx,
             updates: updates_rx,
             terms,
+            shared,
         },
         registry,
         vip_store::VipStore::new(store),
@@ -217,7 +255,8 @@ pub async fn run(
         },
     )
     .reporting_watch_health(watch_health_tx)
-    .reporting_cluster_status(statuses_tx);
+    .reporting_cluster_status(statuses_tx)
+    .sharing(sharing);
     let result = tokio::select! {
         result = manager.run() => result,
         result = &mut http_task => Err(RunError::Http(match result {
@@ -232,6 +271,9 @@ pub async fn run(
     };
     // The writers stopped with the manager; now the lease can go to the next replica.
     let _ = stop_election.send(true);
+    if let Some(departure) = membership {
+        departure.leave().await;
+    }
     if let Some(task) = election {
         let _ = task.await;
     }

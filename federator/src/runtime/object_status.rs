@@ -88,6 +88,8 @@ impl Manager {
         let clients = self
             .clusters
             .iter()
+            // Sharded: each replica writes the statuses in the clusters it holds.
+            .filter(|(name, _)| self.writes_to(name))
             .filter_map(|(name, handle)| {
                 Some((name.clone(), handle.running.as_ref()?.client.clone()))
             })

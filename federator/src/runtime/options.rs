@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub connect: ConnectSettings,
     /// Leader election among replicas; `None`: this process is the only writer.
     pub election: Option<crate::leader::ElectionOptions>,
+    /// Clusters sharded across replicas through etcd (instead of one elected writer).
+    pub shard: Option<crate::shard::ShardOptions>,
     /// Where the VIP table is kept across restarts and shared by replicas.
     pub store: crate::state::StoreOptions,
     /// TLS (and mutual TLS) of the gRPC registry API; `None`: plain text.
@@ -80,6 +82,7 @@ impl Default for RunOptions {
             secrets: SecretPolicy::default(),
             connect: ConnectSettings::default(),
             election: None,
+            shard: None,
             store: crate::state::StoreOptions::default(),
             api_tls: None,
         }

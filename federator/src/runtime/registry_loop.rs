@@ -16,11 +16,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use super::shared_registry::SharedRegistry;
 use super::vip_store::VipStore;
 use super::{Queues, RegistryCommand};
 use crate::leader::{Fence, Term};
 use crate::metrics::Metrics;
 use crate::registry::{ChangeSet, Registry, RegistryView};
+use crate::shard::claims::Claimed;
+use crate::shard::follow::SharedUpdate;
 use crate::sync::Work;
 use crate::watch::WatchMessage;
 
@@ -39,6 +42,18 @@ pub(super) struct Inputs {
     pub(super) updates: mpsc::Receiver<WatchMessage>,
     /// This replica's terms, as the election publishes them.
     pub(super) terms: watch::Receiver<Option<Term>>,
+    /// When clusters are sharded: the clusters shared with the other replicas.
+    pub(super) shared: Option<SharedInputs>,
+}
+
+/// The registry loop's inputs when clusters are sharded.
+pub(super) struct SharedInputs {
+    /// What the loop keeps of the sharing.
+    pub(super) registry: SharedRegistry,
+    /// What following the others' clusters brings.
+    pub(super) updates: mpsc::Receiver<SharedUpdate>,
+    /// The claims (a claimed cluster is published).
+    pub(super) claims: watch::Receiver<Claimed>,
 }
 
 /// Where the loop's results go.
@@ -60,6 +75,15 @@ pub(super) async fn registry_loop(
     out: Outputs,
 ) {
     let mut batch = Vec::new();
+    let mut shared_batch = Vec::new();
+    let (mut shared, mut shared_updates, mut claims) = match inputs.shared.take() {
+        Some(inputs) => (
+            Some(inputs.registry),
+            Some(inputs.updates),
+            Some(inputs.claims),
+        ),
+        None => (None, None, None),
+    };
     let writers = Fence::new(out.writer_terms.subscribe());
     // The elector's own view: store writes stop the moment the term ends.
     let elected = Fence::new(inputs.terms.clone());
@@ -75,6 +99,8 @@ pub(super) async fn registry_loop(
         enum Next {
             Command(RegistryCommand),
             Batch,
+            Shared,
+            Claims,
             Term(Option<Term>),
             Poll,
         }
@@ -95,9 +121,53 @@ pub(super) async fn registry_loop(
                 }
                 Next::Batch
             }
+            received = recv_shared(&mut shared_updates, &mut shared_batch), if vips_restored => {
+                if received == 0 {
+                    shared_updates = None;
+                    continue;
+                }
+                Next::Shared
+            }
+            changed = changed_claims(&mut claims) => {
+                if !changed {
+                    claims = None;
+                }
+                Next::Claims
+            }
             _ = poll.tick() => Next::Poll,
         };
         let changes = match next {
+            Next::Command(RegistryCommand::Watching(cluster)) => {
+                if let Some(shared) = shared.as_mut() {
+                    shared.watching(&cluster);
+                }
+                continue;
+            }
+            Next::Command(RegistryCommand::ListedHere(cluster)) => {
+                let Some(shared) = shared.as_mut() else {
+                    continue;
+                };
+                let changes = shared.listed_here(&mut registry, &cluster);
+                shared.publish().await;
+                changes
+            }
+            Next::Shared => {
+                let Some(shared) = shared.as_mut() else {
+                    continue;
+                };
+                let mut changes = shared.fold(&mut registry, std::mem::take(&mut shared_batch));
+                if writers.may_write() {
+                    let adopted = store.record(&mut registry, &changes.hosts, &elected).await;
+                    changes.extend(adopted);
+                }
+                changes
+            }
+            Next::Claims => {
+                if let Some(shared) = shared.as_mut() {
+                    shared.publish().await;
+                }
+                continue;
+            }
             Next::Command(command) => {
                 vips_restored |= matches!(command, RegistryCommand::RestoreVips(_));
                 match run_command(&mut registry, &mut store, command, &out.metrics).await {
@@ -134,6 +204,10 @@ pub(super) async fn registry_loop(
                 continue;
             }
             Next::Poll => {
+                // A publication that failed is tried again.
+                if let Some(shared) = shared.as_mut() {
+                    shared.publish().await;
+                }
                 let changes = if writers.may_write() {
                     if !store.behind() {
                         continue;
@@ -162,11 +236,21 @@ pub(super) async fn registry_loop(
                 for message in batch.drain(..) {
                     match message {
                         WatchMessage::Delta(update) => {
-                            changes.extend(registry.apply(update.delta));
                             out.metrics.deltas.inc();
+                            let Some(shared) = shared.as_mut() else {
+                                changes.extend(registry.apply(update.delta));
+                                continue;
+                            };
+                            if shared.admits(&update.delta) {
+                                shared.applied_local(&update.delta);
+                                changes.extend(registry.apply(update.delta));
+                            }
                         }
                         WatchMessage::Listed(synced) => listed.push(synced),
                     }
+                }
+                if let Some(shared) = shared.as_mut() {
+                    shared.publish().await;
                 }
                 out.metrics
                     .registry_hosts
@@ -191,6 +275,25 @@ pub(super) async fn registry_loop(
         // set says (publishing what did not change costs microseconds).
         out.views.send_replace(registry.publish());
         fan_out(&out.queues, &changes, None);
+    }
+}
+
+/// The next shared updates (0: following ended); never, when not sharded.
+async fn recv_shared(
+    updates: &mut Option<mpsc::Receiver<SharedUpdate>>,
+    batch: &mut Vec<SharedUpdate>,
+) -> usize {
+    match updates {
+        Some(updates) => updates.recv_many(batch, BATCH).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether the claims changed (false: they end); never, when not sharded.
+async fn changed_claims(claims: &mut Option<watch::Receiver<Claimed>>) -> bool {
+    match claims {
+        Some(claims) => claims.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }
 
@@ -230,6 +333,8 @@ async fn run_command(
             let _ = reply.send(registry.object_statuses());
             None
         }
+        // Sharing clusters; carried out by the loop itself.
+        RegistryCommand::Watching(_) | RegistryCommand::ListedHere(_) => None,
     }
 }
 

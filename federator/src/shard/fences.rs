@@ -37,21 +37,26 @@ pub fn cluster_terms(
 #[derive(Default)]
 pub struct ClusterFences {
     terms: BTreeMap<ClusterName, watch::Sender<Option<Term>>>,
+    /// The terms as last updated: a fence made later starts with its cluster's.
+    current: BTreeMap<ClusterName, Term>,
 }
 
 impl ClusterFences {
-    /// The fence of `cluster`'s writer (closed until the cluster is claimed here).
+    /// The fence of `cluster`'s writer (closed unless the cluster is claimed here).
     pub fn fence(&mut self, cluster: &ClusterName) -> Fence {
+        let term = self.current.get(cluster).copied();
         let sender = self
             .terms
             .entry(cluster.clone())
-            .or_insert_with(|| watch::channel(None).0);
+            .or_insert_with(|| watch::channel(term).0);
         Fence::new(sender.subscribe())
     }
 
     /// Gives every cluster's fence its term now: opened, renewed, or closed.
-    pub fn update(&self, claimed: &Claimed, membership: Option<Instant>) {
+    pub fn update(&mut self, claimed: &Claimed, membership: Option<Instant>) {
         let terms = cluster_terms(claimed, membership);
+        // Fences no one reads any more go.
+        self.terms.retain(|_, sender| sender.receiver_count() > 0);
         for (cluster, sender) in &self.terms {
             let term = terms.get(cluster).copied();
             sender.send_if_modified(|old| {
@@ -60,6 +65,7 @@ impl ClusterFences {
                 changed
             });
         }
+        self.current = terms;
     }
 }
 
@@ -95,6 +101,11 @@ mod tests {
         assert_eq!(east.term(), Some(Term { number: 7, until }));
         assert!(!west.may_write(), "west is not claimed here");
 
+        // A fence made now starts open.
+        assert_eq!(
+            fences.fence(&ClusterName::new("east")).term(),
+            Some(Term { number: 7, until })
+        );
         // Released: closed at once.
         fences.update(&claimed(&[]), Some(until));
         assert!(!east.may_write());

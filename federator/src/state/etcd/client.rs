@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use prost::Message as _;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use super::pb;
+use super::{EtcdTraffic, pb};
 
 /// How to reach etcd.
 #[derive(Clone, Debug)]
@@ -64,6 +65,8 @@ pub struct EtcdClient {
     channel: Channel,
     /// The endpoints, for messages.
     pub endpoints: String,
+    /// Where requests and bytes are counted.
+    traffic: EtcdTraffic,
 }
 
 /// Each request's time limit.
@@ -119,7 +122,32 @@ impl EtcdClient {
         Ok(Self {
             channel: Channel::balance_list(endpoints.into_iter()),
             endpoints: options.endpoints.join(","),
+            traffic: EtcdTraffic::default(),
         })
+    }
+
+    /// The same client, counting its requests and bytes into `traffic`.
+    pub fn counted(mut self, traffic: EtcdTraffic) -> Self {
+        self.traffic = traffic;
+        self
+    }
+
+    /// Where this client counts its requests and bytes.
+    pub(super) fn traffic(&self) -> &EtcdTraffic {
+        &self.traffic
+    }
+
+    /// Counts a unary call: its request before, its answer after.
+    async fn counted_call<Q: prost::Message, A: prost::Message>(
+        &self,
+        call: &'static str,
+        request: Q,
+        send: impl AsyncFnOnce(Q) -> Result<tonic::Response<A>, tonic::Status>,
+    ) -> Result<A, EtcdError> {
+        self.traffic.request(call, request.encoded_len());
+        let answer = send(request).await.map_err(failed(call))?.into_inner();
+        self.traffic.answer(call, answer.encoded_len());
+        Ok(answer)
     }
 
     /// The channel to etcd, for the calls of sibling modules.
@@ -137,20 +165,16 @@ impl EtcdClient {
 
     /// A range read.
     pub async fn range(&self, request: pb::RangeRequest) -> Result<pb::RangeResponse, EtcdError> {
-        self.kv()
-            .range(request)
+        let mut kv = self.kv();
+        self.counted_call("Range", request, async |r| kv.range(r).await)
             .await
-            .map(tonic::Response::into_inner)
-            .map_err(failed("Range"))
     }
 
     /// A transaction.
     pub async fn txn(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, EtcdError> {
-        self.kv()
-            .txn(request)
+        let mut kv = self.kv();
+        self.counted_call("Txn", request, async |r| kv.txn(r).await)
             .await
-            .map(tonic::Response::into_inner)
-            .map_err(failed("Txn"))
     }
 
     /// Every key under `prefix`, read a page at a time at one revision (one consistent
@@ -222,12 +246,11 @@ impl EtcdClient {
 
     /// A new lease of `ttl` seconds; its ID.
     pub async fn grant(&self, ttl: i64) -> Result<i64, EtcdError> {
+        let mut lease = self.lease();
+        let request = pb::LeaseGrantRequest { ttl, id: 0 };
         let answer = self
-            .lease()
-            .lease_grant(pb::LeaseGrantRequest { ttl, id: 0 })
-            .await
-            .map_err(failed("LeaseGrant"))?
-            .into_inner();
+            .counted_call("LeaseGrant", request, async |r| lease.lease_grant(r).await)
+            .await?;
         if !answer.error.is_empty() {
             return Err(EtcdError::Call {
                 call: "LeaseGrant",
@@ -249,7 +272,9 @@ impl EtcdClient {
 
     /// Keeps lease `id` alive once; the seconds it has left (0 or less: it is gone).
     pub async fn keep_alive(&self, id: i64) -> Result<i64, EtcdError> {
-        let requests = futures::stream::iter([pb::LeaseKeepAliveRequest { id }]);
+        let request = pb::LeaseKeepAliveRequest { id };
+        self.traffic.request("LeaseKeepAlive", request.encoded_len());
+        let requests = futures::stream::iter([request]);
         let mut answers = self
             .lease()
             .lease_keep_alive(requests)
@@ -257,7 +282,10 @@ impl EtcdClient {
             .map_err(failed("LeaseKeepAlive"))?
             .into_inner();
         match answers.message().await.map_err(failed("LeaseKeepAlive"))? {
-            Some(answer) => Ok(answer.ttl),
+            Some(answer) => {
+                self.traffic.answer("LeaseKeepAlive", answer.encoded_len());
+                Ok(answer.ttl)
+            }
             // No answer is no news of the lease: a failed renewal, not an expired lease.
             None => Err(EtcdError::Call {
                 call: "LeaseKeepAlive",
@@ -268,11 +296,11 @@ impl EtcdClient {
 
     /// Ends lease `id` (its keys go with it).
     pub async fn revoke(&self, id: i64) -> Result<(), EtcdError> {
-        self.lease()
-            .lease_revoke(pb::LeaseRevokeRequest { id })
+        let mut lease = self.lease();
+        let request = pb::LeaseRevokeRequest { id };
+        self.counted_call("LeaseRevoke", request, async |r| lease.lease_revoke(r).await)
             .await
             .map(|_| ())
-            .map_err(failed("LeaseRevoke"))
     }
 }
 

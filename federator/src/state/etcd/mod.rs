@@ -5,10 +5,12 @@
 
 mod client;
 mod store;
+mod traffic;
 mod watch;
 
 pub use client::{EtcdClient, EtcdError, EtcdOptions, prefix_end};
 pub use store::EtcdStore;
+pub use traffic::{CallLabels, EtcdTraffic};
 pub use watch::{Change, KeyWatch};
 
 /// The generated etcd v3 messages and clients (a subset of etcd's API, `proto/etcdserverpb`).

@@ -33,6 +33,8 @@ pub struct KeyWatch {
     answers: tonic::Streaming<pb::WatchResponse>,
     /// The range, for messages.
     range: String,
+    /// Where its messages are counted.
+    traffic: super::EtcdTraffic,
 }
 
 impl EtcdClient {
@@ -73,13 +75,18 @@ impl EtcdClient {
             )),
         };
         // The request side stays open: etcd keeps a watch while its stream lives.
+        self.traffic().request("Watch", prost::Message::encoded_len(&create));
         let requests = futures::stream::iter([create]).chain(futures::stream::pending());
         let answers = pb::watch_client::WatchClient::new(self.channel())
             .watch(requests)
             .await
             .map_err(failed("Watch"))?
             .into_inner();
-        let mut watch = KeyWatch { answers, range };
+        let mut watch = KeyWatch {
+            answers,
+            range,
+            traffic: self.traffic().clone(),
+        };
         match watch.answers.message().await.map_err(failed("Watch"))? {
             Some(answer) if answer.created && !answer.canceled => Ok(watch),
             Some(answer) => Err(watch.cancelled(&answer)),
@@ -100,6 +107,8 @@ impl KeyWatch {
                 .await
                 .map_err(failed("Watch"))?
                 .ok_or_else(|| self.ended())?;
+            self.traffic
+                .answer("Watch", prost::Message::encoded_len(&answer));
             if answer.canceled {
                 return Err(self.cancelled(&answer));
             }

@@ -222,7 +222,11 @@ pub async fn run(
                 updates: sharding.updates,
                 claims: sharding.claims,
             };
-            (Some(sharding.manager), Some(shared), Some(sharding.departure))
+            (
+                Some(sharding.manager),
+                Some(shared),
+                Some(sharding.departure),
+            )
         }
     };
     let registry_task = tokio::spawn(registry_loop::registry_loop(

@@ -80,7 +80,8 @@ impl Manager {
         let Some(link) = &self.shard else {
             return;
         };
-        link.local.send_if_modified(|local| local.insert(name.clone()));
+        link.local
+            .send_if_modified(|local| local.insert(name.clone()));
         let _ = self
             .commands
             .send(super::RegistryCommand::Watching(name.clone()))
@@ -218,11 +219,7 @@ impl Manager {
         });
         let holders = link.claimed.borrow().holders.clone();
         for (name, handle) in &self.clusters {
-            self.status_owner(
-                name,
-                handle.followed,
-                holders.get(name).map(String::as_str),
-            );
+            self.status_owner(name, handle.followed, holders.get(name).map(String::as_str));
         }
         let owned = self.clusters.values().filter(|h| !h.followed).count();
         self.metrics

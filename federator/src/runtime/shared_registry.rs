@@ -95,18 +95,31 @@ impl SharedRegistry {
 
     /// This replica's watchers of `cluster` have listed: what they did not give goes, and
     /// the cluster may be published.
-    pub(super) fn listed_here(&mut self, registry: &mut Registry, cluster: &ClusterName) -> ChangeSet {
+    pub(super) fn listed_here(
+        &mut self,
+        registry: &mut Registry,
+        cluster: &ClusterName,
+    ) -> ChangeSet {
         if !self.local.borrow().contains(cluster) {
             return ChangeSet::default();
         }
         self.settled.insert(cluster.clone());
         let held = registry.references(cluster);
         let left = self.handoffs.finish(cluster, Source::Watchers, held);
-        remove_left(registry, cluster, left, "not listed by this replica's watchers")
+        remove_left(
+            registry,
+            cluster,
+            left,
+            "not listed by this replica's watchers",
+        )
     }
 
     /// Folds what following brought into the registry.
-    pub(super) fn fold(&mut self, registry: &mut Registry, updates: Vec<SharedUpdate>) -> ChangeSet {
+    pub(super) fn fold(
+        &mut self,
+        registry: &mut Registry,
+        updates: Vec<SharedUpdate>,
+    ) -> ChangeSet {
         let mut changes = ChangeSet::default();
         for update in updates {
             match update {

@@ -273,7 +273,8 @@ impl EtcdClient {
     /// Keeps lease `id` alive once; the seconds it has left (0 or less: it is gone).
     pub async fn keep_alive(&self, id: i64) -> Result<i64, EtcdError> {
         let request = pb::LeaseKeepAliveRequest { id };
-        self.traffic.request("LeaseKeepAlive", request.encoded_len());
+        self.traffic
+            .request("LeaseKeepAlive", request.encoded_len());
         let requests = futures::stream::iter([request]);
         let mut answers = self
             .lease()
@@ -298,9 +299,11 @@ impl EtcdClient {
     pub async fn revoke(&self, id: i64) -> Result<(), EtcdError> {
         let mut lease = self.lease();
         let request = pb::LeaseRevokeRequest { id };
-        self.counted_call("LeaseRevoke", request, async |r| lease.lease_revoke(r).await)
-            .await
-            .map(|_| ())
+        self.counted_call("LeaseRevoke", request, async |r| {
+            lease.lease_revoke(r).await
+        })
+        .await
+        .map(|_| ())
     }
 }
 

@@ -75,7 +75,8 @@ impl EtcdClient {
             )),
         };
         // The request side stays open: etcd keeps a watch while its stream lives.
-        self.traffic().request("Watch", prost::Message::encoded_len(&create));
+        self.traffic()
+            .request("Watch", prost::Message::encoded_len(&create));
         let requests = futures::stream::iter([create]).chain(futures::stream::pending());
         let answers = pb::watch_client::WatchClient::new(self.channel())
             .watch(requests)

@@ -1,0 +1,337 @@
+//! Clusters sharded across replicas (`--leader-election shard`), as processes against real
+//! API servers and a real etcd: three replicas and six clusters. Every cluster is claimed
+//! by exactly one replica and written by it alone; each replica serves every cluster's
+//! hosts (DNS from any replica); a replica killed with SIGKILL has its clusters taken over
+//! by the others within the lease, and a replica joining takes over the clusters it owns
+//! once their holders released them: no overlapping writers, no delete, no VIP moved.
+//! Every assertion is on what the API servers and etcd saw: each write carries the claim
+//! revision that made it (`federator.io/leader-term`).
+
+// A failed fixture or assertion should stop a test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use federator::state::etcd::{EtcdClient, EtcdOptions};
+use federator_core::planner::shards;
+use support::live::{deploy, dig, eventually, fleet, service_entry};
+use support::replica::Replica;
+use support::writes::{Events, record_objects};
+use testenv::TestEnv;
+
+const CLUSTERS: [&str; 6] = ["c1", "c2", "c3", "c4", "c5", "c6"];
+const PREFIX: &str = "/e2e/";
+
+fn host(cluster: &str) -> String {
+    format!("prod.app-{cluster}.global")
+}
+
+fn etcd(env: &TestEnv) -> EtcdClient {
+    EtcdClient::new(&EtcdOptions {
+        endpoints: vec![env.etcd_endpoint()],
+        prefix: PREFIX.to_owned(),
+        ca_file: None,
+        client_cert: None,
+    })
+    .unwrap()
+}
+
+/// Each cluster's claim in etcd: holder and create revision.
+async fn claims(env: &TestEnv) -> BTreeMap<String, (String, i64)> {
+    let dir = format!("{PREFIX}claims/");
+    let (kvs, _) = etcd(env).list_prefix(&dir).await.unwrap();
+    kvs.into_iter()
+        .map(|kv| {
+            let key = String::from_utf8_lossy(&kv.key).into_owned();
+            let cluster = key.strip_prefix(&dir).unwrap().to_owned();
+            let holder = String::from_utf8(kv.value).unwrap();
+            (cluster, (holder, kv.create_revision))
+        })
+        .collect()
+}
+
+/// The VIP of the hosts of `from`'s workloads in every cluster; `None` until all are there.
+async fn vips(env: &TestEnv, from: &[&str]) -> Option<BTreeMap<(String, String), String>> {
+    let mut out = BTreeMap::new();
+    for cluster in CLUSTERS {
+        for from in from {
+            let se = service_entry(env.cluster(cluster), &host(from)).await?;
+            out.insert(
+                (cluster.to_owned(), host(from)),
+                se.spec.addresses.first().cloned().unwrap_or_default(),
+            );
+        }
+    }
+    Some(out)
+}
+
+/// The claim revision a recorded write carries.
+fn term(event: &(String, federator::istio::ServiceEntry)) -> u64 {
+    event
+        .1
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("federator.io/leader-term"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
+}
+
+/// No ServiceEntry of `cluster` but `gone`'s was deleted, and each one's writes come from
+/// claim revisions that never go back (no replica wrote after the cluster's next holder did).
+fn assert_one_writer_and_no_delete(events: &Events, cluster: &str, gone: &str) -> BTreeSet<u64> {
+    let events = events.lock().unwrap().clone();
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    let mut terms = BTreeSet::new();
+    for event in &events {
+        let name = event.1.metadata.name.clone().unwrap_or_default();
+        if name == gone {
+            continue;
+        }
+        assert_ne!(event.0, "DELETED", "{cluster}: {name} deleted");
+        let term = term(event);
+        let before = last.insert(name.clone(), term).unwrap_or(0);
+        assert!(
+            term >= before,
+            "{cluster}: {name} written under claim {term} after claim {before}: two writers"
+        );
+        terms.insert(term);
+    }
+    terms
+}
+
+fn start(env: &TestEnv, name: &str) -> Replica {
+    let store = format!("etcd://{}", env.etcd_endpoint());
+    Replica::start(
+        env,
+        name,
+        &[
+            "--leader-election",
+            "shard",
+            "--store",
+            &store,
+            "--etcd-prefix",
+            PREFIX,
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_six_clusters_a_killed_one_s_move_and_a_new_one_takes_its_share() {
+    let env = fleet(&[&["config"][..], &CLUSTERS[..]].concat(), &CLUSTERS).await;
+    for cluster in CLUSTERS {
+        deploy(env.cluster(cluster), &format!("app-{cluster}"), 1, 0).await;
+    }
+    let mut replicas: Vec<Replica> = ["replica-a", "replica-b", "replica-c"]
+        .into_iter()
+        .map(|name| start(&env, name))
+        .collect();
+    eventually("every host written in every cluster", || async {
+        vips(&env, &CLUSTERS).await.is_some()
+    })
+    .await;
+    let before = vips(&env, &CLUSTERS).await.unwrap();
+    // One address per host, whichever replica wrote it.
+    for from in CLUSTERS {
+        let addresses: BTreeSet<&String> = CLUSTERS
+            .iter()
+            .map(|c| &before[&(c.to_string(), host(from))])
+            .collect();
+        assert_eq!(addresses.len(), 1, "{} has VIPs {addresses:?}", host(from));
+    }
+    // Each cluster claimed by exactly one live replica, all three with a share.
+    let owners = claims(&env).await;
+    assert_eq!(
+        owners.keys().cloned().collect::<BTreeSet<_>>(),
+        CLUSTERS.iter().map(|c| c.to_string()).collect()
+    );
+    let holders: BTreeSet<&str> = owners.values().map(|(h, _)| h.as_str()).collect();
+    assert!(holders.len() >= 2, "claims {owners:?}");
+    // Every replica serves every cluster's hosts, with the same VIPs.
+    for replica in &replicas {
+        for from in CLUSTERS {
+            let wanted = before[&("c1".to_owned(), host(from))].clone();
+            eventually(
+                &format!("{} answers {} with {wanted}", replica.identity, host(from)),
+                || async { dig(replica.dns, &host(from), &[]).await.1 == [wanted.clone()] },
+            )
+            .await;
+        }
+    }
+    let events: Vec<Events> =
+        futures::future::join_all(CLUSTERS.iter().map(|c| record_objects(env.cluster(c)))).await;
+
+    // The replica holding the most claims dies without a word.
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (holder, _) in owners.values() {
+        *counts.entry(holder.as_str()).or_default() += 1;
+    }
+    let victim = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(h, _)| h.to_string())
+        .unwrap();
+    let moved: Vec<String> = owners
+        .iter()
+        .filter(|(_, (h, _))| *h == victim)
+        .map(|(c, _)| c.clone())
+        .collect();
+    let index = replicas.iter().position(|r| r.identity == victim).unwrap();
+    replicas[index].kill().await;
+    replicas.remove(index);
+    // While no one watches it, a workload of a moved cluster goes: its new owner must not
+    // keep what the dead one published of it.
+    let orphaned = moved[0].clone();
+    env.cluster(&orphaned)
+        .delete(&testenv::objects::deployment(
+            "sample",
+            &format!("app-{orphaned}"),
+            &format!("app-{orphaned}"),
+            "prod",
+        ))
+        .await
+        .unwrap();
+
+    eventually(
+        "the killed replica's clusters claimed by the others",
+        || async {
+            let now = claims(&env).await;
+            moved.iter().all(|c| {
+                now.get(c)
+                    .is_some_and(|(h, revision)| *h != victim && *revision > owners[c].1)
+            })
+        },
+    )
+    .await;
+    // Clusters of the live replicas kept their claims.
+    let after = claims(&env).await;
+    for (cluster, (holder, revision)) in &owners {
+        if *holder != victim {
+            assert_eq!(
+                after[cluster],
+                (holder.clone(), *revision),
+                "{cluster} moved"
+            );
+        }
+    }
+    // A change in a moved cluster is watched and written by its new owner and the others.
+    let changed = &moved[0];
+    deploy(env.cluster(changed), "late", 1, 0).await;
+    eventually("the late host written everywhere", || async {
+        for cluster in CLUSTERS {
+            if service_entry(env.cluster(cluster), "prod.late.global")
+                .await
+                .is_none()
+            {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    eventually("the orphaned workload's host gone everywhere", || async {
+        for cluster in CLUSTERS {
+            if service_entry(env.cluster(cluster), &host(&orphaned))
+                .await
+                .is_some()
+            {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    let kept: Vec<&str> = CLUSTERS
+        .iter()
+        .copied()
+        .filter(|c| *c != orphaned)
+        .collect();
+    let before: BTreeMap<(String, String), String> = before
+        .into_iter()
+        .filter(|((_, h), _)| *h != host(&orphaned))
+        .collect();
+    assert_eq!(vips(&env, &kept).await.unwrap(), before, "VIPs moved");
+    let mut claimed = 0.0;
+    for replica in &replicas {
+        claimed += replica.metric("federator_clusters_claimed").await;
+    }
+    assert_eq!(claimed, 6.0, "claims as the replicas count them");
+
+    // A replica joins: it takes over exactly the clusters rendezvous gives it, each only
+    // once its previous holder released it.
+    let live: Vec<String> = replicas.iter().map(|r| r.identity.clone()).collect();
+    let joiner = (0..)
+        .map(|i| format!("replica-new-{i}"))
+        .find(|name| {
+            let all: Vec<&str> = live
+                .iter()
+                .map(String::as_str)
+                .chain([name.as_str()])
+                .collect();
+            CLUSTERS
+                .iter()
+                .any(|c| shards::owner(c, all.iter().copied()) == Some(name.as_str()))
+        })
+        .unwrap();
+    let all: Vec<&str> = live
+        .iter()
+        .map(String::as_str)
+        .chain([joiner.as_str()])
+        .collect();
+    let gained: Vec<String> = CLUSTERS
+        .iter()
+        .filter(|c| shards::owner(c, all.iter().copied()) == Some(joiner.as_str()))
+        .map(|c| c.to_string())
+        .collect();
+    replicas.push(start(&env, &joiner));
+    eventually("the new replica holds the clusters it owns", || async {
+        let now = claims(&env).await;
+        gained
+            .iter()
+            .all(|c| now.get(c).is_some_and(|(h, _)| *h == joiner))
+    })
+    .await;
+    let joined = claims(&env).await;
+    for (cluster, (holder, revision)) in &after {
+        if !gained.contains(cluster) {
+            assert_eq!(
+                joined[cluster],
+                (holder.clone(), *revision),
+                "{cluster} moved"
+            );
+        }
+    }
+    let handed = &gained[0];
+    deploy(env.cluster(handed), "later", 1, 0).await;
+    eventually("the later host written everywhere", || async {
+        for cluster in CLUSTERS {
+            if service_entry(env.cluster(cluster), "prod.later.global")
+                .await
+                .is_none()
+            {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert_eq!(
+        vips(&env, &kept).await.unwrap(),
+        before,
+        "VIPs moved\n{}",
+        replicas.last().unwrap().log_text()
+    );
+    for (cluster, events) in CLUSTERS.iter().zip(&events) {
+        let terms = assert_one_writer_and_no_delete(events, cluster, &host(&orphaned));
+        if moved.contains(&cluster.to_string()) || gained.contains(&cluster.to_string()) {
+            let new = joined[*cluster].1;
+            assert!(
+                terms.contains(&u64::try_from(new).unwrap()),
+                "{cluster}: no write under its new claim {new}: {terms:?}\n{}",
+                replicas[0].log_text()
+            );
+        }
+    }
+}

@@ -146,7 +146,7 @@ impl Default for Metrics {
         m.etcd.register(&mut registry);
         registry.register(
             "clusters_owned",
-            "Clusters this replica owns and watches (sharded across replicas; else every registered one)",
+            "Clusters this replica owns and watches, when clusters are sharded across replicas",
             m.clusters_owned.clone(),
         );
         registry.register(

@@ -247,6 +247,16 @@ async fn on_claiming_a_cluster_its_published_objects_are_made_exactly_what_the_o
             .len(),
         1
     );
+    // Unregistered: everything goes, the mark too.
+    publisher.forget(&east).await.unwrap();
+    assert!(
+        client(&env)
+            .list_prefix(&format!("{PREFIX}objects/east/"))
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
 }
 
 /// The objects published for `cluster` (its listed mark left out), by reference.

@@ -121,10 +121,7 @@ impl Manager {
             return;
         };
         if !self.owns(name) {
-            // Sharded: another replica watches it.
-            if let Some(handle) = self.clusters.get_mut(name) {
-                handle.followed = true;
-            }
+            self.follow(name).await;
             return;
         }
         match crate::connect::connect(&entry, &self.options.connect).await {
@@ -154,16 +151,11 @@ impl Manager {
             return;
         };
         // Stop the old tasks first: one writer per cluster at a time.
+        let writer = handle.running.as_mut().and_then(|r| r.writer.take());
         handle.running = None;
-        // Registered again whenever the registry lacks it or its Secret's settings changed:
-        // a withdrawn cluster must come back with its network, region and zone.
-        let upsert = (handle.registered.as_ref() != Some(&handle.entry.info))
-            .then(|| handle.entry.info.clone());
-        handle.registered = Some(handle.entry.info.clone());
         let (state, queue) = (handle.watch_state.clone(), handle.queue.clone());
-        if let Some(info) = upsert {
-            self.send(Delta::UpsertCluster(info)).await;
-        }
+        stop_writer(writer).await;
+        self.register_in_registry(name).await;
         self.before_watching(name).await;
         let watch = watch_cluster(
             state,
@@ -223,6 +215,21 @@ impl Manager {
         info!(cluster = %name, live, "cluster started");
     }
 
+    /// Registers `name` in the registry whenever the registry lacks it or its Secret's
+    /// settings changed: a withdrawn cluster must come back with its network, region and
+    /// zone, and a followed one (sharded) is registered from its Secret like any other.
+    pub(super) async fn register_in_registry(&mut self, name: &ClusterName) {
+        let Some(handle) = self.clusters.get_mut(name) else {
+            return;
+        };
+        if handle.registered.as_ref() == Some(&handle.entry.info) {
+            return;
+        }
+        let info = handle.entry.info.clone();
+        handle.registered = Some(info.clone());
+        self.send(Delta::UpsertCluster(info)).await;
+    }
+
     /// When a writer may begin: after the initial sync, and for a live start once its own
     /// lists are in.
     fn writer_ready(&self, synced: watch::Receiver<bool>, live: bool) -> watch::Receiver<bool> {
@@ -250,13 +257,16 @@ impl Manager {
         let Some(handle) = self.clusters.get_mut(name) else {
             return;
         };
+        let mut writer = None;
         if let Some(running) = handle.running.as_mut() {
             running.watch = None;
-            if let Some(writer) = running.writer.take() {
-                writer.abort();
-            }
+            writer = running.writer.take();
         }
         handle.watch_state = WatchState::new(name.clone());
+        stop_writer(writer).await;
+        let Some(handle) = self.clusters.get_mut(name) else {
+            return;
+        };
         if handle.registered.take().is_some() {
             self.send(Delta::RemoveCluster(name.clone())).await;
         }
@@ -294,6 +304,7 @@ impl Manager {
         if let Some(writer) = &writer {
             writer.abort();
         }
+        self.forget_shared(name, handle.followed).await;
         let labels = crate::metrics::ClusterLabels {
             cluster: name.to_string(),
         };
@@ -311,10 +322,12 @@ impl Manager {
         if handle.registered.is_some() {
             self.send(Delta::RemoveCluster(name.clone())).await;
         }
-        if let (true, Some(client)) = (self.options.cleanup_on_remove, client) {
+        // Sharded: only the claim's holder cleans up.
+        let cleanup = self.options.cleanup_on_remove && self.writes_to(name);
+        if let (true, Some(client)) = (cleanup, client) {
             let namespace = self.options.settings.render.namespace.clone();
             let instance = self.options.instance.clone();
-            let fence = self.fence.clone();
+            let fence = self.writer_fence(name);
             let span = info_span!("cleanup", cluster = %name);
             tokio::spawn(
                 async move {
@@ -328,6 +341,14 @@ impl Manager {
                 .instrument(span),
             );
         }
+    }
+}
+
+/// Stops a writer and waits until it has: no write of it lands after.
+pub(super) async fn stop_writer(writer: Option<JoinHandle<()>>) {
+    if let Some(writer) = writer {
+        writer.abort();
+        let _ = writer.await;
     }
 }
 

@@ -198,10 +198,7 @@ impl Manager {
                 continue;
             };
             if !self.owns(&name) {
-                // Sharded: another replica watches it.
-                if let Some(handle) = self.clusters.get_mut(&name) {
-                    handle.followed = true;
-                }
+                self.follow(&name).await;
                 continue;
             }
             match crate::connect::connect(&entry, &self.options.connect).await {

@@ -42,6 +42,8 @@ pub(super) struct Channels {
     pub(super) ready: watch::Sender<bool>,
     /// Whether this replica leads.
     pub(super) fence: crate::leader::Fence,
+    /// Shutting down.
+    pub(super) stop: watch::Receiver<bool>,
 }
 
 pub(super) struct Manager {
@@ -85,6 +87,8 @@ pub(super) struct Manager {
     pub(super) object_status: super::object_status::StatusReporter,
     /// When clusters are sharded across replicas (shard_run.rs).
     pub(super) shard: Option<super::shard_run::ShardLink>,
+    /// Shutting down: every writer is stopped and waited for before `run` returns.
+    stop: watch::Receiver<bool>,
 }
 
 impl Manager {
@@ -130,6 +134,7 @@ impl Manager {
             object_status: super::object_status::StatusReporter::start(channels.fence.clone()),
             fence: channels.fence,
             shard: None,
+            stop: channels.stop,
         }
     }
 
@@ -178,8 +183,13 @@ impl Manager {
         };
         self.rebalance().await;
         self.sync_writers().await;
+        let mut stop = self.stop.clone();
         loop {
             tokio::select! {
+                Ok(()) = stop.changed() => {
+                    self.stop_writers().await;
+                    return Ok(());
+                }
                 true = changed(&mut members) => self.rebalance().await,
                 true = changed(&mut claims) => self.sync_writers().await,
                 true = changed(&mut marks) => {}

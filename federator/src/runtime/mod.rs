@@ -20,6 +20,7 @@ mod quota_report;
 mod registry_loop;
 mod shard_link;
 mod shard_run;
+mod shared_publish;
 mod shared_registry;
 mod vip_restore;
 mod vip_store;
@@ -102,6 +103,9 @@ pub(crate) enum RegistryCommand {
     /// Sharded: this replica's watchers of the cluster have listed (what they did not give
     /// goes; the cluster may be published).
     ListedHere(ClusterName),
+    /// Sharded: the cluster this replica owned is unregistered (what is published of it
+    /// goes).
+    Forget(ClusterName),
 }
 
 /// The writers' queues, by cluster; the registry loop fans changes out to them.
@@ -115,8 +119,9 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let store = crate::state::open(&options.store, &options, &config).map_err(RunError::Store)?;
     let metrics = Arc::new(Metrics::default());
+    let store = crate::state::open(&options.store, &options, &config, &metrics.etcd)
+        .map_err(RunError::Store)?;
     // The registry loop owns the registry; everyone else reads the views it publishes.
     let mut registry = Registry::new(options.settings.registry.clone());
     let (views_tx, views) = watch::channel(registry.publish());
@@ -220,7 +225,6 @@ pub async fn run(
             let shared = registry_loop::SharedInputs {
                 registry: sharding.registry,
                 updates: sharding.updates,
-                claims: sharding.claims,
             };
             (
                 Some(sharding.manager),
@@ -245,6 +249,7 @@ pub async fn run(
             metrics: metrics.clone(),
         },
     ));
+    let (stop_manager, manager_stop) = watch::channel(false);
     let manager = manager::Manager::new(
         options,
         config,
@@ -256,13 +261,15 @@ pub async fn run(
             commands: commands_tx,
             ready: ready_tx,
             fence,
+            stop: manager_stop,
         },
     )
     .reporting_watch_health(watch_health_tx)
     .reporting_cluster_status(statuses_tx)
     .sharing(sharing);
+    let mut managing = std::pin::pin!(manager.run());
     let result = tokio::select! {
-        result = manager.run() => result,
+        result = &mut managing => result,
         result = &mut http_task => Err(RunError::Http(match result {
             Ok(Ok(())) => std::io::Error::other("stopped"),
             Ok(Err(err)) => err,
@@ -270,7 +277,9 @@ pub async fn run(
         })),
         () = shutdown => {
             info!("shutting down");
-            Ok(())
+            // The writers stop first: nothing is written after the lease or the claims go.
+            let _ = stop_manager.send(true);
+            managing.await
         }
     };
     // The writers stopped with the manager; now the lease can go to the next replica.

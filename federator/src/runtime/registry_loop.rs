@@ -22,7 +22,6 @@ use super::{Queues, RegistryCommand};
 use crate::leader::{Fence, Term};
 use crate::metrics::Metrics;
 use crate::registry::{ChangeSet, Registry, RegistryView};
-use crate::shard::claims::Claimed;
 use crate::shard::follow::SharedUpdate;
 use crate::sync::Work;
 use crate::watch::WatchMessage;
@@ -52,8 +51,6 @@ pub(super) struct SharedInputs {
     pub(super) registry: SharedRegistry,
     /// What following the others' clusters brings.
     pub(super) updates: mpsc::Receiver<SharedUpdate>,
-    /// The claims (a claimed cluster is published).
-    pub(super) claims: watch::Receiver<Claimed>,
 }
 
 /// Where the loop's results go.
@@ -76,13 +73,9 @@ pub(super) async fn registry_loop(
 ) {
     let mut batch = Vec::new();
     let mut shared_batch = Vec::new();
-    let (mut shared, mut shared_updates, mut claims) = match inputs.shared.take() {
-        Some(inputs) => (
-            Some(inputs.registry),
-            Some(inputs.updates),
-            Some(inputs.claims),
-        ),
-        None => (None, None, None),
+    let (mut shared, mut shared_updates) = match inputs.shared.take() {
+        Some(inputs) => (Some(inputs.registry), Some(inputs.updates)),
+        None => (None, None),
     };
     let writers = Fence::new(out.writer_terms.subscribe());
     // The elector's own view: store writes stop the moment the term ends.
@@ -100,7 +93,6 @@ pub(super) async fn registry_loop(
             Command(RegistryCommand),
             Batch,
             Shared,
-            Claims,
             Term(Option<Term>),
             Poll,
         }
@@ -128,12 +120,6 @@ pub(super) async fn registry_loop(
                 }
                 Next::Shared
             }
-            changed = changed_claims(&mut claims) => {
-                if !changed {
-                    claims = None;
-                }
-                Next::Claims
-            }
             _ = poll.tick() => Next::Poll,
         };
         let changes = match next {
@@ -147,9 +133,13 @@ pub(super) async fn registry_loop(
                 let Some(shared) = shared.as_mut() else {
                     continue;
                 };
-                let changes = shared.listed_here(&mut registry, &cluster);
-                shared.publish().await;
-                changes
+                shared.listed_here(&mut registry, &cluster)
+            }
+            Next::Command(RegistryCommand::Forget(cluster)) => {
+                if let Some(shared) = shared.as_mut() {
+                    shared.forget(&cluster);
+                }
+                continue;
             }
             Next::Shared => {
                 let Some(shared) = shared.as_mut() else {
@@ -161,12 +151,6 @@ pub(super) async fn registry_loop(
                     changes.extend(adopted);
                 }
                 changes
-            }
-            Next::Claims => {
-                if let Some(shared) = shared.as_mut() {
-                    shared.publish().await;
-                }
-                continue;
             }
             Next::Command(command) => {
                 vips_restored |= matches!(command, RegistryCommand::RestoreVips(_));
@@ -204,10 +188,6 @@ pub(super) async fn registry_loop(
                 continue;
             }
             Next::Poll => {
-                // A publication that failed is tried again.
-                if let Some(shared) = shared.as_mut() {
-                    shared.publish().await;
-                }
                 let changes = if writers.may_write() {
                     if !store.behind() {
                         continue;
@@ -249,9 +229,7 @@ pub(super) async fn registry_loop(
                         WatchMessage::Listed(synced) => listed.push(synced),
                     }
                 }
-                if let Some(shared) = shared.as_mut() {
-                    shared.publish().await;
-                }
+
                 out.metrics
                     .registry_hosts
                     .set(i64::try_from(registry.len()).unwrap_or(i64::MAX));
@@ -285,14 +263,6 @@ async fn recv_shared(
 ) -> usize {
     match updates {
         Some(updates) => updates.recv_many(batch, BATCH).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Whether the claims changed (false: they end); never, when not sharded.
-async fn changed_claims(claims: &mut Option<watch::Receiver<Claimed>>) -> bool {
-    match claims {
-        Some(claims) => claims.changed().await.is_ok(),
         None => std::future::pending().await,
     }
 }
@@ -334,7 +304,9 @@ async fn run_command(
             None
         }
         // Sharing clusters; carried out by the loop itself.
-        RegistryCommand::Watching(_) | RegistryCommand::ListedHere(_) => None,
+        RegistryCommand::Watching(_)
+        | RegistryCommand::ListedHere(_)
+        | RegistryCommand::Forget(_) => None,
     }
 }
 

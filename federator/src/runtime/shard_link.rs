@@ -6,12 +6,12 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use federator_core::planner::handoffs::Handoffs;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::RunOptions;
 use super::shard_run::ShardLink;
+use super::shared_publish::publish_task;
 use super::shared_registry::SharedRegistry;
 use crate::leader::Term;
 use crate::metrics::Metrics;
@@ -51,8 +51,6 @@ pub(super) struct Sharding {
     pub(super) registry: SharedRegistry,
     /// What following the others' clusters brings, for the registry loop.
     pub(super) updates: mpsc::Receiver<SharedUpdate>,
-    /// The claims, for the registry loop to hear of changes (publishing a claimed cluster).
-    pub(super) claims: watch::Receiver<Claimed>,
     /// The manager's end.
     pub(super) manager: ShardLink,
 }
@@ -62,6 +60,7 @@ pub(super) struct Departure {
     membership: Membership,
     tasks: Vec<JoinHandle<()>>,
     replica: String,
+    fences: Arc<Mutex<ClusterFences>>,
 }
 
 impl Sharding {
@@ -129,13 +128,15 @@ impl Sharding {
                 shared_tx,
             )),
         ];
-        let registry = SharedRegistry::new(
+        let (publish_tx, publish_rx) = mpsc::unbounded_channel();
+        let mut tasks = tasks;
+        tasks.push(tokio::spawn(publish_task(
             Publisher::new(client, &shard.replica, lease, &prefix),
-            local,
+            publish_rx,
             claimed.clone(),
-            listed_tx,
-            Handoffs::default(),
-        );
+            local.clone(),
+        )));
+        let registry = SharedRegistry::new(publish_tx, local, listed_tx);
         let manager = ShardLink {
             term: membership.term.clone(),
             replica: shard.replica.clone(),
@@ -152,11 +153,11 @@ impl Sharding {
                 membership,
                 tasks,
                 replica: shard.replica.clone(),
+                fences: manager.fences.clone(),
             },
             terms,
             registry,
             updates: shared_rx,
-            claims: manager.claimed.clone(),
             manager,
         })
     }
@@ -168,6 +169,10 @@ impl Departure {
         for task in &self.tasks {
             task.abort();
         }
+        self.fences
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .close_all();
         let replica = self.replica;
         match self.membership.leave().await {
             Ok(()) => tracing::info!(%replica, "left the replicas sharing clusters"),

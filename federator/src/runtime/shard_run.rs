@@ -128,6 +128,41 @@ impl Manager {
         self.report_sharding();
     }
 
+    /// Another replica owns `name`: registered from its Secret all the same, its objects
+    /// come from what that replica publishes.
+    pub(super) async fn follow(&mut self, name: &ClusterName) {
+        if let Some(handle) = self.clusters.get_mut(name) {
+            handle.followed = true;
+        }
+        self.register_in_registry(name).await;
+    }
+
+    /// `name` is unregistered: this replica feeds it no more, and, if it owned it, what is
+    /// published of it goes.
+    pub(super) async fn forget_shared(&mut self, name: &ClusterName, followed: bool) {
+        let Some(link) = &self.shard else {
+            return;
+        };
+        link.local.send_if_modified(|local| local.remove(name));
+        if !followed {
+            let command = super::RegistryCommand::Forget(name.clone());
+            let _ = self.commands.send(command).await;
+        }
+    }
+
+    /// Shutting down: every writer stopped and waited for, so none writes after the
+    /// claims go.
+    pub(super) async fn stop_writers(&mut self) {
+        let writers: Vec<_> = self
+            .clusters
+            .values_mut()
+            .filter_map(|h| h.running.as_mut()?.writer.take())
+            .collect();
+        for writer in writers {
+            super::cluster_run::stop_writer(Some(writer)).await;
+        }
+    }
+
     /// Stops watching and writing `name`: another replica owns it now.
     async fn hand_back(&mut self, name: &ClusterName) {
         let Some(handle) = self.clusters.get_mut(name) else {
@@ -139,10 +174,7 @@ impl Manager {
         handle.watch_state = WatchState::new(name.clone());
         let writer = handle.running.as_mut().and_then(|r| r.writer.take());
         handle.running = None;
-        if let Some(writer) = writer {
-            writer.abort();
-            let _ = writer.await;
-        }
+        super::cluster_run::stop_writer(writer).await;
         self.queues
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -184,10 +216,7 @@ impl Manager {
                         ctx,
                     ));
                 }
-                (None, Some(writer)) => {
-                    writer.abort();
-                    let _ = writer.await;
-                }
+                (None, Some(writer)) => super::cluster_run::stop_writer(Some(writer)).await,
                 (_, writer) => running.writer = writer,
             }
         }

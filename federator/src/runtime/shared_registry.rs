@@ -7,51 +7,44 @@
 use std::collections::BTreeSet;
 
 use federator_core::planner::handoffs::{Handoffs, Source};
-use tokio::sync::watch;
-use tracing::{info, warn};
+use tokio::sync::{mpsc, watch};
+use tracing::info;
+
+use super::shared_publish::PublishOp;
 
 use crate::model::ClusterName;
 use crate::registry::{ChangeSet, Delta, Registry};
-use crate::shard::claims::Claimed;
 use crate::shard::follow::SharedUpdate;
-use crate::shard::objects::Publisher;
 
 /// What the registry loop holds when clusters are sharded.
 pub(super) struct SharedRegistry {
-    publisher: Publisher,
+    /// The publishing task's inbox (it never makes the loop wait).
+    publish: mpsc::UnboundedSender<PublishOp>,
     /// The clusters this replica's own watchers feed (the manager keeps it).
     local: watch::Receiver<BTreeSet<ClusterName>>,
-    /// The clusters this replica may write to (and so publish).
-    claimed: watch::Receiver<Claimed>,
     /// The clusters published whole by their owners (listed marks seen), for the manager:
     /// until then a followed cluster counts as not listed.
     listed: watch::Sender<BTreeSet<ClusterName>>,
     handoffs: Handoffs,
-    /// Owned clusters whose own watchers have listed since they started: publishable.
-    settled: BTreeSet<ClusterName>,
-    /// The local clusters as last seen.
-    was_local: BTreeSet<ClusterName>,
-    /// The listed marks seen; sent to the manager once the first listing is done.
+    /// The listed marks seen in the current listing and since.
     marks: BTreeSet<ClusterName>,
+    /// Whether the current listing is all in (the marks are sent to the manager then).
     listing_done: bool,
 }
 
 impl SharedRegistry {
+    /// The loop's end of the sharing: changes to publish go to `publish`, the clusters
+    /// published whole by their owners to `listed`.
     pub(super) fn new(
-        publisher: Publisher,
+        publish: mpsc::UnboundedSender<PublishOp>,
         local: watch::Receiver<BTreeSet<ClusterName>>,
-        claimed: watch::Receiver<Claimed>,
         listed: watch::Sender<BTreeSet<ClusterName>>,
-        handoffs: Handoffs,
     ) -> Self {
         Self {
-            publisher,
+            publish,
             local,
-            claimed,
             listed,
-            handoffs,
-            settled: BTreeSet::new(),
-            was_local: BTreeSet::new(),
+            handoffs: Handoffs::default(),
             marks: BTreeSet::new(),
             listing_done: false,
         }
@@ -81,16 +74,23 @@ impl SharedRegistry {
                 self.handoffs.saw(cluster, Source::Watchers, reference);
             }
             Delta::RemoveCluster(cluster) => self.handoffs.forget(cluster),
-            Delta::UpsertCluster(_) => {}
+            Delta::UpsertCluster(_) => return,
         }
-        self.publisher.record(delta);
+        let _ = self.publish.send(PublishOp::Delta(Box::new(delta.clone())));
     }
 
     /// This replica's watchers of `cluster` start: what they list replaces what the
     /// registry holds of it.
     pub(super) fn watching(&mut self, cluster: &ClusterName) {
         self.handoffs.begin(cluster.clone(), Source::Watchers);
-        self.settled.remove(cluster);
+        let _ = self.publish.send(PublishOp::Watching(cluster.clone()));
+    }
+
+    /// `cluster` is unregistered, and this replica owned it: nothing of it is pending, and
+    /// what is published of it goes.
+    pub(super) fn forget(&mut self, cluster: &ClusterName) {
+        self.handoffs.forget(cluster);
+        let _ = self.publish.send(PublishOp::Forget(cluster.clone()));
     }
 
     /// This replica's watchers of `cluster` have listed: what they did not give goes, and
@@ -103,7 +103,7 @@ impl SharedRegistry {
         if !self.local.borrow().contains(cluster) {
             return ChangeSet::default();
         }
-        self.settled.insert(cluster.clone());
+        let _ = self.publish.send(PublishOp::Settled(cluster.clone()));
         let held = registry.references(cluster);
         let left = self.handoffs.finish(cluster, Source::Watchers, held);
         remove_left(
@@ -142,10 +142,23 @@ impl SharedRegistry {
                 SharedUpdate::Unlisted(cluster) => {
                     self.marks.remove(&cluster);
                 }
+                // A new listing: of every cluster followed (the handed back ones, and all
+                // those followed before, as a broken watch may have missed deletions), what
+                // it does not bring goes once it is in.
                 SharedUpdate::Relisting(handed_back) => {
-                    for cluster in handed_back {
+                    let local = self.local.borrow().clone();
+                    let followed: BTreeSet<ClusterName> = registry
+                        .clusters()
+                        .into_iter()
+                        .map(|c| c.name.clone())
+                        .chain(handed_back)
+                        .filter(|c| !local.contains(c))
+                        .collect();
+                    for cluster in followed {
                         self.handoffs.begin(cluster, Source::Shared);
                     }
+                    self.marks.clear();
+                    self.listing_done = false;
                 }
                 SharedUpdate::ListDone => {
                     self.listing_done = true;
@@ -175,38 +188,6 @@ impl SharedRegistry {
             });
         }
         changes
-    }
-
-    /// Publishes what is due: the changes of clusters published under their claims, and
-    /// each owned cluster claimed and listed here but not published whole under its
-    /// current claim yet. A cluster handed to another replica stops being published.
-    pub(super) async fn publish(&mut self) {
-        let local = self.local.borrow().clone();
-        for gone in self.was_local.difference(&local) {
-            self.publisher.unpublish(gone, true);
-            self.settled.remove(gone);
-        }
-        self.was_local = local;
-        let claimed = self.claimed.borrow().clone();
-        for cluster in &self.settled {
-            let Some(revision) = claimed.revisions.get(cluster).copied() else {
-                continue;
-            };
-            if !claimed.writable.contains(cluster) {
-                self.publisher.unpublish(cluster, false);
-                continue;
-            }
-            if self.publisher.published(cluster) == Some(revision) {
-                continue;
-            }
-            match self.publisher.publish(cluster, revision).await {
-                Ok(()) => info!(%cluster, claim = revision, "cluster published whole"),
-                Err(err) => warn!(error = %err, "cluster not published; retrying"),
-            }
-        }
-        for err in self.publisher.flush().await {
-            warn!(error = %err, "objects not published; retrying");
-        }
     }
 }
 

@@ -46,7 +46,7 @@ pub struct ClaimInputs {
 }
 
 /// What the runtime's writers reflect: a generation of [`Claimed`] and the clusters still
-/// written to (a writer stopping finishes its write in flight first).
+/// written to (a writer is stopped and waited for before it leaves this set).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Writing {
     /// The latest [`Claimed::generation`] the writers were started and stopped for.
@@ -153,8 +153,10 @@ pub async fn run(
         tokio::select! {
             result = claims_changed => {
                 if result.is_err() {
-                    // Watched again at the next pass; the periodic pass covers the gap.
+                    // Watched again after the next tick (not at once: etcd may be
+                    // flapping); the periodic pass covers the gap.
                     watch = None;
+                    ticks.tick().await;
                 }
             }
             // An input gone is the runtime shutting down.

@@ -69,6 +69,16 @@ impl ClusterFences {
     }
 }
 
+impl ClusterFences {
+    /// Closes every fence (leaving): no writer starts another write.
+    pub fn close_all(&mut self) {
+        self.current.clear();
+        for sender in self.terms.values() {
+            sender.send_replace(None);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

@@ -157,6 +157,33 @@ impl Publisher {
         }
     }
 
+    /// `cluster` is unregistered: everything published of it goes, its listed mark
+    /// included, whoever holds its claim (a cluster registered again under the name is
+    /// published afresh by its next owner).
+    pub async fn forget(&mut self, cluster: &ClusterName) -> Result<(), PublishError> {
+        self.unpublish(cluster, true);
+        let dir = format!("{}objects/{cluster}/", self.prefix);
+        self.client
+            .txn(pb::TxnRequest {
+                success: vec![pb::RequestOp {
+                    request: Some(request_op::Request::RequestDeleteRange(
+                        pb::DeleteRangeRequest {
+                            range_end: crate::state::etcd::prefix_end(dir.as_bytes()),
+                            key: dir.into_bytes(),
+                            ..Default::default()
+                        },
+                    )),
+                }],
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|source| PublishError::Etcd {
+                cluster: cluster.clone(),
+                source,
+            })
+    }
+
     /// The claim revision `cluster` was published whole under, if it was.
     pub fn published(&self, cluster: &ClusterName) -> Option<i64> {
         self.published.get(cluster).copied()

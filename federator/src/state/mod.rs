@@ -121,6 +121,7 @@ pub fn open(
     options: &StoreOptions,
     run: &crate::runtime::RunOptions,
     config: &kube::Client,
+    traffic: &etcd::EtcdTraffic,
 ) -> Result<Store, StoreError> {
     let suffix = &run.settings.registry.host_suffix;
     Ok(match options {
@@ -131,10 +132,11 @@ pub fn open(
             suffix,
         ))),
         StoreOptions::Etcd(etcd) => {
-            Store::Etcd(etcd::EtcdStore::new(etcd, suffix).map_err(|e| StoreError {
+            let store = etcd::EtcdStore::new(etcd, suffix).map_err(|e| StoreError {
                 store: format!("etcd {}", etcd.endpoints.join(",")),
                 reason: e.to_string(),
-            })?)
+            })?;
+            Store::Etcd(store.counted(traffic.clone()))
         }
     })
 }

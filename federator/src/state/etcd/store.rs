@@ -37,6 +37,12 @@ impl EtcdStore {
         })
     }
 
+    /// The same store, counting its requests and bytes into `traffic`.
+    pub fn counted(mut self, traffic: super::EtcdTraffic) -> Self {
+        self.client = self.client.counted(traffic);
+        self
+    }
+
     fn host_key(&self, host: &Host) -> Vec<u8> {
         format!("{}vips/host/{host}", self.prefix).into_bytes()
     }

@@ -61,4 +61,14 @@ impl EtcdTraffic {
     pub fn requests(&self, call: &'static str) -> u64 {
         self.requests.get_or_create(&CallLabels { call }).get()
     }
+
+    /// Bytes sent in requests of `call` so far.
+    pub fn sent(&self, call: &'static str) -> u64 {
+        self.sent.get_or_create(&CallLabels { call }).get()
+    }
+
+    /// Bytes received in answers of `call` so far.
+    pub fn received(&self, call: &'static str) -> u64 {
+        self.received.get_or_create(&CallLabels { call }).get()
+    }
 }

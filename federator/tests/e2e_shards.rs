@@ -335,3 +335,65 @@ async fn three_replicas_share_six_clusters_a_killed_one_s_move_and_a_new_one_tak
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_replica_never_writes_after_its_clusters_move_and_says_why_it_stops() {
+    const THREE: [&str; 3] = ["c1", "c2", "c3"];
+    let env = fleet(&["config", "c1", "c2", "c3"], &THREE).await;
+    for cluster in THREE {
+        deploy(env.cluster(cluster), &format!("app-{cluster}"), 1, 0).await;
+    }
+    let mut replicas: Vec<Replica> = ["replica-a", "replica-b"]
+        .into_iter()
+        .map(|name| start(&env, name))
+        .collect();
+    let written = |host: String| {
+        let env = &env;
+        async move {
+            for cluster in THREE {
+                if service_entry(env.cluster(cluster), &host).await.is_none() {
+                    return false;
+                }
+            }
+            true
+        }
+    };
+    for cluster in THREE {
+        eventually("every host written everywhere", || written(host(cluster))).await;
+    }
+    let owners = claims(&env).await;
+    let (frozen_cluster, (victim, _)) = owners.iter().next().unwrap();
+    let (frozen_cluster, victim) = (frozen_cluster.clone(), victim.clone());
+    let index = replicas.iter().position(|r| r.identity == victim).unwrap();
+    let events: Vec<Events> =
+        futures::future::join_all(THREE.iter().map(|c| record_objects(env.cluster(c)))).await;
+
+    // A long pause, as a partition from etcd would be: its lease runs out meanwhile.
+    replicas[index].pause();
+    eventually(
+        "the frozen replica's clusters claimed by the other",
+        || async {
+            let now = claims(&env).await;
+            now.get(&frozen_cluster).is_some_and(|(h, _)| *h != victim)
+        },
+    )
+    .await;
+    deploy(env.cluster(&frozen_cluster), "during", 1, 0).await;
+    eventually("the new owner watches and everyone writes", || {
+        written("prod.during.global".to_owned())
+    })
+    .await;
+    // It wakes up with that host to write: its claims are gone, it must not; it stops and
+    // says why.
+    replicas[index].resume();
+    eventually("the frozen replica stops", || {
+        let exited = replicas[index].exited().is_some_and(|s| !s.success());
+        async move { exited }
+    })
+    .await;
+    let log = replicas[index].log_text();
+    assert!(log.contains("membership lease expired"), "{log}");
+    for (cluster, events) in THREE.iter().zip(&events) {
+        assert_one_writer_and_no_delete(events, cluster, "");
+    }
+}

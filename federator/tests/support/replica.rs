@@ -142,6 +142,11 @@ impl Replica {
         super::live::http_get(self.metrics, path).await
     }
 
+    /// Whether it exited, and how (without waiting).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// Its log so far (for failure messages).
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

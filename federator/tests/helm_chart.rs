@@ -615,7 +615,23 @@ fn every_flag_the_chart_passes_exists() {
                 "leaderElection.enabled=false",
             ],
         ),
+        render(
+            NAMESPACE,
+            &[
+                "--set",
+                "leaderElection.shard=true",
+                "--set",
+                "store.type=etcd",
+                "--set",
+                "store.etcd.endpoints={etcd:2379}",
+            ],
+        ),
     ];
+    let shard = args(&renders[3]);
+    assert_has_args(
+        &shard,
+        &["--leader-election=shard", "--store=etcd://etcd:2379"],
+    );
     let mut checked = BTreeSet::new();
     for objects in &renders {
         for arg in args(objects).iter().filter(|a| a.starts_with("--")) {
@@ -766,7 +782,12 @@ async fn a_real_api_server_accepts_every_rendered_object() {
 
 #[test]
 fn bad_values_fail_naming_the_value() {
-    let cases: [(&[&str], &str, &[&str]); 7] = [
+    let cases: [(&[&str], &str, &[&str]); 8] = [
+        (
+            &["--set", "leaderElection.shard=true"],
+            NAMESPACE,
+            &["leaderElection.shard", "store.type=etcd"],
+        ),
         (&["--set", "replicas=two"], NAMESPACE, &["replicas"]),
         (&["--set", "unknownKey=1"], NAMESPACE, &["unknownKey"]),
         (&["--set", "dns.unknownKey=1"], NAMESPACE, &["unknownKey"]),

@@ -99,6 +99,9 @@ The schema checks each value alone.
 {{- if and (gt (int $v.replicas) 1) (not $v.leaderElection.enabled) }}
 {{- fail (printf "replicas=%d needs leaderElection.enabled=true: replicas without an election would all write; set replicas=1 or leaderElection.enabled=true" (int $v.replicas)) }}
 {{- end }}
+{{- if and $v.leaderElection.shard (ne $v.store.type "etcd") }}
+{{- fail "leaderElection.shard=true needs store.type=etcd: the replicas share the clusters through etcd" }}
+{{- end }}
 {{- if and (eq $v.store.type "etcd") (empty $v.store.etcd.endpoints) }}
 {{- fail "store.type=etcd needs store.etcd.endpoints (a list of HOST:PORT of the etcd members)" }}
 {{- end }}

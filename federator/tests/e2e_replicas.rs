@@ -14,7 +14,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use support::live::{NAMESPACE, deploy, dig, eventually, fleet, service_entry};
 use support::replica::Replica;
-use support::writes::{Events, record_objects};
+use support::writes::{Events, record_objects, term};
 use testenv::{TestCluster, TestEnv};
 
 /// A range of 14 addresses for 10 hosts: most hosts' preferred address collides, so a
@@ -41,18 +41,6 @@ async fn vips(env: &TestEnv) -> BTreeMap<(String, String), String> {
         }
     }
     out
-}
-
-/// The leader term annotation of a recorded ServiceEntry.
-fn term(event: &(String, federator::istio::ServiceEntry)) -> u64 {
-    event
-        .1
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("federator.io/leader-term"))
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Each object's writes, in the order the API server made them, come from terms that never

@@ -14,11 +14,11 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use federator::state::etcd::{EtcdClient, EtcdOptions};
+use federator::state::etcd::EtcdClient;
 use federator_core::planner::shards;
 use support::live::{deploy, dig, eventually, fleet, service_entry};
 use support::replica::Replica;
-use support::writes::{Events, record_objects};
+use support::writes::{Events, record_objects, term};
 use testenv::TestEnv;
 
 const CLUSTERS: [&str; 6] = ["c1", "c2", "c3", "c4", "c5", "c6"];
@@ -29,13 +29,7 @@ fn host(cluster: &str) -> String {
 }
 
 fn etcd(env: &TestEnv) -> EtcdClient {
-    EtcdClient::new(&EtcdOptions {
-        endpoints: vec![env.etcd_endpoint()],
-        prefix: PREFIX.to_owned(),
-        ca_file: None,
-        client_cert: None,
-    })
-    .unwrap()
+    support::etcd::client(env, PREFIX)
 }
 
 /// Each cluster's claim in etcd: holder and create revision.
@@ -67,18 +61,6 @@ async fn vips(env: &TestEnv, from: &[&str]) -> Option<BTreeMap<(String, String),
     Some(out)
 }
 
-/// The claim revision a recorded write carries.
-fn term(event: &(String, federator::istio::ServiceEntry)) -> u64 {
-    event
-        .1
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("federator.io/leader-term"))
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0)
-}
-
 /// No ServiceEntry of `cluster` but `gone`'s was deleted, and each one's writes come from
 /// claim revisions that never go back (no replica wrote after the cluster's next holder did).
 fn assert_one_writer_and_no_delete(events: &Events, cluster: &str, gone: &str) -> BTreeSet<u64> {
@@ -100,6 +82,16 @@ fn assert_one_writer_and_no_delete(events: &Events, cluster: &str, gone: &str) -
         terms.insert(term);
     }
     terms
+}
+
+/// Whether every one of `clusters` has a ServiceEntry for `host`.
+async fn written_in(env: &TestEnv, clusters: &[&str], host: &str) -> bool {
+    for cluster in clusters {
+        if service_entry(env.cluster(cluster), host).await.is_none() {
+            return false;
+        }
+    }
+    true
 }
 
 fn start(env: &TestEnv, name: &str) -> Replica {
@@ -219,16 +211,8 @@ async fn three_replicas_share_six_clusters_a_killed_one_s_move_and_a_new_one_tak
     // A change in a moved cluster is watched and written by its new owner and the others.
     let changed = &moved[0];
     deploy(env.cluster(changed), "late", 1, 0).await;
-    eventually("the late host written everywhere", || async {
-        for cluster in CLUSTERS {
-            if service_entry(env.cluster(cluster), "prod.late.global")
-                .await
-                .is_none()
-            {
-                return false;
-            }
-        }
-        true
+    eventually("the late host written everywhere", || {
+        written_in(&env, &CLUSTERS, "prod.late.global")
     })
     .await;
     eventually("the orphaned workload's host gone everywhere", || async {
@@ -305,16 +289,8 @@ async fn three_replicas_share_six_clusters_a_killed_one_s_move_and_a_new_one_tak
     }
     let handed = &gained[0];
     deploy(env.cluster(handed), "later", 1, 0).await;
-    eventually("the later host written everywhere", || async {
-        for cluster in CLUSTERS {
-            if service_entry(env.cluster(cluster), "prod.later.global")
-                .await
-                .is_none()
-            {
-                return false;
-            }
-        }
-        true
+    eventually("the later host written everywhere", || {
+        written_in(&env, &CLUSTERS, "prod.later.global")
     })
     .await;
     assert_eq!(
@@ -347,19 +323,12 @@ async fn a_frozen_replica_never_writes_after_its_clusters_move_and_says_why_it_s
         .into_iter()
         .map(|name| start(&env, name))
         .collect();
-    let written = |host: String| {
-        let env = &env;
-        async move {
-            for cluster in THREE {
-                if service_entry(env.cluster(cluster), &host).await.is_none() {
-                    return false;
-                }
-            }
-            true
-        }
-    };
     for cluster in THREE {
-        eventually("every host written everywhere", || written(host(cluster))).await;
+        let host = host(cluster);
+        eventually("every host written everywhere", || {
+            written_in(&env, &THREE, &host)
+        })
+        .await;
     }
     let owners = claims(&env).await;
     let (frozen_cluster, (victim, _)) = owners.iter().next().unwrap();
@@ -380,7 +349,7 @@ async fn a_frozen_replica_never_writes_after_its_clusters_move_and_says_why_it_s
     .await;
     deploy(env.cluster(&frozen_cluster), "during", 1, 0).await;
     eventually("the new owner watches and everyone writes", || {
-        written("prod.during.global".to_owned())
+        written_in(&env, &THREE, "prod.during.global")
     })
     .await;
     // It wakes up with that host to write: its claims are gone, it must not; it stops and

@@ -5,24 +5,20 @@
 // A failed fixture or assertion should stop a test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use federator::leader::ElectionTiming;
 use federator::shard::membership::{JoinError, MemberOptions, Members, Membership};
-use federator::state::etcd::{EtcdClient, EtcdOptions, pb};
+use federator::state::etcd::{EtcdClient, pb};
 use testenv::TestEnv;
 
 const PREFIX: &str = "/shards/";
 
 fn client(env: &TestEnv) -> EtcdClient {
-    EtcdClient::new(&EtcdOptions {
-        endpoints: vec![env.etcd_endpoint()],
-        prefix: PREFIX.to_owned(),
-        ca_file: None,
-        client_cert: None,
-    })
-    .unwrap()
+    support::etcd::client(env, PREFIX)
 }
 
 fn options(replica: &str, vip_range: &str) -> MemberOptions {

@@ -6,21 +6,17 @@
 // A failed fixture or assertion should stop a test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::time::Duration;
 
-use federator::state::etcd::{EtcdClient, EtcdOptions, pb};
+use federator::state::etcd::{EtcdClient, pb};
 use testenv::TestEnv;
 
 const PREFIX: &str = "/shared/";
 
 fn client(env: &TestEnv) -> EtcdClient {
-    EtcdClient::new(&EtcdOptions {
-        endpoints: vec![env.etcd_endpoint()],
-        prefix: PREFIX.to_owned(),
-        ca_file: None,
-        client_cert: None,
-    })
-    .unwrap()
+    support::etcd::client(env, PREFIX)
 }
 
 use std::collections::BTreeSet;

@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
@@ -30,15 +29,6 @@ pub(super) enum PublishOp {
     Forget(ClusterName),
 }
 
-fn backoff() -> ExponentialBackoff {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(10))
-        .with_jitter()
-        .without_max_times()
-        .build()
-}
-
 /// Runs until the registry loop is gone.
 pub(super) async fn publish_task(
     mut publisher: Publisher,
@@ -48,7 +38,7 @@ pub(super) async fn publish_task(
 ) {
     let mut settled = BTreeSet::new();
     let mut was_local = BTreeSet::new();
-    let mut retry = backoff();
+    let mut retry = crate::shard::retry_backoff();
     let mut paused_until: Option<Instant> = None;
     let mut batch = Vec::new();
     loop {
@@ -100,7 +90,7 @@ pub(super) async fn publish_task(
         }
         let claims = claimed.borrow_and_update().clone();
         match publish_due(&mut publisher, &settled, &claims).await {
-            Ok(()) => retry = backoff(),
+            Ok(()) => retry = crate::shard::retry_backoff(),
             Err(()) => {
                 let wait = retry.next().unwrap_or(Duration::from_secs(10));
                 paused_until = Some(Instant::now() + wait);

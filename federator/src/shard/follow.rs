@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use federator_core::model::{ClusterName, Object};
 use federator_core::planner::shared_objects::{self, CorruptObject};
 use federator_core::registry::Delta;
@@ -41,15 +40,7 @@ pub async fn follow_shared(
     mut local: watch::Receiver<BTreeSet<ClusterName>>,
     out: mpsc::Sender<SharedUpdate>,
 ) {
-    let backoff = || {
-        ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(10))
-            .with_jitter()
-            .without_max_times()
-            .build()
-    };
-    let mut retry = backoff();
+    let mut retry = super::retry_backoff();
     let mut handed_back = BTreeSet::new();
     let mut before = local.borrow_and_update().clone();
     loop {
@@ -72,7 +63,7 @@ pub async fn follow_shared(
                 }
             },
             () = shrunk(&mut local, &mut before, &mut handed_back) => {
-                retry = backoff();
+                retry = super::retry_backoff();
             }
         }
     }

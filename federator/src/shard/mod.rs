@@ -44,3 +44,15 @@ pub fn shared_settings(options: &crate::runtime::RunOptions) -> BTreeMap<String,
         ("instance".to_owned(), options.instance.clone()),
     ])
 }
+
+/// The wait between attempts of a sharding task that failed against etcd (following,
+/// publishing): short at first, jittered, at most 10 s.
+pub(crate) fn retry_backoff() -> backon::ExponentialBackoff {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(200))
+        .with_max_delay(std::time::Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}

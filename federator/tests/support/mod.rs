@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod etcd;
 pub mod live;
 pub mod replica;
 pub mod tools;

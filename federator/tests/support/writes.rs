@@ -138,3 +138,16 @@ where
 pub fn label(object: &ServiceEntry, key: &str) -> Option<String> {
     object.metadata.labels.as_ref()?.get(key).cloned()
 }
+
+/// The term (leader term, or claim revision when clusters are sharded) a recorded write
+/// carries in `federator.io/leader-term`.
+pub fn term(event: &(String, ServiceEntry)) -> u64 {
+    event
+        .1
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("federator.io/leader-term"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
+}

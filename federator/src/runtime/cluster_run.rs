@@ -9,11 +9,12 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info, info_span};
 
-use super::manager::{ClusterEvent, Manager};
+use super::cluster_tasks::{spawn_listed, spawn_probe, stop_writer};
+use super::manager::Manager;
 use crate::clusters::ClusterEntry;
 use crate::clusters::health::{ClusterHealth, Observation};
 use crate::model::{ClusterInfo, ClusterName};
@@ -21,7 +22,6 @@ use crate::registry::Delta;
 use crate::sync::{Gates, WorkQueue, WriterContext, spawn_writer};
 use crate::watch::{ClusterWatch, WatchState, watch_cluster};
 
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// First and longest wait between connection attempts of a cluster.
 const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(1);
 const LONGEST_CONNECT_WAIT: Duration = Duration::from_secs(60);
@@ -342,68 +342,4 @@ impl Manager {
             );
         }
     }
-}
-
-/// Stops a writer and waits until it has: no write of it lands after.
-pub(super) async fn stop_writer(writer: Option<JoinHandle<()>>) {
-    if let Some(writer) = writer {
-        writer.abort();
-        let _ = writer.await;
-    }
-}
-
-/// Reports when a cluster's lists are in the registry.
-fn spawn_listed(
-    cluster: ClusterName,
-    generation: u64,
-    mut synced: watch::Receiver<bool>,
-    tx: mpsc::Sender<ClusterEvent>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        if synced.wait_for(|s| *s).await.is_ok() {
-            let _ = tx
-                .send(ClusterEvent {
-                    cluster,
-                    generation,
-                    observation: Observation::Listed,
-                })
-                .await;
-        }
-    })
-}
-
-fn spawn_probe(
-    cluster: ClusterName,
-    generation: u64,
-    client: Client,
-    interval: Duration,
-    tx: mpsc::Sender<ClusterEvent>,
-) -> JoinHandle<()> {
-    let span = info_span!("probe", cluster = %cluster);
-    tokio::spawn(
-        async move {
-            loop {
-                let observation =
-                    match tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version()).await {
-                        Ok(Ok(_)) => Observation::Answered,
-                        Ok(Err(err)) => {
-                            Observation::NoAnswer(crate::connect::describe::kube_error(&err))
-                        }
-                        Err(_) => {
-                            Observation::NoAnswer(format!("no answer within {PROBE_TIMEOUT:?}"))
-                        }
-                    };
-                let event = ClusterEvent {
-                    cluster: cluster.clone(),
-                    generation,
-                    observation,
-                };
-                if tx.send(event).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(interval).await;
-            }
-        }
-        .instrument(span),
-    )
 }

@@ -9,6 +9,7 @@
 mod cluster_run;
 mod cluster_set;
 mod cluster_status;
+mod cluster_tasks;
 mod diagnostics_report;
 mod dns_publisher;
 mod health_driver;

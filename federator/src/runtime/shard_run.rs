@@ -159,7 +159,7 @@ impl Manager {
             .filter_map(|h| h.running.as_mut()?.writer.take())
             .collect();
         for writer in writers {
-            super::cluster_run::stop_writer(Some(writer)).await;
+            super::cluster_tasks::stop_writer(Some(writer)).await;
         }
     }
 
@@ -174,7 +174,7 @@ impl Manager {
         handle.watch_state = WatchState::new(name.clone());
         let writer = handle.running.as_mut().and_then(|r| r.writer.take());
         handle.running = None;
-        super::cluster_run::stop_writer(writer).await;
+        super::cluster_tasks::stop_writer(writer).await;
         self.queues
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -216,7 +216,7 @@ impl Manager {
                         ctx,
                     ));
                 }
-                (None, Some(writer)) => super::cluster_run::stop_writer(Some(writer)).await,
+                (None, Some(writer)) => super::cluster_tasks::stop_writer(Some(writer)).await,
                 (_, writer) => running.writer = writer,
             }
         }

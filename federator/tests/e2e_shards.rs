@@ -106,6 +106,7 @@ fn start(env: &TestEnv, name: &str) -> Replica {
             &store,
             "--etcd-prefix",
             PREFIX,
+            "--cleanup-on-remove",
         ],
     )
 }
@@ -365,4 +366,33 @@ async fn a_frozen_replica_never_writes_after_its_clusters_move_and_says_why_it_s
     for (cluster, events) in THREE.iter().zip(&events) {
         assert_one_writer_and_no_delete(events, cluster, "");
     }
+
+    // A cluster unregistered: its owner deletes what it wrote there, and what it published
+    // of it goes from etcd.
+    let config = env.cluster("config");
+    config
+        .delete(&support::live::cluster_secret("cluster-c1", &[]))
+        .await
+        .unwrap();
+    eventually("the unregistered cluster cleaned up", || async {
+        service_entry(env.cluster("c1"), &host("c1"))
+            .await
+            .is_none()
+    })
+    .await;
+    eventually("its published objects gone from etcd", || async {
+        etcd(&env)
+            .list_prefix(&format!("{PREFIX}objects/c1/"))
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    })
+    .await;
+    eventually("its hosts gone from the other clusters", || async {
+        service_entry(env.cluster("c2"), &host("c1"))
+            .await
+            .is_none()
+    })
+    .await;
 }

@@ -301,9 +301,11 @@ impl Manager {
             None => (None, None),
         };
         handle.running = None;
-        if let Some(writer) = &writer {
-            writer.abort();
-        }
+        // Stopped before anything else: no write lands after the claim or the cleanup.
+        stop_writer(writer).await;
+        // Sharded: only the claim's holder cleans up, fenced by its membership (the claim
+        // goes with the cluster).
+        let cleanup = self.options.cleanup_on_remove && self.writes_to(name);
         self.forget_shared(name, handle.followed).await;
         let labels = crate::metrics::ClusterLabels {
             cluster: name.to_string(),
@@ -322,23 +324,14 @@ impl Manager {
         if handle.registered.is_some() {
             self.send(Delta::RemoveCluster(name.clone())).await;
         }
-        // Sharded: only the claim's holder cleans up.
-        let cleanup = self.options.cleanup_on_remove && self.writes_to(name);
         if let (true, Some(client)) = (cleanup, client) {
             let namespace = self.options.settings.render.namespace.clone();
             let instance = self.options.instance.clone();
-            let fence = self.writer_fence(name);
+            let fence = self.fence.clone();
             let span = info_span!("cleanup", cluster = %name);
             tokio::spawn(
-                async move {
-                    // The writer is stopped before the cleanup lists: a write still in
-                    // flight must not recreate an object after it.
-                    if let Some(writer) = writer {
-                        let _ = writer.await;
-                    }
-                    crate::sync::cleanup(client, &namespace, &instance, &fence).await
-                }
-                .instrument(span),
+                async move { crate::sync::cleanup(client, &namespace, &instance, &fence).await }
+                    .instrument(span),
             );
         }
     }

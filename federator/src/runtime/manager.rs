@@ -144,7 +144,15 @@ impl Manager {
         self
     }
 
+    /// Runs until the Secrets can no longer be watched, the membership is lost or `stop`;
+    /// every writer is stopped and waited for before it returns.
     pub(super) async fn run(mut self) -> Result<(), RunError> {
+        let result = self.manage().await;
+        self.stop_writers().await;
+        result
+    }
+
+    async fn manage(&mut self) -> Result<(), RunError> {
         let api: Api<Secret> = Api::namespaced(self.config.clone(), &self.options.namespace);
         let config = watcher::Config::default().labels(&self.options.secret_selector);
         let mut secrets = watcher::watcher(api, config).default_backoff().boxed();
@@ -186,10 +194,7 @@ impl Manager {
         let mut stop = self.stop.clone();
         loop {
             tokio::select! {
-                Ok(()) = stop.changed() => {
-                    self.stop_writers().await;
-                    return Ok(());
-                }
+                Ok(()) = stop.changed() => return Ok(()),
                 true = changed(&mut members) => self.rebalance().await,
                 true = changed(&mut claims) => self.sync_writers().await,
                 true = changed(&mut marks) => {}

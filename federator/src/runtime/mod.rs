@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 pub use cluster_status::{ClusterStatus, ClusterStatuses};
 pub use options::RunOptions;
@@ -74,6 +74,9 @@ pub enum RunError {
     #[error("the membership lease expired: cut off from etcd too long; restart to join again")]
     MembershipLost,
 }
+
+/// How long stopping waits for the manager to stop its writers.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The sockets the controller serves on, bound by the caller (so tests can use port 0).
 #[derive(Debug)]
@@ -269,8 +272,12 @@ pub async fn run(
     .reporting_cluster_status(statuses_tx)
     .sharing(sharing);
     let mut managing = std::pin::pin!(manager.run());
+    let mut managed = false;
     let result = tokio::select! {
-        result = &mut managing => result,
+        result = &mut managing => {
+            managed = true;
+            result
+        }
         result = &mut http_task => Err(RunError::Http(match result {
             Ok(Ok(())) => std::io::Error::other("stopped"),
             Ok(Err(err)) => err,
@@ -278,11 +285,17 @@ pub async fn run(
         })),
         () = shutdown => {
             info!("shutting down");
-            // The writers stop first: nothing is written after the lease or the claims go.
-            let _ = stop_manager.send(true);
-            managing.await
+            Ok(())
         }
     };
+    if !managed {
+        // The writers stop first: nothing is written after the lease or the claims go. A
+        // manager still starting (listing Secrets, connecting) is not waited for long.
+        let _ = stop_manager.send(true);
+        if tokio::time::timeout(STOP_WAIT, managing).await.is_err() {
+            warn!(waited = ?STOP_WAIT, "the manager did not stop in time; stopping anyway");
+        }
+    }
     // The writers stopped with the manager; now the lease can go to the next replica.
     let _ = stop_election.send(true);
     if let Some(departure) = membership {

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use crate::model::ClusterName;
 use crate::registry::Delta;
 use crate::shard::claims::Claimed;
-use crate::shard::objects::Publisher;
+use crate::shard::objects::{PublishError, Publisher};
 
 /// What the registry loop tells the publishing task.
 #[derive(Debug)]
@@ -37,6 +37,8 @@ pub(super) async fn publish_task(
     mut local: watch::Receiver<BTreeSet<ClusterName>>,
 ) {
     let mut settled = BTreeSet::new();
+    // Unregistered clusters whose published objects are still to go.
+    let mut forgotten: BTreeSet<ClusterName> = BTreeSet::new();
     let mut was_local = BTreeSet::new();
     let mut retry = crate::shard::retry_backoff();
     let mut paused_until: Option<Instant> = None;
@@ -65,7 +67,10 @@ pub(super) async fn publish_task(
         for op in batch.drain(..) {
             match op {
                 PublishOp::Delta(delta) => publisher.record(&delta),
+                // What the watchers held is theirs to list again; published whole again
+                // once they have (a diff against what etcd holds).
                 PublishOp::Watching(cluster) => {
+                    publisher.unpublish(&cluster, true);
                     settled.remove(&cluster);
                 }
                 PublishOp::Settled(cluster) => {
@@ -73,9 +78,8 @@ pub(super) async fn publish_task(
                 }
                 PublishOp::Forget(cluster) => {
                     settled.remove(&cluster);
-                    if let Err(err) = publisher.forget(&cluster).await {
-                        warn!(error = %err, "objects of an unregistered cluster left in etcd");
-                    }
+                    publisher.unpublish(&cluster, true);
+                    forgotten.insert(cluster);
                 }
             }
         }
@@ -89,7 +93,11 @@ pub(super) async fn publish_task(
             continue;
         }
         let claims = claimed.borrow_and_update().clone();
-        match publish_due(&mut publisher, &settled, &claims).await {
+        let mut result = forget_due(&mut publisher, &mut forgotten).await;
+        if result.is_ok() {
+            result = publish_due(&mut publisher, &settled, &claims).await;
+        }
+        match result {
             Ok(()) => retry = crate::shard::retry_backoff(),
             Err(()) => {
                 let wait = retry.next().unwrap_or(Duration::from_secs(10));
@@ -97,6 +105,29 @@ pub(super) async fn publish_task(
             }
         }
     }
+}
+
+/// Deletes what is published of each unregistered cluster; one whose claim is gone already
+/// is left (its keys stay until a replica owning it forgets it). `Err` when etcd did not
+/// answer (retried after a pause).
+async fn forget_due(
+    publisher: &mut Publisher,
+    forgotten: &mut BTreeSet<ClusterName>,
+) -> Result<(), ()> {
+    while let Some(cluster) = forgotten.first().cloned() {
+        match publisher.forget(&cluster).await {
+            Ok(()) => info!(%cluster, "unregistered cluster's published objects deleted"),
+            Err(PublishError::NotClaimed { .. }) => {
+                warn!(%cluster, "unregistered cluster's published objects left in etcd: its claim is gone")
+            }
+            Err(err) => {
+                warn!(error = %err, "unregistered cluster's published objects not deleted; retrying");
+                return Err(());
+            }
+        }
+        forgotten.remove(&cluster);
+    }
+    Ok(())
 }
 
 /// Publishes each settled cluster claimed here but not published whole under its current
@@ -107,7 +138,6 @@ async fn publish_due(
     settled: &BTreeSet<ClusterName>,
     claims: &Claimed,
 ) -> Result<(), ()> {
-    let mut failed = false;
     for cluster in settled {
         let Some(revision) = claims.revisions.get(cluster).copied() else {
             continue;
@@ -121,15 +151,21 @@ async fn publish_due(
         }
         match publisher.publish(cluster, revision).await {
             Ok(()) => info!(%cluster, claim = revision, "cluster published whole"),
+            // Lost meanwhile: the claims say so next.
+            Err(err @ PublishError::NotClaimed { .. }) => {
+                warn!(error = %err, "cluster not published")
+            }
+            // etcd does not answer: the rest would wait out the same time limit.
             Err(err) => {
                 warn!(error = %err, "cluster not published; retrying");
-                failed = true;
+                return Err(());
             }
         }
     }
+    let mut failed = false;
     for err in publisher.flush().await {
         warn!(error = %err, "objects not published; retrying");
-        failed = true;
+        failed |= matches!(err, PublishError::Etcd { .. });
     }
     if failed { Err(()) } else { Ok(()) }
 }

@@ -158,30 +158,21 @@ impl Publisher {
     }
 
     /// `cluster` is unregistered: everything published of it goes, its listed mark
-    /// included, whoever holds its claim (a cluster registered again under the name is
-    /// published afresh by its next owner).
+    /// included, while its claim is still this replica's (a cluster registered again under
+    /// the name is published afresh by its next owner, which a late forget cannot touch).
     pub async fn forget(&mut self, cluster: &ClusterName) -> Result<(), PublishError> {
         self.unpublish(cluster, true);
         let dir = format!("{}objects/{cluster}/", self.prefix);
-        self.client
-            .txn(pb::TxnRequest {
-                success: vec![pb::RequestOp {
-                    request: Some(request_op::Request::RequestDeleteRange(
-                        pb::DeleteRangeRequest {
-                            range_end: crate::state::etcd::prefix_end(dir.as_bytes()),
-                            key: dir.into_bytes(),
-                            ..Default::default()
-                        },
-                    )),
-                }],
-                ..Default::default()
-            })
-            .await
-            .map(|_| ())
-            .map_err(|source| PublishError::Etcd {
-                cluster: cluster.clone(),
-                source,
-            })
+        let all = pb::RequestOp {
+            request: Some(request_op::Request::RequestDeleteRange(
+                pb::DeleteRangeRequest {
+                    range_end: crate::state::etcd::prefix_end(dir.as_bytes()),
+                    key: dir.into_bytes(),
+                    ..Default::default()
+                },
+            )),
+        };
+        self.claimed_txn(cluster, vec![all]).await
     }
 
     /// The claim revision `cluster` was published whole under, if it was.
@@ -297,7 +288,6 @@ impl Publisher {
         cluster: &ClusterName,
         writes: &[(String, Option<Vec<u8>>)],
     ) -> Result<(), PublishError> {
-        let claim = format!("{}claims/{cluster}", self.prefix);
         let operations = writes.iter().map(|(key, value)| pb::RequestOp {
             request: Some(match value {
                 Some(value) => request_op::Request::RequestPut(pb::PutRequest {
@@ -311,6 +301,17 @@ impl Publisher {
                 }),
             }),
         });
+        self.claimed_txn(cluster, operations.collect()).await
+    }
+
+    /// Carries out `operations` in one transaction, if `cluster`'s claim is still held
+    /// under this replica's lease.
+    async fn claimed_txn(
+        &self,
+        cluster: &ClusterName,
+        operations: Vec<pb::RequestOp>,
+    ) -> Result<(), PublishError> {
+        let claim = format!("{}claims/{cluster}", self.prefix);
         let answer = self
             .client
             .txn(pb::TxnRequest {
@@ -321,7 +322,7 @@ impl Publisher {
                     target_union: Some(compare::TargetUnion::Lease(self.lease)),
                     range_end: Vec::new(),
                 }],
-                success: operations.collect(),
+                success: operations,
                 failure: Vec::new(),
             })
             .await

@@ -193,12 +193,13 @@ impl Manager {
     pub(super) async fn start_initial_clusters(&mut self) {
         let planned = self.cluster_plan().await;
         let mut connected = Vec::new();
+        let mut followed = Vec::new();
         for (secret, entry) in planned.add {
             let Some(name) = self.register(&secret, entry.clone()) else {
                 continue;
             };
             if !self.owns(&name) {
-                self.follow(&name).await;
+                followed.push(name);
                 continue;
             }
             match crate::connect::connect(&entry, &self.options.connect).await {
@@ -212,6 +213,11 @@ impl Manager {
             }
         }
         self.spawn_vip_restore(connected.clone());
+        // Registered once the restore is on its way: the registry loop reads no delta
+        // before it, so a fleet larger than its channel would wait for it forever.
+        for name in followed {
+            self.follow(&name).await;
+        }
         for (name, client) in connected {
             self.start(&name, client, false).await;
             self.observe(&name, Observation::Connected).await;

@@ -94,12 +94,15 @@ async fn written_in(env: &TestEnv, clusters: &[&str], host: &str) -> bool {
     true
 }
 
-fn start(env: &TestEnv, name: &str) -> Replica {
+/// Starts replica `name`, serving the gRPC API on `grpc`.
+fn start_serving(env: &TestEnv, name: &str, grpc: &str) -> Replica {
     let store = format!("etcd://{}", env.etcd_endpoint());
     Replica::start(
         env,
         name,
         &[
+            "--grpc-addr",
+            grpc,
             "--leader-election",
             "shard",
             "--store",
@@ -111,15 +114,46 @@ fn start(env: &TestEnv, name: &str) -> Replica {
     )
 }
 
+fn start(env: &TestEnv, name: &str) -> Replica {
+    let grpc = format!("127.0.0.1:{}", support::replica::free_port());
+    start_serving(env, name, &grpc)
+}
+
+/// What the gRPC `ClusterStatus` of the replica serving on `grpc` says of each cluster:
+/// its owner, and whether that replica follows it.
+async fn owners_seen(grpc: &str) -> BTreeMap<String, (String, bool)> {
+    use federator::api::pb;
+    let mut client = pb::registry_client::RegistryClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    let clusters = client
+        .cluster_status(pb::ClusterStatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .clusters;
+    clusters
+        .into_iter()
+        .map(|c| {
+            let followed = c.state == pb::ClusterState::Followed as i32;
+            (c.name, (c.owner, followed))
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_six_clusters_a_killed_one_s_move_and_a_new_one_takes_its_share() {
     let env = fleet(&[&["config"][..], &CLUSTERS[..]].concat(), &CLUSTERS).await;
     for cluster in CLUSTERS {
         deploy(env.cluster(cluster), &format!("app-{cluster}"), 1, 0).await;
     }
+    let grpc: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", support::replica::free_port()))
+        .collect();
     let mut replicas: Vec<Replica> = ["replica-a", "replica-b", "replica-c"]
         .into_iter()
-        .map(|name| start(&env, name))
+        .zip(&grpc)
+        .map(|(name, grpc)| start_serving(&env, name, grpc))
         .collect();
     eventually("every host written in every cluster", || async {
         vips(&env, &CLUSTERS).await.is_some()
@@ -142,6 +176,18 @@ async fn three_replicas_share_six_clusters_a_killed_one_s_move_and_a_new_one_tak
     );
     let holders: BTreeSet<&str> = owners.values().map(|(h, _)| h.as_str()).collect();
     assert!(holders.len() >= 2, "claims {owners:?}");
+    // Every replica's ClusterStatus names each cluster's owner, and follows the others'.
+    for (replica, grpc) in replicas.iter().zip(&grpc) {
+        let wanted: BTreeMap<String, (String, bool)> = owners
+            .iter()
+            .map(|(c, (h, _))| (c.clone(), (h.clone(), *h != replica.identity)))
+            .collect();
+        eventually(
+            &format!("{}'s ClusterStatus names the owners", replica.identity),
+            || async { owners_seen(grpc).await == wanted },
+        )
+        .await;
+    }
     // Every replica serves every cluster's hosts, with the same VIPs.
     for replica in &replicas {
         for from in CLUSTERS {

@@ -40,7 +40,9 @@ use federator_dns::Zone;
 
 mod fleet_model;
 mod fleet_sinks;
-use fleet_model::{Shape, cluster_name, clusters_of, endpoint_slice, feed_cluster, upsert};
+use fleet_model::{
+    Shape, cluster_name, clusters_of, endpoint_slice, feed_cluster, rss_mib, upsert,
+};
 use fleet_sinks::{Sink, writer_pass};
 mod heap_count;
 
@@ -270,13 +272,4 @@ fn ms(d: Duration) -> String {
     } else {
         format!("{:.1} us", ms * 1000.0)
     }
-}
-
-fn rss_mib(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
 }

@@ -40,7 +40,9 @@ use tokio::sync::{mpsc, watch};
 
 mod fleet_model;
 mod fleet_sinks;
-use fleet_model::{Shape, cluster_name, cluster_objects, clusters_of, endpoint_slice, upsert};
+use fleet_model::{
+    Shape, cluster_name, cluster_objects, clusters_of, endpoint_slice, rss_mib, upsert,
+};
 use fleet_sinks::{Sink, writer_pass};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -178,15 +180,6 @@ fn change(shape: Shape, j: usize) -> (usize, usize) {
         .filter(|i| clusters_of(shape, *i).any(|k| k == c))
         .collect();
     (c, identities[j % identities.len()])
-}
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 /// Bytes sent and received with etcd so far, every call.
@@ -335,7 +328,7 @@ async fn replica_main(shape: Shape, replica: String) {
         owned.len(),
         converge.as_millis(),
         writers.as_millis(),
-        rss_mib(),
+        rss_mib("VmRSS:"),
     );
 
     // The changes, once every replica converged.

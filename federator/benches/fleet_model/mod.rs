@@ -132,3 +132,13 @@ pub fn cluster_objects(shape: Shape, c: usize, config: &IngestConfig, mut out: i
         out(upsert(&cluster, ingest::endpoint_slice(&slice).map(Some)));
     }
 }
+
+/// This process's `field` of /proc/self/status (`VmRSS:`, `VmHWM:`), in MiB.
+pub fn rss_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}

@@ -80,6 +80,15 @@ impl ClusterHandle {
         Observation::ConnectFailed(reason, wait)
     }
 
+    /// Stops its tasks: its client, if it had one, and its writer, to wait for with
+    /// [`stop_writer`] (no write of it may land after what comes next).
+    pub(super) fn stop_tasks(&mut self) -> (Option<Client>, Option<JoinHandle<()>>) {
+        match self.running.take() {
+            Some(mut running) => (Some(running.client.clone()), running.writer.take()),
+            None => (None, None),
+        }
+    }
+
     /// What its watchers report of their health, while they run.
     pub(super) fn watch_health(&self) -> Option<crate::watch::WatchHealth> {
         let watch = self.running.as_ref()?.watch.as_ref()?;
@@ -151,8 +160,7 @@ impl Manager {
             return;
         };
         // Stop the old tasks first: one writer per cluster at a time.
-        let writer = handle.running.as_mut().and_then(|r| r.writer.take());
-        handle.running = None;
+        let (_, writer) = handle.stop_tasks();
         let (state, queue) = (handle.watch_state.clone(), handle.queue.clone());
         stop_writer(writer).await;
         self.register_in_registry(name).await;
@@ -296,11 +304,7 @@ impl Manager {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(name);
-        let (client, writer) = match handle.running.as_mut() {
-            Some(running) => (Some(running.client.clone()), running.writer.take()),
-            None => (None, None),
-        };
-        handle.running = None;
+        let (client, writer) = handle.stop_tasks();
         // Stopped before anything else: no write lands after the claim or the cleanup.
         stop_writer(writer).await;
         // Sharded: only the claim's holder cleans up, fenced by its membership (the claim

@@ -101,18 +101,25 @@ impl Manager {
             });
     }
 
-    /// Records who owns `name` when sharded, and whether this replica follows it.
-    pub(super) fn status_owner(&self, name: &ClusterName, followed: bool, owner: Option<&str>) {
+    /// Records who owns each cluster when sharded (the replica holding its claim), and
+    /// whether this replica follows it: `(cluster, followed, owner)`, in one update.
+    pub(super) fn status_owners<'a>(
+        &self,
+        owners: impl Iterator<Item = (&'a ClusterName, bool, Option<&'a str>)>,
+    ) {
         self.statuses.send_if_modified(|all| {
-            let status = all
-                .entry(name.clone())
-                .or_insert_with(|| ClusterStatus::new(State::Connecting));
-            if status.followed == followed && status.owner.as_deref() == owner {
-                return false;
+            let mut changed = false;
+            for (name, followed, owner) in owners {
+                let status = all
+                    .entry(name.clone())
+                    .or_insert_with(|| ClusterStatus::new(State::Connecting));
+                if status.followed != followed || status.owner.as_deref() != owner {
+                    status.followed = followed;
+                    status.owner = owner.map(str::to_owned);
+                    changed = true;
+                }
             }
-            status.followed = followed;
-            status.owner = owner.map(str::to_owned);
-            true
+            changed
         });
     }
 

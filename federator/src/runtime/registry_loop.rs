@@ -146,10 +146,9 @@ pub(super) async fn registry_loop(
                     continue;
                 };
                 let mut changes = shared.fold(&mut registry, std::mem::take(&mut shared_batch));
-                if writers.may_write() {
-                    let adopted = store.record(&mut registry, &changes.hosts, &elected).await;
-                    changes.extend(adopted);
-                }
+                store
+                    .record_changed(&mut registry, &mut changes, &writers, &elected)
+                    .await;
                 changes
             }
             Next::Command(command) => {
@@ -235,10 +234,9 @@ pub(super) async fn registry_loop(
                     .set(i64::try_from(registry.len()).unwrap_or(i64::MAX));
                 // Recorded before any writer can see them: no address is written that the
                 // store does not hold.
-                if writers.may_write() {
-                    let adopted = store.record(&mut registry, &changes.hosts, &elected).await;
-                    changes.extend(adopted);
-                }
+                store
+                    .record_changed(&mut registry, &mut changes, &writers, &elected)
+                    .await;
                 // Published before anyone hears of the batch: a writer told of a host, or a
                 // cluster marked listed, always finds it in the view.
                 out.views.send_replace(registry.publish());

@@ -95,6 +95,7 @@ impl Sharding {
         let (local_tx, local) = watch::channel(BTreeSet::<ClusterName>::new());
         let (listed_tx, listed) = watch::channel(BTreeSet::new());
         let (shared_tx, shared_rx) = mpsc::channel(4096);
+        let (publish_tx, publish_rx) = mpsc::unbounded_channel();
         let fences = Arc::new(Mutex::new(ClusterFences::default()));
         let claim_options = ClaimOptions {
             replica: shard.replica.clone(),
@@ -127,15 +128,13 @@ impl Sharding {
                 local.clone(),
                 shared_tx,
             )),
+            tokio::spawn(publish_task(
+                Publisher::new(client, &shard.replica, lease, &prefix),
+                publish_rx,
+                claimed.clone(),
+                local.clone(),
+            )),
         ];
-        let (publish_tx, publish_rx) = mpsc::unbounded_channel();
-        let mut tasks = tasks;
-        tasks.push(tokio::spawn(publish_task(
-            Publisher::new(client, &shard.replica, lease, &prefix),
-            publish_rx,
-            claimed.clone(),
-            local.clone(),
-        )));
         let registry = SharedRegistry::new(publish_tx, local, listed_tx);
         let manager = ShardLink {
             term: membership.term.clone(),

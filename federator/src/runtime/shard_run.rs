@@ -11,6 +11,7 @@ use federator_core::planner::shards;
 use tokio::sync::watch;
 use tracing::info;
 
+use super::cluster_tasks::stop_writer;
 use super::manager::Manager;
 use crate::leader::Fence;
 use crate::model::ClusterName;
@@ -125,7 +126,6 @@ impl Manager {
                 self.hand_back(&name).await;
             }
         }
-        self.report_sharding();
     }
 
     /// Another replica owns `name`: registered from its Secret all the same, its objects
@@ -159,7 +159,7 @@ impl Manager {
             .filter_map(|h| h.running.as_mut()?.writer.take())
             .collect();
         for writer in writers {
-            super::cluster_tasks::stop_writer(Some(writer)).await;
+            stop_writer(Some(writer)).await;
         }
     }
 
@@ -172,9 +172,8 @@ impl Manager {
         handle.followed = true;
         handle.health.hand_off();
         handle.watch_state = WatchState::new(name.clone());
-        let writer = handle.running.as_mut().and_then(|r| r.writer.take());
-        handle.running = None;
-        super::cluster_tasks::stop_writer(writer).await;
+        let (_, writer) = handle.stop_tasks();
+        stop_writer(writer).await;
         self.queues
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -216,11 +215,10 @@ impl Manager {
                         ctx,
                     ));
                 }
-                (None, Some(writer)) => super::cluster_tasks::stop_writer(Some(writer)).await,
+                (None, Some(writer)) => stop_writer(Some(writer)).await,
                 (_, writer) => running.writer = writer,
             }
         }
-        self.report_sharding();
         if let Some(link) = &self.shard {
             let clusters = self
                 .clusters
@@ -246,10 +244,12 @@ impl Manager {
             *now = registered;
             changed
         });
-        let holders = link.claimed.borrow().holders.clone();
-        for (name, handle) in &self.clusters {
-            self.status_owner(name, handle.followed, holders.get(name).map(String::as_str));
-        }
+        let claimed = link.claimed.borrow();
+        self.status_owners(self.clusters.iter().map(|(name, handle)| {
+            let owner = claimed.holders.get(name).map(String::as_str);
+            (name, handle.followed, owner)
+        }));
+        drop(claimed);
         let owned = self.clusters.values().filter(|h| !h.followed).count();
         self.metrics
             .clusters_owned

@@ -76,9 +76,9 @@ pub(super) async fn publish_task(
                 PublishOp::Settled(cluster) => {
                     settled.insert(cluster);
                 }
+                // Unpublished by the forget itself, before anything else is published.
                 PublishOp::Forget(cluster) => {
                     settled.remove(&cluster);
-                    publisher.unpublish(&cluster, true);
                     forgotten.insert(cluster);
                 }
             }

@@ -105,12 +105,9 @@ impl SharedRegistry {
         }
         let _ = self.publish.send(PublishOp::Settled(cluster.clone()));
         let held = registry.references(cluster);
+        // What it publishes needs no removal: the cluster is published whole again, from
+        // what the watchers listed (`PublishOp::Watching`).
         let left = self.handoffs.finish(cluster, Source::Watchers, held);
-        // Gone from what this replica publishes too.
-        for reference in &left {
-            let removal = Delta::Remove(cluster.clone(), reference.clone());
-            let _ = self.publish.send(PublishOp::Delta(Box::new(removal)));
-        }
         remove_left(
             registry,
             cluster,

@@ -154,6 +154,22 @@ impl VipStore {
         changes
     }
 
+    /// After a batch that made `changes`: while `writers` may write, records the
+    /// allocations of the hosts it changed (each part while `term` lasts) and adds what
+    /// adopting the store's answers changed.
+    pub(super) async fn record_changed(
+        &mut self,
+        registry: &mut Registry,
+        changes: &mut ChangeSet,
+        writers: &Fence,
+        term: &Fence,
+    ) {
+        if writers.may_write() {
+            let adopted = self.record(registry, &changes.hosts, term).await;
+            changes.extend(adopted);
+        }
+    }
+
     /// Notes the store's answer to `writes`, adopts what differs from the claims, and
     /// returns the claims the adoption made necessary (hosts that lost their address).
     fn settle(
